@@ -1,0 +1,351 @@
+/* mod_hyperlane: shared state for Apache httpd, after the "Hyperlane"
+ * memory-safety demo service.  This file is only the Apache glue:
+ *
+ *   1. directives      Hyperlane* server settings, validated at startup
+ *   2. hooks           pre_config (mutex type), post_config (the shared
+ *                      store, kept across graceful restarts), child_init
+ *   3. handler         request -> route -> endpoint function
+ *   4. endpoints       parse, call the core in src/, write JSON
+ *
+ * Everything else (layout of shared memory, counter, router, JSON) lives in
+ * src/ in plain C on APR.
+ */
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "util_mutex.h"
+#include "ap_mpm.h"
+
+#include <apr_strings.h>
+#include <unistd.h>
+
+#include "src/hl_config.h"
+#include "src/hl_counter.h"
+#include "src/hl_json_reply.h"
+#include "src/hl_procinfo.h"
+#include "src/hl_router.h"
+#include "src/hl_store.h"
+
+module AP_MODULE_DECLARE_DATA hyperlane_module;
+
+#define HL_HANDLER     "hyperlane"
+#define HL_MUTEX_TYPE  "hyperlane-shm"
+#define HL_RUNTIME_KEY "hyperlane-runtime"
+
+/* What a process holds for the life of the server: kept in the parent's
+ * process pool so that a graceful restart finds the same store and mutex. */
+typedef struct hl_runtime {
+    hl_store *store;
+    apr_global_mutex_t *mutex;
+    hl_config cfg;                 /* the settings of the current generation */
+    const char *mpm;
+} hl_runtime;
+
+static hl_runtime *runtime;        /* set in post_config, inherited by children */
+
+/* ------------------------------------------------------------------ */
+/* 1. Directives                                                       */
+
+static void *create_server_config(apr_pool_t *p, server_rec *s)
+{
+    hl_config *cfg = apr_pcalloc(p, sizeof(*cfg));
+    hl_config_defaults(cfg);
+    return cfg;
+}
+
+static const char *set_numeric(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    hl_config *cfg = ap_get_module_config(cmd->server->module_config,
+                                          &hyperlane_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    if (err)
+        return err;
+    return hl_config_set(cmd->pool, cfg, (hl_directive_id)(apr_uintptr_t)cmd->info,
+                         arg);
+}
+
+#define HL_DIRECTIVE(name, id, help) \
+    AP_INIT_TAKE1(name, set_numeric, (void *)(apr_uintptr_t)(id), RSRC_CONF, help)
+
+static const command_rec hl_directives[] = {
+    HL_DIRECTIVE("HyperlaneHistorySize", HL_D_HISTORY_SIZE,
+                 "increments kept in the shared history (default 1000)"),
+    HL_DIRECTIVE("HyperlaneChunkSize", HL_D_CHUNK_SIZE,
+                 "chunk size of the process endpoint (default 4096)"),
+    HL_DIRECTIVE("HyperlaneMaxBody", HL_D_MAX_BODY,
+                 "largest body the module accepts, 0 = unlimited (default 0)"),
+    HL_DIRECTIVE("HyperlanePoolBuffers", HL_D_POOL_BUFFERS,
+                 "buffers in each process's pool (default 100)"),
+    HL_DIRECTIVE("HyperlanePoolBufferSize", HL_D_POOL_BUFFER_SIZE,
+                 "size of a pooled buffer (default 8K)"),
+    HL_DIRECTIVE("HyperlaneCacheSize", HL_D_CACHE_SIZE,
+                 "shared memory for the cache (default 16M)"),
+    HL_DIRECTIVE("HyperlaneCacheMaxKey", HL_D_CACHE_MAX_KEY,
+                 "longest cache key (default 250)"),
+    HL_DIRECTIVE("HyperlaneCacheMaxValue", HL_D_CACHE_MAX_VALUE,
+                 "largest cache value (default 64K)"),
+    HL_DIRECTIVE("HyperlaneCacheTTL", HL_D_CACHE_TTL,
+                 "seconds a cache entry lives (default 3600)"),
+    HL_DIRECTIVE("HyperlaneCacheMaxConcurrent", HL_D_CACHE_MAX_CONCURRENT,
+                 "cache operations in flight at once (default 50)"),
+    { NULL }
+};
+
+/* ------------------------------------------------------------------ */
+/* 2. Hooks                                                            */
+
+static int hl_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
+    return ap_mutex_register(pconf, HL_MUTEX_TYPE, NULL, APR_LOCK_DEFAULT, 0);
+}
+
+static hl_shm_params shm_params_of(const hl_config *cfg)
+{
+    hl_shm_params sp;
+    memset(&sp, 0, sizeof(sp));
+    sp.history_capacity = (apr_uint32_t)hl_config_get(cfg, HL_D_HISTORY_SIZE);
+    return sp;
+}
+
+static const char *origin_text(hl_store_origin origin)
+{
+    switch (origin) {
+    case HL_STORE_REUSED:   return "kept across the restart";
+    case HL_STORE_MIGRATED: return "re-laid out for new sizes, state copied";
+    default:                return "created";
+    }
+}
+
+/* The parent runs post_config twice at startup; the first pass only checks
+ * the configuration, so shared resources wait for the second. */
+static int first_pass(server_rec *s)
+{
+    void *data = NULL;
+    const char *key = "hyperlane-post-config-seen";
+    apr_pool_userdata_get(&data, key, s->process->pool);
+    if (!data) {
+        apr_pool_userdata_set((const void *)1, key, apr_pool_cleanup_null,
+                              s->process->pool);
+        return 1;
+    }
+    return 0;
+}
+
+static int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                          apr_pool_t *ptemp, server_rec *s)
+{
+    apr_pool_t *life = s->process->pool;
+    hl_config *cfg = ap_get_module_config(s->module_config, &hyperlane_module);
+    hl_runtime *rt = NULL;
+    hl_shm_params sp = shm_params_of(cfg);
+    hl_store_origin origin;
+    apr_status_t rv;
+
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG
+        || first_pass(s))
+        return OK;
+
+    apr_pool_userdata_get((void **)&rt, HL_RUNTIME_KEY, life);
+    if (!rt) {
+        rt = apr_pcalloc(life, sizeof(*rt));
+        /* Made once for the life of the parent: old and new children must
+         * share one lock during a graceful restart. */
+        rv = ap_global_mutex_create(&rt->mutex, NULL, HL_MUTEX_TYPE, NULL, s,
+                                    life, 0);
+        if (rv != APR_SUCCESS)
+            return HTTP_INTERNAL_SERVER_ERROR;
+        apr_pool_userdata_set(rt, HL_RUNTIME_KEY, apr_pool_cleanup_null, life);
+    }
+    rv = hl_store_shm_open(&rt->store, &sp, rt->store, rt->mutex, life, &origin);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
+                     "mod_hyperlane: cannot create the shared store");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    rt->cfg = *cfg;
+    rt->mpm = ap_show_mpm();
+    runtime = rt;
+    {
+        hl_store_usage u;
+        hl_store_usage_read(rt->store, &u);
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                     "mod_hyperlane: shared store %s: %" APR_SIZE_T_FMT
+                     " bytes, history %u, generation %" APR_UINT64_T_FMT
+                     ", mutex %s, mpm %s", origin_text(origin), u.size_bytes,
+                     sp.history_capacity, u.generation,
+                     apr_global_mutex_name(rt->mutex), rt->mpm);
+    }
+    return OK;
+}
+
+static void hl_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    apr_status_t rv;
+    if (!runtime)
+        return;
+    rv = hl_store_child_init(runtime->store, pchild);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
+                     "mod_hyperlane: cannot re-attach the %s mutex in child",
+                     HL_MUTEX_TYPE);
+        exit(APEXIT_CHILDSICK);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* 4. Endpoints (the handler, part 3, is below them)                   */
+
+static int send_json(request_rec *r, int status, json_object *obj)
+{
+    apr_size_t len;
+    const char *body = hl_json_finish(r->pool, obj, &len);
+    r->status = status;
+    ap_set_content_type(r, "application/json");
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    ap_set_content_length(r, (apr_off_t)len);
+    if (!r->header_only)
+        ap_rwrite(body, (int)len, r);
+    return OK;
+}
+
+static int send_error(request_rec *r, int status, const char *message)
+{
+    return send_json(r, status, hl_json_error(status, message));
+}
+
+static int store_failure(request_rec *r, apr_status_t rv, const char *what)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
+                  "mod_hyperlane: %s failed", what);
+    return send_error(r, HTTP_INTERNAL_SERVER_ERROR,
+                      apr_psprintf(r->pool, "%s failed", what));
+}
+
+static json_object *memory_info(request_rec *r)
+{
+    hl_procinfo pi;
+    hl_store_usage u;
+    memset(&pi, 0, sizeof(pi));
+    if (hl_procinfo_read(&pi) != APR_SUCCESS)
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      "mod_hyperlane: cannot read this process's memory figures");
+    hl_store_usage_read(runtime->store, &u);
+    return hl_json_memory_info(&pi, &u, runtime->mpm);
+}
+
+static int ep_index(request_rec *r, const hl_route *route, const char *mount)
+{
+    json_object *o = json_object_new_object();
+    json_object *eps = json_object_new_array();
+    const hl_route_def *d;
+    for (d = hl_router_table(); d->path; d++) {
+        if (*d->path)
+            json_object_array_add(eps, json_object_new_string(
+                apr_pstrcat(r->pool, d->path, d->is_prefix ? "{key}" : "", NULL)));
+    }
+    json_object_object_add(o, "service", json_object_new_string("mod_hyperlane"));
+    json_object_object_add(o, "mount", json_object_new_string(mount));
+    json_object_object_add(o, "endpoints", eps);
+    return send_json(r, HTTP_OK, o);
+}
+
+static int ep_counter_increment(request_rec *r, const hl_route *route,
+                                const char *mount)
+{
+    apr_uint64_t value;
+    apr_status_t rv;
+    int rc = ap_discard_request_body(r);
+    if (rc != OK)
+        return rc;
+    rv = hl_store_counter_increment(runtime->store, (apr_int32_t)getpid(), &value);
+    if (rv != APR_SUCCESS)
+        return store_failure(r, rv, "counter increment");
+    return send_json(r, HTTP_OK, hl_json_counter_increment(value, memory_info(r)));
+}
+
+static int ep_counter_stats(request_rec *r, const hl_route *route,
+                            const char *mount)
+{
+    hl_counter_snapshot snap;
+    apr_status_t rv = hl_store_counter_snapshot(runtime->store, HL_RECENT_MAX,
+                                                &snap);
+    if (rv != APR_SUCCESS)
+        return store_failure(r, rv, "counter stats");
+    return send_json(r, HTTP_OK, hl_json_counter_stats(&snap, memory_info(r)));
+}
+
+static int ep_not_yet(request_rec *r, const hl_route *route, const char *mount)
+{
+    return send_error(r, HTTP_NOT_IMPLEMENTED,
+                      apr_psprintf(r->pool, "%s is not implemented yet",
+                                   route->name));
+}
+
+typedef int (*hl_endpoint_fn)(request_rec *r, const hl_route *route,
+                              const char *mount);
+
+static hl_endpoint_fn endpoint_fn(hl_endpoint ep)
+{
+    switch (ep) {
+    case HL_EP_INDEX:             return ep_index;
+    case HL_EP_COUNTER_INCREMENT: return ep_counter_increment;
+    case HL_EP_COUNTER_STATS:     return ep_counter_stats;
+    default:                      return ep_not_yet;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* 3. Handler                                                          */
+
+static int hl_handler(request_rec *r)
+{
+    core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
+    const char *path = r->parsed_uri.path ? r->parsed_uri.path : r->uri;
+    const char *mount = NULL;
+    hl_route route;
+
+    if (!r->handler || strcmp(r->handler, HL_HANDLER) != 0)
+        return DECLINED;
+    if (!runtime)
+        return send_error(r, HTTP_SERVICE_UNAVAILABLE,
+                          "mod_hyperlane has no shared store");
+    if (!core->d || core->d_is_fnmatch
+        || hl_router_resolve(path, core->d, hl_router_method_bit(r->method),
+                             r->pool, &mount, &route) != APR_SUCCESS)
+        return send_error(r, HTTP_NOT_FOUND,
+                          "mod_hyperlane must be mounted with a plain <Location>");
+    if (route.status == HL_ROUTE_NOT_FOUND)
+        return send_error(r, HTTP_NOT_FOUND,
+                          apr_psprintf(r->pool, "No endpoint at %s", r->uri));
+    if (route.status == HL_ROUTE_BAD_METHOD) {
+        apr_table_setn(r->headers_out, "Allow", route.allow);
+        return send_error(r, HTTP_METHOD_NOT_ALLOWED,
+                          apr_psprintf(r->pool, "Method %s not allowed here; "
+                                       "allowed: %s", r->method, route.allow));
+    }
+    return endpoint_fn(route.endpoint)(r, &route, mount);
+}
+
+static void hl_register_hooks(apr_pool_t *p)
+{
+    ap_hook_pre_config(hl_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(hl_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(hl_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(hl_handler, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+AP_DECLARE_MODULE(hyperlane) = {
+    STANDARD20_MODULE_STUFF,
+    NULL,                   /* per-directory config: none, all is server-wide */
+    NULL,
+    create_server_config,
+    NULL,                   /* main server's settings rule; vhosts may not set */
+    hl_directives,
+    hl_register_hooks
+#ifdef AP_MODULE_FLAG_NONE
+    , AP_MODULE_FLAG_NONE
+#endif
+};

@@ -1,0 +1,157 @@
+/* hl_counter: see hl_counter.h for the layout and the publication protocol. */
+#include "hl_counter.h"
+
+#include <string.h>
+
+typedef struct hl_history_slot {
+    apr_uint64_t seq;     /* 0 empty, 2v-1 writing v, 2v holds v */
+    apr_uint64_t value;
+    apr_int64_t  time;
+    apr_int64_t  pid;
+} hl_history_slot;
+
+struct hl_counter {
+    apr_uint64_t value;
+    apr_uint64_t capacity;
+    apr_uint64_t reserved[6];   /* keeps the slots off value's cache line */
+    hl_history_slot slots[];
+};
+
+#define LOAD(p)        __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define LOAD_RELAXED(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define STORE(p, v)    __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define STORE_RELAXED(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+
+apr_size_t hl_counter_region_size(apr_uint64_t capacity)
+{
+    return sizeof(hl_counter) + (apr_size_t)capacity * sizeof(hl_history_slot);
+}
+
+apr_status_t hl_counter_format(void *region, apr_uint64_t capacity)
+{
+    hl_counter *c = region;
+    if (capacity == 0)
+        return APR_EINVAL;
+    memset(c, 0, hl_counter_region_size(capacity));
+    c->capacity = capacity;
+    return APR_SUCCESS;
+}
+
+apr_status_t hl_counter_check(const void *region, apr_uint64_t capacity)
+{
+    const hl_counter *c = region;
+    return c->capacity == capacity ? APR_SUCCESS : APR_EINVAL;
+}
+
+static hl_history_slot *slot_for(const hl_counter *c, apr_uint64_t v)
+{
+    return (hl_history_slot *)&c->slots[(v - 1) % c->capacity];
+}
+
+/* Claims the slot for v unless a newer value already holds or claims it. */
+static int slot_claim(hl_history_slot *s, apr_uint64_t v)
+{
+    apr_uint64_t seq = LOAD(&s->seq);
+    while (seq < 2 * v - 1) {
+        if (__atomic_compare_exchange_n(&s->seq, &seq, 2 * v - 1, 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            return 1;
+    }
+    return 0;
+}
+
+static void slot_publish(hl_history_slot *s, apr_uint64_t v, apr_time_t now,
+                         apr_int32_t pid)
+{
+    apr_uint64_t writing = 2 * v - 1;
+    STORE_RELAXED(&s->value, v);
+    STORE_RELAXED(&s->time, (apr_int64_t)now);
+    STORE_RELAXED(&s->pid, (apr_int64_t)pid);
+    /* Only completes if no newer writer took the slot meanwhile. */
+    __atomic_compare_exchange_n(&s->seq, &writing, 2 * v, 0,
+                                __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+}
+
+apr_status_t hl_counter_increment(hl_counter *c, apr_time_t now,
+                                  apr_int32_t pid, apr_uint64_t *value_out)
+{
+    apr_uint64_t v = __atomic_add_fetch(&c->value, 1, __ATOMIC_ACQ_REL);
+    hl_history_slot *s = slot_for(c, v);
+    if (slot_claim(s, v))
+        slot_publish(s, v, now, pid);
+    *value_out = v;
+    return APR_SUCCESS;
+}
+
+/* Copies the entry of value v if its slot holds v, complete and untorn. */
+static void slot_read(const hl_counter *c, apr_uint64_t v,
+                      hl_history_entry *e)
+{
+    hl_history_slot *s = slot_for(c, v);
+    apr_uint64_t before = LOAD(&s->seq);
+    memset(e, 0, sizeof(*e));
+    e->value = v;
+    if (before != 2 * v)
+        return;
+    e->time = (apr_time_t)LOAD_RELAXED(&s->time);
+    e->pid = (apr_int32_t)LOAD_RELAXED(&s->pid);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (LOAD_RELAXED(&s->seq) == before
+        && LOAD_RELAXED(&s->value) == v) {
+        e->complete = 1;
+    }
+    else {
+        e->time = 0;
+        e->pid = 0;
+    }
+}
+
+apr_status_t hl_counter_snapshot_read(const hl_counter *c, int max_recent,
+                                      hl_counter_snapshot *snap)
+{
+    apr_uint64_t v;
+    int i;
+
+    if (max_recent < 0 || max_recent > HL_RECENT_MAX)
+        return APR_EINVAL;
+    memset(snap, 0, sizeof(*snap));
+    v = LOAD(&c->value);
+    snap->current_value = v;
+    snap->capacity = c->capacity;
+    snap->history_length = v < c->capacity ? v : c->capacity;
+    for (i = 0; i < max_recent && (apr_uint64_t)i < snap->history_length; i++)
+        slot_read(c, v - (apr_uint64_t)i, &snap->recent[i]);
+    snap->n_recent = i;
+    return APR_SUCCESS;
+}
+
+apr_status_t hl_counter_copy(hl_counter *dst, const hl_counter *src)
+{
+    apr_uint64_t v = LOAD(&src->value);
+    apr_uint64_t keep = v < dst->capacity ? v : dst->capacity;
+    apr_uint64_t i;
+
+    if (keep > src->capacity)
+        keep = src->capacity;
+    STORE(&dst->value, v);
+    for (i = 0; i < keep; i++) {
+        hl_history_entry e;
+        apr_uint64_t val = v - i;
+        slot_read(src, val, &e);
+        if (e.complete) {
+            hl_history_slot *s = slot_for(dst, val);
+            s->value = val;
+            s->time = e.time;
+            s->pid = e.pid;
+            STORE(&s->seq, 2 * val);
+        }
+    }
+    return APR_SUCCESS;
+}
+
+apr_size_t hl_counter_bytes_used(const hl_counter *c)
+{
+    apr_uint64_t v = LOAD(&c->value);
+    apr_uint64_t n = v < c->capacity ? v : c->capacity;
+    return sizeof(hl_counter) + (apr_size_t)n * sizeof(hl_history_slot);
+}

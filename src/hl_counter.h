@@ -1,0 +1,70 @@
+/* hl_counter: an exact counter shared by every process and thread, with a
+ * ring of the most recent increments.
+ *
+ * Region layout (inside the shared segment, see hl_shm_layout.h):
+ *
+ *   +--------------------------------------------------+
+ *   | hl_counter_hdr: value (u64), capacity (u64)      |
+ *   +--------------------------------------------------+
+ *   | hl_history_slot[0]  { seq, value, time, pid }    |
+ *   | hl_history_slot[1]                               |
+ *   | ...                 increment v lands in slot    |
+ *   | hl_history_slot[capacity-1]       (v-1) % cap    |
+ *   +--------------------------------------------------+
+ *
+ * Lock-free: an increment is one atomic fetch-and-add on value, which
+ * hands every caller a distinct v.  The caller then owns slot (v-1) % cap
+ * and publishes {v, time, pid} with a per-slot sequence word:
+ *     seq = 2v-1 while writing, seq = 2v when complete.
+ * A slower writer of an older v never overwrites a newer one (it checks seq
+ * with compare-and-swap), and a reader accepts a slot only when seq reads 2v
+ * before and after copying it.  So the history is always consistent with
+ * the counter: increment v is either visible as v or reported as pending.
+ * No lock means a child killed mid-increment cannot block anybody; at most
+ * its one slot stays pending until the ring wraps over it.
+ */
+#ifndef HL_COUNTER_H
+#define HL_COUNTER_H
+
+#include <apr.h>
+#include <apr_errno.h>
+#include <apr_time.h>
+
+#define HL_RECENT_MAX 10
+
+typedef struct hl_counter hl_counter;   /* the region, opaque */
+
+typedef struct hl_history_entry {
+    apr_uint64_t value;
+    apr_time_t   time;      /* 0 while pending */
+    apr_int32_t  pid;       /* 0 while pending */
+    int          complete;  /* 0: the increment is still being recorded */
+} hl_history_entry;
+
+typedef struct hl_counter_snapshot {
+    apr_uint64_t current_value;
+    apr_uint64_t history_length;    /* min(current_value, capacity) */
+    apr_uint64_t capacity;
+    int          n_recent;          /* entries in recent[], newest first */
+    hl_history_entry recent[HL_RECENT_MAX];
+} hl_counter_snapshot;
+
+apr_size_t   hl_counter_region_size(apr_uint64_t capacity);
+apr_status_t hl_counter_format(void *region, apr_uint64_t capacity);
+apr_status_t hl_counter_check(const void *region, apr_uint64_t capacity);
+
+/* Adds one; *value_out gets the new value, which this caller alone made. */
+apr_status_t hl_counter_increment(hl_counter *c, apr_time_t now,
+                                  apr_int32_t pid, apr_uint64_t *value_out);
+
+/* The current value and the newest max_recent (<= HL_RECENT_MAX) entries. */
+apr_status_t hl_counter_snapshot_read(const hl_counter *c, int max_recent,
+                                      hl_counter_snapshot *snap);
+
+/* Value and the newest complete entries of src, into a formatted dst. */
+apr_status_t hl_counter_copy(hl_counter *dst, const hl_counter *src);
+
+/* Bytes of the region that hold data now. */
+apr_size_t hl_counter_bytes_used(const hl_counter *c);
+
+#endif

@@ -1,0 +1,161 @@
+/* hl_router: the route table and the path arithmetic around the mount. */
+#include "hl_router.h"
+
+#include <apr_strings.h>
+#include <string.h>
+
+static const hl_route_def routes[] = {
+    { "",                  0, HL_M_GET,                 HL_EP_INDEX },
+    { "counter/increment", 0, HL_M_GET | HL_M_POST,     HL_EP_COUNTER_INCREMENT },
+    { "counter/stats",     0, HL_M_GET,                 HL_EP_COUNTER_STATS },
+    { "process",           0, HL_M_POST,                HL_EP_PROCESS },
+    { "process/pooled",    0, HL_M_POST,                HL_EP_PROCESS_POOLED },
+    { "memory/benchmark",  0, HL_M_GET,                 HL_EP_MEMORY_BENCHMARK },
+    { "cache",             0, HL_M_GET,                 HL_EP_CACHE_STATS },
+    { "cache/",            1, HL_M_GET | HL_M_POST | HL_M_PUT | HL_M_DELETE,
+                                                        HL_EP_CACHE_KEY },
+    { NULL, 0, 0, HL_EP_NONE }
+};
+
+const hl_route_def *hl_router_table(void)
+{
+    return routes;
+}
+
+unsigned hl_router_method_bit(const char *method)
+{
+    static const struct { const char *name; unsigned bit; } names[] = {
+        { "GET", HL_M_GET }, { "HEAD", HL_M_HEAD }, { "POST", HL_M_POST },
+        { "PUT", HL_M_PUT }, { "DELETE", HL_M_DELETE }, { NULL, 0 }
+    };
+    int i;
+    for (i = 0; names[i].name; i++)
+        if (strcmp(method, names[i].name) == 0)
+            return names[i].bit;
+    return HL_M_OTHER;
+}
+
+static const char *allow_header(unsigned methods)
+{
+    /* Every combination the table uses, spelt once. */
+    switch (methods) {
+    case HL_M_GET:              return "GET, HEAD";
+    case HL_M_POST:             return "POST";
+    case HL_M_GET | HL_M_POST:  return "GET, HEAD, POST";
+    default:                    return "GET, HEAD, POST, PUT, DELETE";
+    }
+}
+
+static int route_matches(const hl_route_def *d, const char *rel)
+{
+    if (d->is_prefix)
+        return strncmp(rel, d->path, strlen(d->path)) == 0;
+    return strcmp(rel, d->path) == 0;
+}
+
+apr_status_t hl_router_match(const char *rel, unsigned method, hl_route *out)
+{
+    const hl_route_def *d;
+    unsigned effective = method == HL_M_HEAD ? HL_M_GET : method;
+
+    memset(out, 0, sizeof(*out));
+    for (d = routes; d->path; d++) {
+        if (!route_matches(d, rel))
+            continue;
+        out->endpoint = d->endpoint;
+        out->name = d->path;
+        out->rest = d->is_prefix ? rel + strlen(d->path) : "";
+        if (!(d->methods & effective)) {
+            out->status = HL_ROUTE_BAD_METHOD;
+            out->allow = allow_header(d->methods);
+            return APR_SUCCESS;
+        }
+        out->status = HL_ROUTE_OK;
+        return APR_SUCCESS;
+    }
+    out->status = HL_ROUTE_NOT_FOUND;
+    return APR_SUCCESS;
+}
+
+/* The part of uri below mount, or NULL when mount is not a path prefix. */
+static const char *below(const char *uri, const char *mount, apr_size_t mlen)
+{
+    if (strncmp(uri, mount, mlen) != 0)
+        return NULL;
+    if (mlen > 0 && mount[mlen - 1] == '/')
+        return uri + mlen;
+    if (uri[mlen] == '\0')
+        return uri + mlen;
+    if (uri[mlen] == '/')
+        return uri + mlen + 1;
+    return NULL;
+}
+
+static apr_size_t parent_len(const char *path, apr_size_t len)
+{
+    while (len > 0 && path[len - 1] == '/')
+        len--;
+    while (len > 0 && path[len - 1] != '/')
+        len--;
+    return len;
+}
+
+apr_status_t hl_router_resolve(const char *uri, const char *section,
+                               unsigned method, apr_pool_t *p,
+                               const char **mount, hl_route *out)
+{
+    apr_size_t mlen = strlen(section);
+    const char *rel = below(uri, section, mlen);
+
+    if (!rel)
+        return APR_NOTFOUND;
+    *mount = apr_pstrmemdup(p, section, mlen);
+    hl_router_match(rel, method, out);
+    while (out->status == HL_ROUTE_NOT_FOUND
+           && (mlen = parent_len(section, mlen)) > 0
+           && (rel = below(uri, section, mlen)) != NULL) {
+        hl_route parent;
+        hl_router_match(rel, method, &parent);
+        if (parent.status != HL_ROUTE_NOT_FOUND) {
+            *out = parent;
+            *mount = apr_pstrmemdup(p, section, mlen);
+        }
+    }
+    return APR_SUCCESS;
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+apr_status_t hl_percent_decode(apr_pool_t *p, const char *in, apr_size_t len,
+                               char **out, apr_size_t *out_len)
+{
+    char *buf = apr_palloc(p, len + 1);
+    apr_size_t i, n = 0;
+
+    for (i = 0; i < len; i++) {
+        if (in[i] == '%') {
+            int hi, lo;
+            if (i + 2 >= len)
+                return APR_EINVAL;
+            hi = hex_value(in[i + 1]);
+            lo = hex_value(in[i + 2]);
+            if (hi < 0 || lo < 0)
+                return APR_EINVAL;
+            buf[n++] = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        else {
+            buf[n++] = in[i];
+        }
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *out_len = n;
+    return APR_SUCCESS;
+}

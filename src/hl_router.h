@@ -1,0 +1,74 @@
+/* hl_router: maps a request path below the mount point, and its method, to
+ * an endpoint.  The route table is the list of everything the module
+ * serves; paths are relative to the enclosing <Location>, so any mount
+ * point works and several may coexist. */
+#ifndef HL_ROUTER_H
+#define HL_ROUTER_H
+
+#include <apr.h>
+#include <apr_errno.h>
+#include <apr_pools.h>
+
+typedef enum {
+    HL_EP_NONE = 0,
+    HL_EP_INDEX,
+    HL_EP_COUNTER_INCREMENT,
+    HL_EP_COUNTER_STATS,
+    HL_EP_PROCESS,
+    HL_EP_PROCESS_POOLED,
+    HL_EP_MEMORY_BENCHMARK,
+    HL_EP_CACHE_STATS,
+    HL_EP_CACHE_KEY
+} hl_endpoint;
+
+/* Methods as bits.  HEAD is served wherever GET is. */
+enum {
+    HL_M_GET = 1, HL_M_HEAD = 2, HL_M_POST = 4, HL_M_PUT = 8, HL_M_DELETE = 16,
+    HL_M_OTHER = 32
+};
+
+typedef enum {
+    HL_ROUTE_OK = 0,
+    HL_ROUTE_NOT_FOUND,
+    HL_ROUTE_BAD_METHOD
+} hl_route_status;
+
+typedef struct hl_route {
+    hl_route_status status;
+    hl_endpoint endpoint;
+    const char *name;        /* the route's path pattern, for logs */
+    const char *rest;        /* what follows a prefix route (the raw key) */
+    const char *allow;       /* "GET, HEAD, POST" for a 405 */
+} hl_route;
+
+typedef struct hl_route_def {
+    const char *path;        /* relative to the mount, no leading '/' */
+    int is_prefix;           /* path ends in '/' and takes a remainder */
+    unsigned methods;
+    hl_endpoint endpoint;
+} hl_route_def;
+
+/* The table, terminated by a NULL path. */
+const hl_route_def *hl_router_table(void);
+
+unsigned hl_router_method_bit(const char *method);
+
+/* Routes rel (the path below the mount, no leading '/'). */
+apr_status_t hl_router_match(const char *rel, unsigned method, hl_route *out);
+
+/* Finds the mount point for uri given the path of the innermost <Location>
+ * that applied (section).  section is tried first, then each of its parent
+ * paths, so a nested <Location /hl/counter> adding a Require to a mount at
+ * /hl still routes "/hl/counter/stats" as "counter/stats".  *rel gets the
+ * path below the mount; APR_NOTFOUND when section is no prefix of uri. */
+apr_status_t hl_router_resolve(const char *uri, const char *section,
+                               unsigned method, apr_pool_t *p,
+                               const char **mount, hl_route *out);
+
+/* Percent-decodes in[0..len) into a new pool string; binary-safe (the
+ * result may hold NUL bytes, *out_len says how many).  APR_EINVAL on a bad
+ * escape ("%zz", "%4"). */
+apr_status_t hl_percent_decode(apr_pool_t *p, const char *in, apr_size_t len,
+                               char **out, apr_size_t *out_len);
+
+#endif

@@ -1,0 +1,69 @@
+/* hl_store: the one interface through which every handler reaches shared
+ * state.  A backend is a table of operations; today there is the shared
+ * memory backend (hl_store_shm.c), and a Redis backend that lets several
+ * Apache hosts share one counter and cache can be added beside it without
+ * touching the handlers.  Every operation returns apr_status_t and takes
+ * plain values, never a request. */
+#ifndef HL_STORE_H
+#define HL_STORE_H
+
+#include <apr.h>
+#include <apr_errno.h>
+#include <apr_pools.h>
+#include <apr_global_mutex.h>
+
+#include "hl_counter.h"
+#include "hl_shm_layout.h"
+
+typedef struct hl_store hl_store;
+
+typedef struct hl_store_usage {
+    const char  *backend;      /* "shm" */
+    apr_size_t   size_bytes;   /* what the backend reserved */
+    apr_size_t   used_bytes;   /* what holds data now */
+    apr_uint64_t generation;   /* configuration generations it has lived */
+    apr_time_t   created;
+} hl_store_usage;
+
+typedef struct hl_store_ops {
+    const char *name;
+    apr_status_t (*child_init)(hl_store *st, apr_pool_t *pchild);
+    apr_status_t (*counter_increment)(hl_store *st, apr_int32_t pid,
+                                      apr_uint64_t *value_out);
+    apr_status_t (*counter_snapshot)(hl_store *st, int max_recent,
+                                     hl_counter_snapshot *snap);
+    apr_status_t (*usage)(hl_store *st, hl_store_usage *u);
+} hl_store_ops;
+
+struct hl_store {
+    const hl_store_ops *ops;
+    void *impl;
+};
+
+apr_status_t hl_store_child_init(hl_store *st, apr_pool_t *pchild);
+apr_status_t hl_store_counter_increment(hl_store *st, apr_int32_t pid,
+                                        apr_uint64_t *value_out);
+apr_status_t hl_store_counter_snapshot(hl_store *st, int max_recent,
+                                       hl_counter_snapshot *snap);
+apr_status_t hl_store_usage_read(hl_store *st, hl_store_usage *u);
+
+/* How hl_store_shm_open came by its segment, for the log. */
+typedef enum {
+    HL_STORE_CREATED,     /* first start: a new, empty segment */
+    HL_STORE_REUSED,      /* restart with the same layout: same segment */
+    HL_STORE_MIGRATED     /* restart with new sizes: new segment, state copied */
+} hl_store_origin;
+
+/* Opens the shared-memory store.  previous is the store of the last
+ * configuration generation (NULL on first start).  pool must live as long
+ * as the server's parent process (s->process->pool), so that the segment
+ * outlives graceful restarts.  mutex guards the multi-word structures (the
+ * cache); it is made by the caller, once, in the same pool. */
+apr_status_t hl_store_shm_open(hl_store **out, const hl_shm_params *params,
+                               hl_store *previous, apr_global_mutex_t *mutex,
+                               apr_pool_t *pool, hl_store_origin *origin);
+
+/* The segment's base address (tests and the status page read it). */
+void *hl_store_shm_base(hl_store *st);
+
+#endif

@@ -1,0 +1,149 @@
+/* Router: the table, methods and Allow, mount resolution, percent-decoding. */
+#include "check_hl.h"
+#include "hl_router.h"
+
+#include <string.h>
+
+static hl_route route_of(const char *rel, const char *method)
+{
+    hl_route r;
+    ck_assert_int_eq(hl_router_match(rel, hl_router_method_bit(method), &r),
+                     APR_SUCCESS);
+    return r;
+}
+
+START_TEST(test_table_routes)
+{
+    static const struct { const char *rel, *method; hl_endpoint ep; } ok[] = {
+        { "", "GET", HL_EP_INDEX },
+        { "counter/increment", "GET", HL_EP_COUNTER_INCREMENT },
+        { "counter/increment", "POST", HL_EP_COUNTER_INCREMENT },
+        { "counter/increment", "HEAD", HL_EP_COUNTER_INCREMENT },
+        { "counter/stats", "GET", HL_EP_COUNTER_STATS },
+        { "counter/stats", "HEAD", HL_EP_COUNTER_STATS },
+        { "process", "POST", HL_EP_PROCESS },
+        { "process/pooled", "POST", HL_EP_PROCESS_POOLED },
+        { "memory/benchmark", "GET", HL_EP_MEMORY_BENCHMARK },
+        { "cache", "GET", HL_EP_CACHE_STATS },
+        { "cache/k", "GET", HL_EP_CACHE_KEY },
+        { "cache/k", "PUT", HL_EP_CACHE_KEY },
+        { "cache/k", "DELETE", HL_EP_CACHE_KEY },
+        { NULL, NULL, HL_EP_NONE }
+    };
+    int i;
+    for (i = 0; ok[i].rel; i++) {
+        hl_route r = route_of(ok[i].rel, ok[i].method);
+        ck_assert_msg(r.status == HL_ROUTE_OK && r.endpoint == ok[i].ep,
+                      "%s %s", ok[i].method, ok[i].rel);
+    }
+}
+END_TEST
+
+START_TEST(test_unknown_paths)
+{
+    static const char *bad[] = {
+        "counter", "counter/", "counter/increment/", "counter/statsx",
+        "Counter/stats", "processx", "memory", "/counter/stats", "x", NULL
+    };
+    int i;
+    for (i = 0; bad[i]; i++)
+        ck_assert_msg(route_of(bad[i], "GET").status == HL_ROUTE_NOT_FOUND,
+                      "%s", bad[i]);
+}
+END_TEST
+
+START_TEST(test_wrong_method_gives_allow)
+{
+    hl_route r = route_of("counter/stats", "POST");
+    ck_assert_int_eq(r.status, HL_ROUTE_BAD_METHOD);
+    ck_assert_str_eq(r.allow, "GET, HEAD");
+    r = route_of("counter/increment", "DELETE");
+    ck_assert_str_eq(r.allow, "GET, HEAD, POST");
+    r = route_of("process", "GET");
+    ck_assert_str_eq(r.allow, "POST");
+    r = route_of("cache/x", "PATCH");
+    ck_assert_int_eq(r.status, HL_ROUTE_BAD_METHOD);
+    ck_assert_str_eq(r.allow, "GET, HEAD, POST, PUT, DELETE");
+}
+END_TEST
+
+START_TEST(test_cache_key_rest)
+{
+    hl_route r = route_of("cache/a/b%20c", "GET");
+    ck_assert_str_eq(r.rest, "a/b%20c");
+    r = route_of("cache/", "GET");
+    ck_assert_int_eq(r.status, HL_ROUTE_OK);
+    ck_assert_str_eq(r.rest, "");
+}
+END_TEST
+
+static const char *resolve(const char *uri, const char *section, hl_route *r)
+{
+    const char *mount = NULL;
+    ck_assert_int_eq(hl_router_resolve(uri, section, HL_M_GET, test_pool,
+                                       &mount, r), APR_SUCCESS);
+    return mount;
+}
+
+START_TEST(test_resolve_mounts)
+{
+    hl_route r;
+    const char *mount = NULL;
+
+    ck_assert_str_eq(resolve("/hl/counter/stats", "/hl", &r), "/hl");
+    ck_assert_int_eq(r.endpoint, HL_EP_COUNTER_STATS);
+    ck_assert_str_eq(resolve("/hl", "/hl", &r), "/hl");
+    ck_assert_int_eq(r.endpoint, HL_EP_INDEX);
+    ck_assert_str_eq(resolve("/hl/", "/hl/", &r), "/hl/");
+    ck_assert_int_eq(r.endpoint, HL_EP_INDEX);
+    ck_assert_str_eq(resolve("/a/b/cache/k", "/a/b", &r), "/a/b");
+    ck_assert_str_eq(r.rest, "k");
+    ck_assert_str_eq(resolve("/counter/stats", "/", &r), "/");
+    ck_assert_int_eq(r.endpoint, HL_EP_COUNTER_STATS);
+    /* A nested <Location /hl/counter> under the mount /hl. */
+    ck_assert_str_eq(resolve("/hl/counter/stats", "/hl/counter", &r), "/hl/");
+    ck_assert_int_eq(r.endpoint, HL_EP_COUNTER_STATS);
+    /* Unknown below the mount: 404 relative to the innermost section. */
+    ck_assert_str_eq(resolve("/hl/nope", "/hl", &r), "/hl");
+    ck_assert_int_eq(r.status, HL_ROUTE_NOT_FOUND);
+    /* "/hlx" is not below "/hl". */
+    ck_assert_int_eq(hl_router_resolve("/hlx/counter/stats", "/hl", HL_M_GET,
+                                       test_pool, &mount, &r), APR_NOTFOUND);
+}
+END_TEST
+
+START_TEST(test_percent_decode)
+{
+    char *out;
+    apr_size_t n;
+    ck_assert_int_eq(hl_percent_decode(test_pool, "a%20b%2Fc", 9, &out, &n), APR_SUCCESS);
+    ck_assert_uint_eq(n, 5);
+    ck_assert_str_eq(out, "a b/c");
+    ck_assert_int_eq(hl_percent_decode(test_pool, "%00x", 4, &out, &n), APR_SUCCESS);
+    ck_assert_uint_eq(n, 2);
+    ck_assert(out[0] == '\0' && out[1] == 'x');
+    ck_assert_int_eq(hl_percent_decode(test_pool, "%ff", 3, &out, &n), APR_SUCCESS);
+    ck_assert_uint_eq((unsigned char)out[0], 0xff);
+    ck_assert_int_eq(hl_percent_decode(test_pool, "%4", 2, &out, &n), APR_EINVAL);
+    ck_assert_int_eq(hl_percent_decode(test_pool, "%", 1, &out, &n), APR_EINVAL);
+    ck_assert_int_eq(hl_percent_decode(test_pool, "%zz", 3, &out, &n), APR_EINVAL);
+    ck_assert_int_eq(hl_percent_decode(test_pool, "ab%4", 4, &out, &n), APR_EINVAL);
+    ck_assert_int_eq(hl_percent_decode(test_pool, "", 0, &out, &n), APR_SUCCESS);
+    ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+Suite *router_suite(void)
+{
+    Suite *s = suite_create("router");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
+    tcase_add_test(tc, test_table_routes);
+    tcase_add_test(tc, test_unknown_paths);
+    tcase_add_test(tc, test_wrong_method_gives_allow);
+    tcase_add_test(tc, test_cache_key_rest);
+    tcase_add_test(tc, test_resolve_mounts);
+    tcase_add_test(tc, test_percent_decode);
+    suite_add_tcase(s, tc);
+    return s;
+}
