@@ -42,6 +42,7 @@ typedef struct hl_runtime {
     apr_global_mutex_t *mutex;
     hl_config cfg;                 /* the settings of the current generation */
     const char *mpm;
+    apr_array_header_t *mounts;    /* <Location> paths with SetHandler hyperlane */
 } hl_runtime;
 
 static hl_runtime *runtime;        /* set in post_config, inherited by children */
@@ -119,19 +120,31 @@ static const char *origin_text(hl_store_origin origin)
     }
 }
 
-/* The parent runs post_config twice at startup; the first pass only checks
- * the configuration, so shared resources wait for the second. */
-static int first_pass(server_rec *s)
+/* The mounts are the <Location> sections that say "SetHandler hyperlane";
+ * reading them from the parsed configuration lets a nested <Location> that
+ * only adds a Require below a mount leave the routes relative to the mount. */
+static void find_mounts(const ap_directive_t *d, const char *location,
+                        apr_array_header_t *mounts, apr_pool_t *p)
 {
-    void *data = NULL;
-    const char *key = "hyperlane-post-config-seen";
-    apr_pool_userdata_get(&data, key, s->process->pool);
-    if (!data) {
-        apr_pool_userdata_set((const void *)1, key, apr_pool_cleanup_null,
-                              s->process->pool);
-        return 1;
+    for (; d; d = d->next) {
+        if (strcasecmp(d->directive, "<Location") == 0) {
+            char *args = apr_pstrdup(p, d->args);
+            char *gt = strrchr(args, '>');
+            const char *path;
+            if (gt)
+                *gt = '\0';
+            path = ap_getword_conf(p, (const char **)&args);
+            if (*path && strcmp(path, "~") != 0)
+                find_mounts(d->first_child, path, mounts, p);
+        }
+        else if (location && strcasecmp(d->directive, "SetHandler") == 0
+                 && strcasecmp(d->args, HL_HANDLER) == 0) {
+            APR_ARRAY_PUSH(mounts, const char *) = location;
+        }
+        else if (d->first_child) {
+            find_mounts(d->first_child, location, mounts, p);
+        }
     }
-    return 0;
 }
 
 static int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog,
@@ -144,8 +157,9 @@ static int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     hl_store_origin origin;
     apr_status_t rv;
 
-    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG
-        || first_pass(s))
+    /* The parent's first pass only checks the configuration: shared
+     * resources wait for the real one. */
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
         return OK;
 
     apr_pool_userdata_get((void **)&rt, HL_RUNTIME_KEY, life);
@@ -167,6 +181,8 @@ static int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     }
     rt->cfg = *cfg;
     rt->mpm = ap_show_mpm();
+    rt->mounts = apr_array_make(pconf, 4, sizeof(const char *));
+    find_mounts(ap_conftree, NULL, rt->mounts, pconf);
     runtime = rt;
     {
         hl_store_usage u;
@@ -174,9 +190,11 @@ static int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
                      "mod_hyperlane: shared store %s: %" APR_SIZE_T_FMT
                      " bytes, history %u, generation %" APR_UINT64_T_FMT
-                     ", mutex %s, mpm %s", origin_text(origin), u.size_bytes,
-                     sp.history_capacity, u.generation,
-                     apr_global_mutex_name(rt->mutex), rt->mpm);
+                     ", mutex %s, mpm %s, mounted at %s", origin_text(origin),
+                     u.size_bytes, sp.history_capacity, u.generation,
+                     apr_global_mutex_name(rt->mutex), rt->mpm,
+                     rt->mounts->nelts ? apr_array_pstrcat(ptemp, rt->mounts, ' ')
+                                       : "(no <Location> with SetHandler hyperlane)");
     }
     return OK;
 }
@@ -312,9 +330,9 @@ static int hl_handler(request_rec *r)
     if (!runtime)
         return send_error(r, HTTP_SERVICE_UNAVAILABLE,
                           "mod_hyperlane has no shared store");
-    if (!core->d || core->d_is_fnmatch
-        || hl_router_resolve(path, core->d, hl_router_method_bit(r->method),
-                             r->pool, &mount, &route) != APR_SUCCESS)
+    if (hl_router_resolve(path, runtime->mounts, core->r ? NULL : core->d,
+                          hl_router_method_bit(r->method), &mount, &route)
+        != APR_SUCCESS)
         return send_error(r, HTTP_NOT_FOUND,
                           "mod_hyperlane must be mounted with a plain <Location>");
     if (route.status == HL_ROUTE_NOT_FOUND)

@@ -91,37 +91,33 @@ static const char *below(const char *uri, const char *mount, apr_size_t mlen)
     return NULL;
 }
 
-static apr_size_t parent_len(const char *path, apr_size_t len)
-{
-    while (len > 0 && path[len - 1] == '/')
-        len--;
-    while (len > 0 && path[len - 1] != '/')
-        len--;
-    return len;
-}
-
-apr_status_t hl_router_resolve(const char *uri, const char *section,
-                               unsigned method, apr_pool_t *p,
+apr_status_t hl_router_resolve(const char *uri,
+                               const apr_array_header_t *mounts,
+                               const char *section, unsigned method,
                                const char **mount, hl_route *out)
 {
-    apr_size_t mlen = strlen(section);
-    const char *rel = below(uri, section, mlen);
+    const char *best = NULL, *rel = NULL;
+    apr_size_t best_len = 0;
+    int i;
 
-    if (!rel)
-        return APR_NOTFOUND;
-    *mount = apr_pstrmemdup(p, section, mlen);
-    hl_router_match(rel, method, out);
-    while (out->status == HL_ROUTE_NOT_FOUND
-           && (mlen = parent_len(section, mlen)) > 0
-           && (rel = below(uri, section, mlen)) != NULL) {
-        hl_route parent;
-        hl_router_match(rel, method, &parent);
-        if (parent.status != HL_ROUTE_NOT_FOUND) {
-            *out = parent;
-            *mount = apr_pstrmemdup(p, section, mlen);
+    for (i = 0; mounts && i < mounts->nelts; i++) {
+        const char *m = APR_ARRAY_IDX(mounts, i, const char *);
+        apr_size_t len = strlen(m);
+        const char *r = below(uri, m, len);
+        if (r && (!best || len > best_len)) {
+            best = m;
+            best_len = len;
+            rel = r;
         }
     }
-    return APR_SUCCESS;
+    if (!best && section) {
+        best = section;
+        rel = below(uri, section, strlen(section));
+    }
+    if (!best || !rel)
+        return APR_NOTFOUND;
+    *mount = best;
+    return hl_router_match(rel, method, out);
 }
 
 static int hex_value(char c)

@@ -8,6 +8,7 @@
 #include <apr.h>
 #include <apr_errno.h>
 #include <apr_pools.h>
+#include <apr_tables.h>
 
 typedef enum {
     HL_EP_NONE = 0,
@@ -56,13 +57,16 @@ unsigned hl_router_method_bit(const char *method);
 /* Routes rel (the path below the mount, no leading '/'). */
 apr_status_t hl_router_match(const char *rel, unsigned method, hl_route *out);
 
-/* Finds the mount point for uri given the path of the innermost <Location>
- * that applied (section).  section is tried first, then each of its parent
- * paths, so a nested <Location /hl/counter> adding a Require to a mount at
- * /hl still routes "/hl/counter/stats" as "counter/stats".  *rel gets the
- * path below the mount; APR_NOTFOUND when section is no prefix of uri. */
-apr_status_t hl_router_resolve(const char *uri, const char *section,
-                               unsigned method, apr_pool_t *p,
+/* Finds the mount point of uri: the longest of mounts (the paths of the
+ * <Location> sections that say "SetHandler hyperlane", read from the
+ * configuration) that is a path prefix of uri.  When none is, section (the
+ * innermost section that applied, e.g. a <LocationMatch>) stands in.  A
+ * nested <Location /hl/counter> adding a Require below the mount /hl thus
+ * still routes "/hl/counter/stats" as "counter/stats".  APR_NOTFOUND when
+ * no candidate is a prefix of uri. */
+apr_status_t hl_router_resolve(const char *uri,
+                               const apr_array_header_t *mounts,
+                               const char *section, unsigned method,
                                const char **mount, hl_route *out);
 
 /* Percent-decodes in[0..len) into a new pool string; binary-safe (the

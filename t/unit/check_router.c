@@ -2,6 +2,7 @@
 #include "check_hl.h"
 #include "hl_router.h"
 
+#include <apr_strings.h>
 #include <string.h>
 
 static hl_route route_of(const char *rel, const char *method)
@@ -77,38 +78,50 @@ START_TEST(test_cache_key_rest)
 }
 END_TEST
 
-static const char *resolve(const char *uri, const char *section, hl_route *r)
+static const char *resolve(const char *uri, const char *mounts_csv,
+                           const char *section, hl_route *r)
 {
+    apr_array_header_t *mounts = apr_array_make(test_pool, 4, sizeof(char *));
+    char *list = apr_pstrdup(test_pool, mounts_csv), *last, *m;
     const char *mount = NULL;
-    ck_assert_int_eq(hl_router_resolve(uri, section, HL_M_GET, test_pool,
-                                       &mount, r), APR_SUCCESS);
+    for (m = apr_strtok(list, ",", &last); m; m = apr_strtok(NULL, ",", &last))
+        APR_ARRAY_PUSH(mounts, const char *) = m;
+    if (hl_router_resolve(uri, mounts, section, HL_M_GET, &mount, r) != APR_SUCCESS)
+        return "(none)";
     return mount;
 }
 
 START_TEST(test_resolve_mounts)
 {
     hl_route r;
-    const char *mount = NULL;
 
-    ck_assert_str_eq(resolve("/hl/counter/stats", "/hl", &r), "/hl");
+    ck_assert_str_eq(resolve("/hl/counter/stats", "/hl", NULL, &r), "/hl");
     ck_assert_int_eq(r.endpoint, HL_EP_COUNTER_STATS);
-    ck_assert_str_eq(resolve("/hl", "/hl", &r), "/hl");
+    ck_assert_str_eq(resolve("/hl", "/hl", NULL, &r), "/hl");
     ck_assert_int_eq(r.endpoint, HL_EP_INDEX);
-    ck_assert_str_eq(resolve("/hl/", "/hl/", &r), "/hl/");
+    ck_assert_str_eq(resolve("/hl/", "/hl/", NULL, &r), "/hl/");
     ck_assert_int_eq(r.endpoint, HL_EP_INDEX);
-    ck_assert_str_eq(resolve("/a/b/cache/k", "/a/b", &r), "/a/b");
+    ck_assert_str_eq(resolve("/a/b/cache/k", "/hl,/a/b", NULL, &r), "/a/b");
     ck_assert_str_eq(r.rest, "k");
-    ck_assert_str_eq(resolve("/counter/stats", "/", &r), "/");
+    ck_assert_str_eq(resolve("/counter/stats", "/", NULL, &r), "/");
     ck_assert_int_eq(r.endpoint, HL_EP_COUNTER_STATS);
-    /* A nested <Location /hl/counter> under the mount /hl. */
-    ck_assert_str_eq(resolve("/hl/counter/stats", "/hl/counter", &r), "/hl/");
+    /* A nested <Location /hl/counter/stats> is no mount: /hl still is. */
+    ck_assert_str_eq(resolve("/hl/counter/stats", "/hl", "/hl/counter/stats", &r), "/hl");
     ck_assert_int_eq(r.endpoint, HL_EP_COUNTER_STATS);
-    /* Unknown below the mount: 404 relative to the innermost section. */
-    ck_assert_str_eq(resolve("/hl/nope", "/hl", &r), "/hl");
+    /* Mounts at / and /process: the longest prefix wins. */
+    ck_assert_str_eq(resolve("/process", "/,/process", NULL, &r), "/process");
+    ck_assert_int_eq(r.endpoint, HL_EP_INDEX);
+    ck_assert_str_eq(resolve("/process/counter/stats", "/,/process", NULL, &r), "/process");
+    ck_assert_str_eq(resolve("/process", "/", NULL, &r), "/");
+    ck_assert_int_eq(r.endpoint, HL_EP_PROCESS);
+    /* No known mount (a <LocationMatch>): the section stands in. */
+    ck_assert_str_eq(resolve("/x/counter/stats", "/hl", "/x", &r), "/x");
+    ck_assert_int_eq(r.endpoint, HL_EP_COUNTER_STATS);
+    /* Unknown below the mount: 404. */
+    ck_assert_str_eq(resolve("/hl/nope", "/hl", NULL, &r), "/hl");
     ck_assert_int_eq(r.status, HL_ROUTE_NOT_FOUND);
     /* "/hlx" is not below "/hl". */
-    ck_assert_int_eq(hl_router_resolve("/hlx/counter/stats", "/hl", HL_M_GET,
-                                       test_pool, &mount, &r), APR_NOTFOUND);
+    ck_assert_str_eq(resolve("/hlx/counter/stats", "/hl", NULL, &r), "(none)");
 }
 END_TEST
 

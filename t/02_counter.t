@@ -1,0 +1,69 @@
+# The counter and its history: values, shapes, real memory figures.
+use strict;
+use warnings FATAL => 'all';
+use lib 't/lib', 'lib';
+
+use Apache::Test;
+use Apache::TestUtil;
+use HL::Test qw(check json_req);
+
+plan tests => 27;
+
+my ($res, $j) = json_req('GET', '/hl/counter/stats');
+ok t_cmp($res->code, 200, 'stats: 200');
+my $start = $j->{current_value};
+check defined $start && $start =~ /^\d+$/;
+for my $k (qw(current_value history_length recent_values recent memory_usage)) {
+    check exists $j->{$k};
+}
+
+# Twelve increments, by GET and by POST: consecutive values.
+my @seen;
+for my $i (1 .. 12) {
+    my $m = $i % 2 ? 'GET' : 'POST';
+    my ($r, $x) = json_req($m, '/hl/counter/increment',
+                           $m eq 'POST' ? (content => 'ignored') : ());
+    push @seen, $x->{counter};
+}
+ok t_cmp("@seen", join(' ', map { $start + $_ } 1 .. 12), 'consecutive values');
+
+($res, $j) = json_req('GET', '/hl/counter/increment');
+ok t_cmp($j->{message}, 'Counter incremented safely');
+my $mi = $j->{memory_info};
+check $mi->{rss_bytes} > 1024 * 1024, 'rss is a real figure';
+check $mi->{peak_rss_bytes} >= $mi->{rss_bytes}, 'peak >= rss';
+check $mi->{pid} > 1;
+ok t_cmp($mi->{mpm}, qr/^(prefork|event|worker)$/);
+check $mi->{shm_size_bytes} > 0 && $mi->{shm_used_bytes} > 0
+   && $mi->{shm_used_bytes} <= $mi->{shm_size_bytes}, 'segment figures';
+my $now = $start + 13;
+
+($res, $j) = json_req('GET', '/hl/counter/stats');
+ok t_cmp($j->{current_value}, $now, 'stats agree with the increments');
+ok t_cmp($j->{history_length}, $now < 1000 ? $now : 1000, 'history_length = min(n, cap)');
+ok t_cmp(scalar @{ $j->{recent_values} }, 10, 'ten recent values');
+ok t_cmp("@{ $j->{recent_values} }", join(' ', map { $now - $_ } 0 .. 9),
+         'newest first');
+my $e = $j->{recent}[0];
+ok t_cmp($e->{value}, $now);
+ok t_cmp($e->{pid}, $mi->{pid}, 'history keeps the pid that incremented');
+ok t_cmp($e->{time}, qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/, 'time RFC 3339');
+check abs($e->{time_us} / 1e6 - time) < 60, 'time is now';
+check $j->{recent}[1]{time_us} <= $e->{time_us}, 'times in order';
+my $mu = $j->{memory_usage};
+check $mu->{rss_bytes} > 0 && $mu->{pid} > 0;
+
+# memory_info moves with the process: the figures are read per request.
+my @rss;
+for (1 .. 3) {
+    my (undef, $x) = json_req('GET', '/hl/counter/increment');
+    push @rss, $x->{memory_info}{shm_used_bytes};
+}
+check $rss[2] >= $rss[0], 'used bytes grow with the history';
+
+# HEAD does what GET does (minus the body).
+my (undef, $b4) = json_req('GET', '/hl/counter/stats');
+my ($h) = json_req('HEAD', '/hl/counter/increment');
+ok t_cmp($h->code, 200);
+my (undef, $af) = json_req('GET', '/hl/counter/stats');
+ok t_cmp($af->{current_value}, $b4->{current_value} + 1, 'HEAD increments like GET');

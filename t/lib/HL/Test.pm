@@ -1,0 +1,138 @@
+package HL::Test;
+# Helpers shared by the Apache::Test files: JSON requests against the test
+# server, and a bounded load client that talks HTTP/1.1 keep-alive to
+# 127.0.0.1 only and counts every answer it gets.
+use strict;
+use warnings FATAL => 'all';
+
+use Apache::Test ();
+use Apache::TestRequest ();
+use IO::Socket::INET ();
+use IO::Select ();
+use JSON::PP ();
+use HTTP::Request ();
+use Time::HiRes qw(time);
+use Exporter 'import';
+
+our @EXPORT_OK = qw(check json_req decode_json_ok hammer port httpd_pid
+                    wait_for_generation);
+
+# ok() of Test.pm compares when given two arguments; check() takes a
+# condition and a name, and prints the name on failure.
+sub check {
+    my ($cond, $name) = @_;
+    print "# check: $name\n" if defined $name && !$cond;
+    return Apache::Test::ok($cond ? 1 : 0);
+}
+
+sub port { Apache::Test::vars('port') }
+
+# (HTTP::Response, decoded JSON or undef)
+sub json_req {
+    my ($method, $path, %opt) = @_;
+    my $req = HTTP::Request->new($method, "http://127.0.0.1:" . port() . $path,
+                                 $opt{headers} || []);
+    $req->content($opt{content}) if defined $opt{content};
+    my $res = Apache::TestRequest::user_agent(keep_alive => 1)->request($req);
+    my $json = eval { JSON::PP->new->utf8->allow_nonref->decode($res->content) };
+    return ($res, $json);
+}
+
+sub decode_json_ok {
+    my $s = shift;
+    return eval { JSON::PP->new->utf8->decode($s) };
+}
+
+sub httpd_pid {
+    my $file = Apache::Test::vars('t_pid_file');
+    open my $fh, '<', $file or die "cannot read $file: $!";
+    chomp(my $pid = <$fh>);
+    return $pid;
+}
+
+# One HTTP/1.1 request on a keep-alive socket.  Returns (status, close)
+# or () when no answer came at all.
+sub one_request {
+    my ($sock, $method, $path, $body, $timeout) = @_;
+    $body //= '';
+    my $req = "$method $path HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            . "Content-Length: " . length($body) . "\r\n\r\n$body";
+    local $SIG{PIPE} = 'IGNORE';
+    return () unless defined syswrite($sock, $req);
+    my $buf = '';
+    my $sel = IO::Select->new($sock);
+    my $deadline = time + $timeout;
+    my ($head_end, $status, $len, $close);
+    while (1) {
+        my $left = $deadline - time;
+        return () if $left <= 0 || !$sel->can_read($left);
+        my $n = sysread($sock, $buf, 65536, length $buf);
+        return () unless $n;
+        if (!defined $head_end && (my $i = index($buf, "\r\n\r\n")) >= 0) {
+            $head_end = $i + 4;
+            my $head = substr($buf, 0, $i);
+            ($status) = $head =~ m{^HTTP/1\.\d (\d{3})};
+            ($len) = $head =~ m{\r\nContent-Length:\s*(\d+)}i;
+            $close = $head =~ m{\r\nConnection:\s*close}i ? 1 : 0;
+            return () unless defined $status && defined $len;
+        }
+        return ($status, $close)
+            if defined $head_end && length($buf) >= $head_end + $len;
+    }
+}
+
+# Runs $clients processes that together send $total requests ($method $path)
+# over keep-alive connections to 127.0.0.1, each request at most once (a
+# request with no answer is counted, never retried).  Bounded by $opt{seconds}.
+# With stop_file, clients also stop once that file exists.
+# Returns { ok => 2xx answers, other => non-2xx, none => no answer, sent }.
+sub hammer {
+    my (%opt) = @_;
+    my $clients = $opt{clients} || 50;
+    my $total = $opt{total} || 1000;
+    my $method = $opt{method} || 'GET';
+    my $path = $opt{path} or die "path";
+    my $seconds = $opt{seconds} || 120;
+    my $port = port();
+    my @kids;
+    for my $c (0 .. $clients - 1) {
+        my $share = int($total / $clients) + ($c < $total % $clients ? 1 : 0);
+        pipe(my $r, my $w) or die "pipe: $!";
+        my $pid = fork() // die "fork: $!";
+        if (!$pid) {
+            close $r;
+            my %n = (ok => 0, other => 0, none => 0, sent => 0);
+            my $deadline = time + $seconds;
+            my $sock;
+            for (1 .. $share) {
+                last if time > $deadline;
+                last if $opt{stop_file} && -e $opt{stop_file};
+                $sock ||= IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                    PeerPort => $port, Proto => 'tcp', Timeout => 10);
+                if (!$sock) { $n{none}++; $n{sent}++; select(undef, undef, undef, 0.05); next }
+                $n{sent}++;
+                my ($status, $close) = one_request($sock, $method, $path,
+                    $opt{body}, 30);
+                if (!defined $status) { $n{none}++; undef $sock; next }
+                if ($status =~ /^2/) { $n{ok}++ } else { $n{other}++ }
+                undef $sock if $close;
+            }
+            print $w join(' ', map { "$_=$n{$_}" } sort keys %n), "\n";
+            close $w;
+            require POSIX;
+            POSIX::_exit(0);
+        }
+        close $w;
+        push @kids, [$pid, $r];
+    }
+    my %sum = (ok => 0, other => 0, none => 0, sent => 0);
+    for my $k (@kids) {
+        my ($pid, $r) = @$k;
+        my $line = <$r> // '';
+        $sum{$1} += $2 while $line =~ /(\w+)=(\d+)/g;
+        waitpid($pid, 0);
+    }
+    return \%sum;
+}
+
+1;
