@@ -1,0 +1,59 @@
+# Directives are validated at startup: a bad value stops "apachectl
+# configtest" (httpd -t) with a message naming the directive.
+use strict;
+use warnings FATAL => 'all';
+use lib 't/lib', 'lib';
+
+use Apache::Test;
+use Apache::TestUtil;
+use Apache::TestConfig ();
+use File::Temp qw(tempdir);
+use HL::Test qw(check);
+
+my @bad = (
+    [ 'HyperlaneHistorySize 0',          'HyperlaneHistorySize' ],
+    [ 'HyperlaneHistorySize many',       'HyperlaneHistorySize' ],
+    [ 'HyperlaneHistorySize 10000001',   'HyperlaneHistorySize' ],
+    [ 'HyperlaneChunkSize 0',            'HyperlaneChunkSize' ],
+    [ 'HyperlaneCacheSize 1K',           'HyperlaneCacheSize' ],
+    [ 'HyperlanePoolBuffers -5',         'HyperlanePoolBuffers' ],
+    [ "<VirtualHost 127.0.0.1:1>\nHyperlaneHistorySize 5\n</VirtualHost>",
+      'HyperlaneHistorySize' ],
+);
+plan tests => 2 + 2 * @bad;
+
+my $cfg = Apache::Test::config();
+my $httpd = $cfg->{vars}{httpd};
+my $moddir = $cfg->{vars}{top_dir} . '/.libs';
+chomp(my $libexec = `"$cfg->{vars}{apxs}" -q LIBEXECDIR`);
+my ($mpm) = grep { -e "$libexec/mod_mpm_$_.so" } qw(event prefork);
+my $dir = tempdir(CLEANUP => 1);
+
+sub configtest {
+    my $extra = shift;
+    open my $fh, '>', "$dir/httpd.conf" or die $!;
+    print $fh <<"CONF";
+ServerRoot "$dir"
+ServerName 127.0.0.1
+Listen 127.0.0.1:1
+PidFile "$dir/httpd.pid"
+ErrorLog "$dir/error_log"
+DefaultRuntimeDir "$dir"
+LoadModule mpm_${mpm}_module $libexec/mod_mpm_$mpm.so
+LoadModule hyperlane_module $moddir/mod_hyperlane.so
+$extra
+CONF
+    close $fh;
+    my $out = `"$httpd" -t -f "$dir/httpd.conf" 2>&1`;
+    return ($? >> 8, $out);
+}
+
+my ($rc, $out) = configtest("HyperlaneHistorySize 5\nHyperlaneCacheSize 64K");
+ok t_cmp($rc, 0, 'good values pass configtest');
+check($out =~ /Syntax OK/, "Syntax OK: $out");
+for my $b (@bad) {
+    my ($line, $name) = @$b;
+    ($rc, $out) = configtest($line);
+    check($rc != 0, "'$line' is refused");
+    check($out =~ /\Q$name\E/, "the message names $name: $out");
+}
