@@ -1,8 +1,11 @@
 /* The unit-test runner: every suite of src/, in one SRunner. */
 #include "check_hl.h"
 
+#include "hl_json_reply.h"
+
 #include <apr_general.h>
 #include <stdlib.h>
+#include <string.h>
 
 apr_pool_t *test_pool;
 
@@ -17,6 +20,46 @@ void pool_teardown(void)
     test_pool = NULL;
 }
 
+apr_uint64_t test_rand(apr_uint64_t *state)
+{
+    apr_uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *state = x;
+}
+
+void test_rand_fill(apr_uint64_t *state, unsigned char *buf, apr_size_t len)
+{
+    apr_size_t i;
+    for (i = 0; i < len; i++)
+        buf[i] = (unsigned char)(test_rand(state) >> 56);
+}
+
+json_object *json_round_trip(json_object *o)
+{
+    apr_size_t len;
+    const char *s = hl_json_finish(test_pool, o, &len);
+    json_object *back = json_tokener_parse(s);
+    ck_assert_ptr_nonnull(back);
+    ck_assert_uint_eq(strlen(s), len);
+    return back;
+}
+
+json_object *json_field(json_object *o, const char *key, json_type type)
+{
+    json_object *v = NULL;
+    ck_assert_msg(json_object_object_get_ex(o, key, &v), "missing %s", key);
+    ck_assert_msg(json_object_is_type(v, type), "%s has type %s", key,
+                  json_type_to_name(json_object_get_type(v)));
+    return v;
+}
+
+apr_uint64_t json_u64(json_object *o, const char *key)
+{
+    return json_object_get_uint64(json_field(o, key, json_type_int));
+}
+
 int main(void)
 {
     SRunner *sr;
@@ -28,6 +71,9 @@ int main(void)
     srunner_add_suite(sr, router_suite());
     srunner_add_suite(sr, json_suite());
     srunner_add_suite(sr, config_suite());
+    srunner_add_suite(sr, checksum_suite());
+    srunner_add_suite(sr, bufpool_suite());
+    srunner_add_suite(sr, membench_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -4,15 +4,30 @@
 
 #include <check.h>
 #include <apr_pools.h>
+#include <json-c/json.h>
 
 Suite *counter_suite(void);
 Suite *router_suite(void);
 Suite *json_suite(void);
 Suite *config_suite(void);
+Suite *checksum_suite(void);
+Suite *bufpool_suite(void);
+Suite *membench_suite(void);
 
 /* A pool made fresh for each test by the fixtures below. */
 extern apr_pool_t *test_pool;
 void pool_setup(void);
 void pool_teardown(void);
+
+/* Deterministic pseudo-random numbers (xorshift64), so a failure repeats. */
+apr_uint64_t test_rand(apr_uint64_t *state);
+void test_rand_fill(apr_uint64_t *state, unsigned char *buf, apr_size_t len);
+
+/* Serialises o through hl_json_finish, parses it back (o is released);
+ * json_field asserts key is there with the type and returns its value. */
+json_object *json_round_trip(json_object *o);
+json_object *json_field(json_object *o, const char *key, json_type type);
+/* The unsigned integer at key, asserted to be one. */
+apr_uint64_t json_u64(json_object *o, const char *key);
 
 #endif

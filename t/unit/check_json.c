@@ -2,27 +2,6 @@
 #include "check_hl.h"
 #include "hl_json_reply.h"
 
-#include <string.h>
-
-static json_object *round_trip(json_object *o)
-{
-    apr_size_t len;
-    const char *s = hl_json_finish(test_pool, o, &len);
-    json_object *back = json_tokener_parse(s);
-    ck_assert_ptr_nonnull(back);
-    ck_assert_uint_eq(strlen(s), len);
-    return back;
-}
-
-static json_object *field(json_object *o, const char *key, json_type type)
-{
-    json_object *v = NULL;
-    ck_assert_msg(json_object_object_get_ex(o, key, &v), "missing %s", key);
-    ck_assert_msg(json_object_is_type(v, type), "%s has type %s", key,
-                  json_type_to_name(json_object_get_type(v)));
-    return v;
-}
-
 static json_object *sample_meminfo(void)
 {
     hl_procinfo pi = { 1234, 5 << 20, 7 << 20 };
@@ -32,10 +11,10 @@ static json_object *sample_meminfo(void)
 
 START_TEST(test_error_shape)
 {
-    json_object *o = round_trip(hl_json_error(404, "No endpoint at /hl/x"));
-    ck_assert_str_eq(json_object_get_string(field(o, "error", json_type_string)),
+    json_object *o = json_round_trip(hl_json_error(404, "No endpoint at /hl/x"));
+    ck_assert_str_eq(json_object_get_string(json_field(o, "error", json_type_string)),
                      "No endpoint at /hl/x");
-    ck_assert_int_eq(json_object_get_int(field(o, "status", json_type_int)), 404);
+    ck_assert_int_eq(json_object_get_int(json_field(o, "status", json_type_int)), 404);
     ck_assert_int_eq(json_object_object_length(o), 2);
     json_object_put(o);
 }
@@ -43,20 +22,20 @@ END_TEST
 
 START_TEST(test_increment_shape)
 {
-    json_object *o = round_trip(hl_json_counter_increment(18446744073709551615ull,
+    json_object *o = json_round_trip(hl_json_counter_increment(18446744073709551615ull,
                                                           sample_meminfo()));
     json_object *mi;
-    ck_assert_uint_eq(json_object_get_uint64(field(o, "counter", json_type_int)),
+    ck_assert_uint_eq(json_object_get_uint64(json_field(o, "counter", json_type_int)),
                       18446744073709551615ull);
-    ck_assert_str_eq(json_object_get_string(field(o, "message", json_type_string)),
+    ck_assert_str_eq(json_object_get_string(json_field(o, "message", json_type_string)),
                      "Counter incremented safely");
-    mi = field(o, "memory_info", json_type_object);
-    ck_assert_int_eq(json_object_get_int(field(mi, "pid", json_type_int)), 1234);
-    ck_assert_str_eq(json_object_get_string(field(mi, "mpm", json_type_string)), "event");
-    ck_assert_int_eq(json_object_get_int64(field(mi, "rss_bytes", json_type_int)), 5 << 20);
-    ck_assert_int_eq(json_object_get_int64(field(mi, "peak_rss_bytes", json_type_int)), 7 << 20);
-    ck_assert_int_eq(json_object_get_int64(field(mi, "shm_size_bytes", json_type_int)), 65536);
-    ck_assert_int_eq(json_object_get_int64(field(mi, "shm_used_bytes", json_type_int)), 4096);
+    mi = json_field(o, "memory_info", json_type_object);
+    ck_assert_int_eq(json_object_get_int(json_field(mi, "pid", json_type_int)), 1234);
+    ck_assert_str_eq(json_object_get_string(json_field(mi, "mpm", json_type_string)), "event");
+    ck_assert_int_eq(json_object_get_int64(json_field(mi, "rss_bytes", json_type_int)), 5 << 20);
+    ck_assert_int_eq(json_object_get_int64(json_field(mi, "peak_rss_bytes", json_type_int)), 7 << 20);
+    ck_assert_int_eq(json_object_get_int64(json_field(mi, "shm_size_bytes", json_type_int)), 65536);
+    ck_assert_int_eq(json_object_get_int64(json_field(mi, "shm_used_bytes", json_type_int)), 4096);
     json_object_put(o);
 }
 END_TEST
@@ -75,21 +54,21 @@ START_TEST(test_stats_shape)
     snap.recent[0].pid = 99;
     snap.recent[0].time = APR_USEC_PER_SEC * 1800000000ll + 123456;
     snap.recent[1].value = 11;
-    o = round_trip(hl_json_counter_stats(&snap, sample_meminfo()));
-    ck_assert_int_eq(json_object_get_int(field(o, "current_value", json_type_int)), 12);
-    ck_assert_int_eq(json_object_get_int(field(o, "history_length", json_type_int)), 12);
-    vals = field(o, "recent_values", json_type_array);
+    o = json_round_trip(hl_json_counter_stats(&snap, sample_meminfo()));
+    ck_assert_int_eq(json_object_get_int(json_field(o, "current_value", json_type_int)), 12);
+    ck_assert_int_eq(json_object_get_int(json_field(o, "history_length", json_type_int)), 12);
+    vals = json_field(o, "recent_values", json_type_array);
     ck_assert_uint_eq(json_object_array_length(vals), 2);
     ck_assert_int_eq(json_object_get_int(json_object_array_get_idx(vals, 0)), 12);
     ck_assert_int_eq(json_object_get_int(json_object_array_get_idx(vals, 1)), 11);
-    recent = field(o, "recent", json_type_array);
+    recent = json_field(o, "recent", json_type_array);
     e = json_object_array_get_idx(recent, 0);
-    ck_assert_int_eq(json_object_get_int(field(e, "pid", json_type_int)), 99);
-    ck_assert_str_eq(json_object_get_string(field(e, "time", json_type_string)),
+    ck_assert_int_eq(json_object_get_int(json_field(e, "pid", json_type_int)), 99);
+    ck_assert_str_eq(json_object_get_string(json_field(e, "time", json_type_string)),
                      "2027-01-15T08:00:00.123456Z");
     e = json_object_array_get_idx(recent, 1);
-    ck_assert(json_object_get_boolean(field(e, "pending", json_type_boolean)));
-    field(o, "memory_usage", json_type_object);
+    ck_assert(json_object_get_boolean(json_field(e, "pending", json_type_boolean)));
+    json_field(o, "memory_usage", json_type_object);
     json_object_put(o);
 }
 END_TEST

@@ -1,0 +1,45 @@
+/* hl_checksum: the rotate-add checksum of the process endpoint, computed
+ * over a body that arrives in pieces.
+ *
+ *   c = 0; for each byte b, in order: c = rotl32((c + b) mod 2^32, 1)
+ *
+ * The state is only the running c plus a byte count, so a body of any size
+ * is summed in constant memory and the result cannot depend on where the
+ * pieces were cut: update(a) then update(b) equals update(a || b).
+ * chunks_processed is derived from the count (ceil(total / chunk_size))
+ * rather than counted, for the same reason.  Every step depends on the one
+ * before, so speed comes from keeping the loop tight (unrolled, no per-byte
+ * bookkeeping), not from parallel lanes.
+ */
+#ifndef HL_CHECKSUM_H
+#define HL_CHECKSUM_H
+
+#include <apr.h>
+#include <apr_errno.h>
+#include <json-c/json.h>
+
+typedef struct hl_checksum {
+    apr_uint32_t checksum;
+    apr_uint64_t total_bytes;
+    apr_uint64_t pieces;        /* non-empty updates: buckets seen */
+    apr_size_t   chunk_size;
+} hl_checksum;
+
+/* Empty state; APR_EINVAL when chunk_size is 0. */
+apr_status_t hl_checksum_init(hl_checksum *st, apr_size_t chunk_size);
+
+/* Adds len bytes of buf, which follow every byte added before. */
+void hl_checksum_update(hl_checksum *st, const void *buf, apr_size_t len);
+
+/* ceil(total_bytes / chunk_size); 0 for an empty body. */
+apr_uint64_t hl_checksum_chunks(const hl_checksum *st);
+
+/* The textbook one-byte-at-a-time loop over a buffer in memory: the
+ * reference the streaming update is benchmarked against. */
+apr_uint32_t hl_checksum_plain(const void *buf, apr_size_t len);
+
+/* {"chunks_processed", "total_bytes", "checksum", "chunk_size",
+ *  "processing_method": "streaming", "buckets"} */
+json_object *hl_json_process(const hl_checksum *st);
+
+#endif
