@@ -22,9 +22,13 @@
 #include <apr_strings.h>
 #include <unistd.h>
 
+#include "src/hl_bufpool.h"
+#include "src/hl_checksum.h"
 #include "src/hl_config.h"
 #include "src/hl_counter.h"
 #include "src/hl_json_reply.h"
+#include "src/hl_membench.h"
+#include "src/hl_pooled.h"
 #include "src/hl_procinfo.h"
 #include "src/hl_router.h"
 #include "src/hl_store.h"
@@ -43,6 +47,7 @@ typedef struct hl_runtime {
     hl_config cfg;                 /* the settings of the current generation */
     const char *mpm;
     apr_array_header_t *mounts;    /* <Location> paths with SetHandler hyperlane */
+    hl_bufpool *bufpool;           /* per process: made in child_init */
 } hl_runtime;
 
 static hl_runtime *runtime;        /* set in post_config, inherited by children */
@@ -211,6 +216,15 @@ static void hl_child_init(apr_pool_t *pchild, server_rec *s)
                      HL_MUTEX_TYPE);
         exit(APEXIT_CHILDSICK);
     }
+    rv = hl_bufpool_create(&runtime->bufpool,
+                           (apr_size_t)hl_config_get(&runtime->cfg, HL_D_POOL_BUFFERS),
+                           (apr_size_t)hl_config_get(&runtime->cfg, HL_D_POOL_BUFFER_SIZE),
+                           pchild);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
+                     "mod_hyperlane: cannot create this child's buffer pool");
+        exit(APEXIT_CHILDSICK);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -295,6 +309,176 @@ static int ep_counter_stats(request_rec *r, const hl_route *route,
     return send_json(r, HTTP_OK, hl_json_counter_stats(&snap, memory_info(r)));
 }
 
+/* Feeds the request body to consume() bucket by bucket, where each bucket
+ * lies: nothing is copied and the body is never held whole, so memory stays
+ * flat whatever its size.  Returns HTTP_OK when the whole body was
+ * consumed; otherwise the answer has been sent already (413 over a limit,
+ * 400 for a broken body) and the status it carried is returned. */
+typedef void (*hl_consume_fn)(void *ctx, const char *data, apr_size_t len);
+
+#define HL_JSON_ERRORS_NOTE "hyperlane-json-errors"
+
+static int body_too_large(request_rec *r, apr_off_t limit)
+{
+    /* The rest of the body stays unread: the connection cannot be reused. */
+    r->connection->keepalive = AP_CONN_CLOSE;
+    send_error(r, HTTP_REQUEST_ENTITY_TOO_LARGE,
+               apr_psprintf(r->pool, "Request body larger than %" APR_OFF_T_FMT
+                            " bytes", limit));
+    return HTTP_REQUEST_ENTITY_TOO_LARGE;
+}
+
+static int body_read_failed(request_rec *r, apr_status_t rv, apr_off_t seen)
+{
+    if (rv == AP_FILTER_ERROR)      /* answered by Apache's input filter */
+        return AP_FILTER_ERROR;
+    ap_log_rerror(APLOG_MARK, APLOG_NOTICE, rv, r,
+                  "mod_hyperlane: %s: request body ended after %" APR_OFF_T_FMT
+                  " bytes (client stopped sending or sent a broken body)",
+                  r->uri, seen);
+    r->connection->keepalive = AP_CONN_CLOSE;
+    send_error(r, HTTP_BAD_REQUEST, "Request body incomplete or malformed");
+    return HTTP_BAD_REQUEST;
+}
+
+/* When Apache's own HTTP input filter refuses a body (a chunked body that
+ * outgrows LimitRequestBody, a bad chunk header) it answers by itself;
+ * these custom responses, with the JSON error filter below, keep that
+ * answer JSON too. */
+static void json_core_errors(request_rec *r, apr_off_t core_limit)
+{
+    ap_custom_response(r, HTTP_REQUEST_ENTITY_TOO_LARGE, hl_json_finish(
+        r->pool, hl_json_error(HTTP_REQUEST_ENTITY_TOO_LARGE, apr_psprintf(
+            r->pool, "Request body larger than %" APR_OFF_T_FMT " bytes",
+            core_limit)), &(apr_size_t){0}));
+    ap_custom_response(r, HTTP_BAD_REQUEST, hl_json_finish(
+        r->pool, hl_json_error(HTTP_BAD_REQUEST,
+                               "Request body incomplete or malformed"),
+        &(apr_size_t){0}));
+    apr_table_setn(r->notes, HL_JSON_ERRORS_NOTE, "1");
+}
+
+static int stream_body(request_rec *r, hl_consume_fn consume, void *ctx)
+{
+    apr_off_t own = (apr_off_t)hl_config_get(&runtime->cfg, HL_D_MAX_BODY);
+    apr_off_t core_limit = ap_get_limit_req_body(r);
+    apr_off_t seen = 0;
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    apr_bucket_brigade *bb;
+    int done = 0;
+
+    if (own > 0 && cl && apr_atoi64(cl) > own)
+        return body_too_large(r, own);
+    if (core_limit > 0 && cl && apr_atoi64(cl) > core_limit)
+        return body_too_large(r, core_limit);
+    json_core_errors(r, core_limit);
+    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    while (!done) {
+        apr_bucket *b;
+        apr_status_t rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
+                                         APR_BLOCK_READ, HUGE_STRING_LEN * 8);
+        if (rv != APR_SUCCESS)
+            return body_read_failed(r, rv, seen);
+        for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
+             b = APR_BUCKET_NEXT(b)) {
+            const char *data;
+            apr_size_t len;
+            if (APR_BUCKET_IS_EOS(b)) {
+                done = 1;
+                break;
+            }
+            if (APR_BUCKET_IS_METADATA(b))
+                continue;
+            rv = apr_bucket_read(b, &data, &len, APR_BLOCK_READ);
+            if (rv != APR_SUCCESS)
+                return body_read_failed(r, rv, seen);
+            seen += (apr_off_t)len;
+            if (own > 0 && seen > own)
+                return body_too_large(r, own);
+            consume(ctx, data, len);
+        }
+        apr_brigade_cleanup(bb);
+    }
+    return HTTP_OK;
+}
+
+/* Error answers that Apache writes itself for our requests say text/html;
+ * ours are JSON (see json_core_errors). */
+static apr_status_t json_error_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    ap_set_content_type(f->r, "application/json");
+    ap_remove_output_filter(f);
+    return ap_pass_brigade(f->next, bb);
+}
+
+static void hl_insert_error_filter(request_rec *r)
+{
+    if (apr_table_get(r->notes, HL_JSON_ERRORS_NOTE))
+        ap_add_output_filter("HYPERLANE_JSON_ERROR", NULL, r, r->connection);
+}
+
+/* An endpoint's answer after stream_body: the error was sent already. */
+static int body_answered(int rc)
+{
+    return rc == AP_FILTER_ERROR ? AP_FILTER_ERROR : OK;
+}
+
+static void consume_checksum(void *ctx, const char *data, apr_size_t len)
+{
+    hl_checksum_update(ctx, data, len);
+}
+
+static int ep_process(request_rec *r, const hl_route *route, const char *mount)
+{
+    hl_checksum sum;
+    int rc;
+    hl_checksum_init(&sum, (apr_size_t)hl_config_get(&runtime->cfg, HL_D_CHUNK_SIZE));
+    rc = stream_body(r, consume_checksum, &sum);
+    if (rc != HTTP_OK)
+        return body_answered(rc);
+    return send_json(r, HTTP_OK, hl_json_process(&sum));
+}
+
+static void consume_pooled(void *ctx, const char *data, apr_size_t len)
+{
+    hl_pooled_update(ctx, data, len);
+}
+
+static int ep_process_pooled(request_rec *r, const hl_route *route,
+                             const char *mount)
+{
+    hl_pooled work;
+    hl_bufpool_stats stats;
+    void *buf;
+    int rc;
+    /* Given back by a cleanup of the request pool, even if the request
+     * is aborted half way. */
+    apr_status_t rv = hl_bufpool_acquire_for(runtime->bufpool, r->pool, &buf);
+    if (rv != APR_SUCCESS)
+        return store_failure(r, rv, "buffer pool");
+    hl_pooled_init(&work, buf, hl_bufpool_buffer_size(runtime->bufpool));
+    rc = stream_body(r, consume_pooled, &work);
+    if (rc != HTTP_OK)
+        return body_answered(rc);
+    hl_bufpool_stats_read(runtime->bufpool, &stats);
+    return send_json(r, HTTP_OK, hl_json_pooled(&work, &stats));
+}
+
+static int ep_memory_benchmark(request_rec *r, const hl_route *route,
+                               const char *mount)
+{
+    apr_uint64_t n, size;
+    const char *error = NULL;
+    hl_membench_result result;
+    apr_status_t rv = hl_membench_parse_query(r->pool, r->args, &n, &size, &error);
+    if (rv != APR_SUCCESS)
+        return send_error(r, HTTP_BAD_REQUEST, error);
+    rv = hl_membench_run_both(r->pool, n, size, &result);
+    if (rv != APR_SUCCESS)
+        return store_failure(r, rv, "memory benchmark");
+    return send_json(r, HTTP_OK, hl_json_membench(&result));
+}
+
 static int ep_not_yet(request_rec *r, const hl_route *route, const char *mount)
 {
     return send_error(r, HTTP_NOT_IMPLEMENTED,
@@ -311,6 +495,9 @@ static hl_endpoint_fn endpoint_fn(hl_endpoint ep)
     case HL_EP_INDEX:             return ep_index;
     case HL_EP_COUNTER_INCREMENT: return ep_counter_increment;
     case HL_EP_COUNTER_STATS:     return ep_counter_stats;
+    case HL_EP_PROCESS:           return ep_process;
+    case HL_EP_PROCESS_POOLED:    return ep_process_pooled;
+    case HL_EP_MEMORY_BENCHMARK:  return ep_memory_benchmark;
     default:                      return ep_not_yet;
     }
 }
@@ -353,6 +540,9 @@ static void hl_register_hooks(apr_pool_t *p)
     ap_hook_post_config(hl_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(hl_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(hl_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_insert_error_filter(hl_insert_error_filter, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_register_output_filter("HYPERLANE_JSON_ERROR", json_error_filter, NULL,
+                              AP_FTYPE_CONTENT_SET);
 }
 
 AP_DECLARE_MODULE(hyperlane) = {

@@ -14,7 +14,8 @@ use HTTP::Request ();
 use Time::HiRes qw(time);
 use Exporter 'import';
 
-our @EXPORT_OK = qw(check json_req decode_json_ok hammer port httpd_pid
+our @EXPORT_OK = qw(check json_req connect_server send_request
+                    read_response refsum decode_json_ok hammer port httpd_pid
                     wait_for_generation);
 
 # ok() of Test.pm compares when given two arguments; check() takes a
@@ -133,6 +134,89 @@ sub hammer {
         waitpid($pid, 0);
     }
     return \%sum;
+}
+
+sub connect_server {
+    return IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => port(),
+                                 Proto => 'tcp', Timeout => 10)
+        // die "cannot connect to 127.0.0.1:" . port() . ": $!";
+}
+
+# Sends one request on $sock.  The body comes from $o{next}, a sub that
+# returns the next piece or undef; it is sent with Content-Length
+# ($o{length}) or, without one, chunked.  Stops writing quietly if the
+# server closes early (a 413 answered before the body ends).  Returns the
+# bytes written.
+sub send_request {
+    my ($sock, $method, $path, %o) = @_;
+    my $chunked = !defined $o{length} && $o{next};
+    my $head = "$method $path HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    $head .= "Content-Length: $o{length}\r\n" if defined $o{length};
+    $head .= "Transfer-Encoding: chunked\r\n" if $chunked;
+    $head .= "$_\r\n" for @{ $o{headers} || [] };
+    local $SIG{PIPE} = 'IGNORE';
+    my $sent = 0;
+    _write_all($sock, "$head\r\n") or return 0;
+    while ($o{next} and defined(my $piece = $o{next}->())) {
+        next unless length $piece;
+        my $out = $chunked ? sprintf("%x\r\n%s\r\n", length $piece, $piece) : $piece;
+        _write_all($sock, $out) or return $sent;
+        $sent += length $piece;
+    }
+    _write_all($sock, "0\r\n\r\n") if $chunked;
+    return $sent;
+}
+
+sub _write_all {
+    my ($sock, $data) = @_;
+    my $off = 0;
+    while ($off < length $data) {
+        my $n = syswrite($sock, $data, length($data) - $off, $off);
+        return 0 unless $n;
+        $off += $n;
+    }
+    return 1;
+}
+
+# (status, {lower-case header => value}, body) or () on no answer.
+sub read_response {
+    my ($sock, $timeout) = @_;
+    $timeout //= 120;
+    my $sel = IO::Select->new($sock);
+    my $buf = '';
+    my $deadline = time + $timeout;
+    my ($status, %h, $end);
+    while (1) {
+        my $left = $deadline - time;
+        return () if $left <= 0 || !$sel->can_read($left);
+        my $n = sysread($sock, $buf, 65536, length $buf);
+        if (!$n) {
+            # No Content-Length: the body runs to the end of the connection.
+            return ($status, \%h, substr($buf, $end))
+                if defined $end && !defined $h{'content-length'};
+            return ();
+        }
+        if (!defined $end && (my $i = index($buf, "\r\n\r\n")) >= 0) {
+            $end = $i + 4;
+            my @lines = split /\r\n/, substr($buf, 0, $i);
+            ($status) = (shift @lines) =~ m{^HTTP/1\.\d (\d{3})};
+            for (@lines) { my ($k, $v) = /^([^:]+):\s*(.*)$/; $h{lc $k} = $v if defined $k }
+        }
+        if (defined $end && defined $h{'content-length'}
+            && length($buf) >= $end + $h{'content-length'}) {
+            return ($status, \%h, substr($buf, $end, $h{'content-length'}));
+        }
+    }
+}
+
+# The reference figures of a file, from t/tools/refsum:
+# (total_bytes, checksum, pooled_sum).
+sub refsum {
+    my $file = shift;
+    my $tool = Apache::Test::vars('top_dir') . '/t/tools/refsum';
+    my $out = `"$tool" < "$file"`;
+    die "refsum failed on $file" if $? || !$out;
+    return split ' ', $out;
 }
 
 1;
