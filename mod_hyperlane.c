@@ -48,6 +48,7 @@ typedef struct hl_runtime {
     const char *mpm;
     apr_array_header_t *mounts;    /* <Location> paths with SetHandler hyperlane */
     hl_bufpool *bufpool;           /* per process: made in child_init */
+    hl_procinfo_reader *procinfo;  /* per process: made in child_init */
 } hl_runtime;
 
 static hl_runtime *runtime;        /* set in post_config, inherited by children */
@@ -216,6 +217,8 @@ static void hl_child_init(apr_pool_t *pchild, server_rec *s)
                      HL_MUTEX_TYPE);
         exit(APEXIT_CHILDSICK);
     }
+    if (hl_procinfo_reader_open(&runtime->procinfo, pchild) != APR_SUCCESS)
+        runtime->procinfo = NULL;   /* each reading opens the file itself */
     rv = hl_bufpool_create(&runtime->bufpool,
                            (apr_size_t)hl_config_get(&runtime->cfg, HL_D_POOL_BUFFERS),
                            (apr_size_t)hl_config_get(&runtime->cfg, HL_D_POOL_BUFFER_SIZE),
@@ -261,7 +264,7 @@ static json_object *memory_info(request_rec *r)
     hl_procinfo pi;
     hl_store_usage u;
     memset(&pi, 0, sizeof(pi));
-    if (hl_procinfo_read(&pi) != APR_SUCCESS)
+    if (hl_procinfo_read(runtime->procinfo, &pi) != APR_SUCCESS)
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                       "mod_hyperlane: cannot read this process's memory figures");
     hl_store_usage_read(runtime->store, &u);

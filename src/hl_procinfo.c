@@ -1,5 +1,7 @@
-/* hl_procinfo: /proc/self/statm is one short line, so reading it costs a
- * few microseconds; the peak comes from getrusage, which costs less. */
+/* hl_procinfo: /proc/<pid>/statm is one short line; reading it through an
+ * fd kept open costs one pread.  The peak comes from getrusage.  The path
+ * names the pid rather than "self" so that an fd inherited over fork can
+ * never report the parent's figures as the child's. */
 #include "hl_procinfo.h"
 
 #include <errno.h>
@@ -10,37 +12,75 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-static apr_status_t read_rss(apr_uint64_t *rss)
-{
-    char buf[128];
-    ssize_t n;
-    char *p;
-    unsigned long long pages;
-    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+struct hl_procinfo_reader {
+    int fd;
+    pid_t pid;
+};
 
-    if (fd < 0)
-        return APR_FROM_OS_ERROR(errno);
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return APR_EGENERAL;
-    buf[n] = '\0';
-    /* statm: size resident shared text lib data dt, in pages */
-    p = strchr(buf, ' ');
-    if (!p)
-        return APR_EGENERAL;
-    pages = strtoull(p + 1, NULL, 10);
-    *rss = (apr_uint64_t)pages * (apr_uint64_t)sysconf(_SC_PAGESIZE);
+static apr_status_t reader_close(void *data)
+{
+    hl_procinfo_reader *rd = data;
+    if (rd->fd >= 0)
+        close(rd->fd);
+    rd->fd = -1;
     return APR_SUCCESS;
 }
 
-apr_status_t hl_procinfo_read(hl_procinfo *pi)
+static int open_statm(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%ld/statm", (long)pid);
+    return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+apr_status_t hl_procinfo_reader_open(hl_procinfo_reader **out, apr_pool_t *p)
+{
+    hl_procinfo_reader *rd = apr_palloc(p, sizeof(*rd));
+    rd->pid = getpid();
+    rd->fd = open_statm(rd->pid);
+    if (rd->fd < 0)
+        return APR_FROM_OS_ERROR(errno);
+    apr_pool_cleanup_register(p, rd, reader_close, apr_pool_cleanup_null);
+    *out = rd;
+    return APR_SUCCESS;
+}
+
+/* statm: size resident shared text lib data dt, in pages */
+static apr_status_t parse_rss(const char *buf, apr_uint64_t *rss)
+{
+    const char *p = strchr(buf, ' ');
+    if (!p)
+        return APR_EGENERAL;
+    *rss = (apr_uint64_t)strtoull(p + 1, NULL, 10)
+           * (apr_uint64_t)sysconf(_SC_PAGESIZE);
+    return APR_SUCCESS;
+}
+
+static apr_status_t read_rss(hl_procinfo_reader *rd, apr_uint64_t *rss)
+{
+    char buf[128];
+    ssize_t n;
+    int own = !rd || rd->fd < 0 || rd->pid != getpid();
+    int fd = own ? open_statm(getpid()) : rd->fd;
+
+    if (fd < 0)
+        return APR_FROM_OS_ERROR(errno);
+    n = pread(fd, buf, sizeof(buf) - 1, 0);
+    if (own)
+        close(fd);
+    if (n <= 0)
+        return APR_EGENERAL;
+    buf[n] = '\0';
+    return parse_rss(buf, rss);
+}
+
+apr_status_t hl_procinfo_read(hl_procinfo_reader *rd, hl_procinfo *pi)
 {
     struct rusage ru;
     apr_status_t rv;
 
     pi->pid = (apr_int32_t)getpid();
-    rv = read_rss(&pi->rss_bytes);
+    rv = read_rss(rd, &pi->rss_bytes);
     if (rv != APR_SUCCESS)
         return rv;
     if (getrusage(RUSAGE_SELF, &ru) != 0)

@@ -5,6 +5,7 @@
 
 #include <apr.h>
 #include <apr_errno.h>
+#include <apr_pools.h>
 
 typedef struct hl_procinfo {
     apr_int32_t  pid;
@@ -12,6 +13,14 @@ typedef struct hl_procinfo {
     apr_uint64_t peak_rss_bytes;  /* high-water mark: getrusage ru_maxrss */
 } hl_procinfo;
 
-apr_status_t hl_procinfo_read(hl_procinfo *pi);
+/* Keeps /proc/<pid>/statm open for the life of pool, so that a request
+ * pays one pread instead of open+read+close.  Open it in the process that
+ * reads it (a child opens its own after fork). */
+typedef struct hl_procinfo_reader hl_procinfo_reader;
+
+apr_status_t hl_procinfo_reader_open(hl_procinfo_reader **rd, apr_pool_t *p);
+
+/* rd may be NULL: then the file is opened for this one reading. */
+apr_status_t hl_procinfo_read(hl_procinfo_reader *rd, hl_procinfo *pi);
 
 #endif

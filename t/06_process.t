@@ -12,7 +12,7 @@ use HL::Test qw(check json_req connect_server send_request read_response
                 refsum decode_json_ok);
 use POSIX qw(ceil);
 
-plan tests => 109;
+plan tests => 115;
 
 my $dir = tempdir(CLEANUP => 1);
 my $MiB = 1024 * 1024;
@@ -133,10 +133,11 @@ check($j->{memory_pool}{reused} + $j->{memory_pool}{created} >= 1, 'pool counts'
 
 # Over LimitRequestBody (1000 in /hl-limited): 413 JSON, by Content-Length
 # and mid-stream when chunked.
-for my $chunked (0, 1) {
+for my $case (['process', 0], ['process', 1], ['process/pooled', 0], ['process/pooled', 1]) {
+    my ($ep, $chunked) = @$case;
     my $file = random_file("over-$chunked", 5000);
-    my ($status, $h, $j) = post_file('/hl-limited/process', $file, $chunked);
-    ok t_cmp($status, 413, "LimitRequestBody, chunked=$chunked: 413");
+    my ($status, $h, $j) = post_file("/hl-limited/$ep", $file, $chunked);
+    ok t_cmp($status, 413, "LimitRequestBody, $ep, chunked=$chunked: 413");
     check($j && $j->{status} == 413 && length $j->{error}, '413 is JSON');
     ok t_cmp($h->{'content-type'}, qr{^application/json});
 }

@@ -10,6 +10,7 @@ Suite *counter_suite(void);
 Suite *router_suite(void);
 Suite *json_suite(void);
 Suite *config_suite(void);
+Suite *procinfo_suite(void);
 Suite *checksum_suite(void);
 Suite *bufpool_suite(void);
 Suite *membench_suite(void);

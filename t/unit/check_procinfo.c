@@ -1,0 +1,78 @@
+/* Memory figures read from the OS: real, moving with the process, and
+ * never the parent's when read in a forked child. */
+#include "check_hl.h"
+#include "hl_procinfo.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Makes n bytes resident; volatile so the compiler cannot drop the writes. */
+static void *touch(size_t n)
+{
+    volatile char *mem = malloc(n);
+    size_t i;
+    for (i = 0; i < n; i += 4096)
+        mem[i] = 1;
+    return (void *)mem;
+}
+
+START_TEST(test_reads_real_figures)
+{
+    hl_procinfo_reader *rd;
+    hl_procinfo a, b;
+    size_t big = 64u << 20;
+    char *mem;
+
+    ck_assert_int_eq(hl_procinfo_reader_open(&rd, test_pool), APR_SUCCESS);
+    ck_assert_int_eq(hl_procinfo_read(rd, &a), APR_SUCCESS);
+    ck_assert_int_eq(a.pid, getpid());
+    ck_assert_uint_gt(a.rss_bytes, 0);
+    ck_assert_uint_ge(a.peak_rss_bytes, a.rss_bytes);
+    mem = touch(big);
+    ck_assert_int_eq(hl_procinfo_read(rd, &b), APR_SUCCESS);
+    ck_assert_uint_ge(b.rss_bytes, a.rss_bytes + big / 2);
+    ck_assert_uint_ge(b.peak_rss_bytes, b.rss_bytes);
+    free(mem);
+    ck_assert_int_eq(hl_procinfo_read(NULL, &a), APR_SUCCESS);   /* no reader */
+    ck_assert_uint_gt(a.rss_bytes, 0);
+}
+END_TEST
+
+START_TEST(test_forked_child_reads_its_own)
+{
+    hl_procinfo_reader *rd;
+    int status;
+    pid_t pid;
+
+    ck_assert_int_eq(hl_procinfo_reader_open(&rd, test_pool), APR_SUCCESS);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        hl_procinfo pi;
+        size_t big = 32u << 20;
+        hl_procinfo before;
+        void *mem;
+        hl_procinfo_read(rd, &before);
+        mem = touch(big);
+        hl_procinfo_read(rd, &pi);
+        /* The child's own pid, and its own growth, through the parent's reader. */
+        free(mem);
+        _exit(pi.pid == getpid() && pi.rss_bytes >= before.rss_bytes + big / 2 ? 0 : 1);
+    }
+    waitpid(pid, &status, 0);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+END_TEST
+
+Suite *procinfo_suite(void)
+{
+    Suite *s = suite_create("procinfo");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
+    tcase_add_test(tc, test_reads_real_figures);
+    tcase_add_test(tc, test_forked_child_reads_its_own);
+    suite_add_tcase(s, tc);
+    return s;
+}
