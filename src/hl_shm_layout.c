@@ -1,8 +1,10 @@
 /* hl_shm_layout: plans, formats, validates and migrates the shared segment.
  * The drawing of the segment is in hl_shm_layout.h. */
 #include "hl_shm_layout.h"
+#include "hl_cache.h"
 #include "hl_counter.h"
 
+#include <apr_general.h>
 #include <string.h>
 
 static apr_size_t align_up(apr_size_t n)
@@ -20,6 +22,9 @@ apr_status_t hl_shm_plan_make(const hl_shm_params *params, hl_shm_plan *plan)
     plan->counter_size = align_up(hl_counter_region_size(params->history_capacity));
     plan->cache_off = plan->counter_off + plan->counter_size;
     plan->cache_size = align_up(params->cache_bytes);
+    if (plan->cache_size
+        && (plan->cache_size < hl_cache_min_size() || params->cache_max_key < 1))
+        return APR_EINVAL;
     plan->total_size = plan->cache_off + plan->cache_size;
     return APR_SUCCESS;
 }
@@ -40,6 +45,31 @@ void *hl_shm_cache_region(void *base)
     return h->cache_size ? (char *)base + h->cache_off : NULL;
 }
 
+/* Keyed hashing only helps if clients cannot guess the key. */
+static void hash_seed(apr_uint64_t seed[2], const void *base, apr_time_t now)
+{
+#if APR_HAS_RANDOM
+    if (apr_generate_random_bytes((unsigned char *)seed,
+                                  2 * sizeof(apr_uint64_t)) == APR_SUCCESS)
+        return;
+#endif
+    seed[0] = (apr_uint64_t)now ^ 0x9e3779b97f4a7c15ULL;
+    seed[1] = (apr_uint64_t)(apr_uintptr_t)base ^ ((apr_uint64_t)now << 17);
+}
+
+static apr_status_t cache_format(void *base, const hl_shm_plan *plan,
+                                 apr_time_t now)
+{
+    hl_cache_config cfg;
+    if (!plan->cache_size)
+        return APR_SUCCESS;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.max_key = plan->params.cache_max_key;
+    cfg.max_value = plan->params.cache_max_value;
+    hash_seed(cfg.seed, base, now);
+    return hl_cache_format(hl_shm_cache_region(base), plan->cache_size, &cfg);
+}
+
 apr_status_t hl_shm_format(void *base, const hl_shm_plan *plan, apr_time_t now)
 {
     hl_shm_header *h = base;
@@ -57,6 +87,8 @@ apr_status_t hl_shm_format(void *base, const hl_shm_plan *plan, apr_time_t now)
     h->cache_max_value = plan->params.cache_max_value;
     h->created = now;
     rv = hl_counter_format(hl_shm_counter_region(base), h->history_capacity);
+    if (rv == APR_SUCCESS)
+        rv = cache_format(base, plan, now);
     if (rv != APR_SUCCESS)
         return rv;
     /* Written last: a segment is valid only once it is fully formatted. */
@@ -78,25 +110,38 @@ apr_status_t hl_shm_check(const void *base, const hl_shm_plan *plan)
         || h->cache_max_key != plan->params.cache_max_key
         || h->cache_max_value != plan->params.cache_max_value)
         return APR_EINVAL;
+    if (h->cache_size
+        && hl_cache_check((const char *)base + h->cache_off, h->cache_size,
+                          h->cache_max_key, h->cache_max_value) != APR_SUCCESS)
+        return APR_EINVAL;
     return hl_counter_check((const char *)base + h->counter_off,
                             h->history_capacity);
 }
 
-apr_status_t hl_shm_migrate(void *dst, const void *src)
+apr_status_t hl_shm_migrate(void *dst, void *src, apr_time_t now)
 {
     const hl_shm_header *s = src;
     hl_shm_header *d = dst;
+    apr_status_t rv;
     if (s->magic != HL_SHM_MAGIC || d->magic != HL_SHM_MAGIC)
         return APR_EGENERAL;
     d->created = s->created;
     d->generation = s->generation + 1;
-    return hl_counter_copy(hl_shm_counter_region(dst),
-                           (const hl_counter *)((const char *)src + s->counter_off));
+    rv = hl_counter_copy(hl_shm_counter_region(dst),
+                         (const hl_counter *)((const char *)src + s->counter_off));
+    if (rv == APR_SUCCESS && s->cache_size && d->cache_size)
+        rv = hl_cache_copy(hl_shm_cache_region(dst), hl_shm_cache_region(src),
+                           now);
+    return rv;
 }
 
 apr_size_t hl_shm_bytes_used(const void *base)
 {
     const hl_shm_header *h = base;
     const hl_counter *c = (const hl_counter *)((const char *)base + h->counter_off);
-    return h->counter_off + hl_counter_bytes_used(c);
+    apr_size_t used = h->counter_off + hl_counter_bytes_used(c);
+    if (h->cache_size)
+        used += hl_cache_bytes_used((const hl_cache *)((const char *)base
+                                                       + h->cache_off));
+    return used;
 }

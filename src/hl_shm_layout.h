@@ -72,10 +72,13 @@ apr_status_t hl_shm_format(void *base, const hl_shm_plan *plan, apr_time_t now);
 apr_status_t hl_shm_check(const void *base, const hl_shm_plan *plan);
 
 /* Copies counter, history and cache from one valid segment to another,
- * as far as the new sizes allow. */
-apr_status_t hl_shm_migrate(void *dst, const void *src);
+ * as far as the new sizes allow (cache entries expired at now are
+ * dropped).  With a cache, the caller holds the global mutex: old children
+ * may still be using src. */
+apr_status_t hl_shm_migrate(void *dst, void *src, apr_time_t now);
 
-/* Bytes of the segment holding data now (header + live history + cache). */
+/* Bytes of the segment holding data now (header + live history + cache
+ * header, buckets and live entries). */
 apr_size_t hl_shm_bytes_used(const void *base);
 
 const hl_shm_header *hl_shm_header_of(const void *base);

@@ -22,3 +22,45 @@ apr_status_t hl_store_usage_read(hl_store *st, hl_store_usage *u)
 {
     return st->ops->usage(st, u);
 }
+
+apr_status_t hl_store_cache_get(hl_store *st, apr_pool_t *pool,
+                                const void *key, apr_size_t klen,
+                                apr_time_t now, hl_cache_result *res)
+{
+    return st->ops->cache_get(st, pool, key, klen, now, res);
+}
+
+apr_status_t hl_store_cache_set(hl_store *st, const void *key, apr_size_t klen,
+                                const void *val, apr_size_t vlen,
+                                apr_time_t now, apr_interval_time_t ttl,
+                                int *replaced)
+{
+    return st->ops->cache_set(st, key, klen, val, vlen, now, ttl, replaced);
+}
+
+apr_status_t hl_store_cache_delete(hl_store *st, const void *key,
+                                   apr_size_t klen, apr_time_t now)
+{
+    return st->ops->cache_delete(st, key, klen, now);
+}
+
+apr_status_t hl_store_cache_stats(hl_store *st, hl_cache_stats *stats)
+{
+    return st->ops->cache_stats(st, stats);
+}
+
+apr_status_t hl_store_cache_admit(hl_store *st, apr_uint32_t limit,
+                                  apr_int32_t pid)
+{
+    return st->ops->cache_admit(st, limit, pid);
+}
+
+apr_status_t hl_store_cache_release(hl_store *st, apr_int32_t pid)
+{
+    return st->ops->cache_release(st, pid);
+}
+
+apr_status_t hl_store_cache_count_rejected(hl_store *st)
+{
+    return st->ops->cache_count_rejected(st);
+}

@@ -12,6 +12,7 @@
 #include <apr_pools.h>
 #include <apr_global_mutex.h>
 
+#include "hl_cache.h"
 #include "hl_counter.h"
 #include "hl_shm_layout.h"
 
@@ -33,6 +34,21 @@ typedef struct hl_store_ops {
     apr_status_t (*counter_snapshot)(hl_store *st, int max_recent,
                                      hl_counter_snapshot *snap);
     apr_status_t (*usage)(hl_store *st, hl_store_usage *u);
+    /* The key/value cache; the semantics are hl_cache.h's.  A backend
+     * without a cache answers APR_ENOTIMPL. */
+    apr_status_t (*cache_get)(hl_store *st, apr_pool_t *pool, const void *key,
+                              apr_size_t klen, apr_time_t now,
+                              hl_cache_result *res);
+    apr_status_t (*cache_set)(hl_store *st, const void *key, apr_size_t klen,
+                              const void *val, apr_size_t vlen, apr_time_t now,
+                              apr_interval_time_t ttl, int *replaced);
+    apr_status_t (*cache_delete)(hl_store *st, const void *key,
+                                 apr_size_t klen, apr_time_t now);
+    apr_status_t (*cache_stats)(hl_store *st, hl_cache_stats *stats);
+    apr_status_t (*cache_admit)(hl_store *st, apr_uint32_t limit,
+                                apr_int32_t pid);
+    apr_status_t (*cache_release)(hl_store *st, apr_int32_t pid);
+    apr_status_t (*cache_count_rejected)(hl_store *st);
 } hl_store_ops;
 
 struct hl_store {
@@ -47,6 +63,27 @@ apr_status_t hl_store_counter_snapshot(hl_store *st, int max_recent,
                                        hl_counter_snapshot *snap);
 apr_status_t hl_store_usage_read(hl_store *st, hl_store_usage *u);
 
+/* Cache: APR_SUCCESS / APR_NOTFOUND, res holds a copy of the value in pool,
+ * access_count after this hit and the age.  now is the caller's clock. */
+apr_status_t hl_store_cache_get(hl_store *st, apr_pool_t *pool,
+                                const void *key, apr_size_t klen,
+                                apr_time_t now, hl_cache_result *res);
+/* ttl: lifetime from now (0: never expires).  APR_EINVAL on lengths beyond
+ * the store's limits, APR_ENOSPC if the entry can never fit. */
+apr_status_t hl_store_cache_set(hl_store *st, const void *key, apr_size_t klen,
+                                const void *val, apr_size_t vlen,
+                                apr_time_t now, apr_interval_time_t ttl,
+                                int *replaced);
+apr_status_t hl_store_cache_delete(hl_store *st, const void *key,
+                                   apr_size_t klen, apr_time_t now);
+apr_status_t hl_store_cache_stats(hl_store *st, hl_cache_stats *stats);
+/* The concurrency limit: APR_SUCCESS (pair it with a release) or
+ * APR_EBUSY; a caller that gives up after retrying counts a rejection. */
+apr_status_t hl_store_cache_admit(hl_store *st, apr_uint32_t limit,
+                                  apr_int32_t pid);
+apr_status_t hl_store_cache_release(hl_store *st, apr_int32_t pid);
+apr_status_t hl_store_cache_count_rejected(hl_store *st);
+
 /* How hl_store_shm_open came by its segment, for the log. */
 typedef enum {
     HL_STORE_CREATED,     /* first start: a new, empty segment */
@@ -58,7 +95,9 @@ typedef enum {
  * configuration generation (NULL on first start).  pool must live as long
  * as the server's parent process (s->process->pool), so that the segment
  * outlives graceful restarts.  mutex guards the multi-word structures (the
- * cache); it is made by the caller, once, in the same pool. */
+ * cache); it is made by the caller, once, in the same pool.  NULL mutex:
+ * no locking (single-threaded tests).  A reused segment keeps its cache
+ * entries; a migration copies those that fit, under the mutex. */
 apr_status_t hl_store_shm_open(hl_store **out, const hl_shm_params *params,
                                hl_store *previous, apr_global_mutex_t *mutex,
                                apr_pool_t *pool, hl_store_origin *origin);

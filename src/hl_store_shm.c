@@ -3,7 +3,12 @@
  * The segment lives in the parent's process pool, so it survives graceful
  * restarts: children of the old and the new generation map the same memory
  * and no increment made during a restart is lost.  The counter is lock-free
- * (hl_counter.h); the global mutex guards the cache's multi-word updates.
+ * (hl_counter.h); the global mutex guards the cache's multi-word updates:
+ * every cache operation runs between lock and unlock here, and the cache
+ * repairs itself if the last holder died mid-update (hl_cache.h).  APR's
+ * mechanisms on Linux (sysvsem with SEM_UNDO, fcntl, flock, robust
+ * pthread mutexes) all free the lock of a killed process, so a dead child
+ * cannot deadlock the others.  The limiter needs no lock.
  */
 #include "hl_store.h"
 
@@ -57,12 +62,110 @@ static apr_status_t shm_usage(hl_store *st, hl_store_usage *u)
     return APR_SUCCESS;
 }
 
+static hl_cache *shm_cache(hl_store *st)
+{
+    return hl_shm_cache_region(((shm_store *)st->impl)->base);
+}
+
+/* The cache, locked; APR_ENOTIMPL if the segment has none. */
+static apr_status_t cache_lock(hl_store *st, hl_cache **c)
+{
+    shm_store *s = st->impl;
+    *c = shm_cache(st);
+    if (!*c)
+        return APR_ENOTIMPL;
+    return s->mutex ? apr_global_mutex_lock(s->mutex) : APR_SUCCESS;
+}
+
+static void cache_unlock(hl_store *st)
+{
+    shm_store *s = st->impl;
+    if (s->mutex)
+        apr_global_mutex_unlock(s->mutex);
+}
+
+static apr_status_t shm_cache_get(hl_store *st, apr_pool_t *pool,
+                                  const void *key, apr_size_t klen,
+                                  apr_time_t now, hl_cache_result *res)
+{
+    hl_cache *c;
+    apr_status_t rv = cache_lock(st, &c);
+    if (rv == APR_SUCCESS) {
+        rv = hl_cache_get(c, pool, key, klen, now, res);
+        cache_unlock(st);
+    }
+    return rv;
+}
+
+static apr_status_t shm_cache_set(hl_store *st, const void *key,
+                                  apr_size_t klen, const void *val,
+                                  apr_size_t vlen, apr_time_t now,
+                                  apr_interval_time_t ttl, int *replaced)
+{
+    hl_cache *c;
+    apr_status_t rv = cache_lock(st, &c);
+    if (rv == APR_SUCCESS) {
+        rv = hl_cache_set(c, key, klen, val, vlen, now, ttl, replaced);
+        cache_unlock(st);
+    }
+    return rv;
+}
+
+static apr_status_t shm_cache_delete(hl_store *st, const void *key,
+                                     apr_size_t klen, apr_time_t now)
+{
+    hl_cache *c;
+    apr_status_t rv = cache_lock(st, &c);
+    if (rv == APR_SUCCESS) {
+        rv = hl_cache_delete(c, key, klen, now);
+        cache_unlock(st);
+    }
+    return rv;
+}
+
+static apr_status_t shm_cache_stats(hl_store *st, hl_cache_stats *stats)
+{
+    hl_cache *c;
+    apr_status_t rv = cache_lock(st, &c);
+    if (rv == APR_SUCCESS) {
+        rv = hl_cache_stats_read(c, stats);
+        cache_unlock(st);
+    }
+    return rv;
+}
+
+static apr_status_t shm_cache_admit(hl_store *st, apr_uint32_t limit,
+                                    apr_int32_t pid)
+{
+    hl_cache *c = shm_cache(st);
+    return c ? hl_cache_admit(c, limit, pid) : APR_ENOTIMPL;
+}
+
+static apr_status_t shm_cache_release(hl_store *st, apr_int32_t pid)
+{
+    hl_cache *c = shm_cache(st);
+    return c ? hl_cache_release(c, pid) : APR_ENOTIMPL;
+}
+
+static apr_status_t shm_cache_count_rejected(hl_store *st)
+{
+    hl_cache *c = shm_cache(st);
+    return c ? hl_cache_count_rejected(c) : APR_ENOTIMPL;
+}
+
 static const hl_store_ops shm_ops = {
     "shm",
     shm_child_init,
     shm_counter_increment,
     shm_counter_snapshot,
     shm_usage,
+    shm_cache_get,
+    shm_cache_set,
+    shm_cache_delete,
+    shm_cache_stats,
+    shm_cache_admit,
+    shm_cache_release,
+    shm_cache_count_rejected,
 };
 
 void *hl_store_shm_base(hl_store *st)
@@ -112,7 +215,12 @@ apr_status_t hl_store_shm_open(hl_store **out, const hl_shm_params *params,
     *origin = HL_STORE_CREATED;
     if (previous && previous->ops == &shm_ops) {
         shm_store *old = previous->impl;
-        rv = hl_shm_migrate(s->base, old->base);
+        /* Old children may still write the old cache: copy under the lock. */
+        if (mutex && (rv = apr_global_mutex_lock(mutex)) != APR_SUCCESS)
+            return rv;
+        rv = hl_shm_migrate(s->base, old->base, apr_time_now());
+        if (mutex)
+            apr_global_mutex_unlock(mutex);
         if (rv != APR_SUCCESS)
             return rv;
         /* Old children keep their own mapping until they exit. */

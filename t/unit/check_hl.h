@@ -14,6 +14,7 @@ Suite *procinfo_suite(void);
 Suite *checksum_suite(void);
 Suite *bufpool_suite(void);
 Suite *membench_suite(void);
+Suite *cache_suite(void);
 
 /* A pool made fresh for each test by the fixtures below. */
 extern apr_pool_t *test_pool;

@@ -1,0 +1,1186 @@
+/* hl_cache: see hl_cache.h for the region layout, the allocator, the hash,
+ * crash recovery and the limiter.  Reading order below: layout and
+ * helpers, hash, allocator, lists, entries, crash safety, operations,
+ * format/copy/validate, limiter. */
+#include "hl_cache.h"
+
+#include <apr_strings.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define CACHE_MAGIC      0x31434c48u   /* "HLC1" little-endian */
+#define CACHE_VERSION    1u
+#define UNIT             16u           /* allocation granule, link unit */
+#define NBINS            128
+#define BYTES_PER_BUCKET 128u          /* one bucket per this much data */
+#define MIN_DATA_UNITS   64u           /* 1 KiB: smallest useful data area */
+
+/* Block states: distinct non-zero words, so garbage is unlikely to pass. */
+#define B_FREE     0x46524545u
+#define B_RESERVED 0x52535644u
+#define B_LIVE     0x4c495645u
+
+typedef struct block {
+    apr_uint32_t size;          /* units, header and footer included */
+    apr_uint32_t state;
+    apr_uint32_t hnext;         /* LIVE: next in the hash chain */
+    apr_uint32_t tag;           /* LIVE: high 32 bits of the key's hash */
+    apr_uint32_t prev, next;    /* LIVE: LRU list; FREE: its bin's list */
+    apr_uint32_t eprev, enext;  /* LIVE: expiry list */
+    apr_uint32_t klen, vlen;
+    apr_int64_t  set_time, access_time, expires;
+    apr_uint64_t access_count;
+    unsigned char data[];       /* key, value; the last 4 bytes: footer */
+} block;
+
+#define FOOTER_BYTES sizeof(apr_uint32_t)
+#define MIN_UNITS ((apr_uint32_t)((sizeof(block) + 1 + FOOTER_BYTES + UNIT - 1) / UNIT))
+
+struct hl_cache {
+    apr_uint32_t magic, version;
+    apr_uint64_t region_size, max_key, max_value;
+    apr_uint64_t seed[2];
+    apr_uint32_t nbuckets, bucket_off, data_start, data_end;   /* units */
+
+    /* Crash safety: set around every mutation (see hl_cache.h). */
+    apr_uint32_t writer_active;
+    apr_int32_t  writer_pid;
+    apr_uint64_t recoveries;
+    apr_int64_t  last_recovery_time;
+    char         last_recovery[HL_CACHE_REASON_MAX];
+
+    apr_uint32_t lru_head, lru_tail, exp_head, exp_tail;
+    apr_uint64_t bin_map[NBINS / 64];
+    apr_uint32_t bins[NBINS];
+
+    apr_uint64_t total_entries, total_accesses, hits, misses, sets, deletes,
+                 evictions, expirations, bytes_used;
+
+    /* Limiter: atomics only, on their own cache lines. */
+    apr_uint64_t pad[8];
+    apr_uint32_t in_flight, max_concurrent, peak_in_flight, reserved;
+    apr_uint64_t rejected, healed;
+    apr_uint64_t admit_slots[HL_CACHE_ADMIT_SLOTS];   /* pid << 32 | count */
+};
+
+#define HDR_UNITS ((apr_uint32_t)((sizeof(hl_cache) + UNIT - 1) / UNIT))
+
+/* ---- layout helpers ---------------------------------------------------- */
+
+static block *blk(const hl_cache *c, apr_uint32_t off)
+{
+    return (block *)((char *)c + (apr_size_t)off * UNIT);
+}
+
+static apr_uint32_t off_of(const hl_cache *c, const block *b)
+{
+    return (apr_uint32_t)(((const char *)b - (const char *)c) / UNIT);
+}
+
+static apr_uint32_t *buckets(const hl_cache *c)
+{
+    return (apr_uint32_t *)((char *)c + (apr_size_t)c->bucket_off * UNIT);
+}
+
+static apr_uint32_t *footer(const block *b)
+{
+    return (apr_uint32_t *)((char *)b + (apr_size_t)b->size * UNIT) - 1;
+}
+
+/* Header first, as one store, so a walk by headers stays consistent
+ * whenever a writer dies; the footer only serves coalescing. */
+static void set_size(block *b, apr_uint32_t units)
+{
+    __atomic_store_n(&b->size, units, __ATOMIC_RELEASE);
+    *footer(b) = units;
+}
+
+static void set_state(block *b, apr_uint32_t state)
+{
+    __atomic_store_n(&b->state, state, __ATOMIC_RELEASE);
+}
+
+static apr_uint32_t units_for(apr_size_t klen, apr_size_t vlen)
+{
+    return (apr_uint32_t)((sizeof(block) + klen + vlen + FOOTER_BYTES + UNIT - 1)
+                          / UNIT);
+}
+
+static int is_expired(const block *e, apr_time_t now)
+{
+    return e->expires != 0 && now >= e->expires;
+}
+
+/* ---- hash: SipHash-1-3 ------------------------------------------------- */
+
+#define ROTL(x, b) (apr_uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND do {                                                   \
+        v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);        \
+        v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                            \
+        v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                            \
+        v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);        \
+    } while (0)
+
+static apr_uint64_t load_le64(const unsigned char *p)
+{
+    apr_uint64_t v;
+    memcpy(&v, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+static apr_uint64_t siphash13(const void *data, apr_size_t len,
+                              const apr_uint64_t k[2])
+{
+    const unsigned char *in = data, *end = in + (len & ~(apr_size_t)7);
+    apr_uint64_t v0 = 0x736f6d6570736575ULL ^ k[0];
+    apr_uint64_t v1 = 0x646f72616e646f6dULL ^ k[1];
+    apr_uint64_t v2 = 0x6c7967656e657261ULL ^ k[0];
+    apr_uint64_t v3 = 0x7465646279746573ULL ^ k[1];
+    apr_uint64_t b = (apr_uint64_t)len << 56, m;
+    apr_size_t i;
+
+    for (; in != end; in += 8) {
+        m = load_le64(in);
+        v3 ^= m;
+        SIPROUND;
+        v0 ^= m;
+    }
+    for (i = 0; i < (len & 7); i++)
+        b |= (apr_uint64_t)in[i] << (8 * i);
+    v3 ^= b;
+    SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static apr_uint64_t key_hash(const hl_cache *c, const void *key, apr_size_t klen)
+{
+    return siphash13(key, klen, c->seed);
+}
+
+/* ---- allocator: boundary tags + segregated free bins ------------------- */
+
+/* 4 bins per power of two: sizes within 25% share a bin. */
+static unsigned bin_of(apr_uint32_t units)
+{
+    unsigned fl = 31u - (unsigned)__builtin_clz(units);
+    if (fl < 2)
+        return units;
+    return fl * 4 + ((units >> (fl - 2)) & 3);
+}
+
+static void bin_insert(hl_cache *c, block *b)
+{
+    unsigned i = bin_of(b->size);
+    apr_uint32_t o = off_of(c, b);
+    b->prev = 0;
+    b->next = c->bins[i];
+    if (c->bins[i])
+        blk(c, c->bins[i])->prev = o;
+    c->bins[i] = o;
+    c->bin_map[i / 64] |= 1ull << (i % 64);
+}
+
+static void bin_remove(hl_cache *c, block *b)
+{
+    unsigned i = bin_of(b->size);
+    if (b->prev)
+        blk(c, b->prev)->next = b->next;
+    else
+        c->bins[i] = b->next;
+    if (b->next)
+        blk(c, b->next)->prev = b->prev;
+    if (!c->bins[i])
+        c->bin_map[i / 64] &= ~(1ull << (i % 64));
+}
+
+/* First non-empty bin above b, or -1. */
+static int bin_above(const hl_cache *c, unsigned b)
+{
+    unsigned i = b + 1;
+    while (i < NBINS) {
+        apr_uint64_t m = c->bin_map[i / 64] & (~0ull << (i % 64));
+        if (m)
+            return (int)((i / 64) * 64 + (unsigned)__builtin_ctzll(m));
+        i = (i / 64 + 1) * 64;
+    }
+    return -1;
+}
+
+/* Any block of a higher bin fits; only the request's own bin needs a scan. */
+static block *find_fit(const hl_cache *c, apr_uint32_t units)
+{
+    unsigned own = bin_of(units);
+    int above = bin_above(c, own);
+    apr_uint32_t o;
+
+    if (above >= 0)
+        return blk(c, c->bins[above]);
+    for (o = c->bins[own]; o; o = blk(c, o)->next)
+        if (blk(c, o)->size >= units)
+            return blk(c, o);
+    return NULL;
+}
+
+/* The rest goes back to a bin when it can hold a block of its own.  The
+ * rest's header is written before b shrinks, so a header walk never sees
+ * a half-split block. */
+static block *block_alloc(hl_cache *c, apr_uint32_t units)
+{
+    block *b = find_fit(c, units);
+    if (!b)
+        return NULL;
+    bin_remove(c, b);
+    if (b->size - units >= MIN_UNITS) {
+        block *rest = (block *)((char *)b + (apr_size_t)units * UNIT);
+        rest->state = B_FREE;
+        set_size(rest, b->size - units);
+        set_size(b, units);
+        bin_insert(c, rest);
+    }
+    set_state(b, B_RESERVED);
+    return b;
+}
+
+/* Merges with free neighbours: adjacent free blocks never exist. */
+static void block_free(hl_cache *c, block *b)
+{
+    apr_uint32_t o = off_of(c, b), size = b->size;
+
+    set_state(b, B_FREE);
+    if (o + size < c->data_end) {
+        block *n = blk(c, o + size);
+        if (n->state == B_FREE) {
+            bin_remove(c, n);
+            size += n->size;
+            set_size(b, size);
+        }
+    }
+    if (o > c->data_start) {
+        block *p = blk(c, o - ((apr_uint32_t *)b)[-1]);
+        if (p->state == B_FREE) {
+            bin_remove(c, p);
+            set_size(p, p->size + size);
+            b = p;
+        }
+    }
+    bin_insert(c, b);
+}
+
+/* Makes [start, end) one free block. */
+static void free_run(hl_cache *c, apr_uint32_t start, apr_uint32_t end)
+{
+    block *b = blk(c, start);
+    b->state = B_FREE;
+    set_size(b, end - start);
+    bin_insert(c, b);
+}
+
+/* ---- the LRU and expiry lists ------------------------------------------ */
+
+static void lru_unlink(hl_cache *c, block *e)
+{
+    if (e->prev) blk(c, e->prev)->next = e->next; else c->lru_head = e->next;
+    if (e->next) blk(c, e->next)->prev = e->prev; else c->lru_tail = e->prev;
+    e->prev = e->next = 0;
+}
+
+static void lru_push_head(hl_cache *c, block *e)
+{
+    apr_uint32_t o = off_of(c, e);
+    e->prev = 0;
+    e->next = c->lru_head;
+    if (c->lru_head) blk(c, c->lru_head)->prev = o; else c->lru_tail = o;
+    c->lru_head = o;
+}
+
+static apr_int64_t expiry_key(const block *e)
+{
+    return e->expires ? e->expires : APR_INT64_MAX;
+}
+
+static void exp_unlink(hl_cache *c, block *e)
+{
+    if (e->eprev) blk(c, e->eprev)->enext = e->enext; else c->exp_head = e->enext;
+    if (e->enext) blk(c, e->enext)->eprev = e->eprev; else c->exp_tail = e->eprev;
+    e->eprev = e->enext = 0;
+}
+
+/* Inserts after the last entry expiring no later: O(1) for a uniform TTL. */
+static void exp_insert(hl_cache *c, block *e)
+{
+    apr_uint32_t o = off_of(c, e), after = c->exp_tail;
+    while (after && expiry_key(blk(c, after)) > expiry_key(e))
+        after = blk(c, after)->eprev;
+    e->eprev = after;
+    e->enext = after ? blk(c, after)->enext : c->exp_head;
+    if (e->enext) blk(c, e->enext)->eprev = o; else c->exp_tail = o;
+    if (after) blk(c, after)->enext = o; else c->exp_head = o;
+}
+
+static void exp_append(hl_cache *c, block *e)
+{
+    apr_uint32_t o = off_of(c, e);
+    e->enext = 0;
+    e->eprev = c->exp_tail;
+    if (c->exp_tail) blk(c, c->exp_tail)->enext = o; else c->exp_head = o;
+    c->exp_tail = o;
+}
+
+/* Which list a sort works on: the LRU (newest access first) or the expiry
+ * list (soonest first). */
+enum { BY_ACCESS, BY_EXPIRY };
+
+static apr_uint32_t *next_link(block *b, int which)
+{
+    return which == BY_ACCESS ? &b->next : &b->enext;
+}
+
+static int goes_first(const block *a, const block *b, int which)
+{
+    return which == BY_ACCESS ? a->access_time >= b->access_time
+                              : expiry_key(a) <= expiry_key(b);
+}
+
+/* Bottom-up merge sort of a list by its next links, O(n log n) without
+ * memory; then the prev links and the tail are rebuilt. */
+static void list_sort(hl_cache *c, int which)
+{
+    apr_uint32_t head = which == BY_ACCESS ? c->lru_head : c->exp_head;
+    apr_uint32_t insize = 1, nmerges, tail, p, q, e, prev;
+
+    if (!head)
+        return;
+    do {
+        p = head;
+        head = tail = 0;
+        nmerges = 0;
+        while (p) {
+            apr_uint32_t psize = 0, qsize = insize;
+            nmerges++;
+            for (q = p; psize < insize && q; psize++)
+                q = *next_link(blk(c, q), which);
+            while (psize > 0 || (qsize > 0 && q)) {
+                if (psize == 0 || (qsize > 0 && q
+                                   && !goes_first(blk(c, p), blk(c, q), which))) {
+                    e = q; q = *next_link(blk(c, q), which); qsize--;
+                }
+                else {
+                    e = p; p = *next_link(blk(c, p), which); psize--;
+                }
+                if (tail) *next_link(blk(c, tail), which) = e; else head = e;
+                tail = e;
+            }
+            p = q;
+        }
+        *next_link(blk(c, tail), which) = 0;
+        insize *= 2;
+    } while (nmerges > 1);
+
+    for (prev = 0, e = head; e; prev = e, e = *next_link(blk(c, e), which)) {
+        if (which == BY_ACCESS) blk(c, e)->prev = prev; else blk(c, e)->eprev = prev;
+    }
+    if (which == BY_ACCESS) { c->lru_head = head; c->lru_tail = prev; }
+    else { c->exp_head = head; c->exp_tail = prev; }
+}
+
+/* ---- entries ----------------------------------------------------------- */
+
+/* The link that points at the entry for key (to unlink it), or NULL. */
+static apr_uint32_t *entry_link(const hl_cache *c, const void *key,
+                                apr_size_t klen, apr_uint64_t h)
+{
+    apr_uint32_t *link = &buckets(c)[h & (c->nbuckets - 1)];
+    apr_uint32_t tag = (apr_uint32_t)(h >> 32);
+    while (*link) {
+        block *e = blk(c, *link);
+        if (e->tag == tag && e->klen == klen && memcmp(e->data, key, klen) == 0)
+            return link;
+        link = &e->hnext;
+    }
+    return NULL;
+}
+
+static block *entry_find(const hl_cache *c, const void *key, apr_size_t klen)
+{
+    apr_uint32_t *link = entry_link(c, key, klen, key_hash(c, key, klen));
+    return link ? blk(c, *link) : NULL;
+}
+
+static void hash_link(hl_cache *c, block *e, apr_uint64_t h)
+{
+    apr_uint32_t *bucket = &buckets(c)[h & (c->nbuckets - 1)];
+    e->tag = (apr_uint32_t)(h >> 32);
+    e->hnext = *bucket;
+    *bucket = off_of(c, e);
+}
+
+static void hash_unlink(hl_cache *c, block *e)
+{
+    apr_uint32_t *link = entry_link(c, e->data, e->klen,
+                                    key_hash(c, e->data, e->klen));
+    if (link)
+        *link = e->hnext;
+}
+
+/* Marking the block FREE first is the commit: if the writer dies later,
+ * recovery does not bring the entry back. */
+static void entry_remove(hl_cache *c, block *e)
+{
+    set_state(e, B_FREE);
+    hash_unlink(c, e);
+    lru_unlink(c, e);
+    exp_unlink(c, e);
+    c->total_entries--;
+    c->total_accesses -= e->access_count;
+    c->bytes_used -= (apr_uint64_t)e->size * UNIT;
+    block_free(c, e);
+}
+
+static void entry_account(hl_cache *c, const block *e)
+{
+    c->total_entries++;
+    c->total_accesses += e->access_count;
+    c->bytes_used += (apr_uint64_t)e->size * UNIT;
+}
+
+/* Frees one entry to make room: an expired one if any, else the LRU. */
+static int evict_one(hl_cache *c, apr_time_t now)
+{
+    if (c->exp_head && is_expired(blk(c, c->exp_head), now)) {
+        entry_remove(c, blk(c, c->exp_head));
+        c->expirations++;
+        return 1;
+    }
+    if (c->lru_tail) {
+        entry_remove(c, blk(c, c->lru_tail));
+        c->evictions++;
+        return 1;
+    }
+    return 0;
+}
+
+static block *alloc_evicting(hl_cache *c, apr_uint32_t units, apr_time_t now)
+{
+    block *b;
+    while (!(b = block_alloc(c, units)))
+        if (!evict_one(c, now))
+            return NULL;
+    return b;
+}
+
+/* Drops a few expired entries so they do not linger until memory runs out. */
+static void purge_expired(hl_cache *c, apr_time_t now, int max)
+{
+    while (max-- > 0 && c->exp_head && is_expired(blk(c, c->exp_head), now)) {
+        entry_remove(c, blk(c, c->exp_head));
+        c->expirations++;
+    }
+}
+
+/* ---- crash safety ------------------------------------------------------ */
+
+/* A walk by block headers from data_start must end exactly at data_end,
+ * and every LIVE block must hold a plausible entry. */
+static int walk_is_sound(const hl_cache *c, char *why, apr_size_t len)
+{
+    apr_uint32_t o = c->data_start;
+    while (o < c->data_end) {
+        const block *b = blk(c, o);
+        if (b->size < MIN_UNITS || b->size > c->data_end - o) {
+            apr_snprintf(why, len, "bad block size %u at unit %u", b->size, o);
+            return 0;
+        }
+        if (b->state != B_FREE && b->state != B_RESERVED && b->state != B_LIVE) {
+            apr_snprintf(why, len, "bad block state at unit %u", o);
+            return 0;
+        }
+        if (b->state == B_LIVE
+            && (b->klen == 0 || b->klen > c->max_key || b->vlen > c->max_value
+                || units_for(b->klen, b->vlen) > b->size)) {
+            apr_snprintf(why, len, "bad entry lengths at unit %u", o);
+            return 0;
+        }
+        o += b->size;
+    }
+    return 1;
+}
+
+static void index_clear(hl_cache *c)
+{
+    memset(buckets(c), 0, (apr_size_t)c->nbuckets * sizeof(apr_uint32_t));
+    memset(c->bins, 0, sizeof(c->bins));
+    memset(c->bin_map, 0, sizeof(c->bin_map));
+    c->lru_head = c->lru_tail = c->exp_head = c->exp_tail = 0;
+    c->total_entries = c->total_accesses = c->bytes_used = 0;
+}
+
+/* Rebuilds buckets, bins, lists and the live stats from the blocks:
+ * runs of FREE and RESERVED blocks become one free block each. */
+static void index_rebuild(hl_cache *c)
+{
+    apr_uint32_t o = c->data_start, run = 0;
+
+    index_clear(c);
+    while (o < c->data_end) {
+        block *b = blk(c, o);
+        apr_uint32_t size = b->size;
+        if (b->state == B_LIVE) {
+            if (run) {
+                free_run(c, run, o);
+                run = 0;
+            }
+            *footer(b) = size;
+            hash_link(c, b, key_hash(c, b->data, b->klen));
+            lru_push_head(c, b);   /* both lists are sorted below */
+            exp_append(c, b);
+            entry_account(c, b);
+        }
+        else if (!run) {
+            run = o;
+        }
+        o += size;
+    }
+    if (run)
+        free_run(c, run, c->data_end);
+    list_sort(c, BY_ACCESS);
+    list_sort(c, BY_EXPIRY);
+}
+
+static void data_reset(hl_cache *c)
+{
+    index_clear(c);
+    free_run(c, c->data_start, c->data_end);
+}
+
+static void repair(hl_cache *c, apr_time_t now)
+{
+    char why[HL_CACHE_REASON_MAX];
+    apr_int32_t pid = c->writer_pid;
+
+    if (walk_is_sound(c, why, sizeof(why))) {
+        index_rebuild(c);
+        apr_snprintf(c->last_recovery, sizeof(c->last_recovery),
+                     "writer pid %d died mid-update: index rebuilt, %"
+                     APR_UINT64_T_FMT " entries kept", pid, c->total_entries);
+    }
+    else {
+        data_reset(c);
+        apr_snprintf(c->last_recovery, sizeof(c->last_recovery),
+                     "writer pid %d died mid-update, %s: cache emptied",
+                     pid, why);
+    }
+    c->recoveries++;
+    c->last_recovery_time = now;
+    __atomic_store_n(&c->writer_active, 0, __ATOMIC_RELEASE);
+}
+
+static void write_begin(hl_cache *c, apr_time_t now)
+{
+    if (__atomic_load_n(&c->writer_active, __ATOMIC_ACQUIRE))
+        repair(c, now);
+    c->writer_pid = (apr_int32_t)getpid();
+    __atomic_store_n(&c->writer_active, 1, __ATOMIC_SEQ_CST);
+    /* No store of the mutation may be moved before the flag. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+static void write_end(hl_cache *c)
+{
+    __atomic_store_n(&c->writer_active, 0, __ATOMIC_RELEASE);
+}
+
+apr_status_t hl_cache_recover(hl_cache *c, apr_time_t now, const char **reason)
+{
+    int dirty = __atomic_load_n(&c->writer_active, __ATOMIC_ACQUIRE) != 0;
+    if (dirty)
+        repair(c, now);
+    if (reason)
+        *reason = dirty ? c->last_recovery : NULL;
+    return APR_SUCCESS;
+}
+
+/* ---- operations -------------------------------------------------------- */
+
+static int key_ok(const hl_cache *c, apr_size_t klen)
+{
+    return klen >= 1 && klen <= c->max_key;
+}
+
+apr_status_t hl_cache_get(hl_cache *c, apr_pool_t *pool, const void *key,
+                          apr_size_t klen, apr_time_t now,
+                          hl_cache_result *res)
+{
+    block *e;
+
+    if (!key_ok(c, klen))
+        return APR_EINVAL;
+    write_begin(c, now);
+    e = entry_find(c, key, klen);
+    if (e && is_expired(e, now)) {
+        entry_remove(c, e);
+        c->expirations++;
+        e = NULL;
+    }
+    if (!e) {
+        c->misses++;
+        write_end(c);
+        return APR_NOTFOUND;
+    }
+    e->access_count++;
+    e->access_time = now;
+    c->total_accesses++;
+    c->hits++;
+    if (c->lru_head != off_of(c, e)) {   /* a hot key stays put */
+        lru_unlink(c, e);
+        lru_push_head(c, e);
+    }
+
+    res->vlen = e->vlen;
+    res->value = apr_palloc(pool, (apr_size_t)e->vlen + 1);
+    memcpy(res->value, e->data + e->klen, e->vlen);
+    res->value[e->vlen] = '\0';
+    res->access_count = e->access_count;
+    res->set_time = e->set_time;
+    res->expires = e->expires;
+    res->age = now - e->set_time;
+    res->age_seconds = (double)res->age / (double)APR_USEC_PER_SEC;
+    write_end(c);
+    return APR_SUCCESS;
+}
+
+/* budget: NULL normally; tests pass a step count to stop half-way. */
+#define STEP(budget) \
+    do { if ((budget) && (*(budget))-- <= 0) return APR_EINTR; } while (0)
+
+static apr_status_t cache_set(hl_cache *c, const void *key, apr_size_t klen,
+                              const void *val, apr_size_t vlen, apr_time_t now,
+                              apr_interval_time_t ttl, int *replaced,
+                              int *budget)
+{
+    apr_uint32_t units;
+    apr_uint64_t h;
+    apr_uint32_t *link;
+    block *e;
+
+    if (replaced)
+        *replaced = 0;
+    if (!key_ok(c, klen) || vlen > c->max_value || ttl < 0)
+        return APR_EINVAL;
+    units = units_for(klen, vlen);
+    if (units > c->data_end - c->data_start)
+        return APR_ENOSPC;
+    write_begin(c, now);
+    STEP(budget);
+
+    /* The old entry goes first: its space may serve the new one. */
+    h = key_hash(c, key, klen);
+    if ((link = entry_link(c, key, klen, h)) != NULL) {
+        e = blk(c, *link);
+        if (is_expired(e, now))
+            c->expirations++;
+        else if (replaced)
+            *replaced = 1;
+        entry_remove(c, e);
+    }
+    STEP(budget);
+    purge_expired(c, now, 2);
+    if (!(e = alloc_evicting(c, units, now))) {
+        write_end(c);   /* cannot happen while the tags are sound */
+        return APR_ENOSPC;
+    }
+    STEP(budget);
+
+    e->klen = (apr_uint32_t)klen;
+    e->vlen = (apr_uint32_t)vlen;
+    e->set_time = e->access_time = now;
+    e->expires = ttl ? now + ttl : 0;
+    e->access_count = 0;
+    e->hnext = e->prev = e->next = e->eprev = e->enext = 0;
+    memcpy(e->data, key, klen);
+    memcpy(e->data + klen, val, vlen);
+    STEP(budget);
+    set_state(e, B_LIVE);   /* the commit: recovery now keeps it */
+    STEP(budget);
+    hash_link(c, e, h);
+    STEP(budget);
+    lru_push_head(c, e);
+    exp_insert(c, e);
+    entry_account(c, e);
+    c->sets++;
+    write_end(c);
+    return APR_SUCCESS;
+}
+
+apr_status_t hl_cache_set(hl_cache *c, const void *key, apr_size_t klen,
+                          const void *val, apr_size_t vlen, apr_time_t now,
+                          apr_interval_time_t ttl, int *replaced)
+{
+    return cache_set(c, key, klen, val, vlen, now, ttl, replaced, NULL);
+}
+
+apr_status_t hl_cache_set_interrupted(hl_cache *c, const void *key,
+                                      apr_size_t klen, const void *val,
+                                      apr_size_t vlen, apr_time_t now,
+                                      apr_interval_time_t ttl, int steps)
+{
+    return cache_set(c, key, klen, val, vlen, now, ttl, NULL, &steps);
+}
+
+apr_status_t hl_cache_delete(hl_cache *c, const void *key, apr_size_t klen,
+                             apr_time_t now)
+{
+    apr_status_t rv = APR_NOTFOUND;
+    block *e;
+
+    if (!key_ok(c, klen))
+        return APR_EINVAL;
+    write_begin(c, now);
+    if ((e = entry_find(c, key, klen)) != NULL) {
+        if (is_expired(e, now)) {
+            c->expirations++;
+        }
+        else {
+            c->deletes++;
+            rv = APR_SUCCESS;
+        }
+        entry_remove(c, e);
+    }
+    write_end(c);
+    return rv;
+}
+
+apr_status_t hl_cache_stats_read(const hl_cache *c, hl_cache_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->total_entries = c->total_entries;
+    st->total_accesses = c->total_accesses;
+    st->hits = c->hits;
+    st->misses = c->misses;
+    st->sets = c->sets;
+    st->deletes = c->deletes;
+    st->evictions = c->evictions;
+    st->expirations = c->expirations;
+    st->bytes_used = c->bytes_used;
+    st->capacity_bytes = (apr_uint64_t)(c->data_end - c->data_start) * UNIT;
+    st->max_key = c->max_key;
+    st->max_value = c->max_value;
+    st->in_flight = __atomic_load_n(&c->in_flight, __ATOMIC_RELAXED);
+    st->max_concurrent = __atomic_load_n(&c->max_concurrent, __ATOMIC_RELAXED);
+    st->peak_in_flight = __atomic_load_n(&c->peak_in_flight, __ATOMIC_RELAXED);
+    st->rejected = __atomic_load_n(&c->rejected, __ATOMIC_RELAXED);
+    st->healed = __atomic_load_n(&c->healed, __ATOMIC_RELAXED);
+    st->recoveries = c->recoveries;
+    st->last_recovery_time = c->last_recovery_time;
+    memcpy(st->last_recovery, c->last_recovery, sizeof(st->last_recovery));
+    st->last_recovery[sizeof(st->last_recovery) - 1] = '\0';
+    return APR_SUCCESS;
+}
+
+apr_size_t hl_cache_bytes_used(const hl_cache *c)
+{
+    return (apr_size_t)c->data_start * UNIT + (apr_size_t)c->bytes_used;
+}
+
+/* ---- format, check, copy ----------------------------------------------- */
+
+static apr_uint32_t pow2_at_least(apr_size_t n)
+{
+    apr_uint32_t p = 1;
+    while (p < n && p < (1u << 31))
+        p <<= 1;
+    return p;
+}
+
+apr_size_t hl_cache_min_size(void)
+{
+    return (apr_size_t)(HDR_UNITS + 1 + MIN_DATA_UNITS) * UNIT;
+}
+
+apr_status_t hl_cache_format(void *region, apr_size_t size,
+                             const hl_cache_config *cfg)
+{
+    hl_cache *c = region;
+    apr_size_t units = size / UNIT, avail;
+    apr_uint32_t nb = cfg->buckets, bucket_units;
+
+    if (size % UNIT || size < hl_cache_min_size() || units >= 0xffffffffu
+        || cfg->max_key < 1 || cfg->max_value >= 0xffffffffu
+        || (nb & (nb - 1)) != 0)
+        return APR_EINVAL;
+    avail = (units - HDR_UNITS) * UNIT;
+    if (nb == 0)
+        nb = pow2_at_least(avail / (BYTES_PER_BUCKET + sizeof(apr_uint32_t)));
+    bucket_units = (apr_uint32_t)(((apr_size_t)nb * sizeof(apr_uint32_t)
+                                   + UNIT - 1) / UNIT);
+    if (HDR_UNITS + bucket_units + MIN_DATA_UNITS > units)
+        return APR_EINVAL;
+
+    memset(c, 0, sizeof(*c));
+    c->version = CACHE_VERSION;
+    c->region_size = size;
+    c->max_key = cfg->max_key;
+    c->max_value = cfg->max_value;
+    c->seed[0] = cfg->seed[0];
+    c->seed[1] = cfg->seed[1];
+    c->nbuckets = nb;
+    c->bucket_off = HDR_UNITS;
+    c->data_start = HDR_UNITS + bucket_units;
+    c->data_end = (apr_uint32_t)units;
+    data_reset(c);
+    __atomic_store_n(&c->magic, CACHE_MAGIC, __ATOMIC_RELEASE);
+    return APR_SUCCESS;
+}
+
+apr_status_t hl_cache_check(const void *region, apr_size_t size,
+                            apr_size_t max_key, apr_size_t max_value)
+{
+    const hl_cache *c = region;
+    if (c->magic != CACHE_MAGIC || c->version != CACHE_VERSION)
+        return APR_EGENERAL;
+    if (c->region_size != size || c->max_key != max_key
+        || c->max_value != max_value)
+        return APR_EINVAL;
+    return APR_SUCCESS;
+}
+
+static void copy_counters(hl_cache *dst, const hl_cache *src)
+{
+    dst->hits = src->hits;
+    dst->misses = src->misses;
+    dst->sets = src->sets;
+    dst->deletes = src->deletes;
+    dst->evictions = src->evictions;
+    dst->expirations = src->expirations;
+    dst->rejected = src->rejected;
+    dst->healed = src->healed;
+    dst->peak_in_flight = src->peak_in_flight;
+    dst->max_concurrent = src->max_concurrent;
+    dst->recoveries = src->recoveries;
+    dst->last_recovery_time = src->last_recovery_time;
+    memcpy(dst->last_recovery, src->last_recovery, sizeof(dst->last_recovery));
+}
+
+/* One entry of src into dst, at the head of dst's LRU. */
+static void copy_entry(hl_cache *dst, const block *s, apr_time_t now)
+{
+    block *e;
+    if (s->klen > dst->max_key || s->vlen > dst->max_value
+        || units_for(s->klen, s->vlen) > dst->data_end - dst->data_start)
+        return;
+    if (!(e = alloc_evicting(dst, units_for(s->klen, s->vlen), now)))
+        return;
+    e->klen = s->klen;
+    e->vlen = s->vlen;
+    e->set_time = s->set_time;
+    e->access_time = s->access_time;
+    e->expires = s->expires;
+    e->access_count = s->access_count;
+    memcpy(e->data, s->data, (apr_size_t)s->klen + s->vlen);
+    set_state(e, B_LIVE);
+    hash_link(dst, e, key_hash(dst, e->data, e->klen));
+    lru_push_head(dst, e);
+    exp_append(dst, e);   /* sorted once at the end */
+    entry_account(dst, e);
+}
+
+apr_status_t hl_cache_copy(hl_cache *dst, hl_cache *src, apr_time_t now)
+{
+    apr_uint32_t o;
+    apr_uint64_t steps = 0;
+
+    if (src->magic != CACHE_MAGIC || dst->magic != CACHE_MAGIC)
+        return APR_EGENERAL;
+    hl_cache_recover(src, now, NULL);
+    write_begin(dst, now);
+    copy_counters(dst, src);
+    /* Oldest first, so that when dst is smaller the newest survive.  The
+     * step bound guards against a damaged list. */
+    for (o = src->lru_tail; o && steps++ < src->total_entries;
+         o = blk(src, o)->prev) {
+        const block *s = blk(src, o);
+        if (!is_expired(s, now))
+            copy_entry(dst, s, now);
+    }
+    list_sort(dst, BY_EXPIRY);
+    write_end(dst);
+    return APR_SUCCESS;
+}
+
+/* ---- validate ---------------------------------------------------------- */
+
+#define FAIL(...) do { apr_snprintf(why, len, __VA_ARGS__); return APR_EGENERAL; } while (0)
+
+static apr_status_t validate_blocks(const hl_cache *c, apr_uint64_t *live,
+                                    apr_uint64_t *nfree, char *why,
+                                    apr_size_t len)
+{
+    apr_uint32_t o = c->data_start, prev_state = 0;
+    apr_uint64_t bytes = 0, accesses = 0;
+
+    *live = *nfree = 0;
+    if (!walk_is_sound(c, why, len))
+        return APR_EGENERAL;
+    for (; o < c->data_end; o += blk(c, o)->size) {
+        const block *b = blk(c, o);
+        if (*footer(b) != b->size)
+            FAIL("footer %u != size %u at unit %u", *footer(b), b->size, o);
+        if (b->state == B_RESERVED)
+            FAIL("reserved block at unit %u outside a write", o);
+        if (b->state == B_FREE && prev_state == B_FREE)
+            FAIL("adjacent free blocks at unit %u", o);
+        if (b->state == B_FREE)
+            (*nfree)++;
+        else {
+            (*live)++;
+            bytes += (apr_uint64_t)b->size * UNIT;
+            accesses += b->access_count;
+        }
+        prev_state = b->state;
+    }
+    if (*live != c->total_entries || bytes != c->bytes_used
+        || accesses != c->total_accesses)
+        FAIL("stats: entries %" APR_UINT64_T_FMT "/%" APR_UINT64_T_FMT
+             " bytes %" APR_UINT64_T_FMT "/%" APR_UINT64_T_FMT,
+             c->total_entries, *live, c->bytes_used, bytes);
+    return APR_SUCCESS;
+}
+
+static apr_status_t validate_bins(const hl_cache *c, apr_uint64_t nfree,
+                                  char *why, apr_size_t len)
+{
+    apr_uint64_t seen = 0;
+    unsigned i;
+    for (i = 0; i < NBINS; i++) {
+        apr_uint32_t o, prev = 0;
+        int bit = (c->bin_map[i / 64] >> (i % 64)) & 1;
+        if (bit != (c->bins[i] != 0))
+            FAIL("bin %u bitmap bit %d", i, bit);
+        for (o = c->bins[i]; o; prev = o, o = blk(c, o)->next) {
+            const block *b = blk(c, o);
+            if (++seen > nfree || b->state != B_FREE || bin_of(b->size) != i
+                || b->prev != prev)
+                FAIL("bin %u holds a bad block at unit %u", i, o);
+        }
+    }
+    if (seen != nfree)
+        FAIL("%" APR_UINT64_T_FMT " free blocks, %" APR_UINT64_T_FMT " in bins",
+             nfree, seen);
+    return APR_SUCCESS;
+}
+
+static apr_status_t validate_hash(const hl_cache *c, apr_uint64_t live,
+                                  char *why, apr_size_t len)
+{
+    apr_uint64_t seen = 0;
+    apr_uint32_t i;
+    for (i = 0; i < c->nbuckets; i++) {
+        apr_uint32_t o;
+        for (o = buckets(c)[i]; o; o = blk(c, o)->hnext) {
+            const block *e = blk(c, o);
+            apr_uint64_t h = key_hash(c, e->data, e->klen);
+            if (++seen > live || e->state != B_LIVE
+                || (h & (c->nbuckets - 1)) != i || e->tag != (apr_uint32_t)(h >> 32))
+                FAIL("bucket %u holds a bad entry at unit %u", i, o);
+            if (entry_find(c, e->data, e->klen) != e)
+                FAIL("duplicate key at unit %u", o);
+        }
+    }
+    if (seen != live)
+        FAIL("%" APR_UINT64_T_FMT " live, %" APR_UINT64_T_FMT " hashed", live, seen);
+    return APR_SUCCESS;
+}
+
+static apr_status_t validate_lists(const hl_cache *c, apr_uint64_t live,
+                                   char *why, apr_size_t len)
+{
+    apr_uint64_t n = 0;
+    apr_uint32_t o, prev = 0;
+    for (o = c->lru_head; o; prev = o, o = blk(c, o)->next)
+        if (++n > live || blk(c, o)->prev != prev || blk(c, o)->state != B_LIVE)
+            FAIL("LRU list broken at unit %u", o);
+    if (n != live || c->lru_tail != prev)
+        FAIL("LRU list holds %" APR_UINT64_T_FMT " of %" APR_UINT64_T_FMT, n, live);
+    n = 0;
+    prev = 0;
+    for (o = c->exp_head; o; prev = o, o = blk(c, o)->enext) {
+        if (++n > live || blk(c, o)->eprev != prev || blk(c, o)->state != B_LIVE)
+            FAIL("expiry list broken at unit %u", o);
+        if (prev && expiry_key(blk(c, prev)) > expiry_key(blk(c, o)))
+            FAIL("expiry list out of order at unit %u", o);
+    }
+    if (n != live || c->exp_tail != prev)
+        FAIL("expiry list holds %" APR_UINT64_T_FMT " of %" APR_UINT64_T_FMT, n, live);
+    return APR_SUCCESS;
+}
+
+apr_status_t hl_cache_validate(const hl_cache *c, char *why, apr_size_t len)
+{
+    apr_uint64_t live, nfree;
+    apr_status_t rv;
+
+    if (c->magic != CACHE_MAGIC)
+        FAIL("no cache magic");
+    if (c->writer_active)
+        FAIL("writer_active set (pid %d)", c->writer_pid);
+    if ((rv = validate_blocks(c, &live, &nfree, why, len)) != APR_SUCCESS
+        || (rv = validate_bins(c, nfree, why, len)) != APR_SUCCESS
+        || (rv = validate_hash(c, live, why, len)) != APR_SUCCESS
+        || (rv = validate_lists(c, live, why, len)) != APR_SUCCESS)
+        return rv;
+    if (c->bytes_used > (apr_uint64_t)(c->data_end - c->data_start) * UNIT)
+        FAIL("bytes_used beyond capacity");
+    return APR_SUCCESS;
+}
+
+/* ---- limiter ----------------------------------------------------------- */
+
+#define SLOT(pid, n)    (((apr_uint64_t)(apr_uint32_t)(pid) << 32) | (n))
+#define SLOT_PID(w)     ((apr_int32_t)(apr_uint32_t)((w) >> 32))
+#define SLOT_COUNT(w)   ((apr_uint32_t)(w))
+
+/* Slots are probed linearly from pid % N up to the first never-used word
+ * (0).  A slot keeps its pid when its count drops to 0, so probe chains
+ * never break; such a slot may then be taken by any pid.  A pid may own
+ * several slots (threads racing to claim one); that is harmless. */
+static apr_uint64_t *slot_at(hl_cache *c, apr_int32_t pid, unsigned i)
+{
+    return &c->admit_slots[((apr_uint32_t)pid + i) % HL_CACHE_ADMIT_SLOTS];
+}
+
+/* 1 if the admission is tracked, 0 if the table is full. */
+static int slot_inc(hl_cache *c, apr_int32_t pid)
+{
+    int tries;
+    for (tries = 0; tries < 8; tries++) {
+        apr_uint64_t *spare = NULL, spare_w = 0, w = 0;
+        unsigned i;
+        for (i = 0; i < HL_CACHE_ADMIT_SLOTS; i++) {
+            apr_uint64_t *s = slot_at(c, pid, i);
+            w = __atomic_load_n(s, __ATOMIC_ACQUIRE);
+            if (SLOT_PID(w) == pid && SLOT_COUNT(w) > 0)
+                break;
+            if (!spare && SLOT_COUNT(w) == 0) {
+                spare = s;
+                spare_w = w;
+            }
+            if (w == 0)
+                break;
+        }
+        if (i < HL_CACHE_ADMIT_SLOTS && w != 0) {
+            if (__atomic_compare_exchange_n(slot_at(c, pid, i), &w, w + 1, 0,
+                                            __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                return 1;
+            continue;
+        }
+        if (!spare)
+            return 0;
+        if (__atomic_compare_exchange_n(spare, &spare_w, SLOT(pid, 1), 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            return 1;
+    }
+    return 0;
+}
+
+/* 1 if a slot of pid was decremented, 0 if the admission was untracked. */
+static int slot_dec(hl_cache *c, apr_int32_t pid)
+{
+    unsigned i;
+    for (i = 0; i < HL_CACHE_ADMIT_SLOTS; i++) {
+        apr_uint64_t *s = slot_at(c, pid, i);
+        apr_uint64_t w = __atomic_load_n(s, __ATOMIC_ACQUIRE);
+        while (SLOT_PID(w) == pid && SLOT_COUNT(w) > 0) {
+            if (__atomic_compare_exchange_n(s, &w, w - 1, 0,
+                                            __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                return 1;
+        }
+        if (w == 0)
+            break;
+    }
+    return 0;
+}
+
+static void in_flight_sub(hl_cache *c, apr_uint32_t n)
+{
+    apr_uint32_t cur = __atomic_load_n(&c->in_flight, __ATOMIC_ACQUIRE);
+    while (!__atomic_compare_exchange_n(&c->in_flight, &cur, cur > n ? cur - n : 0,
+                                        0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        ;
+}
+
+/* Gives back the admissions of processes that no longer exist. */
+static apr_uint32_t heal(hl_cache *c)
+{
+    apr_uint32_t total = 0;
+    unsigned i;
+    for (i = 0; i < HL_CACHE_ADMIT_SLOTS; i++) {
+        apr_uint64_t *s = &c->admit_slots[i];
+        apr_uint64_t w = __atomic_load_n(s, __ATOMIC_ACQUIRE);
+        if (SLOT_COUNT(w) == 0 || kill((pid_t)SLOT_PID(w), 0) == 0 || errno != ESRCH)
+            continue;
+        if (__atomic_compare_exchange_n(s, &w, SLOT(SLOT_PID(w), 0), 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            in_flight_sub(c, SLOT_COUNT(w));
+            __atomic_add_fetch(&c->healed, SLOT_COUNT(w), __ATOMIC_RELAXED);
+            total += SLOT_COUNT(w);
+        }
+    }
+    return total;
+}
+
+static void peak_raise(hl_cache *c, apr_uint32_t n)
+{
+    apr_uint32_t peak = __atomic_load_n(&c->peak_in_flight, __ATOMIC_RELAXED);
+    while (n > peak
+           && !__atomic_compare_exchange_n(&c->peak_in_flight, &peak, n, 0,
+                                           __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+}
+
+apr_status_t hl_cache_admit(hl_cache *c, apr_uint32_t limit, apr_int32_t pid)
+{
+    int attempt;
+
+    if (limit == 0 || pid <= 0)
+        return APR_EINVAL;
+    __atomic_store_n(&c->max_concurrent, limit, __ATOMIC_RELAXED);
+    for (attempt = 0; attempt < 2; attempt++) {
+        apr_uint32_t cur = __atomic_load_n(&c->in_flight, __ATOMIC_ACQUIRE);
+        while (cur < limit) {
+            if (__atomic_compare_exchange_n(&c->in_flight, &cur, cur + 1, 0,
+                                            __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+                slot_inc(c, pid);
+                peak_raise(c, cur + 1);
+                return APR_SUCCESS;
+            }
+        }
+        if (attempt == 0 && heal(c) == 0)
+            break;
+    }
+    return APR_EBUSY;
+}
+
+apr_status_t hl_cache_release(hl_cache *c, apr_int32_t pid)
+{
+    slot_dec(c, pid);
+    in_flight_sub(c, 1);
+    return APR_SUCCESS;
+}
+
+apr_status_t hl_cache_count_rejected(hl_cache *c)
+{
+    __atomic_add_fetch(&c->rejected, 1, __ATOMIC_RELAXED);
+    return APR_SUCCESS;
+}

@@ -1,0 +1,193 @@
+/* hl_cache: a bounded key/value cache in one region of the shared segment,
+ * shared by every process of the server.
+ *
+ * Region layout (offsets, never pointers: each process maps the segment at
+ * its own address; a "unit" is 16 bytes and a link is a unit index counted
+ * from the start of the region, 0 meaning none):
+ *
+ *   0             +----------------------------------------------------+
+ *                 | hl_cache_hdr                                       |
+ *                 |   magic, version, sizes, bucket count, hash seed   |
+ *                 |   writer_active, writer_pid, recoveries (crashes)  |
+ *                 |   LRU head/tail, expiry head/tail                  |
+ *                 |   free bins: bitmap + 128 list heads               |
+ *                 |   stats: entries, accesses, hits, misses, ...      |
+ *                 |   limiter: in_flight, peak, rejected, pid slots    |
+ *   bucket_off    +----------------------------------------------------+
+ *                 | u32 bucket[nbuckets]  (power of two; head of the   |
+ *                 |   chain of entries whose hash lands there)         |
+ *   data_start    +----------------------------------------------------+
+ *                 | data area: a sequence of blocks, each            |
+ *                 |   [size|state|links|klen|vlen|times|count]       |
+ *                 |   [key bytes][value bytes] ... [footer: size]    |
+ *                 | that tiles the area exactly: walking from        |
+ *                 | data_start by each header's size ends at         |
+ *                 | data_end.                                        |
+ *   data_end      +----------------------------------------------------+
+ *
+ * A block is FREE, RESERVED (being written) or LIVE.  A LIVE block is one
+ * entry and sits on three lists: its hash chain (singly linked), the LRU
+ * list (most recently used at the head) and the expiry list (soonest
+ * expiry at the head; with one TTL for all, as the module uses, an insert
+ * goes at the tail in O(1); mixed TTLs walk back from the tail).
+ *
+ * Allocator: boundary tags with immediate coalescing and segregated free
+ * lists (TLSF-like: 4 bins per power of two, a bitmap of non-empty bins).
+ * Allocation takes the head of the first non-empty bin whose every block
+ * fits (O(1)), else first-fit in the request's own bin, and splits off the
+ * rest.  Freeing merges with free neighbours, so free space never stays
+ * chopped into pieces smaller than it needs to be.  Trade-off: against
+ * size classes without coalescing, this costs a footer per block and some
+ * splitting work, but cannot strand memory in the wrong class when value
+ * sizes change; and since evicting every entry leaves one free block,
+ * a set that fits the data area at all always succeeds (it may evict many
+ * LRU entries to find a contiguous hole, which is the price of not moving
+ * entries).
+ *
+ * Hash: SipHash-1-3 keyed with a per-region random seed (keys come from
+ * clients, so an unkeyed hash would let them flood one chain).  Buckets are
+ * sized at one per 128 bytes of data area and the smallest entry takes 80
+ * bytes, so the load factor stays below 1.6 whatever the keys.
+ *
+ * Locking and crash safety: every function below except the limiter's
+ * assumes the caller holds the global mutex (hl_store_shm.c takes it).  A
+ * mutation sets writer_active first and clears it last.  Whoever finds it
+ * set on entry knows the previous writer died mid-update (the mutex itself
+ * is released by the kernel or made consistent by APR) and rebuilds the
+ * indexes from the data area: the blocks are walked by their headers
+ * (every header change is a single store that keeps the walk consistent),
+ * FREE and RESERVED blocks are merged back into free space, LIVE blocks are
+ * rehashed and relinked, LRU and expiry order restored by sorting on the
+ * stored times, and the stats recounted.  An entry's key and value are
+ * written before the block turns LIVE (the commit of a set) and never
+ * changed after, and turning FREE is the commit of a removal; so after an
+ * interrupted set the key holds the old value, the new one, or nothing
+ * (the old was removed first), never a mix.  If the walk itself fails the
+ * cache is emptied.  Either way recoveries is counted and the reason kept
+ * for the stats.
+ *
+ * Concurrency limiter: lock-free on atomics.  in_flight counts admitted
+ * operations; each admission is also counted in a (pid, count) slot so
+ * that when the limit is hit, slots of processes that no longer exist
+ * (kill(pid, 0) fails with ESRCH) are given back.  A process killed in the
+ * few instructions between the two counts can leak one slot; more pids in
+ * flight at once than HL_CACHE_ADMIT_SLOTS go untracked (still counted).
+ *
+ * Time is always passed in (apr_time_t now), so tests drive the clock.
+ */
+#ifndef HL_CACHE_H
+#define HL_CACHE_H
+
+#include <apr.h>
+#include <apr_errno.h>
+#include <apr_pools.h>
+#include <apr_time.h>
+
+#define HL_CACHE_ADMIT_SLOTS 512
+#define HL_CACHE_REASON_MAX  128
+
+typedef struct hl_cache hl_cache;   /* the region, opaque */
+
+typedef struct hl_cache_config {
+    apr_size_t   max_key;      /* 1..: longest key */
+    apr_size_t   max_value;    /* largest value */
+    apr_uint32_t buckets;      /* 0: sized from the region; else a power of
+                                * two (tests use 1 to force collisions) */
+    apr_uint64_t seed[2];      /* hash key; format it from random bytes */
+} hl_cache_config;
+
+/* What a hit returns: a copy of the value in the caller's pool. */
+typedef struct hl_cache_result {
+    char        *value;         /* vlen bytes plus a NUL not counted */
+    apr_size_t   vlen;
+    apr_uint64_t access_count;  /* including this hit */
+    apr_time_t   set_time;
+    apr_time_t   expires;       /* 0: never */
+    apr_interval_time_t age;    /* now - set_time */
+    double       age_seconds;
+} hl_cache_result;
+
+typedef struct hl_cache_stats {
+    apr_uint64_t total_entries;
+    apr_uint64_t total_accesses;   /* sum of access_count of live entries */
+    apr_uint64_t hits, misses, sets, deletes, evictions, expirations;
+    apr_uint64_t bytes_used;       /* data-area bytes held by live entries */
+    apr_uint64_t capacity_bytes;   /* size of the data area */
+    apr_uint64_t max_key, max_value;
+    apr_uint32_t in_flight, max_concurrent, peak_in_flight;
+    apr_uint64_t rejected;
+    apr_uint64_t healed;           /* slots given back from dead processes */
+    apr_uint64_t recoveries;       /* repairs after a writer died */
+    apr_time_t   last_recovery_time;
+    char         last_recovery[HL_CACHE_REASON_MAX];   /* "" if none */
+} hl_cache_stats;
+
+/* Smallest region hl_cache_format accepts. */
+apr_size_t hl_cache_min_size(void);
+
+/* Formats a region of size bytes (a multiple of 16). */
+apr_status_t hl_cache_format(void *region, apr_size_t size,
+                             const hl_cache_config *cfg);
+
+/* APR_SUCCESS when region holds a cache formatted with these limits. */
+apr_status_t hl_cache_check(const void *region, apr_size_t size,
+                            apr_size_t max_key, apr_size_t max_value);
+
+/* Copies the stats and the unexpired entries of src into a formatted dst,
+ * most recently used last so that if dst is smaller the oldest go.  Entries
+ * that do not fit dst's limits are skipped; those pushed out are counted
+ * as evictions.  The caller holds the lock (one mutex guards both). */
+apr_status_t hl_cache_copy(hl_cache *dst, hl_cache *src, apr_time_t now);
+
+/* Region bytes holding data now: header, buckets and live blocks. */
+apr_size_t hl_cache_bytes_used(const hl_cache *c);
+
+/* APR_SUCCESS and res filled on a hit (access_count incremented, LRU
+ * bumped); APR_NOTFOUND on a miss or if the entry has expired (then it is
+ * freed and counted in expirations); APR_EINVAL on a bad key length. */
+apr_status_t hl_cache_get(hl_cache *c, apr_pool_t *pool, const void *key,
+                          apr_size_t klen, apr_time_t now,
+                          hl_cache_result *res);
+
+/* Stores a copy of key and value, expiring ttl after now (0: never).
+ * *replaced (may be NULL) says whether the key held a value.  APR_EINVAL
+ * if klen or vlen break the region's limits, APR_ENOSPC if the entry is
+ * larger than the data area; otherwise it succeeds, evicting expired
+ * entries first, then the least recently used. */
+apr_status_t hl_cache_set(hl_cache *c, const void *key, apr_size_t klen,
+                          const void *val, apr_size_t vlen, apr_time_t now,
+                          apr_interval_time_t ttl, int *replaced);
+
+/* APR_SUCCESS or APR_NOTFOUND (an expired entry counts as not found). */
+apr_status_t hl_cache_delete(hl_cache *c, const void *key, apr_size_t klen,
+                             apr_time_t now);
+
+apr_status_t hl_cache_stats_read(const hl_cache *c, hl_cache_stats *st);
+
+/* Repairs the cache if a writer died mid-update (every operation above
+ * does this first).  *reason (may be NULL) gets NULL if nothing was to be
+ * done, else what was done, in the region (valid until the next repair). */
+apr_status_t hl_cache_recover(hl_cache *c, apr_time_t now,
+                              const char **reason);
+
+/* Full consistency check of tags, lists, hash chains and stats, for tests
+ * and debugging.  On failure why gets a description. */
+apr_status_t hl_cache_validate(const hl_cache *c, char *why, apr_size_t len);
+
+/* Limiter (no lock needed).  Admits one operation of process pid if fewer
+ * than limit are in flight, else APR_EBUSY (after reclaiming slots of dead
+ * processes).  Every APR_SUCCESS must be paired with a release by the same
+ * pid; a caller that gives up calls hl_cache_count_rejected. */
+apr_status_t hl_cache_admit(hl_cache *c, apr_uint32_t limit, apr_int32_t pid);
+apr_status_t hl_cache_release(hl_cache *c, apr_int32_t pid);
+apr_status_t hl_cache_count_rejected(hl_cache *c);
+
+/* Tests only: runs hl_cache_set but stops after `steps` internal steps
+ * (returning APR_EINTR), leaving the half-done state a killed writer would
+ * leave.  steps >= the number of steps completes the set. */
+apr_status_t hl_cache_set_interrupted(hl_cache *c, const void *key,
+                                      apr_size_t klen, const void *val,
+                                      apr_size_t vlen, apr_time_t now,
+                                      apr_interval_time_t ttl, int steps);
+
+#endif

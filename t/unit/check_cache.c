@@ -1,0 +1,891 @@
+/* The shared cache: basic semantics, binary data, limits, collisions, TTL
+ * with an injected clock, eviction order, reuse of the data area, a long
+ * random run against a model, the limiter, crash recovery (simulated and
+ * with a SIGKILLed child holding the lock), and the store across processes,
+ * restarts and migrations. */
+#include "check_hl.h"
+#include "hl_cache.h"
+#include "hl_shm_layout.h"
+#include "hl_store.h"
+
+#include <apr_global_mutex.h>
+#include <apr_strings.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define T0 ((apr_time_t)1700000000 * APR_USEC_PER_SEC)
+#define SEC(n) ((apr_interval_time_t)(n) * APR_USEC_PER_SEC)
+
+static hl_cache *cache_new(apr_size_t size, apr_uint32_t buckets,
+                           apr_size_t max_key, apr_size_t max_value)
+{
+    hl_cache_config cfg;
+    void *region = apr_palloc(test_pool, size);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.max_key = max_key;
+    cfg.max_value = max_value;
+    cfg.buckets = buckets;
+    cfg.seed[0] = 0x0123456789abcdefULL;
+    cfg.seed[1] = 0xfedcba9876543210ULL;
+    ck_assert_int_eq(hl_cache_format(region, size, &cfg), APR_SUCCESS);
+    return region;
+}
+
+static void assert_valid(const hl_cache *c)
+{
+    char why[256];
+    apr_status_t rv = hl_cache_validate(c, why, sizeof(why));
+    ck_assert_msg(rv == APR_SUCCESS, "cache invalid: %s", why);
+}
+
+static hl_cache_stats stats_of(const hl_cache *c)
+{
+    hl_cache_stats st;
+    hl_cache_stats_read(c, &st);
+    return st;
+}
+
+static void put(hl_cache *c, const char *k, const char *v, apr_time_t now,
+                apr_interval_time_t ttl)
+{
+    ck_assert_int_eq(hl_cache_set(c, k, strlen(k), v, strlen(v), now, ttl, NULL),
+                     APR_SUCCESS);
+}
+
+static int has(hl_cache *c, const char *k, apr_time_t now)
+{
+    hl_cache_result r;
+    return hl_cache_get(c, test_pool, k, strlen(k), now, &r) == APR_SUCCESS;
+}
+
+static void assert_value(hl_cache *c, const char *k, const char *v,
+                         apr_time_t now)
+{
+    hl_cache_result r;
+    ck_assert_int_eq(hl_cache_get(c, test_pool, k, strlen(k), now, &r),
+                     APR_SUCCESS);
+    ck_assert_uint_eq(r.vlen, strlen(v));
+    ck_assert_mem_eq(r.value, v, r.vlen);
+}
+
+START_TEST(test_set_get_counts_accesses)
+{
+    hl_cache *c = cache_new(64 * 1024, 0, 250, 4096);
+    hl_cache_result r;
+    hl_cache_stats st;
+    int replaced = -1;
+
+    ck_assert_int_eq(hl_cache_get(c, test_pool, "a", 1, T0, &r), APR_NOTFOUND);
+    ck_assert_int_eq(hl_cache_set(c, "a", 1, "one", 3, T0, SEC(60), &replaced),
+                     APR_SUCCESS);
+    ck_assert_int_eq(replaced, 0);
+    ck_assert_int_eq(hl_cache_get(c, test_pool, "a", 1, T0 + SEC(2), &r), APR_SUCCESS);
+    ck_assert_str_eq(r.value, "one");
+    ck_assert_uint_eq(r.access_count, 1);
+    ck_assert_int_eq(r.set_time, T0);
+    ck_assert_int_eq(r.expires, T0 + SEC(60));
+    ck_assert(r.age_seconds > 1.99 && r.age_seconds < 2.01);
+    hl_cache_get(c, test_pool, "a", 1, T0 + SEC(3), &r);
+    ck_assert_uint_eq(r.access_count, 2);
+    put(c, "b", "two", T0, 0);
+    has(c, "b", T0);
+
+    st = stats_of(c);
+    ck_assert_uint_eq(st.total_entries, 2);
+    ck_assert_uint_eq(st.total_accesses, 3);
+    ck_assert_uint_eq(st.hits, 3);
+    ck_assert_uint_eq(st.misses, 1);
+    ck_assert_uint_eq(st.sets, 2);
+    ck_assert_uint_gt(st.bytes_used, 0);
+    ck_assert_uint_le(st.bytes_used, st.capacity_bytes);
+    ck_assert_uint_lt(st.capacity_bytes, 64 * 1024);
+
+    ck_assert_int_eq(hl_cache_delete(c, "a", 1, T0), APR_SUCCESS);
+    ck_assert_int_eq(hl_cache_delete(c, "a", 1, T0), APR_NOTFOUND);
+    st = stats_of(c);
+    ck_assert_uint_eq(st.total_entries, 1);
+    ck_assert_uint_eq(st.total_accesses, 1);   /* a's two hits went with it */
+    ck_assert_uint_eq(st.deletes, 1);
+    assert_valid(c);
+}
+END_TEST
+
+START_TEST(test_replace_reports_replaced)
+{
+    hl_cache *c = cache_new(64 * 1024, 0, 250, 4096);
+    hl_cache_result r;
+    int replaced = 0;
+    put(c, "k", "old", T0, 0);
+    has(c, "k", T0);
+    ck_assert_int_eq(hl_cache_set(c, "k", 1, "a much longer new value", 23,
+                                  T0 + 1, 0, &replaced), APR_SUCCESS);
+    ck_assert_int_eq(replaced, 1);
+    hl_cache_get(c, test_pool, "k", 1, T0 + 2, &r);
+    ck_assert_str_eq(r.value, "a much longer new value");
+    ck_assert_uint_eq(r.access_count, 1);   /* a new entry starts afresh */
+    ck_assert_uint_eq(stats_of(c).total_entries, 1);
+    ck_assert_uint_eq(stats_of(c).sets, 2);
+    assert_valid(c);
+}
+END_TEST
+
+START_TEST(test_binary_keys_and_values)
+{
+    hl_cache *c = cache_new(64 * 1024, 0, 250, 4096);
+    unsigned char val[256], key1[] = { 'a', 0, 'b' }, key2[] = { 'a', 0, 'c' };
+    hl_cache_result r;
+    int i;
+
+    for (i = 0; i < 256; i++)
+        val[i] = (unsigned char)i;
+    ck_assert_int_eq(hl_cache_set(c, key1, 3, val, 256, T0, 0, NULL), APR_SUCCESS);
+    ck_assert_int_eq(hl_cache_set(c, key2, 3, "", 0, T0, 0, NULL), APR_SUCCESS);
+    ck_assert_int_eq(hl_cache_get(c, test_pool, key1, 3, T0, &r), APR_SUCCESS);
+    ck_assert_uint_eq(r.vlen, 256);
+    ck_assert_mem_eq(r.value, val, 256);
+    ck_assert_int_eq(hl_cache_get(c, test_pool, key2, 3, T0, &r), APR_SUCCESS);
+    ck_assert_uint_eq(r.vlen, 0);
+    ck_assert_int_eq(r.value[0], '\0');
+    ck_assert_int_eq(hl_cache_get(c, test_pool, key1, 2, T0, &r), APR_NOTFOUND);
+    assert_valid(c);
+}
+END_TEST
+
+START_TEST(test_limits_refused)
+{
+    hl_cache *c = cache_new(16 * 1024, 0, 8, 64 * 1024);
+    char big[20000];
+    hl_cache_result r;
+    memset(big, 'x', sizeof(big));
+    ck_assert_int_eq(hl_cache_set(c, "", 0, "v", 1, T0, 0, NULL), APR_EINVAL);
+    ck_assert_int_eq(hl_cache_set(c, "123456789", 9, "v", 1, T0, 0, NULL), APR_EINVAL);
+    ck_assert_int_eq(hl_cache_get(c, test_pool, "123456789", 9, T0, &r), APR_EINVAL);
+    ck_assert_int_eq(hl_cache_delete(c, "", 0, T0), APR_EINVAL);
+    /* Within max_value but larger than the whole data area. */
+    ck_assert_int_eq(hl_cache_set(c, "k", 1, big, sizeof(big), T0, 0, NULL), APR_ENOSPC);
+    ck_assert_uint_eq(stats_of(c).total_entries, 0);
+    c = cache_new(64 * 1024, 0, 8, 100);
+    ck_assert_int_eq(hl_cache_set(c, "k", 1, big, 101, T0, 0, NULL), APR_EINVAL);
+    ck_assert_int_eq(hl_cache_set(c, "k", 1, big, 100, T0, 0, NULL), APR_SUCCESS);
+    assert_valid(c);
+}
+END_TEST
+
+START_TEST(test_format_rejects_bad_config)
+{
+    hl_cache_config cfg = { 250, 4096, 3, { 0, 0 } };   /* 3: not a power of 2 */
+    void *region = apr_palloc(test_pool, 64 * 1024);
+    ck_assert_int_eq(hl_cache_format(region, 64 * 1024, &cfg), APR_EINVAL);
+    cfg.buckets = 0;
+    ck_assert_int_eq(hl_cache_format(region, 100, &cfg), APR_EINVAL);
+    ck_assert_int_eq(hl_cache_format(region, 64 * 1024 + 8, &cfg), APR_EINVAL);
+    cfg.max_key = 0;
+    ck_assert_int_eq(hl_cache_format(region, 64 * 1024, &cfg), APR_EINVAL);
+    cfg.max_key = 250;
+    ck_assert_int_eq(hl_cache_format(region, 64 * 1024, &cfg), APR_SUCCESS);
+    ck_assert_int_eq(hl_cache_check(region, 64 * 1024, 250, 4096), APR_SUCCESS);
+    ck_assert_int_ne(hl_cache_check(region, 64 * 1024, 251, 4096), APR_SUCCESS);
+}
+END_TEST
+
+/* One bucket: every key collides, every operation walks the chain. */
+START_TEST(test_collisions_in_one_bucket)
+{
+    hl_cache *c = cache_new(256 * 1024, 1, 250, 64);
+    int i;
+    for (i = 0; i < 500; i++)
+        put(c, apr_psprintf(test_pool, "key-%d", i),
+            apr_psprintf(test_pool, "value-%d", i), T0, 0);
+    assert_valid(c);
+    for (i = 0; i < 500; i += 2) {
+        const char *k = apr_psprintf(test_pool, "key-%d", i);
+        ck_assert_int_eq(hl_cache_delete(c, k, strlen(k), T0), APR_SUCCESS);
+    }
+    for (i = 0; i < 500; i++) {
+        const char *k = apr_psprintf(test_pool, "key-%d", i);
+        if (i % 2)
+            assert_value(c, k, apr_psprintf(test_pool, "value-%d", i), T0);
+        else
+            ck_assert(!has(c, k, T0));
+    }
+    ck_assert_uint_eq(stats_of(c).total_entries, 250);
+    ck_assert_uint_eq(stats_of(c).evictions, 0);
+    assert_valid(c);
+}
+END_TEST
+
+START_TEST(test_ttl_with_injected_clock)
+{
+    hl_cache *c = cache_new(64 * 1024, 0, 250, 4096);
+    hl_cache_stats st;
+    int replaced = 1;
+
+    put(c, "short", "s", T0, SEC(10));
+    put(c, "forever", "f", T0, 0);
+    put(c, "gone", "g", T0, SEC(5));
+    ck_assert(has(c, "short", T0 + SEC(10) - 1));
+    ck_assert(!has(c, "short", T0 + SEC(10)));      /* expired exactly at ttl */
+    st = stats_of(c);
+    ck_assert_uint_eq(st.expirations, 1);
+    ck_assert_uint_eq(st.total_entries, 2);
+    ck_assert_uint_eq(st.total_accesses, 0);         /* its hit went with it */
+    ck_assert(has(c, "forever", T0 + SEC(100000000)));
+    /* Deleting or replacing an expired entry finds nothing there. */
+    ck_assert_int_eq(hl_cache_delete(c, "gone", 4, T0 + SEC(6)), APR_NOTFOUND);
+    put(c, "gone", "g", T0 + SEC(6), SEC(5));
+    ck_assert_int_eq(hl_cache_set(c, "gone", 4, "h", 1, T0 + SEC(20), SEC(5),
+                                  &replaced), APR_SUCCESS);
+    ck_assert_int_eq(replaced, 0);
+    st = stats_of(c);
+    ck_assert_uint_eq(st.expirations, 3);
+    ck_assert_uint_eq(st.deletes, 0);
+    assert_valid(c);
+}
+END_TEST
+
+/* Fills a small cache with equal-sized entries k0..; returns how many fit. */
+static int fill_until_full(hl_cache *c, apr_time_t now)
+{
+    char val[100];
+    int n;
+    memset(val, 'v', sizeof(val));
+    for (n = 0; ; n++) {
+        const char *k = apr_psprintf(test_pool, "k%03d", n);
+        ck_assert_int_eq(hl_cache_set(c, k, strlen(k), val, sizeof(val), now,
+                                      SEC(1000), NULL), APR_SUCCESS);
+        if (stats_of(c).evictions > 0)
+            return n;
+    }
+}
+
+START_TEST(test_eviction_expired_first_then_lru)
+{
+    hl_cache *c = cache_new(hl_cache_min_size() + 4096, 0, 250, 4096);
+    char val[100];
+    hl_cache_stats st;
+    int n = fill_until_full(c, T0), i;
+
+    /* The insert of k<n> pushed out k000, the least recently used. */
+    ck_assert_int_ge(n, 8);
+    ck_assert(!has(c, "k000", T0));
+    memset(val, 'v', sizeof(val));
+    /* Touch k001 so k002 is now the LRU; k005 gets a short TTL. */
+    ck_assert(has(c, "k001", T0));
+    ck_assert_int_eq(hl_cache_set(c, "k005", 4, val, sizeof(val), T0, SEC(1), NULL),
+                     APR_SUCCESS);
+    st = stats_of(c);
+    ck_assert_uint_eq(st.evictions, 1);
+
+    /* Past k005's expiry: it goes first, not the LRU. */
+    ck_assert_int_eq(hl_cache_set(c, "new1", 4, val, sizeof(val), T0 + SEC(2),
+                                  SEC(1000), NULL), APR_SUCCESS);
+    st = stats_of(c);
+    ck_assert_uint_eq(st.evictions, 1);
+    ck_assert_uint_eq(st.expirations, 1);
+    ck_assert(has(c, "k002", T0 + SEC(2)));   /* bumps k002; k003 is the LRU */
+    ck_assert(has(c, "k001", T0 + SEC(2)));
+
+    /* Nothing expired now: the LRU goes. */
+    ck_assert_int_eq(hl_cache_set(c, "new2", 4, val, sizeof(val), T0 + SEC(3),
+                                  SEC(1000), NULL), APR_SUCCESS);
+    st = stats_of(c);
+    ck_assert_uint_eq(st.evictions, 2);
+    ck_assert(!has(c, "k003", T0 + SEC(3)));
+    for (i = 4; i <= n; i++)
+        if (i != 5)
+            ck_assert(has(c, apr_psprintf(test_pool, "k%03d", i), T0 + SEC(3)));
+    ck_assert(has(c, "new1", T0 + SEC(3)));
+    ck_assert(has(c, "new2", T0 + SEC(3)));
+    assert_valid(c);
+}
+END_TEST
+
+/* Many times the capacity through a small data area, then one entry as
+ * large as the area: freed space must coalesce back into one block. */
+START_TEST(test_data_area_reuse_and_coalescing)
+{
+    hl_cache *c = cache_new(hl_cache_min_size() + 16 * 1024, 0, 250, 64 * 1024);
+    apr_uint64_t seed = 42;
+    hl_cache_stats st;
+    char *val = apr_palloc(test_pool, 64 * 1024);
+    int i;
+
+    memset(val, 'z', 64 * 1024);
+    for (i = 0; i < 20000; i++) {
+        const char *k = apr_psprintf(test_pool, "wrap-%d", i);
+        apr_size_t vlen = (apr_size_t)(test_rand(&seed) % 1500);
+        ck_assert_int_eq(hl_cache_set(c, k, strlen(k), val, vlen, T0 + i, 0, NULL),
+                         APR_SUCCESS);
+        ck_assert(has(c, k, T0 + i));
+    }
+    st = stats_of(c);
+    ck_assert_uint_eq(st.sets, 20000);
+    ck_assert_uint_eq(st.evictions, st.sets - st.total_entries);
+    ck_assert_uint_le(st.bytes_used, st.capacity_bytes);
+    assert_valid(c);
+
+    /* Whole area minus the entry header: fits only in one coalesced block. */
+    ck_assert_int_eq(hl_cache_set(c, "huge", 4, val,
+                                  (apr_size_t)st.capacity_bytes - 128, T0 + SEC(1),
+                                  0, NULL), APR_SUCCESS);
+    st = stats_of(c);
+    ck_assert_uint_eq(st.total_entries, 1);
+    ck_assert(has(c, "huge", T0 + SEC(1)));
+    assert_valid(c);
+    ck_assert_int_eq(hl_cache_delete(c, "huge", 4, T0 + SEC(1)), APR_SUCCESS);
+    ck_assert_uint_eq(stats_of(c).bytes_used, 0);
+    assert_valid(c);
+}
+END_TEST
+
+/* ---- the long random run against a model ------------------------------ */
+
+#define MODEL_KEYS 3000
+#define MODEL_OPS  200000
+
+typedef struct {
+    unsigned char *val;   /* malloc'd copy; NULL: absent */
+    apr_size_t len;
+    int present;
+} model_entry;
+
+static apr_size_t random_value_size(apr_uint64_t *seed)
+{
+    apr_uint64_t r = test_rand(seed) % 100;
+    if (r < 70)
+        return (apr_size_t)(test_rand(seed) % 100);
+    if (r < 95)
+        return 100 + (apr_size_t)(test_rand(seed) % 900);
+    return 1000 + (apr_size_t)(test_rand(seed) % 7000);
+}
+
+START_TEST(test_random_run_matches_model)
+{
+    hl_cache *c = cache_new(512 * 1024, 0, 64, 8192);
+    model_entry *m = calloc(MODEL_KEYS, sizeof(*m));
+    unsigned char *buf = malloc(8192);
+    apr_uint64_t seed = 0x9e3779b97f4a7c15ULL, missed_present = 0, live = 0;
+    hl_cache_stats st;
+    apr_pool_t *scratch;
+    int op;
+
+    apr_pool_create(&scratch, test_pool);
+    for (op = 0; op < MODEL_OPS; op++) {
+        unsigned ki = (unsigned)(test_rand(&seed) % MODEL_KEYS);
+        unsigned char key[16];
+        apr_size_t klen;
+        apr_uint64_t dice = test_rand(&seed) % 100;
+        apr_time_t now = T0 + op;
+
+        /* Binary keys: the index, a NUL, and a tail. */
+        memcpy(key, &ki, sizeof(ki));
+        key[4] = 0;
+        klen = 5 + ki % 7;
+        memset(key + 5, 'k', klen - 5);
+
+        if (dice < 45) {
+            apr_size_t len = random_value_size(&seed);
+            int replaced;
+            test_rand_fill(&seed, buf, len);
+            ck_assert_int_eq(hl_cache_set(c, key, klen, buf, len, now, SEC(3600),
+                                          &replaced), APR_SUCCESS);
+            if (!m[ki].present || !replaced) {
+                /* It was absent, or it had been evicted meanwhile. */
+                if (m[ki].present)
+                    missed_present++;
+            }
+            free(m[ki].val);
+            m[ki].val = malloc(len ? len : 1);
+            memcpy(m[ki].val, buf, len);
+            m[ki].len = len;
+            m[ki].present = 1;
+        }
+        else if (dice < 60) {
+            apr_status_t rv = hl_cache_delete(c, key, klen, now);
+            if (!m[ki].present)
+                ck_assert_int_eq(rv, APR_NOTFOUND);
+            else if (rv == APR_NOTFOUND)
+                missed_present++;
+            else
+                ck_assert_int_eq(rv, APR_SUCCESS);
+            m[ki].present = 0;
+        }
+        else {
+            hl_cache_result r;
+            apr_status_t rv = hl_cache_get(c, scratch, key, klen, now, &r);
+            if (rv == APR_SUCCESS) {
+                ck_assert_msg(m[ki].present, "op %d: key %u returned after delete",
+                              op, ki);
+                ck_assert_uint_eq(r.vlen, m[ki].len);
+                ck_assert(memcmp(r.value, m[ki].val, r.vlen) == 0);
+            }
+            else {
+                ck_assert_int_eq(rv, APR_NOTFOUND);
+                if (m[ki].present)
+                    missed_present++;
+                m[ki].present = 0;   /* evicted */
+            }
+        }
+        if (op % 20000 == 0) {
+            assert_valid(c);
+            apr_pool_clear(scratch);
+        }
+    }
+    assert_valid(c);
+    st = stats_of(c);
+    /* Every loss the model saw is an eviction the cache counted. */
+    ck_assert_uint_ge(st.evictions, missed_present);
+    ck_assert_uint_gt(st.evictions, 0);
+    ck_assert_uint_eq(st.expirations, 0);
+    ck_assert_uint_le(st.bytes_used, st.capacity_bytes);
+    for (op = 0; op < MODEL_KEYS; op++) {
+        unsigned char key[16];
+        hl_cache_result r;
+        apr_size_t klen = 5 + (unsigned)op % 7;
+        unsigned ki = (unsigned)op;
+        memcpy(key, &ki, sizeof(ki));
+        key[4] = 0;
+        memset(key + 5, 'k', klen - 5);
+        if (hl_cache_get(c, scratch, key, klen, T0 + MODEL_OPS, &r) == APR_SUCCESS) {
+            ck_assert(m[ki].present);
+            live++;
+        }
+        free(m[ki].val);
+    }
+    ck_assert_uint_eq(live, st.total_entries);
+    free(m);
+    free(buf);
+}
+END_TEST
+
+/* ---- limiter ---------------------------------------------------------- */
+
+static apr_int32_t dead_pid(void)
+{
+    int status;
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(0);
+    waitpid(pid, &status, 0);
+    return (apr_int32_t)pid;
+}
+
+START_TEST(test_limiter_admit_release_reject)
+{
+    hl_cache *c = cache_new(64 * 1024, 0, 250, 4096);
+    apr_int32_t me = (apr_int32_t)getpid();
+    hl_cache_stats st;
+    int i;
+
+    for (i = 0; i < 3; i++)
+        ck_assert_int_eq(hl_cache_admit(c, 3, me), APR_SUCCESS);
+    ck_assert_int_eq(hl_cache_admit(c, 3, me), APR_EBUSY);
+    hl_cache_count_rejected(c);
+    st = stats_of(c);
+    ck_assert_uint_eq(st.in_flight, 3);
+    ck_assert_uint_eq(st.max_concurrent, 3);
+    ck_assert_uint_eq(st.peak_in_flight, 3);
+    ck_assert_uint_eq(st.rejected, 1);
+    hl_cache_release(c, me);
+    ck_assert_int_eq(hl_cache_admit(c, 3, me), APR_SUCCESS);
+    for (i = 0; i < 3; i++)
+        hl_cache_release(c, me);
+    ck_assert_uint_eq(stats_of(c).in_flight, 0);
+    hl_cache_release(c, me);                    /* an extra one cannot underflow */
+    ck_assert_uint_eq(stats_of(c).in_flight, 0);
+    ck_assert_int_eq(hl_cache_admit(c, 0, me), APR_EINVAL);
+}
+END_TEST
+
+/* Slots held by a process that died are given back when the limit bites. */
+START_TEST(test_limiter_heals_dead_holders)
+{
+    hl_cache *c = cache_new(64 * 1024, 0, 250, 4096);
+    apr_int32_t me = (apr_int32_t)getpid(), dead = dead_pid();
+    hl_cache_stats st;
+
+    ck_assert_int_eq(hl_cache_admit(c, 4, me), APR_SUCCESS);
+    ck_assert_int_eq(hl_cache_admit(c, 4, dead), APR_SUCCESS);
+    ck_assert_int_eq(hl_cache_admit(c, 4, dead), APR_SUCCESS);
+    ck_assert_int_eq(hl_cache_admit(c, 4, me), APR_SUCCESS);
+    ck_assert_int_eq(hl_cache_admit(c, 4, me), APR_SUCCESS);   /* heals 2 */
+    st = stats_of(c);
+    ck_assert_uint_eq(st.in_flight, 3);
+    ck_assert_uint_eq(st.healed, 2);
+    ck_assert_int_eq(hl_cache_admit(c, 4, me), APR_SUCCESS);
+    ck_assert_int_eq(hl_cache_admit(c, 4, me), APR_EBUSY);      /* all alive */
+    while (stats_of(c).in_flight > 0)
+        hl_cache_release(c, me);
+}
+END_TEST
+
+/* ---- crash recovery ----------------------------------------------------- */
+
+static hl_cache *cache_with_twenty(void)
+{
+    hl_cache *c = cache_new(64 * 1024, 4, 250, 4096);
+    int i;
+    for (i = 0; i < 20; i++)
+        put(c, apr_psprintf(test_pool, "key%d", i),
+            apr_psprintf(test_pool, "old%d", i), T0 + i, SEC(100 + i));
+    for (i = 0; i < 20; i += 3)
+        has(c, apr_psprintf(test_pool, "key%d", i), T0 + SEC(1));
+    return c;
+}
+
+/* A set stopped after each of its steps: the next operation repairs, the
+ * key holds the old value, nothing, or the new value, and the others are
+ * untouched. */
+START_TEST(test_recovery_after_each_step)
+{
+    const char *newval = "a new value, longer than the old one";
+    int steps;
+
+    for (steps = 0; steps < 10; steps++) {
+        hl_cache *c = cache_with_twenty();
+        hl_cache_stats st;
+        hl_cache_result r;
+        const char *reason = NULL;
+        char why[256];
+        apr_status_t rv;
+        int i;
+
+        rv = hl_cache_set_interrupted(c, "key5", 4, newval, strlen(newval),
+                                      T0 + SEC(2), SEC(100), steps);
+        if (rv == APR_SUCCESS) {            /* ran to the end */
+            ck_assert_int_ge(steps, 6);
+            assert_valid(c);
+            continue;
+        }
+        ck_assert_int_eq(rv, APR_EINTR);
+        ck_assert_int_ne(hl_cache_validate(c, why, sizeof(why)), APR_SUCCESS);
+        hl_cache_recover(c, T0 + SEC(3), &reason);
+        ck_assert_ptr_nonnull(reason);
+        ck_assert_ptr_nonnull(strstr(reason, "index rebuilt"));
+        assert_valid(c);
+        st = stats_of(c);
+        ck_assert_uint_eq(st.recoveries, 1);
+        ck_assert_str_eq(st.last_recovery, reason);
+        ck_assert_int_eq(st.last_recovery_time, T0 + SEC(3));
+
+        rv = hl_cache_get(c, test_pool, "key5", 4, T0 + SEC(3), &r);
+        if (steps == 0)
+            ck_assert_str_eq(r.value, "old5");
+        else if (steps < 4)
+            ck_assert_int_eq(rv, APR_NOTFOUND);
+        else
+            ck_assert_str_eq(r.value, newval);
+        for (i = 0; i < 20; i++)
+            if (i != 5)
+                assert_value(c, apr_psprintf(test_pool, "key%d", i),
+                             apr_psprintf(test_pool, "old%d", i), T0 + SEC(3));
+        hl_cache_recover(c, T0 + SEC(3), &reason);
+        ck_assert_ptr_null(reason);
+        assert_valid(c);
+    }
+}
+END_TEST
+
+/* LRU and expiry order are rebuilt from the stored times. */
+START_TEST(test_recovery_keeps_lru_order)
+{
+    hl_cache *c = cache_new(hl_cache_min_size() + 4096, 0, 250, 4096);
+    int n = fill_until_full(c, T0), i;
+    char val[100];
+
+    memset(val, 'v', sizeof(val));
+    for (i = n; i >= 1; i--)   /* k001 becomes the most recent */
+        has(c, apr_psprintf(test_pool, "k%03d", i), T0 + SEC(1) + (n - i));
+    hl_cache_set_interrupted(c, "x", 1, "y", 1, T0 + SEC(100), 0, 0);
+    hl_cache_recover(c, T0 + SEC(100), NULL);
+    assert_valid(c);
+    ck_assert_int_eq(hl_cache_set(c, "new", 3, val, sizeof(val), T0 + SEC(101),
+                                  SEC(1000), NULL), APR_SUCCESS);
+    ck_assert(!has(c, apr_psprintf(test_pool, "k%03d", n), T0 + SEC(101)));
+    ck_assert(has(c, "k001", T0 + SEC(101)));
+}
+END_TEST
+
+/* Tags destroyed: the walk fails, the cache is emptied and works again. */
+START_TEST(test_recovery_resets_a_corrupt_area)
+{
+    apr_size_t size = 64 * 1024;
+    hl_cache *c = cache_with_twenty();
+    hl_cache_stats st = stats_of(c);
+    const char *reason = NULL;
+
+    hl_cache_set_interrupted(c, "key5", 4, "v", 1, T0 + SEC(2), 0, 2);
+    /* The data area is the tail of the region. */
+    memset((char *)c + size - st.capacity_bytes, 0xab, (apr_size_t)st.capacity_bytes);
+    hl_cache_recover(c, T0 + SEC(3), &reason);
+    ck_assert_ptr_nonnull(strstr(reason, "cache emptied"));
+    assert_valid(c);
+    st = stats_of(c);
+    ck_assert_uint_eq(st.total_entries, 0);
+    ck_assert_uint_eq(st.recoveries, 1);
+    put(c, "after", "works", T0 + SEC(4), 0);
+    assert_value(c, "after", "works", T0 + SEC(4));
+    assert_valid(c);
+}
+END_TEST
+
+static hl_store *store_with_cache(apr_size_t bytes, apr_global_mutex_t *mutex,
+                                  hl_store *previous, hl_store_origin *origin)
+{
+    hl_shm_params sp = { 16, bytes, 250, 64 * 1024 };
+    hl_store *st;
+    hl_store_origin o;
+    ck_assert_int_eq(hl_store_shm_open(&st, &sp, previous, mutex, test_pool,
+                                       origin ? origin : &o), APR_SUCCESS);
+    return st;
+}
+
+static hl_cache *cache_of(hl_store *st)
+{
+    return hl_shm_cache_region(hl_store_shm_base(st));
+}
+
+static apr_global_mutex_t *mutex_new(void)
+{
+    apr_global_mutex_t *m;
+    ck_assert_int_eq(apr_global_mutex_create(&m, NULL, APR_LOCK_DEFAULT, test_pool),
+                     APR_SUCCESS);
+    return m;
+}
+
+/* A child dies (SIGKILL) holding the process-shared lock with the table
+ * half updated: the parent gets the lock and a repaired table. */
+START_TEST(test_killed_lock_holder)
+{
+    apr_global_mutex_t *m = mutex_new();
+    hl_store *st = store_with_cache(256 * 1024, m, NULL, NULL);
+    hl_cache_result r;
+    hl_cache_stats cs;
+    int status;
+    pid_t pid;
+
+    ck_assert_int_eq(hl_store_cache_set(st, "before", 6, "b", 1, T0, 0, NULL),
+                     APR_SUCCESS);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        hl_store_child_init(st, test_pool);
+        apr_global_mutex_lock(m);
+        hl_cache_set_interrupted(cache_of(st), "k", 1, "child", 5, T0, 0, 4);
+        raise(SIGKILL);
+        _exit(1);
+    }
+    waitpid(pid, &status, 0);
+    ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    ck_assert_int_eq(hl_store_cache_get(st, test_pool, "k", 1, T0 + 1, &r),
+                     APR_SUCCESS);
+    ck_assert_str_eq(r.value, "child");
+    ck_assert_int_eq(hl_store_cache_get(st, test_pool, "before", 6, T0 + 1, &r),
+                     APR_SUCCESS);
+    hl_store_cache_stats(st, &cs);
+    ck_assert_uint_eq(cs.recoveries, 1);
+    ck_assert_ptr_nonnull(strstr(cs.last_recovery,
+                                 apr_psprintf(test_pool, "pid %d", (int)pid)));
+    assert_valid(cache_of(st));
+}
+END_TEST
+
+/* Children killed at random moments of a busy run: the table is sound
+ * after each, and the lock never stays taken. */
+START_TEST(test_killed_at_random_moments)
+{
+    apr_global_mutex_t *m = mutex_new();
+    hl_store *st = store_with_cache(128 * 1024, m, NULL, NULL);
+    int round;
+
+    for (round = 0; round < 6; round++) {
+        hl_cache_result r;
+        int status;
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            apr_uint64_t seed = (apr_uint64_t)getpid() * 7919 + 1;
+            unsigned char buf[3000];
+            memset(buf, 'r', sizeof(buf));
+            hl_store_child_init(st, test_pool);
+            for (;;) {
+                char key[16];
+                apr_size_t len = (apr_size_t)(test_rand(&seed) % sizeof(buf));
+                apr_snprintf(key, sizeof(key), "r%u", (unsigned)(test_rand(&seed) % 200));
+                if (test_rand(&seed) % 4)
+                    hl_store_cache_set(st, key, strlen(key), buf, len, T0, 0, NULL);
+                else
+                    hl_store_cache_delete(st, key, strlen(key), T0);
+            }
+        }
+        apr_sleep(apr_time_from_msec(20 + 13 * round));
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        hl_store_cache_get(st, test_pool, "r1", 2, T0, &r);   /* repairs */
+        apr_global_mutex_lock(m);
+        assert_valid(cache_of(st));
+        apr_global_mutex_unlock(m);
+    }
+}
+END_TEST
+
+/* ---- the store: across processes, restarts and migrations -------------- */
+
+START_TEST(test_store_shared_across_processes)
+{
+    apr_global_mutex_t *m = mutex_new();
+    hl_store *st = store_with_cache(256 * 1024, m, NULL, NULL);
+    hl_cache_result r;
+    hl_cache_stats cs;
+    int i, status, procs = 4;
+
+    for (i = 0; i < procs; i++) {
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            int k, bad = 0;
+            hl_store_child_init(st, test_pool);
+            for (k = 0; k < 500; k++) {
+                char key[32];
+                apr_snprintf(key, sizeof(key), "p%d-%d", i, k);
+                if (hl_store_cache_set(st, key, strlen(key), key, strlen(key),
+                                       T0, 0, NULL) != APR_SUCCESS)
+                    bad++;
+            }
+            _exit(bad ? 1 : 0);
+        }
+    }
+    for (i = 0; i < procs; i++) {
+        wait(&status);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    for (i = 0; i < procs; i++) {
+        ck_assert_int_eq(hl_store_cache_get(st, test_pool, "p2-499", 6, T0, &r),
+                         APR_SUCCESS);
+        ck_assert_str_eq(r.value, "p2-499");
+    }
+    hl_store_cache_stats(st, &cs);
+    ck_assert_uint_eq(cs.sets, (apr_uint64_t)procs * 500);
+    ck_assert_uint_eq(cs.total_entries + cs.evictions, (apr_uint64_t)procs * 500);
+    ck_assert_uint_eq(cs.hits, procs);
+    assert_valid(cache_of(st));
+}
+END_TEST
+
+START_TEST(test_store_reuse_and_migrate_cache)
+{
+    hl_store *st, *again, *bigger, *smaller;
+    hl_store_origin origin;
+    hl_store_usage u1, u2;
+    hl_cache_result r;
+    hl_cache_stats cs;
+    char val[200];
+    int i;
+
+    memset(val, 'm', sizeof(val));
+    st = store_with_cache(256 * 1024, NULL, NULL, &origin);
+    ck_assert_int_eq(origin, HL_STORE_CREATED);
+    hl_store_usage_read(st, &u1);
+    for (i = 0; i < 600; i++) {
+        char key[16];
+        apr_snprintf(key, sizeof(key), "m%d", i);
+        hl_store_cache_set(st, key, strlen(key), val, sizeof(val), T0 + i, 0, NULL);
+    }
+    hl_store_cache_get(st, test_pool, "m0", 2, T0 + 1000, &r);   /* m0: newest use */
+    hl_store_usage_read(st, &u2);
+    ck_assert_uint_gt(u2.used_bytes, u1.used_bytes + 600 * 200);
+
+    again = store_with_cache(256 * 1024, NULL, st, &origin);
+    ck_assert_int_eq(origin, HL_STORE_REUSED);
+    ck_assert_int_eq(hl_store_cache_get(again, test_pool, "m599", 4, T0 + 1001, &r),
+                     APR_SUCCESS);
+
+    bigger = store_with_cache(512 * 1024, NULL, again, &origin);
+    ck_assert_int_eq(origin, HL_STORE_MIGRATED);
+    assert_valid(cache_of(bigger));
+    hl_store_cache_stats(bigger, &cs);
+    ck_assert_uint_eq(cs.total_entries, 600);
+    ck_assert_uint_eq(cs.sets, 600);
+    ck_assert_uint_eq(cs.hits, 2);
+    ck_assert_int_eq(hl_store_cache_get(bigger, test_pool, "m0", 2, T0 + 1002, &r),
+                     APR_SUCCESS);
+    ck_assert_uint_eq(r.access_count, 2);      /* counts travel with entries */
+    ck_assert_int_eq(r.set_time, T0);
+
+    /* Smaller: the most recently used survive, the oldest are evicted. */
+    smaller = store_with_cache(64 * 1024, NULL, bigger, &origin);
+    ck_assert_int_eq(origin, HL_STORE_MIGRATED);
+    assert_valid(cache_of(smaller));
+    hl_store_cache_stats(smaller, &cs);
+    ck_assert_uint_lt(cs.total_entries, 600);
+    ck_assert_uint_eq(cs.evictions, 600 - cs.total_entries);
+    ck_assert_int_eq(hl_store_cache_get(smaller, test_pool, "m0", 2, T0 + 1003, &r),
+                     APR_SUCCESS);
+    ck_assert_int_eq(hl_store_cache_get(smaller, test_pool, "m599", 4, T0 + 1003, &r),
+                     APR_SUCCESS);
+    ck_assert_int_eq(hl_store_cache_get(smaller, test_pool, "m1", 2, T0 + 1003, &r),
+                     APR_NOTFOUND);
+}
+END_TEST
+
+START_TEST(test_store_without_cache)
+{
+    hl_shm_params sp = { 8, 0, 0, 0 };
+    hl_store *st;
+    hl_store_origin origin;
+    hl_cache_stats cs;
+    ck_assert_int_eq(hl_store_shm_open(&st, &sp, NULL, NULL, test_pool, &origin),
+                     APR_SUCCESS);
+    ck_assert_int_eq(hl_store_cache_stats(st, &cs), APR_ENOTIMPL);
+    ck_assert_int_eq(hl_store_cache_set(st, "k", 1, "v", 1, T0, 0, NULL), APR_ENOTIMPL);
+    sp.cache_bytes = 100;   /* too small for a cache */
+    sp.cache_max_key = 10;
+    ck_assert_int_eq(hl_store_shm_open(&st, &sp, NULL, NULL, test_pool, &origin),
+                     APR_EINVAL);
+}
+END_TEST
+
+Suite *cache_suite(void)
+{
+    Suite *s = suite_create("cache");
+    TCase *tc = tcase_create("table");
+    TCase *crash = tcase_create("crash");
+    TCase *store = tcase_create("store");
+
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_set_get_counts_accesses);
+    tcase_add_test(tc, test_replace_reports_replaced);
+    tcase_add_test(tc, test_binary_keys_and_values);
+    tcase_add_test(tc, test_limits_refused);
+    tcase_add_test(tc, test_format_rejects_bad_config);
+    tcase_add_test(tc, test_collisions_in_one_bucket);
+    tcase_add_test(tc, test_ttl_with_injected_clock);
+    tcase_add_test(tc, test_eviction_expired_first_then_lru);
+    tcase_add_test(tc, test_data_area_reuse_and_coalescing);
+    tcase_add_test(tc, test_random_run_matches_model);
+    tcase_add_test(tc, test_limiter_admit_release_reject);
+    tcase_add_test(tc, test_limiter_heals_dead_holders);
+    suite_add_tcase(s, tc);
+
+    tcase_add_checked_fixture(crash, pool_setup, pool_teardown);
+    tcase_set_timeout(crash, 60);
+    tcase_add_test(crash, test_recovery_after_each_step);
+    tcase_add_test(crash, test_recovery_keeps_lru_order);
+    tcase_add_test(crash, test_recovery_resets_a_corrupt_area);
+    tcase_add_test(crash, test_killed_lock_holder);
+    tcase_add_test(crash, test_killed_at_random_moments);
+    suite_add_tcase(s, crash);
+
+    tcase_add_checked_fixture(store, pool_setup, pool_teardown);
+    tcase_set_timeout(store, 60);
+    tcase_add_test(store, test_store_shared_across_processes);
+    tcase_add_test(store, test_store_reuse_and_migrate_cache);
+    tcase_add_test(store, test_store_without_cache);
+    suite_add_tcase(s, store);
+    return s;
+}
