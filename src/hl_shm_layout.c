@@ -129,7 +129,11 @@ apr_status_t hl_shm_migrate(void *dst, void *src, apr_time_t now)
     d->generation = s->generation + 1;
     rv = hl_counter_copy(hl_shm_counter_region(dst),
                          (const hl_counter *)((const char *)src + s->counter_off));
-    if (rv == APR_SUCCESS && s->cache_size && d->cache_size)
+    /* A source without a formatted cache (an older build) just starts the
+     * new cache empty. */
+    if (rv == APR_SUCCESS && s->cache_size && d->cache_size
+        && hl_cache_check(hl_shm_cache_region(src), s->cache_size,
+                          s->cache_max_key, s->cache_max_value) == APR_SUCCESS)
         rv = hl_cache_copy(hl_shm_cache_region(dst), hl_shm_cache_region(src),
                            now);
     return rv;

@@ -849,6 +849,31 @@ START_TEST(test_store_without_cache)
 }
 END_TEST
 
+/* A segment whose cache region was never formatted (an older build)
+ * migrates with an empty cache instead of failing. */
+START_TEST(test_migrate_from_unformatted_cache)
+{
+    hl_shm_params sp = { 8, 64 * 1024, 250, 4096 }, sp2 = { 8, 128 * 1024, 250, 4096 };
+    hl_shm_plan plan, plan2;
+    void *old, *fresh;
+    hl_cache_stats cs;
+
+    ck_assert_int_eq(hl_shm_plan_make(&sp, &plan), APR_SUCCESS);
+    ck_assert_int_eq(hl_shm_plan_make(&sp2, &plan2), APR_SUCCESS);
+    old = apr_pcalloc(test_pool, plan.total_size);
+    fresh = apr_pcalloc(test_pool, plan2.total_size);
+    ck_assert_int_eq(hl_shm_format(old, &plan, T0), APR_SUCCESS);
+    ck_assert_int_eq(hl_shm_check(old, &plan), APR_SUCCESS);
+    memset(hl_shm_cache_region(old), 0, plan.cache_size);
+    ck_assert_int_ne(hl_shm_check(old, &plan), APR_SUCCESS);
+    ck_assert_int_eq(hl_shm_format(fresh, &plan2, T0), APR_SUCCESS);
+    ck_assert_int_eq(hl_shm_migrate(fresh, old, T0), APR_SUCCESS);
+    hl_cache_stats_read(hl_shm_cache_region(fresh), &cs);
+    ck_assert_uint_eq(cs.total_entries, 0);
+    ck_assert_uint_gt(hl_shm_bytes_used(fresh), plan2.cache_off);
+}
+END_TEST
+
 Suite *cache_suite(void)
 {
     Suite *s = suite_create("cache");
@@ -886,6 +911,7 @@ Suite *cache_suite(void)
     tcase_add_test(store, test_store_shared_across_processes);
     tcase_add_test(store, test_store_reuse_and_migrate_cache);
     tcase_add_test(store, test_store_without_cache);
+    tcase_add_test(store, test_migrate_from_unformatted_cache);
     suite_add_tcase(s, store);
     return s;
 }
