@@ -19,6 +19,7 @@
 #include "util_mutex.h"
 #include "ap_mpm.h"
 
+#include <apr_hash.h>
 #include <apr_strings.h>
 #include <unistd.h>
 
@@ -46,32 +47,66 @@ typedef struct hl_runtime {
     apr_global_mutex_t *mutex;
     hl_config cfg;                 /* the settings of the current generation */
     const char *mpm;
-    apr_array_header_t *mounts;    /* <Location> paths with SetHandler hyperlane */
+    apr_hash_t *mounts;            /* server_rec * -> its mounts (this generation) */
     hl_bufpool *bufpool;           /* per process: made in child_init */
     hl_procinfo_reader *procinfo;  /* per process: made in child_init */
 } hl_runtime;
 
 static hl_runtime *runtime;        /* set in post_config, inherited by children */
 
+/* Per virtual host: the numeric settings are the main server's (they size
+ * shared memory), fast paths are each host's own.  (A host that sets none
+ * of our directives shares the main server's structure, so the mounts,
+ * which differ per host, live in the runtime instead.) */
+typedef struct hl_server_conf {
+    hl_config cfg;
+    apr_array_header_t *fast_paths;  /* HyperlaneFastPath prefixes */
+} hl_server_conf;
+
+static hl_server_conf *server_conf(server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &hyperlane_module);
+}
+
 /* ------------------------------------------------------------------ */
 /* 1. Directives                                                       */
 
 static void *create_server_config(apr_pool_t *p, server_rec *s)
 {
-    hl_config *cfg = apr_pcalloc(p, sizeof(*cfg));
-    hl_config_defaults(cfg);
-    return cfg;
+    hl_server_conf *sc = apr_pcalloc(p, sizeof(*sc));
+    hl_config_defaults(&sc->cfg);
+    return sc;
+}
+
+static void *merge_server_config(apr_pool_t *p, void *basev, void *addv)
+{
+    hl_server_conf *base = basev, *add = addv;
+    hl_server_conf *sc = apr_pcalloc(p, sizeof(*sc));
+    sc->cfg = base->cfg;
+    sc->fast_paths = add->fast_paths ? add->fast_paths : base->fast_paths;
+    return sc;
 }
 
 static const char *set_numeric(cmd_parms *cmd, void *dummy, const char *arg)
 {
-    hl_config *cfg = ap_get_module_config(cmd->server->module_config,
-                                          &hyperlane_module);
+    hl_server_conf *sc = server_conf(cmd->server);
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
     if (err)
         return err;
-    return hl_config_set(cmd->pool, cfg, (hl_directive_id)(apr_uintptr_t)cmd->info,
-                         arg);
+    return hl_config_set(cmd->pool, &sc->cfg,
+                         (hl_directive_id)(apr_uintptr_t)cmd->info, arg);
+}
+
+static const char *add_fast_path(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    hl_server_conf *sc = server_conf(cmd->server);
+    if (arg[0] != '/')
+        return apr_psprintf(cmd->pool, "HyperlaneFastPath: '%s' is not a URL "
+                            "path (it must start with /)", arg);
+    if (!sc->fast_paths)
+        sc->fast_paths = apr_array_make(cmd->pool, 2, sizeof(const char *));
+    APR_ARRAY_PUSH(sc->fast_paths, const char *) = arg;
+    return NULL;
 }
 
 #define HL_DIRECTIVE(name, id, help) \
@@ -98,6 +133,9 @@ static const command_rec hl_directives[] = {
                  "seconds a cache entry lives (default 3600)"),
     HL_DIRECTIVE("HyperlaneCacheMaxConcurrent", HL_D_CACHE_MAX_CONCURRENT,
                  "cache operations in flight at once (default 50)"),
+    AP_INIT_ITERATE("HyperlaneFastPath", add_fast_path, NULL, RSRC_CONF,
+                    "URL prefixes whose read-only endpoints are answered in "
+                    "the quick handler, before access control (opt-in)"),
     { NULL }
 };
 
@@ -128,36 +166,96 @@ static const char *origin_text(hl_store_origin origin)
 
 /* The mounts are the <Location> sections that say "SetHandler hyperlane";
  * reading them from the parsed configuration lets a nested <Location> that
- * only adds a Require below a mount leave the routes relative to the mount. */
+ * only adds a Require below a mount leave the routes relative to the mount.
+ * Each mount remembers the <VirtualHost> it stands in (NULL: main server,
+ * which every host inherits). */
+typedef struct hl_mount_def {
+    const char *path;
+    const ap_directive_t *vhost;
+} hl_mount_def;
+
+static const char *location_path(apr_pool_t *p, const ap_directive_t *d)
+{
+    char *args = apr_pstrdup(p, d->args);
+    char *gt = strrchr(args, '>');
+    const char *path;
+    if (gt)
+        *gt = '\0';
+    path = ap_getword_conf(p, (const char **)&args);
+    return *path && strcmp(path, "~") != 0 ? path : NULL;
+}
+
 static void find_mounts(const ap_directive_t *d, const char *location,
-                        apr_array_header_t *mounts, apr_pool_t *p)
+                        const ap_directive_t *vhost, apr_array_header_t *found,
+                        apr_pool_t *p)
 {
     for (; d; d = d->next) {
-        if (strcasecmp(d->directive, "<Location") == 0) {
-            char *args = apr_pstrdup(p, d->args);
-            char *gt = strrchr(args, '>');
-            const char *path;
-            if (gt)
-                *gt = '\0';
-            path = ap_getword_conf(p, (const char **)&args);
-            if (*path && strcmp(path, "~") != 0)
-                find_mounts(d->first_child, path, mounts, p);
+        if (strcasecmp(d->directive, "<VirtualHost") == 0) {
+            find_mounts(d->first_child, NULL, d, found, p);
+        }
+        else if (strcasecmp(d->directive, "<Location") == 0) {
+            const char *path = location_path(p, d);
+            if (path)
+                find_mounts(d->first_child, path, vhost, found, p);
         }
         else if (location && strcasecmp(d->directive, "SetHandler") == 0
                  && strcasecmp(d->args, HL_HANDLER) == 0) {
-            APR_ARRAY_PUSH(mounts, const char *) = location;
+            hl_mount_def *m = apr_array_push(found);
+            m->path = location;
+            m->vhost = vhost;
         }
         else if (d->first_child) {
-            find_mounts(d->first_child, location, mounts, p);
+            find_mounts(d->first_child, location, vhost, found, p);
         }
     }
+}
+
+static int mount_applies(const hl_mount_def *m, const server_rec *s)
+{
+    return !m->vhost || (s->defn_name && (int)s->defn_line_number == m->vhost->line_num
+                         && strcmp(s->defn_name, m->vhost->filename) == 0);
+}
+
+/* Gives every server its mounts, in a hash by server_rec. */
+static apr_hash_t *assign_mounts(server_rec *main_server, apr_pool_t *p)
+{
+    apr_array_header_t *found = apr_array_make(p, 4, sizeof(hl_mount_def));
+    apr_hash_t *by_server = apr_hash_make(p);
+    server_rec *s;
+    int i;
+
+    find_mounts(ap_conftree, NULL, NULL, found, p);
+    for (s = main_server; s; s = s->next) {
+        apr_array_header_t *mounts = apr_array_make(p, 4, sizeof(const char *));
+        server_rec **key = apr_pmemdup(p, &s, sizeof(s));
+        apr_hash_set(by_server, key, sizeof(*key), mounts);
+        for (i = 0; i < found->nelts; i++) {
+            const hl_mount_def *m = &APR_ARRAY_IDX(found, i, hl_mount_def);
+            if (mount_applies(m, s))
+                APR_ARRAY_PUSH(mounts, const char *) = m->path;
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
+                         "mod_hyperlane: mount %s (%s:%d) %s %s (%s:%d)",
+                         m->path, m->vhost ? m->vhost->filename : "main server",
+                         m->vhost ? m->vhost->line_num : 0,
+                         mount_applies(m, s) ? "applies to" : "skips",
+                         s->server_hostname, s->defn_name ? s->defn_name : "-",
+                         (int)s->defn_line_number);
+        }
+    }
+    return by_server;
+}
+
+static apr_array_header_t *mounts_of(server_rec *s)
+{
+    return runtime ? apr_hash_get(runtime->mounts, &s, sizeof(s)) : NULL;
 }
 
 static int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                           apr_pool_t *ptemp, server_rec *s)
 {
     apr_pool_t *life = s->process->pool;
-    hl_config *cfg = ap_get_module_config(s->module_config, &hyperlane_module);
+    hl_config *cfg = &server_conf(s)->cfg;
+    apr_array_header_t *mounts;
     hl_runtime *rt = NULL;
     hl_shm_params sp = shm_params_of(cfg);
     hl_store_origin origin;
@@ -187,8 +285,8 @@ static int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     }
     rt->cfg = *cfg;
     rt->mpm = ap_show_mpm();
-    rt->mounts = apr_array_make(pconf, 4, sizeof(const char *));
-    find_mounts(ap_conftree, NULL, rt->mounts, pconf);
+    rt->mounts = assign_mounts(s, pconf);
+    mounts = apr_hash_get(rt->mounts, &s, sizeof(s));
     runtime = rt;
     {
         hl_store_usage u;
@@ -199,7 +297,7 @@ static int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                      ", mutex %s, mpm %s, mounted at %s", origin_text(origin),
                      u.size_bytes, sp.history_capacity, u.generation,
                      apr_global_mutex_name(rt->mutex), rt->mpm,
-                     rt->mounts->nelts ? apr_array_pstrcat(ptemp, rt->mounts, ' ')
+                     mounts->nelts ? apr_array_pstrcat(ptemp, mounts, ' ')
                                        : "(no <Location> with SetHandler hyperlane)");
     }
     return OK;
@@ -520,7 +618,8 @@ static int hl_handler(request_rec *r)
     if (!runtime)
         return send_error(r, HTTP_SERVICE_UNAVAILABLE,
                           "mod_hyperlane has no shared store");
-    if (hl_router_resolve(path, runtime->mounts, core->r ? NULL : core->d,
+    if (hl_router_resolve(path, mounts_of(r->server),
+                          core->r ? NULL : core->d,
                           hl_router_method_bit(r->method), &mount, &route)
         != APR_SUCCESS)
         return send_error(r, HTTP_NOT_FOUND,
@@ -537,8 +636,53 @@ static int hl_handler(request_rec *r)
     return endpoint_fn(route.endpoint)(r, &route, mount);
 }
 
+/* A request below a mount names no file: skip the directory walk and the
+ * file mapping that core would do for it. */
+static int hl_map_to_storage(request_rec *r)
+{
+    const char *mount;
+    hl_route route;
+    const char *path = r->parsed_uri.path ? r->parsed_uri.path : r->uri;
+    apr_array_header_t *mounts = mounts_of(r->server);
+    if (!mounts || !mounts->nelts
+        || hl_router_resolve(path, mounts, NULL, HL_M_GET, &mount, &route)
+           != APR_SUCCESS)
+        return DECLINED;
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "mod_hyperlane: %s is below mount %s: no file mapping", path, mount);
+    return OK;
+}
+
+/* HyperlaneFastPath: the read-only endpoints below the given prefixes are
+ * answered here, before Apache's per-directory configuration, access
+ * control and handler phases run (as mod_cache's CacheQuickHandler does).
+ * Opt-in, because it bypasses Require. */
+static int is_read_only(hl_endpoint ep)
+{
+    return ep == HL_EP_INDEX || ep == HL_EP_COUNTER_STATS
+        || ep == HL_EP_CACHE_STATS || ep == HL_EP_CACHE_KEY;
+}
+
+static int hl_quick_handler(request_rec *r, int lookup_uri)
+{
+    hl_server_conf *sc = server_conf(r->server);
+    unsigned method = hl_router_method_bit(r->method);
+    const char *mount;
+    hl_route route;
+
+    if (lookup_uri || !sc->fast_paths || !runtime
+        || (method != HL_M_GET && method != HL_M_HEAD) || !r->parsed_uri.path)
+        return DECLINED;
+    if (hl_router_resolve(r->parsed_uri.path, sc->fast_paths, NULL, method,
+                          &mount, &route) != APR_SUCCESS
+        || route.status != HL_ROUTE_OK || !is_read_only(route.endpoint))
+        return DECLINED;
+    return endpoint_fn(route.endpoint)(r, &route, mount);
+}
+
 static void hl_register_hooks(apr_pool_t *p)
 {
+    ap_hook_quick_handler(hl_quick_handler, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_map_to_storage(hl_map_to_storage, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_pre_config(hl_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(hl_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(hl_child_init, NULL, NULL, APR_HOOK_MIDDLE);
@@ -553,7 +697,7 @@ AP_DECLARE_MODULE(hyperlane) = {
     NULL,                   /* per-directory config: none, all is server-wide */
     NULL,
     create_server_config,
-    NULL,                   /* main server's settings rule; vhosts may not set */
+    merge_server_config,
     hl_directives,
     hl_register_hooks
 #ifdef AP_MODULE_FLAG_NONE
