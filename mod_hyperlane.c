@@ -17,6 +17,7 @@
 #include "http_protocol.h"
 #include "http_request.h"
 #include "util_mutex.h"
+#include "util_script.h"
 #include "ap_mpm.h"
 
 #include <apr_hash.h>
@@ -152,6 +153,9 @@ static hl_shm_params shm_params_of(const hl_config *cfg)
     hl_shm_params sp;
     memset(&sp, 0, sizeof(sp));
     sp.history_capacity = (apr_uint32_t)hl_config_get(cfg, HL_D_HISTORY_SIZE);
+    sp.cache_bytes = (apr_size_t)hl_config_get(cfg, HL_D_CACHE_SIZE);
+    sp.cache_max_key = (apr_size_t)hl_config_get(cfg, HL_D_CACHE_MAX_KEY);
+    sp.cache_max_value = (apr_size_t)hl_config_get(cfg, HL_D_CACHE_MAX_VALUE);
     return sp;
 }
 
@@ -459,16 +463,25 @@ static void json_core_errors(request_rec *r, apr_off_t core_limit)
     apr_table_setn(r->notes, HL_JSON_ERRORS_NOTE, "1");
 }
 
-static int stream_body(request_rec *r, hl_consume_fn consume, void *ctx)
+/* The module's own body limit for the process endpoints: HyperlaneMaxBody,
+ * where 0 means none of its own (-1 here). */
+static apr_off_t max_body(void)
 {
-    apr_off_t own = (apr_off_t)hl_config_get(&runtime->cfg, HL_D_MAX_BODY);
+    apr_off_t limit = (apr_off_t)hl_config_get(&runtime->cfg, HL_D_MAX_BODY);
+    return limit > 0 ? limit : -1;
+}
+
+/* own: the endpoint's limit in bytes, -1 for none. */
+static int stream_body(request_rec *r, apr_off_t own, hl_consume_fn consume,
+                       void *ctx)
+{
     apr_off_t core_limit = ap_get_limit_req_body(r);
     apr_off_t seen = 0;
     const char *cl = apr_table_get(r->headers_in, "Content-Length");
     apr_bucket_brigade *bb;
     int done = 0;
 
-    if (own > 0 && cl && apr_atoi64(cl) > own)
+    if (own >= 0 && cl && apr_atoi64(cl) > own)
         return body_too_large(r, own);
     if (core_limit > 0 && cl && apr_atoi64(cl) > core_limit)
         return body_too_large(r, core_limit);
@@ -494,7 +507,7 @@ static int stream_body(request_rec *r, hl_consume_fn consume, void *ctx)
             if (rv != APR_SUCCESS)
                 return body_read_failed(r, rv, seen);
             seen += (apr_off_t)len;
-            if (own > 0 && seen > own)
+            if (own >= 0 && seen > own)
                 return body_too_large(r, own);
             consume(ctx, data, len);
         }
@@ -534,7 +547,7 @@ static int ep_process(request_rec *r, const hl_route *route, const char *mount)
     hl_checksum sum;
     int rc;
     hl_checksum_init(&sum, (apr_size_t)hl_config_get(&runtime->cfg, HL_D_CHUNK_SIZE));
-    rc = stream_body(r, consume_checksum, &sum);
+    rc = stream_body(r, max_body(), consume_checksum, &sum);
     if (rc != HTTP_OK)
         return body_answered(rc);
     return send_json(r, HTTP_OK, hl_json_process(&sum));
@@ -558,7 +571,7 @@ static int ep_process_pooled(request_rec *r, const hl_route *route,
     if (rv != APR_SUCCESS)
         return store_failure(r, rv, "buffer pool");
     hl_pooled_init(&work, buf, hl_bufpool_buffer_size(runtime->bufpool));
-    rc = stream_body(r, consume_pooled, &work);
+    rc = stream_body(r, max_body(), consume_pooled, &work);
     if (rc != HTTP_OK)
         return body_answered(rc);
     hl_bufpool_stats_read(runtime->bufpool, &stats);
@@ -580,11 +593,240 @@ static int ep_memory_benchmark(request_rec *r, const hl_route *route,
     return send_json(r, HTTP_OK, hl_json_membench(&result));
 }
 
-static int ep_not_yet(request_rec *r, const hl_route *route, const char *mount)
+/* The cache.  A key is the rest of the path after cache/, percent-decoded
+ * here (so it may hold any byte), checked before anything is stored. */
+typedef struct hl_key {
+    char *bytes;
+    apr_size_t len;
+} hl_key;
+
+static int parse_key(request_rec *r, const hl_route *route, hl_key *key)
 {
-    return send_error(r, HTTP_NOT_IMPLEMENTED,
-                      apr_psprintf(r->pool, "%s is not implemented yet",
-                                   route->name));
+    apr_size_t max = (apr_size_t)hl_config_get(&runtime->cfg, HL_D_CACHE_MAX_KEY);
+    if (hl_percent_decode(r->pool, route->rest, strlen(route->rest), &key->bytes,
+                          &key->len) != APR_SUCCESS) {
+        send_error(r, HTTP_BAD_REQUEST, "Invalid percent-encoding in key");
+        return HTTP_BAD_REQUEST;
+    }
+    if (key->len == 0) {
+        send_error(r, HTTP_BAD_REQUEST, "Empty key");
+        return HTTP_BAD_REQUEST;
+    }
+    if (key->len > max) {
+        send_error(r, HTTP_REQUEST_URI_TOO_LARGE,
+                   apr_psprintf(r->pool, "Key longer than %" APR_SIZE_T_FMT
+                                " bytes", max));
+        return HTTP_REQUEST_URI_TOO_LARGE;
+    }
+    return OK;
+}
+
+/* At most HyperlaneCacheMaxConcurrent cache operations are in flight over
+ * all processes.  One more waits a short, bounded time for a slot, then is
+ * refused with 503 and Retry-After, and counted as rejected.  A slot is
+ * given back by cache_done, or by the request pool's cleanup if the
+ * request ends first (a client gone mid-body). */
+#define HL_ADMIT_WAIT_USEC 50000
+
+typedef struct hl_admission {
+    hl_store *store;
+    apr_int32_t pid;
+} hl_admission;
+
+static apr_status_t admission_release(void *data)
+{
+    hl_admission *a = data;
+    return hl_store_cache_release(a->store, a->pid);
+}
+
+static int cache_admit(request_rec *r, hl_admission **out)
+{
+    apr_uint32_t limit =
+        (apr_uint32_t)hl_config_get(&runtime->cfg, HL_D_CACHE_MAX_CONCURRENT);
+    apr_interval_time_t waited = 0, step = 200;
+    hl_admission *a = apr_palloc(r->pool, sizeof(*a));
+    apr_status_t rv;
+
+    a->store = runtime->store;
+    a->pid = (apr_int32_t)getpid();
+    while ((rv = hl_store_cache_admit(a->store, limit, a->pid)) == APR_EBUSY
+           && waited < HL_ADMIT_WAIT_USEC) {
+        apr_sleep(step);
+        waited += step;
+        step = step < 10000 ? step * 2 : step;
+    }
+    if (rv == APR_EBUSY) {
+        hl_store_cache_count_rejected(a->store);
+        apr_table_setn(r->headers_out, "Retry-After", "1");
+        send_error(r, HTTP_SERVICE_UNAVAILABLE,
+                   "Too many cache operations in flight; retry later");
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    if (rv != APR_SUCCESS) {
+        store_failure(r, rv, "cache admission");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    apr_pool_cleanup_register(r->pool, a, admission_release, apr_pool_cleanup_null);
+    *out = a;
+    return OK;
+}
+
+static void cache_done(request_rec *r, hl_admission *a)
+{
+    apr_pool_cleanup_run(r->pool, a, admission_release);
+}
+
+/* ?raw=1 asks for the stored bytes themselves. */
+static int want_raw(request_rec *r, int *raw)
+{
+    apr_table_t *args = NULL;
+    const char *v;
+    ap_args_to_table(r, &args);
+    v = args ? apr_table_get(args, "raw") : NULL;
+    *raw = v && strcmp(v, "1") == 0;
+    if (v && !*raw && strcmp(v, "0") != 0) {
+        send_error(r, HTTP_BAD_REQUEST, "raw must be 0 or 1");
+        return HTTP_BAD_REQUEST;
+    }
+    return OK;
+}
+
+static int send_raw(request_rec *r, const char *data, apr_size_t len)
+{
+    ap_set_content_type(r, "application/octet-stream");
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    ap_set_content_length(r, (apr_off_t)len);
+    if (!r->header_only)
+        ap_rwrite(data, (int)len, r);
+    return OK;
+}
+
+static int cache_get(request_rec *r, const hl_key *key)
+{
+    hl_cache_result res;
+    hl_admission *a;
+    apr_status_t rv;
+    int raw;
+
+    if (want_raw(r, &raw) != OK || cache_admit(r, &a) != OK)
+        return OK;
+    rv = hl_store_cache_get(runtime->store, r->pool, key->bytes, key->len,
+                            apr_time_now(), &res);
+    cache_done(r, a);
+    if (rv == APR_NOTFOUND)
+        return send_json(r, HTTP_NOT_FOUND,
+                         hl_json_cache_miss(r->pool, key->bytes, key->len));
+    if (rv != APR_SUCCESS)
+        return store_failure(r, rv, "cache get");
+    if (raw)
+        return send_raw(r, res.value, res.vlen);
+    return send_json(r, HTTP_OK, hl_json_cache_hit(r->pool, key->bytes, key->len,
+                                                   &res));
+}
+
+typedef struct hl_value_buf {
+    apr_pool_t *pool;
+    char *data;
+    apr_size_t len, cap;
+} hl_value_buf;
+
+static void consume_value(void *ctx, const char *data, apr_size_t len)
+{
+    hl_value_buf *v = ctx;
+    if (v->len + len > v->cap) {
+        apr_size_t cap = v->cap ? v->cap : 4096;
+        char *bigger;
+        while (cap < v->len + len)
+            cap *= 2;
+        bigger = apr_palloc(v->pool, cap);
+        if (v->len)
+            memcpy(bigger, v->data, v->len);
+        v->data = bigger;
+        v->cap = cap;
+    }
+    memcpy(v->data + v->len, data, len);
+    v->len += len;
+}
+
+/* The value is the request body, at most HyperlaneCacheMaxValue bytes
+ * (and HyperlaneMaxBody); a larger one is refused with 413 and nothing is
+ * stored.  The slot is held while the body arrives: a set is in flight
+ * from its first byte. */
+static int cache_set(request_rec *r, const hl_key *key)
+{
+    apr_off_t limit = (apr_off_t)hl_config_get(&runtime->cfg, HL_D_CACHE_MAX_VALUE);
+    hl_value_buf value = { r->pool, NULL, 0, 0 };
+    hl_admission *a;
+    apr_status_t rv;
+    int replaced = 0, rc;
+
+    if (max_body() >= 0 && max_body() < limit)
+        limit = max_body();
+    if (cache_admit(r, &a) != OK)
+        return OK;
+    rc = stream_body(r, limit, consume_value, &value);
+    if (rc != HTTP_OK)
+        return body_answered(rc);
+    rv = hl_store_cache_set(runtime->store, key->bytes, key->len,
+                            value.data ? value.data : "", value.len,
+                            apr_time_now(), apr_time_from_sec(
+                                hl_config_get(&runtime->cfg, HL_D_CACHE_TTL)),
+                            &replaced);
+    cache_done(r, a);
+    if (rv == APR_ENOSPC)
+        return send_error(r, HTTP_REQUEST_ENTITY_TOO_LARGE,
+                          "Value does not fit in the cache (HyperlaneCacheSize)");
+    if (rv != APR_SUCCESS)
+        return store_failure(r, rv, "cache set");
+    return send_json(r, replaced ? HTTP_OK : HTTP_CREATED,
+                     hl_json_cache_set(r->pool, key->bytes, key->len,
+                                       value.data ? value.data : "", value.len,
+                                       replaced));
+}
+
+static int cache_delete(request_rec *r, const hl_key *key)
+{
+    hl_admission *a;
+    apr_status_t rv;
+    int rc = ap_discard_request_body(r);
+    if (rc != OK)
+        return rc;
+    if (cache_admit(r, &a) != OK)
+        return OK;
+    rv = hl_store_cache_delete(runtime->store, key->bytes, key->len,
+                               apr_time_now());
+    cache_done(r, a);
+    if (rv == APR_NOTFOUND)
+        return send_json(r, HTTP_NOT_FOUND,
+                         hl_json_cache_miss(r->pool, key->bytes, key->len));
+    if (rv != APR_SUCCESS)
+        return store_failure(r, rv, "cache delete");
+    return send_json(r, HTTP_OK, hl_json_cache_deleted(r->pool, key->bytes,
+                                                       key->len));
+}
+
+static int ep_cache_key(request_rec *r, const hl_route *route, const char *mount)
+{
+    hl_key key;
+    if (parse_key(r, route, &key) != OK)
+        return OK;
+    switch (hl_router_method_bit(r->method)) {
+    case HL_M_POST:
+    case HL_M_PUT:    return cache_set(r, &key);
+    case HL_M_DELETE: return cache_delete(r, &key);
+    default:          return cache_get(r, &key);
+    }
+}
+
+static int ep_cache_stats(request_rec *r, const hl_route *route,
+                          const char *mount)
+{
+    hl_cache_stats stats;
+    apr_status_t rv = hl_store_cache_stats(runtime->store, &stats);
+    if (rv != APR_SUCCESS)
+        return store_failure(r, rv, "cache stats");
+    return send_json(r, HTTP_OK, hl_json_cache_stats(&stats, (apr_uint32_t)
+        hl_config_get(&runtime->cfg, HL_D_CACHE_MAX_CONCURRENT)));
 }
 
 typedef int (*hl_endpoint_fn)(request_rec *r, const hl_route *route,
@@ -593,23 +835,40 @@ typedef int (*hl_endpoint_fn)(request_rec *r, const hl_route *route,
 static hl_endpoint_fn endpoint_fn(hl_endpoint ep)
 {
     switch (ep) {
-    case HL_EP_INDEX:             return ep_index;
     case HL_EP_COUNTER_INCREMENT: return ep_counter_increment;
     case HL_EP_COUNTER_STATS:     return ep_counter_stats;
     case HL_EP_PROCESS:           return ep_process;
     case HL_EP_PROCESS_POOLED:    return ep_process_pooled;
     case HL_EP_MEMORY_BENCHMARK:  return ep_memory_benchmark;
-    default:                      return ep_not_yet;
+    case HL_EP_CACHE_STATS:       return ep_cache_stats;
+    case HL_EP_CACHE_KEY:         return ep_cache_key;
+    default:                      return ep_index;   /* HL_EP_INDEX */
     }
 }
 
 /* ------------------------------------------------------------------ */
 /* 3. Handler                                                          */
 
+/* The path as the client sent it, still percent-encoded: Apache decodes
+ * r->uri (and parsed_uri.path) in place, and cache keys are decoded once,
+ * by the router, from the raw bytes. */
+static const char *raw_path(request_rec *r)
+{
+    const char *u = r->unparsed_uri, *q;
+    if (!u || *u != '/') {          /* "GET http://host/path" */
+        const char *scheme = u ? strstr(u, "://") : NULL;
+        u = scheme ? strchr(scheme + 3, '/') : NULL;
+        if (!u)
+            return r->uri;
+    }
+    q = strchr(u, '?');
+    return q ? apr_pstrmemdup(r->pool, u, (apr_size_t)(q - u)) : u;
+}
+
 static int hl_handler(request_rec *r)
 {
     core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
-    const char *path = r->parsed_uri.path ? r->parsed_uri.path : r->uri;
+    const char *path = raw_path(r);
     const char *mount = NULL;
     hl_route route;
 
@@ -642,7 +901,7 @@ static int hl_map_to_storage(request_rec *r)
 {
     const char *mount;
     hl_route route;
-    const char *path = r->parsed_uri.path ? r->parsed_uri.path : r->uri;
+    const char *path = raw_path(r);
     apr_array_header_t *mounts = mounts_of(r->server);
     if (!mounts || !mounts->nelts
         || hl_router_resolve(path, mounts, NULL, HL_M_GET, &mount, &route)
@@ -670,9 +929,9 @@ static int hl_quick_handler(request_rec *r, int lookup_uri)
     hl_route route;
 
     if (lookup_uri || !sc->fast_paths || !runtime
-        || (method != HL_M_GET && method != HL_M_HEAD) || !r->parsed_uri.path)
+        || (method != HL_M_GET && method != HL_M_HEAD))
         return DECLINED;
-    if (hl_router_resolve(r->parsed_uri.path, sc->fast_paths, NULL, method,
+    if (hl_router_resolve(raw_path(r), sc->fast_paths, NULL, method,
                           &mount, &route) != APR_SUCCESS
         || route.status != HL_ROUTE_OK || !is_read_only(route.endpoint))
         return DECLINED;

@@ -251,22 +251,14 @@ apr_status_t hl_membench_run_both(apr_pool_t *p, apr_uint64_t n, apr_uint64_t s,
 
 /* ---- the answer ---- */
 
-/* A double printed with a fixed number of decimals, not json-c's %.17g. */
-static json_object *fixed_double(double v, int decimals)
-{
-    char text[64];
-    snprintf(text, sizeof(text), "%.*f", decimals, v);
-    return json_object_new_double_s(v, text);
-}
-
 /* "<phase>_time_ms" (to the nanosecond) and "<phase>_time_us". */
 static void add_phase(json_object *o, const char *phase, double us)
 {
     char key[48];
     snprintf(key, sizeof(key), "%s_time_ms", phase);
-    json_object_object_add(o, key, fixed_double(us / 1000.0, 6));
+    json_object_object_add(o, key, hl_json_fixed(us / 1000.0, 6));
     snprintf(key, sizeof(key), "%s_time_us", phase);
-    json_object_object_add(o, key, fixed_double(us, 3));
+    json_object_object_add(o, key, hl_json_fixed(us, 3));
 }
 
 static void add_run(json_object *o, const hl_membench_run *run,
@@ -287,7 +279,7 @@ static double run_total(const hl_membench_run *run)
 /* malloc time / pool time: above 1 means the pool was faster. */
 static json_object *ratio(double malloc_us, double pool_us)
 {
-    return pool_us > 0 ? fixed_double(malloc_us / pool_us, 3) : NULL;
+    return pool_us > 0 ? hl_json_fixed(malloc_us / pool_us, 3) : NULL;
 }
 
 static json_object *comparison(const hl_membench_result *r)

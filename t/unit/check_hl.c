@@ -72,6 +72,7 @@ int main(void)
     srunner_add_suite(sr, json_suite());
     srunner_add_suite(sr, config_suite());
     srunner_add_suite(sr, procinfo_suite());
+    srunner_add_suite(sr, utf8_suite());
     srunner_add_suite(sr, checksum_suite());
     srunner_add_suite(sr, bufpool_suite());
     srunner_add_suite(sr, membench_suite());

@@ -11,6 +11,7 @@ Suite *router_suite(void);
 Suite *json_suite(void);
 Suite *config_suite(void);
 Suite *procinfo_suite(void);
+Suite *utf8_suite(void);
 Suite *checksum_suite(void);
 Suite *bufpool_suite(void);
 Suite *membench_suite(void);

@@ -1,0 +1,114 @@
+package HL::Server;
+# A private httpd beside the Apache::Test one, with a configuration of the
+# test's own (for settings that differ from the suite's, such as a tiny
+# cache or several virtual hosts).  It listens on 127.0.0.1 only, on a free
+# port, and runs the MPM the suite runs.
+use strict;
+use warnings FATAL => 'all';
+
+use Apache::Test ();
+use File::Temp qw(tempdir);
+use HTTP::Request ();
+use IO::Socket::INET ();
+use JSON::PP ();
+use LWP::UserAgent ();
+use Time::HiRes qw(sleep time);
+
+sub new {
+    my ($class, %opt) = @_;
+    my $cfg = Apache::Test::config();
+    chomp(my $libexec = `"$cfg->{vars}{apxs}" -q LIBEXECDIR`);
+    my $self = bless {
+        httpd   => $cfg->{vars}{httpd},
+        libexec => $libexec,
+        mpm     => $cfg->{server}{mpm} || 'event',
+        so      => "$cfg->{vars}{top_dir}/.libs/mod_hyperlane.so",
+        dir     => tempdir(CLEANUP => 1),
+        ua      => LWP::UserAgent->new(timeout => 30),
+    }, $class;
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Listen => 1) or die "no free port: $!";
+    $self->{port} = $s->sockport;
+    close $s;
+    return $self;
+}
+
+sub dir  { $_[0]{dir} }
+sub port { $_[0]{port} }
+
+# Writes httpd.conf: the common part, then $body (the test's own lines,
+# where @DIR@ and @PORT@ are filled in).
+sub configure {
+    my ($self, $body) = @_;
+    my ($dir, $port) = @$self{qw(dir port)};
+    $body =~ s/\@DIR\@/$dir/g;
+    $body =~ s/\@PORT\@/$port/g;
+    open my $fh, '>', "$dir/httpd.conf" or die $!;
+    print $fh <<"CONF";
+ServerRoot "$dir"
+ServerName 127.0.0.1
+Listen 127.0.0.1:$port
+PidFile "$dir/httpd.pid"
+ErrorLog "$dir/error_log"
+LogLevel notice
+DefaultRuntimeDir "$dir"
+LoadModule mpm_$self->{mpm}_module $self->{libexec}/mod_mpm_$self->{mpm}.so
+LoadModule authz_core_module $self->{libexec}/mod_authz_core.so
+LoadModule hyperlane_module $self->{so}
+<Directory />
+    Require all granted
+</Directory>
+$body
+CONF
+    close $fh;
+}
+
+sub ctl {
+    my ($self, $what) = @_;
+    return system($self->{httpd}, '-f', "$self->{dir}/httpd.conf", '-k', $what) == 0;
+}
+
+sub start {
+    my $self = shift;
+    $self->ctl('start') or die "httpd did not start: " . $self->log;
+    return wait_for(sub { IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                                PeerPort => $self->{port}) });
+}
+
+sub stop {
+    my $self = shift;
+    $self->ctl('stop');
+    return wait_for(sub { !-e "$self->{dir}/httpd.pid" });
+}
+
+sub log {
+    my $self = shift;
+    open my $fh, '<', "$self->{dir}/error_log" or return '';
+    local $/;
+    return <$fh>;
+}
+
+# (HTTP::Response, decoded JSON or undef)
+sub request {
+    my ($self, $method, $path, %o) = @_;
+    my $req = HTTP::Request->new($method, "http://127.0.0.1:$self->{port}$path",
+                                 [ Host => $o{host} || '127.0.0.1' ]);
+    $req->content($o{content}) if defined $o{content};
+    my $res = $self->{ua}->request($req);
+    my $j = eval { JSON::PP->new->decode($res->content) };
+    return ($res, $j);
+}
+
+sub wait_for {
+    my $cond = shift;
+    my $deadline = time + 20;
+    sleep 0.1 until $cond->() || time > $deadline;
+    return $cond->();
+}
+
+sub DESTROY {
+    my $self = shift;
+    $self->ctl('stop') if -e "$self->{dir}/httpd.pid";
+}
+
+1;
