@@ -14,7 +14,7 @@ use HTTP::Request ();
 use Time::HiRes qw(time);
 use Exporter 'import';
 
-our @EXPORT_OK = qw(check json_req connect_server send_request
+our @EXPORT_OK = qw(check json_req connect_server send_request one_request
                     read_response refsum decode_json_ok hammer port httpd_pid
                     wait_for_generation);
 
