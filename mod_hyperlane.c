@@ -335,10 +335,17 @@ static void hl_child_init(apr_pool_t *pchild, server_rec *s)
 /* ------------------------------------------------------------------ */
 /* 4. Endpoints (the handler, part 3, is below them)                   */
 
-static int send_json(request_rec *r, int status, json_object *obj)
+static hl_jsonw *new_reply(request_rec *r)
+{
+    hl_jsonw *w = apr_palloc(r->pool, sizeof(*w));
+    hl_jsonw_init(w, r->pool);
+    return w;
+}
+
+static int send_json(request_rec *r, int status, hl_jsonw *w)
 {
     apr_size_t len;
-    const char *body = hl_json_finish(r->pool, obj, &len);
+    const char *body = hl_jsonw_text(w, &len);
     r->status = status;
     ap_set_content_type(r, "application/json");
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
@@ -348,9 +355,19 @@ static int send_json(request_rec *r, int status, json_object *obj)
     return OK;
 }
 
+static const char *error_text(request_rec *r, int status, const char *message)
+{
+    apr_size_t len;
+    hl_jsonw *w = new_reply(r);
+    hl_json_error(w, status, message);
+    return hl_jsonw_text(w, &len);
+}
+
 static int send_error(request_rec *r, int status, const char *message)
 {
-    return send_json(r, status, hl_json_error(status, message));
+    hl_jsonw *w = new_reply(r);
+    hl_json_error(w, status, message);
+    return send_json(r, status, w);
 }
 
 static int store_failure(request_rec *r, apr_status_t rv, const char *what)
@@ -361,32 +378,23 @@ static int store_failure(request_rec *r, apr_status_t rv, const char *what)
                       apr_psprintf(r->pool, "%s failed", what));
 }
 
-static json_object *memory_info(request_rec *r)
+static const hl_memory_figures *memory_figures(request_rec *r,
+                                               hl_memory_figures *m)
 {
-    hl_procinfo pi;
-    hl_store_usage u;
-    memset(&pi, 0, sizeof(pi));
-    if (hl_procinfo_read(runtime->procinfo, &pi) != APR_SUCCESS)
+    memset(m, 0, sizeof(*m));
+    if (hl_procinfo_read(runtime->procinfo, &m->proc) != APR_SUCCESS)
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                       "mod_hyperlane: cannot read this process's memory figures");
-    hl_store_usage_read(runtime->store, &u);
-    return hl_json_memory_info(&pi, &u, runtime->mpm);
+    hl_store_usage_read(runtime->store, &m->store);
+    m->mpm = runtime->mpm;
+    return m;
 }
 
 static int ep_index(request_rec *r, const hl_route *route, const char *mount)
 {
-    json_object *o = json_object_new_object();
-    json_object *eps = json_object_new_array();
-    const hl_route_def *d;
-    for (d = hl_router_table(); d->path; d++) {
-        if (*d->path)
-            json_object_array_add(eps, json_object_new_string(
-                apr_pstrcat(r->pool, d->path, d->is_prefix ? "{key}" : "", NULL)));
-    }
-    json_object_object_add(o, "service", json_object_new_string("mod_hyperlane"));
-    json_object_object_add(o, "mount", json_object_new_string(mount));
-    json_object_object_add(o, "endpoints", eps);
-    return send_json(r, HTTP_OK, o);
+    hl_jsonw *w = new_reply(r);
+    hl_json_index(w, mount, hl_router_table());
+    return send_json(r, HTTP_OK, w);
 }
 
 static int ep_counter_increment(request_rec *r, const hl_route *route,
@@ -397,10 +405,14 @@ static int ep_counter_increment(request_rec *r, const hl_route *route,
     int rc = ap_discard_request_body(r);
     if (rc != OK)
         return rc;
+    hl_memory_figures m;
+    hl_jsonw *w;
     rv = hl_store_counter_increment(runtime->store, (apr_int32_t)getpid(), &value);
     if (rv != APR_SUCCESS)
         return store_failure(r, rv, "counter increment");
-    return send_json(r, HTTP_OK, hl_json_counter_increment(value, memory_info(r)));
+    w = new_reply(r);
+    hl_json_counter_increment(w, value, memory_figures(r, &m));
+    return send_json(r, HTTP_OK, w);
 }
 
 static int ep_counter_stats(request_rec *r, const hl_route *route,
@@ -409,9 +421,13 @@ static int ep_counter_stats(request_rec *r, const hl_route *route,
     hl_counter_snapshot snap;
     apr_status_t rv = hl_store_counter_snapshot(runtime->store, HL_RECENT_MAX,
                                                 &snap);
+    hl_memory_figures m;
+    hl_jsonw *w;
     if (rv != APR_SUCCESS)
         return store_failure(r, rv, "counter stats");
-    return send_json(r, HTTP_OK, hl_json_counter_stats(&snap, memory_info(r)));
+    w = new_reply(r);
+    hl_json_counter_stats(w, &snap, memory_figures(r, &m));
+    return send_json(r, HTTP_OK, w);
 }
 
 /* Feeds the request body to consume() bucket by bucket, where each bucket
@@ -452,14 +468,12 @@ static int body_read_failed(request_rec *r, apr_status_t rv, apr_off_t seen)
  * answer JSON too. */
 static void json_core_errors(request_rec *r, apr_off_t core_limit)
 {
-    ap_custom_response(r, HTTP_REQUEST_ENTITY_TOO_LARGE, hl_json_finish(
-        r->pool, hl_json_error(HTTP_REQUEST_ENTITY_TOO_LARGE, apr_psprintf(
+    ap_custom_response(r, HTTP_REQUEST_ENTITY_TOO_LARGE, error_text(
+        r, HTTP_REQUEST_ENTITY_TOO_LARGE, apr_psprintf(
             r->pool, "Request body larger than %" APR_OFF_T_FMT " bytes",
-            core_limit)), &(apr_size_t){0}));
-    ap_custom_response(r, HTTP_BAD_REQUEST, hl_json_finish(
-        r->pool, hl_json_error(HTTP_BAD_REQUEST,
-                               "Request body incomplete or malformed"),
-        &(apr_size_t){0}));
+            core_limit)));
+    ap_custom_response(r, HTTP_BAD_REQUEST, error_text(
+        r, HTTP_BAD_REQUEST, "Request body incomplete or malformed"));
     apr_table_setn(r->notes, HL_JSON_ERRORS_NOTE, "1");
 }
 
@@ -544,13 +558,16 @@ static void consume_checksum(void *ctx, const char *data, apr_size_t len)
 
 static int ep_process(request_rec *r, const hl_route *route, const char *mount)
 {
+    hl_jsonw *w;
     hl_checksum sum;
     int rc;
     hl_checksum_init(&sum, (apr_size_t)hl_config_get(&runtime->cfg, HL_D_CHUNK_SIZE));
     rc = stream_body(r, max_body(), consume_checksum, &sum);
     if (rc != HTTP_OK)
         return body_answered(rc);
-    return send_json(r, HTTP_OK, hl_json_process(&sum));
+    w = new_reply(r);
+    hl_json_process(w, &sum);
+    return send_json(r, HTTP_OK, w);
 }
 
 static void consume_pooled(void *ctx, const char *data, apr_size_t len)
@@ -561,6 +578,7 @@ static void consume_pooled(void *ctx, const char *data, apr_size_t len)
 static int ep_process_pooled(request_rec *r, const hl_route *route,
                              const char *mount)
 {
+    hl_jsonw *w;
     hl_pooled work;
     hl_bufpool_stats stats;
     void *buf;
@@ -575,12 +593,15 @@ static int ep_process_pooled(request_rec *r, const hl_route *route,
     if (rc != HTTP_OK)
         return body_answered(rc);
     hl_bufpool_stats_read(runtime->bufpool, &stats);
-    return send_json(r, HTTP_OK, hl_json_pooled(&work, &stats));
+    w = new_reply(r);
+    hl_json_pooled(w, &work, &stats);
+    return send_json(r, HTTP_OK, w);
 }
 
 static int ep_memory_benchmark(request_rec *r, const hl_route *route,
                                const char *mount)
 {
+    hl_jsonw *w;
     apr_uint64_t n, size;
     const char *error = NULL;
     hl_membench_result result;
@@ -590,7 +611,9 @@ static int ep_memory_benchmark(request_rec *r, const hl_route *route,
     rv = hl_membench_run_both(r->pool, n, size, &result);
     if (rv != APR_SUCCESS)
         return store_failure(r, rv, "memory benchmark");
-    return send_json(r, HTTP_OK, hl_json_membench(&result));
+    w = new_reply(r);
+    hl_json_membench(w, &result);
+    return send_json(r, HTTP_OK, w);
 }
 
 /* The cache.  A key is the rest of the path after cache/, percent-decoded
@@ -701,8 +724,16 @@ static int send_raw(request_rec *r, const char *data, apr_size_t len)
     return OK;
 }
 
+static int send_cache_miss(request_rec *r, const hl_key *key)
+{
+    hl_jsonw *w = new_reply(r);
+    hl_json_cache_miss(w, key->bytes, key->len);
+    return send_json(r, HTTP_NOT_FOUND, w);
+}
+
 static int cache_get(request_rec *r, const hl_key *key)
 {
+    hl_jsonw *w;
     hl_cache_result res;
     hl_admission *a;
     apr_status_t rv;
@@ -714,14 +745,14 @@ static int cache_get(request_rec *r, const hl_key *key)
                             apr_time_now(), &res);
     cache_done(r, a);
     if (rv == APR_NOTFOUND)
-        return send_json(r, HTTP_NOT_FOUND,
-                         hl_json_cache_miss(r->pool, key->bytes, key->len));
+        return send_cache_miss(r, key);
     if (rv != APR_SUCCESS)
         return store_failure(r, rv, "cache get");
     if (raw)
         return send_raw(r, res.value, res.vlen);
-    return send_json(r, HTTP_OK, hl_json_cache_hit(r->pool, key->bytes, key->len,
-                                                   &res));
+    w = new_reply(r);
+    hl_json_cache_hit(w, key->bytes, key->len, &res);
+    return send_json(r, HTTP_OK, w);
 }
 
 typedef struct hl_value_buf {
@@ -754,6 +785,7 @@ static void consume_value(void *ctx, const char *data, apr_size_t len)
  * from its first byte. */
 static int cache_set(request_rec *r, const hl_key *key)
 {
+    hl_jsonw *w;
     apr_off_t limit = (apr_off_t)hl_config_get(&runtime->cfg, HL_D_CACHE_MAX_VALUE);
     hl_value_buf value = { r->pool, NULL, 0, 0 };
     hl_admission *a;
@@ -778,14 +810,15 @@ static int cache_set(request_rec *r, const hl_key *key)
                           "Value does not fit in the cache (HyperlaneCacheSize)");
     if (rv != APR_SUCCESS)
         return store_failure(r, rv, "cache set");
-    return send_json(r, replaced ? HTTP_OK : HTTP_CREATED,
-                     hl_json_cache_set(r->pool, key->bytes, key->len,
-                                       value.data ? value.data : "", value.len,
-                                       replaced));
+    w = new_reply(r);
+    hl_json_cache_set(w, key->bytes, key->len,
+                      value.data ? value.data : "", value.len, replaced);
+    return send_json(r, replaced ? HTTP_OK : HTTP_CREATED, w);
 }
 
 static int cache_delete(request_rec *r, const hl_key *key)
 {
+    hl_jsonw *w;
     hl_admission *a;
     apr_status_t rv;
     int rc = ap_discard_request_body(r);
@@ -797,12 +830,12 @@ static int cache_delete(request_rec *r, const hl_key *key)
                                apr_time_now());
     cache_done(r, a);
     if (rv == APR_NOTFOUND)
-        return send_json(r, HTTP_NOT_FOUND,
-                         hl_json_cache_miss(r->pool, key->bytes, key->len));
+        return send_cache_miss(r, key);
     if (rv != APR_SUCCESS)
         return store_failure(r, rv, "cache delete");
-    return send_json(r, HTTP_OK, hl_json_cache_deleted(r->pool, key->bytes,
-                                                       key->len));
+    w = new_reply(r);
+    hl_json_cache_deleted(w, key->bytes, key->len);
+    return send_json(r, HTTP_OK, w);
 }
 
 static int ep_cache_key(request_rec *r, const hl_route *route, const char *mount)
@@ -821,12 +854,15 @@ static int ep_cache_key(request_rec *r, const hl_route *route, const char *mount
 static int ep_cache_stats(request_rec *r, const hl_route *route,
                           const char *mount)
 {
+    hl_jsonw *w;
     hl_cache_stats stats;
     apr_status_t rv = hl_store_cache_stats(runtime->store, &stats);
     if (rv != APR_SUCCESS)
         return store_failure(r, rv, "cache stats");
-    return send_json(r, HTTP_OK, hl_json_cache_stats(&stats, (apr_uint32_t)
-        hl_config_get(&runtime->cfg, HL_D_CACHE_MAX_CONCURRENT)));
+    w = new_reply(r);
+    hl_json_cache_stats(w, &stats, (apr_uint32_t)
+        hl_config_get(&runtime->cfg, HL_D_CACHE_MAX_CONCURRENT));
+    return send_json(r, HTTP_OK, w);
 }
 
 typedef int (*hl_endpoint_fn)(request_rec *r, const hl_route *route,
@@ -865,49 +901,64 @@ static const char *raw_path(request_rec *r)
     return q ? apr_pstrmemdup(r->pool, u, (apr_size_t)(q - u)) : u;
 }
 
+/* Where a request was routed; map_to_storage leaves it on the request so
+ * that the handler does not route it again. */
+typedef struct hl_routed {
+    const char *mount;
+    hl_route route;
+} hl_routed;
+
+static hl_routed *route_request(request_rec *r, const char *section)
+{
+    hl_routed *rt = apr_palloc(r->pool, sizeof(*rt));
+    if (hl_router_resolve(raw_path(r), mounts_of(r->server), section,
+                          hl_router_method_bit(r->method), &rt->mount,
+                          &rt->route) != APR_SUCCESS)
+        return NULL;
+    return rt;
+}
+
 static int hl_handler(request_rec *r)
 {
-    core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
-    const char *path = raw_path(r);
-    const char *mount = NULL;
-    hl_route route;
+    core_dir_config *core;
+    hl_routed *rt;
 
     if (!r->handler || strcmp(r->handler, HL_HANDLER) != 0)
         return DECLINED;
     if (!runtime)
         return send_error(r, HTTP_SERVICE_UNAVAILABLE,
                           "mod_hyperlane has no shared store");
-    if (hl_router_resolve(path, mounts_of(r->server),
-                          core->r ? NULL : core->d,
-                          hl_router_method_bit(r->method), &mount, &route)
-        != APR_SUCCESS)
+    rt = ap_get_module_config(r->request_config, &hyperlane_module);
+    if (!rt) {
+        /* No mount prefixes the path (a <LocationMatch>, say): the
+         * innermost section's path stands in for the mount. */
+        core = ap_get_core_module_config(r->per_dir_config);
+        rt = route_request(r, core->r ? NULL : core->d);
+    }
+    if (!rt)
         return send_error(r, HTTP_NOT_FOUND,
                           "mod_hyperlane must be mounted with a plain <Location>");
-    if (route.status == HL_ROUTE_NOT_FOUND)
+    if (rt->route.status == HL_ROUTE_NOT_FOUND)
         return send_error(r, HTTP_NOT_FOUND,
                           apr_psprintf(r->pool, "No endpoint at %s", r->uri));
-    if (route.status == HL_ROUTE_BAD_METHOD) {
-        apr_table_setn(r->headers_out, "Allow", route.allow);
+    if (rt->route.status == HL_ROUTE_BAD_METHOD) {
+        apr_table_setn(r->headers_out, "Allow", rt->route.allow);
         return send_error(r, HTTP_METHOD_NOT_ALLOWED,
                           apr_psprintf(r->pool, "Method %s not allowed here; "
-                                       "allowed: %s", r->method, route.allow));
+                                       "allowed: %s", r->method, rt->route.allow));
     }
-    return endpoint_fn(route.endpoint)(r, &route, mount);
+    return endpoint_fn(rt->route.endpoint)(r, &rt->route, rt->mount);
 }
 
 /* A request below a mount names no file: skip the directory walk and the
- * file mapping that core would do for it. */
+ * file mapping that core would do for it, and keep the route. */
 static int hl_map_to_storage(request_rec *r)
 {
-    const char *mount;
-    hl_route route;
-    const char *path = raw_path(r);
     apr_array_header_t *mounts = mounts_of(r->server);
-    if (!mounts || !mounts->nelts
-        || hl_router_resolve(path, mounts, NULL, HL_M_GET, &mount, &route)
-           != APR_SUCCESS)
+    hl_routed *rt;
+    if (!mounts || !mounts->nelts || !(rt = route_request(r, NULL)))
         return DECLINED;
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "mod_hyperlane: %s is below mount %s: no file mapping", path, mount);
+    ap_set_module_config(r->request_config, &hyperlane_module, rt);
     return OK;
 }
 

@@ -18,6 +18,8 @@
 #include "hl_cache.h"
 #include "hl_json_reply.h"
 
+#include <json-c/json.h>
+
 #include <apr_general.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,9 +139,13 @@ static void check_hit(entry *m, const hl_cache_result *r, apr_pool_t *p,
     m->access_count++;
     if ((m->vlen & 7) == 0) {   /* sometimes: the JSON the module sends */
         apr_size_t jlen;
-        const char *js = hl_json_finish(p, hl_json_cache_hit(p, (const char *)key,
-                                                             klen, r), &jlen);
-        json_object *back = json_tokener_parse(js);
+        hl_jsonw w;
+        const char *js;
+        json_object *back;
+        hl_jsonw_init(&w, p);
+        hl_json_cache_hit(&w, (const char *)key, klen, r);
+        js = hl_jsonw_text(&w, &jlen);
+        back = json_tokener_parse(js);
         CHECK(back != NULL);
         json_object_put(back);
     }

@@ -13,6 +13,8 @@
  *     parses back.
  */
 #include "hl_json_reply.h"
+
+#include <json-c/json.h>
 #include "hl_router.h"
 
 #include <apr_general.h>
@@ -95,9 +97,12 @@ static void check_decode(apr_pool_t *p, const unsigned char *data, size_t size)
     /* The key as the cache endpoints quote it. */
     if (out_len > 0) {
         apr_size_t jlen;
-        const char *js = hl_json_finish(p, hl_json_cache_miss(p, out, out_len),
-                                        &jlen);
+        hl_jsonw w;
+        const char *js;
         json_object *parsed;
+        hl_jsonw_init(&w, p);
+        hl_json_cache_miss(&w, out, out_len);
+        js = hl_jsonw_text(&w, &jlen);
         CHECK(js != NULL && strlen(js) == jlen);
         parsed = json_tokener_parse(js);
         CHECK(parsed != NULL);

@@ -1,6 +1,5 @@
 /* hl_checksum: see hl_checksum.h for the definition and why it streams. */
 #include "hl_checksum.h"
-#include "hl_json_reply.h"
 
 /* One step; compilers turn the shift pair into a single rotate. */
 #define HL_STEP(c, b) ((c) = (((c) + (b)) << 1) | (((c) + (b)) >> 31))
@@ -60,15 +59,14 @@ apr_uint32_t hl_checksum_plain(const void *buf, apr_size_t len)
     return c;
 }
 
-json_object *hl_json_process(const hl_checksum *st)
+void hl_json_process(hl_jsonw *w, const hl_checksum *st)
 {
-    json_object *o = json_object_new_object();
-    hl_json_add_u64(o, "chunks_processed", hl_checksum_chunks(st));
-    hl_json_add_u64(o, "total_bytes", st->total_bytes);
-    hl_json_add_u64(o, "checksum", st->checksum);
-    hl_json_add_u64(o, "chunk_size", st->chunk_size);
-    json_object_object_add(o, "processing_method",
-                           json_object_new_string("streaming"));
-    hl_json_add_u64(o, "buckets", st->pieces);
-    return o;
+    hl_jsonw_object(w);
+    hl_jsonw_kv_u64(w, "chunks_processed", hl_checksum_chunks(st));
+    hl_jsonw_kv_u64(w, "total_bytes", st->total_bytes);
+    hl_jsonw_kv_u64(w, "checksum", st->checksum);
+    hl_jsonw_kv_u64(w, "chunk_size", st->chunk_size);
+    hl_jsonw_kv_cstr(w, "processing_method", "streaming");
+    hl_jsonw_kv_u64(w, "buckets", st->pieces);
+    hl_jsonw_end(w);
 }

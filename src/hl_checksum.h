@@ -16,7 +16,7 @@
 
 #include <apr.h>
 #include <apr_errno.h>
-#include <json-c/json.h>
+#include "hl_jsonw.h"
 
 typedef struct hl_checksum {
     apr_uint32_t checksum;
@@ -40,6 +40,6 @@ apr_uint32_t hl_checksum_plain(const void *buf, apr_size_t len);
 
 /* {"chunks_processed", "total_bytes", "checksum", "chunk_size",
  *  "processing_method": "streaming", "buckets"} */
-json_object *hl_json_process(const hl_checksum *st);
+void hl_json_process(hl_jsonw *w, const hl_checksum *st);
 
 #endif

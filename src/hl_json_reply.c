@@ -1,59 +1,62 @@
-/* hl_json_reply: JSON building, in one place so that the field names of
- * every answer can be read side by side. */
+/* hl_json_reply: see hl_json_reply.h. */
 #include "hl_json_reply.h"
-
-#include "hl_utf8.h"
 
 #include <apr_strings.h>
 #include <apr_time.h>
 
-void hl_json_add_u64(json_object *obj, const char *key, apr_uint64_t v)
+void hl_json_error(hl_jsonw *w, int status, const char *message)
 {
-    json_object_object_add(obj, key, json_object_new_uint64(v));
+    hl_jsonw_object(w);
+    hl_jsonw_kv_cstr(w, "error", message);
+    hl_jsonw_kv_i64(w, "status", status);
+    hl_jsonw_end(w);
 }
 
-json_object *hl_json_fixed(double v, int decimals)
+void hl_json_index(hl_jsonw *w, const char *mount, const hl_route_def *routes)
 {
-    char text[64];
-    apr_snprintf(text, sizeof(text), "%.*f", decimals, v);
-    return json_object_new_double_s(v, text);
+    const hl_route_def *d;
+    hl_jsonw_object(w);
+    hl_jsonw_kv_cstr(w, "service", "mod_hyperlane");
+    hl_jsonw_kv_cstr(w, "mount", mount);
+    hl_jsonw_key(w, "endpoints");
+    hl_jsonw_array(w);
+    for (d = routes; d->path; d++) {
+        if (*d->path)
+            hl_jsonw_cstr(w, d->is_prefix ? apr_pstrcat(w->pool, d->path, "{key}",
+                                                        NULL) : d->path);
+    }
+    hl_jsonw_end(w);
+    hl_jsonw_end(w);
 }
 
-json_object *hl_json_error(int status, const char *message)
+static void memory_figures(hl_jsonw *w, const char *key,
+                           const hl_memory_figures *m)
 {
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "error", json_object_new_string(message));
-    json_object_object_add(o, "status", json_object_new_int(status));
-    return o;
+    hl_jsonw_key(w, key);
+    hl_jsonw_object(w);
+    hl_jsonw_kv_i64(w, "pid", m->proc.pid);
+    hl_jsonw_kv_cstr(w, "mpm", m->mpm);
+    hl_jsonw_kv_u64(w, "rss_bytes", m->proc.rss_bytes);
+    hl_jsonw_kv_u64(w, "peak_rss_bytes", m->proc.peak_rss_bytes);
+    hl_jsonw_kv_cstr(w, "store", m->store.backend);
+    hl_jsonw_kv_u64(w, "shm_size_bytes", m->store.size_bytes);
+    hl_jsonw_kv_u64(w, "shm_used_bytes", m->store.used_bytes);
+    hl_jsonw_kv_u64(w, "store_generation", m->store.generation);
+    hl_jsonw_end(w);
 }
 
-json_object *hl_json_memory_info(const hl_procinfo *pi,
-                                 const hl_store_usage *u, const char *mpm)
+void hl_json_counter_increment(hl_jsonw *w, apr_uint64_t value,
+                               const hl_memory_figures *m)
 {
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "pid", json_object_new_int(pi->pid));
-    json_object_object_add(o, "mpm", json_object_new_string(mpm));
-    hl_json_add_u64(o, "rss_bytes", pi->rss_bytes);
-    hl_json_add_u64(o, "peak_rss_bytes", pi->peak_rss_bytes);
-    json_object_object_add(o, "store", json_object_new_string(u->backend));
-    hl_json_add_u64(o, "shm_size_bytes", u->size_bytes);
-    hl_json_add_u64(o, "shm_used_bytes", u->used_bytes);
-    hl_json_add_u64(o, "store_generation", u->generation);
-    return o;
-}
-
-json_object *hl_json_counter_increment(apr_uint64_t value, json_object *meminfo)
-{
-    json_object *o = json_object_new_object();
-    hl_json_add_u64(o, "counter", value);
-    json_object_object_add(o, "message",
-                           json_object_new_string("Counter incremented safely"));
-    json_object_object_add(o, "memory_info", meminfo);
-    return o;
+    hl_jsonw_object(w);
+    hl_jsonw_kv_u64(w, "counter", value);
+    hl_jsonw_kv_cstr(w, "message", "Counter incremented safely");
+    memory_figures(w, "memory_info", m);
+    hl_jsonw_end(w);
 }
 
 /* RFC 3339 in UTC with microseconds: 2026-11-23T22:19:34.123456Z */
-static json_object *rfc3339(apr_time_t when)
+static void rfc3339(hl_jsonw *w, apr_time_t when)
 {
     char date[32], full[48];
     apr_time_exp_t t;
@@ -61,135 +64,121 @@ static json_object *rfc3339(apr_time_t when)
     apr_time_exp_gmt(&t, when);
     apr_strftime(date, &n, sizeof(date), "%Y-%m-%dT%H:%M:%S", &t);
     apr_snprintf(full, sizeof(full), "%s.%06dZ", date, t.tm_usec);
-    return json_object_new_string(full);
+    hl_jsonw_cstr(w, full);
 }
 
-static json_object *history_entry(const hl_history_entry *e)
+static void history_entry(hl_jsonw *w, const hl_history_entry *e)
 {
-    json_object *o = json_object_new_object();
-    hl_json_add_u64(o, "value", e->value);
+    hl_jsonw_object(w);
+    hl_jsonw_kv_u64(w, "value", e->value);
     if (e->complete) {
-        json_object_object_add(o, "time", rfc3339(e->time));
-        json_object_object_add(o, "time_us", json_object_new_int64(e->time));
-        json_object_object_add(o, "pid", json_object_new_int(e->pid));
+        hl_jsonw_key(w, "time");
+        rfc3339(w, e->time);
+        hl_jsonw_kv_i64(w, "time_us", e->time);
+        hl_jsonw_kv_i64(w, "pid", e->pid);
     }
     else {
-        json_object_object_add(o, "pending", json_object_new_boolean(1));
+        hl_jsonw_kv_bool(w, "pending", 1);
     }
-    return o;
+    hl_jsonw_end(w);
 }
 
-json_object *hl_json_counter_stats(const hl_counter_snapshot *snap,
-                                   json_object *meminfo)
+void hl_json_counter_stats(hl_jsonw *w, const hl_counter_snapshot *snap,
+                           const hl_memory_figures *m)
 {
-    json_object *o = json_object_new_object();
-    json_object *values = json_object_new_array();
-    json_object *recent = json_object_new_array();
     int i;
-
-    for (i = 0; i < snap->n_recent; i++) {
-        json_object_array_add(values, json_object_new_uint64(snap->recent[i].value));
-        json_object_array_add(recent, history_entry(&snap->recent[i]));
-    }
-    hl_json_add_u64(o, "current_value", snap->current_value);
-    hl_json_add_u64(o, "history_length", snap->history_length);
-    hl_json_add_u64(o, "history_capacity", snap->capacity);
-    json_object_object_add(o, "recent_values", values);
-    json_object_object_add(o, "recent", recent);
-    json_object_object_add(o, "memory_usage", meminfo);
-    return o;
+    hl_jsonw_object(w);
+    hl_jsonw_kv_u64(w, "current_value", snap->current_value);
+    hl_jsonw_kv_u64(w, "history_length", snap->history_length);
+    hl_jsonw_kv_u64(w, "history_capacity", snap->capacity);
+    hl_jsonw_key(w, "recent_values");
+    hl_jsonw_array(w);
+    for (i = 0; i < snap->n_recent; i++)
+        hl_jsonw_u64(w, snap->recent[i].value);
+    hl_jsonw_end(w);
+    hl_jsonw_key(w, "recent");
+    hl_jsonw_array(w);
+    for (i = 0; i < snap->n_recent; i++)
+        history_entry(w, &snap->recent[i]);
+    hl_jsonw_end(w);
+    memory_figures(w, "memory_usage", m);
+    hl_jsonw_end(w);
 }
 
-json_object *hl_json_bytes(apr_pool_t *p, const char *s, apr_size_t len)
+void hl_json_cache_hit(hl_jsonw *w, const char *key, apr_size_t klen,
+                       const hl_cache_result *res)
 {
-    apr_size_t n;
-    const char *text = hl_utf8_lossy(p, s, len, &n);
-    return json_object_new_string_len(text, (int)n);
-}
-
-json_object *hl_json_cache_hit(apr_pool_t *p, const char *key, apr_size_t klen,
-                               const hl_cache_result *res)
-{
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "key", hl_json_bytes(p, key, klen));
-    json_object_object_add(o, "value", hl_json_bytes(p, res->value, res->vlen));
-    json_object_object_add(o, "cache_hit", json_object_new_boolean(1));
-    hl_json_add_u64(o, "access_count", res->access_count);
-    json_object_object_add(o, "age_seconds", hl_json_fixed(res->age_seconds, 6));
-    hl_json_add_u64(o, "value_bytes", res->vlen);
+    hl_jsonw_object(w);
+    hl_jsonw_kv_string(w, "key", key, klen);
+    hl_jsonw_kv_string(w, "value", res->value, res->vlen);
+    hl_jsonw_kv_bool(w, "cache_hit", 1);
+    hl_jsonw_kv_u64(w, "access_count", res->access_count);
+    hl_jsonw_kv_fixed(w, "age_seconds", res->age_seconds, 6);
+    hl_jsonw_kv_u64(w, "value_bytes", res->vlen);
     if (res->expires)
-        json_object_object_add(o, "expires_in_seconds", hl_json_fixed(
-            (double)(res->expires - res->set_time - res->age) / APR_USEC_PER_SEC, 6));
-    return o;
+        hl_jsonw_kv_fixed(w, "expires_in_seconds",
+                          (double)(res->expires - res->set_time - res->age)
+                          / APR_USEC_PER_SEC, 6);
+    hl_jsonw_end(w);
 }
 
-json_object *hl_json_cache_miss(apr_pool_t *p, const char *key, apr_size_t klen)
+void hl_json_cache_miss(hl_jsonw *w, const char *key, apr_size_t klen)
 {
-    json_object *o = hl_json_error(404, "Key not found");
-    json_object_object_add(o, "key", hl_json_bytes(p, key, klen));
-    return o;
+    hl_jsonw_object(w);
+    hl_jsonw_kv_cstr(w, "error", "Key not found");
+    hl_jsonw_kv_i64(w, "status", 404);
+    hl_jsonw_kv_string(w, "key", key, klen);
+    hl_jsonw_end(w);
 }
 
-json_object *hl_json_cache_set(apr_pool_t *p, const char *key, apr_size_t klen,
-                               const char *val, apr_size_t vlen, int replaced)
+void hl_json_cache_set(hl_jsonw *w, const char *key, apr_size_t klen,
+                       const char *val, apr_size_t vlen, int replaced)
 {
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "key", hl_json_bytes(p, key, klen));
-    json_object_object_add(o, "value", hl_json_bytes(p, val, vlen));
-    json_object_object_add(o, "operation", json_object_new_string("set"));
-    json_object_object_add(o, "success", json_object_new_boolean(1));
-    json_object_object_add(o, "replaced", json_object_new_boolean(replaced));
-    hl_json_add_u64(o, "value_bytes", vlen);
-    return o;
+    hl_jsonw_object(w);
+    hl_jsonw_kv_string(w, "key", key, klen);
+    hl_jsonw_kv_string(w, "value", val, vlen);
+    hl_jsonw_kv_cstr(w, "operation", "set");
+    hl_jsonw_kv_bool(w, "success", 1);
+    hl_jsonw_kv_bool(w, "replaced", replaced);
+    hl_jsonw_kv_u64(w, "value_bytes", vlen);
+    hl_jsonw_end(w);
 }
 
-json_object *hl_json_cache_deleted(apr_pool_t *p, const char *key,
-                                   apr_size_t klen)
+void hl_json_cache_deleted(hl_jsonw *w, const char *key, apr_size_t klen)
 {
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "key", hl_json_bytes(p, key, klen));
-    json_object_object_add(o, "operation", json_object_new_string("delete"));
-    json_object_object_add(o, "success", json_object_new_boolean(1));
-    return o;
+    hl_jsonw_object(w);
+    hl_jsonw_kv_string(w, "key", key, klen);
+    hl_jsonw_kv_cstr(w, "operation", "delete");
+    hl_jsonw_kv_bool(w, "success", 1);
+    hl_jsonw_end(w);
 }
 
-json_object *hl_json_cache_stats(const hl_cache_stats *st, apr_uint32_t limit)
+void hl_json_cache_stats(hl_jsonw *w, const hl_cache_stats *st,
+                         apr_uint32_t limit)
 {
-    json_object *o = json_object_new_object();
-    hl_json_add_u64(o, "total_entries", st->total_entries);
-    hl_json_add_u64(o, "total_accesses", st->total_accesses);
+    hl_jsonw_object(w);
+    hl_jsonw_kv_u64(w, "total_entries", st->total_entries);
+    hl_jsonw_kv_u64(w, "total_accesses", st->total_accesses);
     /* As the seed: integer division, 0 when empty. */
-    hl_json_add_u64(o, "average_accesses",
+    hl_jsonw_kv_u64(w, "average_accesses",
                     st->total_entries ? st->total_accesses / st->total_entries : 0);
-    hl_json_add_u64(o, "capacity_bytes", st->capacity_bytes);
-    hl_json_add_u64(o, "bytes_used", st->bytes_used);
-    hl_json_add_u64(o, "hits", st->hits);
-    hl_json_add_u64(o, "misses", st->misses);
-    hl_json_add_u64(o, "sets", st->sets);
-    hl_json_add_u64(o, "deletes", st->deletes);
-    hl_json_add_u64(o, "evictions", st->evictions);
-    hl_json_add_u64(o, "expirations", st->expirations);
-    hl_json_add_u64(o, "in_flight", st->in_flight);
-    hl_json_add_u64(o, "max_concurrent", limit);
-    hl_json_add_u64(o, "peak_in_flight", st->peak_in_flight);
-    hl_json_add_u64(o, "rejected", st->rejected);
-    hl_json_add_u64(o, "healed", st->healed);
-    hl_json_add_u64(o, "max_key_bytes", st->max_key);
-    hl_json_add_u64(o, "max_value_bytes", st->max_value);
-    hl_json_add_u64(o, "recoveries", st->recoveries);
+    hl_jsonw_kv_u64(w, "capacity_bytes", st->capacity_bytes);
+    hl_jsonw_kv_u64(w, "bytes_used", st->bytes_used);
+    hl_jsonw_kv_u64(w, "hits", st->hits);
+    hl_jsonw_kv_u64(w, "misses", st->misses);
+    hl_jsonw_kv_u64(w, "sets", st->sets);
+    hl_jsonw_kv_u64(w, "deletes", st->deletes);
+    hl_jsonw_kv_u64(w, "evictions", st->evictions);
+    hl_jsonw_kv_u64(w, "expirations", st->expirations);
+    hl_jsonw_kv_u64(w, "in_flight", st->in_flight);
+    hl_jsonw_kv_u64(w, "max_concurrent", limit);
+    hl_jsonw_kv_u64(w, "peak_in_flight", st->peak_in_flight);
+    hl_jsonw_kv_u64(w, "rejected", st->rejected);
+    hl_jsonw_kv_u64(w, "healed", st->healed);
+    hl_jsonw_kv_u64(w, "max_key_bytes", st->max_key);
+    hl_jsonw_kv_u64(w, "max_value_bytes", st->max_value);
+    hl_jsonw_kv_u64(w, "recoveries", st->recoveries);
     if (st->recoveries)
-        json_object_object_add(o, "last_recovery",
-                               json_object_new_string(st->last_recovery));
-    return o;
-}
-
-const char *hl_json_finish(apr_pool_t *p, json_object *obj, apr_size_t *len)
-{
-    size_t n;
-    const char *s = json_object_to_json_string_length(
-        obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-    char *copy = apr_pstrmemdup(p, s, n);
-    json_object_put(obj);
-    *len = n;
-    return copy;
+        hl_jsonw_kv_cstr(w, "last_recovery", st->last_recovery);
+    hl_jsonw_end(w);
 }

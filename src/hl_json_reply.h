@@ -1,52 +1,49 @@
-/* hl_json_reply: every JSON answer the module gives, built with json-c.
- * Builders return a json_object the caller may extend; hl_json_finish turns
- * one into a string in the request's pool and releases it. */
+/* hl_json_reply: every JSON answer the module gives, in one place so that
+ * the field names of all of them can be read side by side.  Each builder
+ * writes one complete answer into a writer (hl_jsonw.h). */
 #ifndef HL_JSON_REPLY_H
 #define HL_JSON_REPLY_H
 
 #include <apr_pools.h>
-#include <json-c/json.h>
 
 #include "hl_counter.h"
+#include "hl_jsonw.h"
 #include "hl_procinfo.h"
+#include "hl_router.h"
 #include "hl_store.h"
 
+/* What memory_info / memory_usage report, all read at request time. */
+typedef struct hl_memory_figures {
+    hl_procinfo proc;
+    hl_store_usage store;
+    const char *mpm;
+} hl_memory_figures;
+
 /* {"error": message, "status": status} */
-json_object *hl_json_error(int status, const char *message);
+void hl_json_error(hl_jsonw *w, int status, const char *message);
 
-/* The figures of memory_info / memory_usage. */
-json_object *hl_json_memory_info(const hl_procinfo *pi,
-                                 const hl_store_usage *u, const char *mpm);
+/* {"service", "mount", "endpoints": [...]} from the route table. */
+void hl_json_index(hl_jsonw *w, const char *mount, const hl_route_def *routes);
 
-/* {"counter", "message", "memory_info"}; takes ownership of meminfo. */
-json_object *hl_json_counter_increment(apr_uint64_t value, json_object *meminfo);
+/* {"counter", "message", "memory_info"} */
+void hl_json_counter_increment(hl_jsonw *w, apr_uint64_t value,
+                               const hl_memory_figures *m);
 
 /* {"current_value", "history_length", "history_capacity", "recent_values",
- *  "recent", "memory_usage"}; takes ownership of meminfo. */
-json_object *hl_json_counter_stats(const hl_counter_snapshot *snap,
-                                   json_object *meminfo);
+ *  "recent", "memory_usage"} */
+void hl_json_counter_stats(hl_jsonw *w, const hl_counter_snapshot *snap,
+                           const hl_memory_figures *m);
 
-/* A byte string as a JSON string: invalid UTF-8 becomes U+FFFD. */
-json_object *hl_json_bytes(apr_pool_t *p, const char *s, apr_size_t len);
-
-/* The cache's answers. */
-json_object *hl_json_cache_hit(apr_pool_t *p, const char *key, apr_size_t klen,
-                               const hl_cache_result *res);
-/* 404 {"error": "Key not found", "key", "status": 404} */
-json_object *hl_json_cache_miss(apr_pool_t *p, const char *key, apr_size_t klen);
-json_object *hl_json_cache_set(apr_pool_t *p, const char *key, apr_size_t klen,
-                               const char *val, apr_size_t vlen, int replaced);
-json_object *hl_json_cache_deleted(apr_pool_t *p, const char *key,
-                                   apr_size_t klen);
-json_object *hl_json_cache_stats(const hl_cache_stats *st, apr_uint32_t limit);
-
-/* Serialises obj into p, releases obj; *len gets the length. */
-const char *hl_json_finish(apr_pool_t *p, json_object *obj, apr_size_t *len);
-
-/* A double printed with a fixed number of decimals, not json-c's %.17g. */
-json_object *hl_json_fixed(double v, int decimals);
-
-/* Adds an unsigned 64-bit number (json-c's int64 would cut the top bit). */
-void hl_json_add_u64(json_object *obj, const char *key, apr_uint64_t v);
+/* The cache's answers; keys and values are bytes (invalid UTF-8 becomes
+ * U+FFFD in the JSON). */
+void hl_json_cache_hit(hl_jsonw *w, const char *key, apr_size_t klen,
+                       const hl_cache_result *res);
+/* 404 {"error": "Key not found", "status": 404, "key"} */
+void hl_json_cache_miss(hl_jsonw *w, const char *key, apr_size_t klen);
+void hl_json_cache_set(hl_jsonw *w, const char *key, apr_size_t klen,
+                       const char *val, apr_size_t vlen, int replaced);
+void hl_json_cache_deleted(hl_jsonw *w, const char *key, apr_size_t klen);
+void hl_json_cache_stats(hl_jsonw *w, const hl_cache_stats *st,
+                         apr_uint32_t limit);
 
 #endif

@@ -1,6 +1,6 @@
 /* hl_membench: see hl_membench.h for the runs and what each phase times. */
 #include "hl_membench.h"
-#include "hl_json_reply.h"
+#include "hl_jsonw.h"
 
 #include <apr_allocator.h>
 #include <apr_lib.h>
@@ -252,23 +252,22 @@ apr_status_t hl_membench_run_both(apr_pool_t *p, apr_uint64_t n, apr_uint64_t s,
 /* ---- the answer ---- */
 
 /* "<phase>_time_ms" (to the nanosecond) and "<phase>_time_us". */
-static void add_phase(json_object *o, const char *phase, double us)
+static void add_phase(hl_jsonw *w, const char *phase, double us)
 {
     char key[48];
     snprintf(key, sizeof(key), "%s_time_ms", phase);
-    json_object_object_add(o, key, hl_json_fixed(us / 1000.0, 6));
+    hl_jsonw_kv_fixed(w, key, us / 1000.0, 6);
     snprintf(key, sizeof(key), "%s_time_us", phase);
-    json_object_object_add(o, key, hl_json_fixed(us, 3));
+    hl_jsonw_kv_fixed(w, key, us, 3);
 }
 
-static void add_run(json_object *o, const hl_membench_run *run,
-                    const char *model)
+static void add_run(hl_jsonw *w, const hl_membench_run *run, const char *model)
 {
-    add_phase(o, "allocation", run->allocation_us);
-    add_phase(o, "access", run->access_us);
-    add_phase(o, "cleanup", run->cleanup_us);
-    hl_json_add_u64(o, "checksum", run->checksum);
-    json_object_object_add(o, "memory_model", json_object_new_string(model));
+    add_phase(w, "allocation", run->allocation_us);
+    add_phase(w, "access", run->access_us);
+    add_phase(w, "cleanup", run->cleanup_us);
+    hl_jsonw_kv_u64(w, "checksum", run->checksum);
+    hl_jsonw_kv_cstr(w, "memory_model", model);
 }
 
 static double run_total(const hl_membench_run *run)
@@ -277,41 +276,41 @@ static double run_total(const hl_membench_run *run)
 }
 
 /* malloc time / pool time: above 1 means the pool was faster. */
-static json_object *ratio(double malloc_us, double pool_us)
+static void ratio(hl_jsonw *w, const char *key, double malloc_us, double pool_us)
 {
-    return pool_us > 0 ? hl_json_fixed(malloc_us / pool_us, 3) : NULL;
+    hl_jsonw_key(w, key);
+    if (pool_us > 0)
+        hl_jsonw_fixed(w, malloc_us / pool_us, 3);
+    else
+        hl_jsonw_null(w);
 }
 
-static json_object *comparison(const hl_membench_result *r)
+static void comparison(hl_jsonw *w, const hl_membench_result *r)
 {
-    json_object *o = json_object_new_object();
     double pool = run_total(&r->pool), heap = run_total(&r->heap);
-    json_object_object_add(o, "allocation_ratio",
-                           ratio(r->heap.allocation_us, r->pool.allocation_us));
-    json_object_object_add(o, "access_ratio",
-                           ratio(r->heap.access_us, r->pool.access_us));
-    json_object_object_add(o, "cleanup_ratio",
-                           ratio(r->heap.cleanup_us, r->pool.cleanup_us));
-    json_object_object_add(o, "total_ratio", ratio(heap, pool));
-    json_object_object_add(o, "faster", json_object_new_string(
-                               pool <= heap ? "apr_pool" : "malloc"));
-    return o;
+    hl_jsonw_key(w, "comparison");
+    hl_jsonw_object(w);
+    ratio(w, "allocation_ratio", r->heap.allocation_us, r->pool.allocation_us);
+    ratio(w, "access_ratio", r->heap.access_us, r->pool.access_us);
+    ratio(w, "cleanup_ratio", r->heap.cleanup_us, r->pool.cleanup_us);
+    ratio(w, "total_ratio", heap, pool);
+    hl_jsonw_kv_cstr(w, "faster", pool <= heap ? "apr_pool" : "malloc");
+    hl_jsonw_end(w);
 }
 
-json_object *hl_json_membench(const hl_membench_result *r)
+void hl_json_membench(hl_jsonw *w, const hl_membench_result *r)
 {
-    json_object *o = json_object_new_object();
-    json_object *heap = json_object_new_object();
-
-    hl_json_add_u64(o, "allocations", r->allocations);
-    json_object_object_add(o, "allocation_size_kb",
-                           json_object_new_double((double)r->size / 1024.0));
-    hl_json_add_u64(o, "allocation_size_bytes", r->size);
-    json_object_object_add(o, "total_memory_mb", json_object_new_double(
-                               (double)(r->allocations * r->size) / 1048576.0));
-    add_run(o, &r->pool, "apr_pool_raii");
-    add_run(heap, &r->heap, "malloc_free");
-    json_object_object_add(o, "malloc", heap);
-    json_object_object_add(o, "comparison", comparison(r));
-    return o;
+    hl_jsonw_object(w);
+    hl_jsonw_kv_u64(w, "allocations", r->allocations);
+    hl_jsonw_kv_double(w, "allocation_size_kb", (double)r->size / 1024.0);
+    hl_jsonw_kv_u64(w, "allocation_size_bytes", r->size);
+    hl_jsonw_kv_double(w, "total_memory_mb",
+                       (double)(r->allocations * r->size) / 1048576.0);
+    add_run(w, &r->pool, "apr_pool_raii");
+    hl_jsonw_key(w, "malloc");
+    hl_jsonw_object(w);
+    add_run(w, &r->heap, "malloc_free");
+    hl_jsonw_end(w);
+    comparison(w, r);
+    hl_jsonw_end(w);
 }

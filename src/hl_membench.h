@@ -18,7 +18,7 @@
 #include <apr.h>
 #include <apr_errno.h>
 #include <apr_pools.h>
-#include <json-c/json.h>
+#include "hl_jsonw.h"
 
 #define HL_MEMBENCH_DEFAULT_ALLOCATIONS 10000
 #define HL_MEMBENCH_DEFAULT_SIZE        1024
@@ -62,6 +62,6 @@ apr_status_t hl_membench_run_both(apr_pool_t *p, apr_uint64_t n, apr_uint64_t s,
  *  "comparison": {"allocation_ratio", "access_ratio", "cleanup_ratio",
  *                 "total_ratio": malloc time / pool time, null if the pool
  *                 time is 0, "faster": "apr_pool" or "malloc"}} */
-json_object *hl_json_membench(const hl_membench_result *r);
+void hl_json_membench(hl_jsonw *w, const hl_membench_result *r);
 
 #endif

@@ -1,6 +1,5 @@
 /* hl_pooled: see hl_pooled.h for the transform and why it streams. */
 #include "hl_pooled.h"
-#include "hl_json_reply.h"
 
 apr_status_t hl_pooled_init(hl_pooled *st, void *buffer, apr_size_t buffer_size)
 {
@@ -43,34 +42,36 @@ apr_uint64_t hl_pooled_average(const hl_pooled *st)
     return st->output_size ? st->checksum / st->output_size : 0;
 }
 
-static json_object *processing_result(const hl_pooled *st)
+static void processing_result(hl_jsonw *w, const hl_pooled *st)
 {
-    json_object *o = json_object_new_object();
-    hl_json_add_u64(o, "input_size", st->input_size);
-    hl_json_add_u64(o, "output_size", st->output_size);
-    hl_json_add_u64(o, "checksum", st->checksum);
-    hl_json_add_u64(o, "average", hl_pooled_average(st));
-    hl_json_add_u64(o, "buffer_capacity", st->buffer_size);
-    return o;
+    hl_jsonw_key(w, "processing_result");
+    hl_jsonw_object(w);
+    hl_jsonw_kv_u64(w, "input_size", st->input_size);
+    hl_jsonw_kv_u64(w, "output_size", st->output_size);
+    hl_jsonw_kv_u64(w, "checksum", st->checksum);
+    hl_jsonw_kv_u64(w, "average", hl_pooled_average(st));
+    hl_jsonw_kv_u64(w, "buffer_capacity", st->buffer_size);
+    hl_jsonw_end(w);
 }
 
-static json_object *memory_pool(const hl_bufpool_stats *ps)
+static void memory_pool(hl_jsonw *w, const hl_bufpool_stats *ps)
 {
-    json_object *o = json_object_new_object();
-    hl_json_add_u64(o, "current_size", ps->current_size);
-    hl_json_add_u64(o, "max_size", ps->max_size);
-    hl_json_add_u64(o, "buffer_size", ps->buffer_size);
-    hl_json_add_u64(o, "reused", ps->reused);
-    hl_json_add_u64(o, "created", ps->created);
-    hl_json_add_u64(o, "in_use", ps->in_use);
-    json_object_object_add(o, "pid", json_object_new_int(ps->pid));
-    return o;
+    hl_jsonw_key(w, "memory_pool");
+    hl_jsonw_object(w);
+    hl_jsonw_kv_u64(w, "current_size", ps->current_size);
+    hl_jsonw_kv_u64(w, "max_size", ps->max_size);
+    hl_jsonw_kv_u64(w, "buffer_size", ps->buffer_size);
+    hl_jsonw_kv_u64(w, "reused", ps->reused);
+    hl_jsonw_kv_u64(w, "created", ps->created);
+    hl_jsonw_kv_u64(w, "in_use", ps->in_use);
+    hl_jsonw_kv_i64(w, "pid", ps->pid);
+    hl_jsonw_end(w);
 }
 
-json_object *hl_json_pooled(const hl_pooled *st, const hl_bufpool_stats *ps)
+void hl_json_pooled(hl_jsonw *w, const hl_pooled *st, const hl_bufpool_stats *ps)
 {
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "processing_result", processing_result(st));
-    json_object_object_add(o, "memory_pool", memory_pool(ps));
-    return o;
+    hl_jsonw_object(w);
+    processing_result(w, st);
+    memory_pool(w, ps);
+    hl_jsonw_end(w);
 }

@@ -16,7 +16,7 @@
 
 #include <apr.h>
 #include <apr_errno.h>
-#include <json-c/json.h>
+#include "hl_jsonw.h"
 
 #include "hl_bufpool.h"
 
@@ -39,6 +39,7 @@ apr_uint64_t hl_pooled_average(const hl_pooled *st);
 /* {"processing_result": {"input_size", "output_size", "checksum", "average",
  *  "buffer_capacity"}, "memory_pool": {"current_size", "max_size",
  *  "buffer_size", "reused", "created", "in_use", "pid"}} */
-json_object *hl_json_pooled(const hl_pooled *st, const hl_bufpool_stats *ps);
+void hl_json_pooled(hl_jsonw *w, const hl_pooled *st,
+                    const hl_bufpool_stats *ps);
 
 #endif

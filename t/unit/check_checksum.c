@@ -179,7 +179,7 @@ START_TEST(test_process_json)
     hl_checksum_init(&st, 4096);
     hl_checksum_update(&st, "ab", 2);
     hl_checksum_update(&st, "c", 1);
-    o = json_round_trip(hl_json_process(&st));
+    o = JSON_OF(hl_json_process(test_w, &st));
     ck_assert_uint_eq(json_u64(o, "checksum"), 1366);
     ck_assert_uint_eq(json_u64(o, "total_bytes"), 3);
     ck_assert_uint_eq(json_u64(o, "chunks_processed"), 1);
@@ -199,7 +199,7 @@ START_TEST(test_process_json_high_checksum)
     json_object *o;
     hl_checksum_init(&st, 4096);
     hl_checksum_update(&st, wrap, 24);
-    o = json_round_trip(hl_json_process(&st));
+    o = JSON_OF(hl_json_process(test_w, &st));
     ck_assert_uint_eq(json_u64(o, "checksum"),
                       2147483648u);
     json_object_put(o);
@@ -274,7 +274,7 @@ START_TEST(test_pooled_json)
     json_object *o, *pr, *mp;
     hl_pooled_init(&st, buf, sizeof(buf));
     hl_pooled_update(&st, "abc", 3);
-    o = json_round_trip(hl_json_pooled(&st, &ps));
+    o = JSON_OF(hl_json_pooled(test_w, &st, &ps));
     pr = json_field(o, "processing_result", json_type_object);
     ck_assert_uint_eq(json_u64(pr, "input_size"), 3);
     ck_assert_uint_eq(json_u64(pr, "output_size"), 3);

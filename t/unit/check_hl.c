@@ -1,7 +1,6 @@
 /* The unit-test runner: every suite of src/, in one SRunner. */
 #include "check_hl.h"
 
-#include "hl_json_reply.h"
 
 #include <apr_general.h>
 #include <stdlib.h>
@@ -36,12 +35,24 @@ void test_rand_fill(apr_uint64_t *state, unsigned char *buf, apr_size_t len)
         buf[i] = (unsigned char)(test_rand(state) >> 56);
 }
 
-json_object *json_round_trip(json_object *o)
+hl_jsonw *test_w;
+
+hl_jsonw *test_writer(void)
+{
+    hl_jsonw *w = apr_palloc(test_pool, sizeof(*w));
+    hl_jsonw_init(w, test_pool);
+    return w;
+}
+
+json_object *json_written(hl_jsonw *w)
 {
     apr_size_t len;
-    const char *s = hl_json_finish(test_pool, o, &len);
-    json_object *back = json_tokener_parse(s);
-    ck_assert_ptr_nonnull(back);
+    const char *s = hl_jsonw_text(w, &len);
+    struct json_tokener *tok = json_tokener_new();
+    json_object *back = json_tokener_parse_ex(tok, s, (int)len);
+    ck_assert_msg(back != NULL && tok->char_offset == (int)len,
+                  "not one JSON text: %s", s);
+    json_tokener_free(tok);
     ck_assert_uint_eq(strlen(s), len);
     return back;
 }

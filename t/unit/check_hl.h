@@ -6,6 +6,8 @@
 #include <apr_pools.h>
 #include <json-c/json.h>
 
+#include "hl_jsonw.h"
+
 Suite *counter_suite(void);
 Suite *router_suite(void);
 Suite *json_suite(void);
@@ -26,9 +28,14 @@ void pool_teardown(void);
 apr_uint64_t test_rand(apr_uint64_t *state);
 void test_rand_fill(apr_uint64_t *state, unsigned char *buf, apr_size_t len);
 
-/* Serialises o through hl_json_finish, parses it back (o is released);
- * json_field asserts key is there with the type and returns its value. */
-json_object *json_round_trip(json_object *o);
+/* JSON_OF(builder(test_w, ...)) runs a builder on a fresh writer and
+ * parses what it wrote back with json-c, asserting it is one valid JSON
+ * text; json_field asserts key is there with the type and returns its
+ * value.  The caller releases the parsed object (json_object_put). */
+extern hl_jsonw *test_w;
+hl_jsonw *test_writer(void);
+json_object *json_written(hl_jsonw *w);
+#define JSON_OF(call) (test_w = test_writer(), (call), json_written(test_w))
 json_object *json_field(json_object *o, const char *key, json_type type);
 /* The unsigned integer at key, asserted to be one. */
 apr_uint64_t json_u64(json_object *o, const char *key);

@@ -1,17 +1,106 @@
-/* JSON answers: field names and types, parsed back with json-c. */
+/* JSON: the writer (escaping, nesting, numbers) and the shape of every
+ * answer of hl_json_reply, each parsed back with json-c. */
 #include "check_hl.h"
 #include "hl_json_reply.h"
 
-static json_object *sample_meminfo(void)
+#include <string.h>
+
+static const char *text_of(hl_jsonw *w)
 {
-    hl_procinfo pi = { 1234, 5 << 20, 7 << 20 };
-    hl_store_usage u = { "shm", 65536, 4096, 3, 0 };
-    return hl_json_memory_info(&pi, &u, "event");
+    apr_size_t len;
+    return hl_jsonw_text(w, &len);
+}
+
+START_TEST(test_writer_nesting_and_commas)
+{
+    hl_jsonw *w = test_writer();
+    hl_jsonw_object(w);
+    hl_jsonw_kv_u64(w, "a", 1);
+    hl_jsonw_key(w, "b");
+    hl_jsonw_array(w);
+    hl_jsonw_u64(w, 2);
+    hl_jsonw_object(w);
+    hl_jsonw_end(w);
+    hl_jsonw_array(w);
+    hl_jsonw_end(w);
+    hl_jsonw_bool(w, 0);
+    hl_jsonw_null(w);
+    hl_jsonw_end(w);
+    hl_jsonw_kv_cstr(w, "c", "d");
+    hl_jsonw_end(w);
+    ck_assert_str_eq(text_of(w), "{\"a\":1,\"b\":[2,{},[],false,null],\"c\":\"d\"}");
+}
+END_TEST
+
+START_TEST(test_writer_numbers)
+{
+    hl_jsonw *w = test_writer();
+    hl_jsonw_array(w);
+    hl_jsonw_u64(w, 0);
+    hl_jsonw_u64(w, 18446744073709551615ull);
+    hl_jsonw_i64(w, -1);
+    hl_jsonw_i64(w, (apr_int64_t)(-9223372036854775807ll - 1));
+    hl_jsonw_fixed(w, 1.5, 3);
+    hl_jsonw_fixed(w, 0.0 / 0.0, 3);       /* NaN is no JSON number */
+    hl_jsonw_end(w);
+    ck_assert_str_eq(text_of(w), "[0,18446744073709551615,-1,"
+                     "-9223372036854775808,1.500,null]");
+}
+END_TEST
+
+START_TEST(test_writer_strings)
+{
+    hl_jsonw *w = test_writer();
+    json_object *o;
+    const char raw[] = "q\"b\\n\nt\tc\x01 \xC3\xA9 \xFF z";
+    hl_jsonw_array(w);
+    hl_jsonw_string(w, raw, sizeof(raw) - 1);
+    hl_jsonw_string(w, "a\0b", 3);
+    hl_jsonw_end(w);
+    ck_assert_str_eq(text_of(w), "[\"q\\\"b\\\\n\\nt\\tc\\u0001 \xC3\xA9 \xEF\xBF\xBD z\","
+                     "\"a\\u0000b\"]");
+    o = json_written(w);
+    ck_assert_str_eq(json_object_get_string(json_object_array_get_idx(o, 0)),
+                     "q\"b\\n\nt\tc\x01 \xC3\xA9 \xEF\xBF\xBD z");
+    ck_assert_int_eq(json_object_get_string_len(json_object_array_get_idx(o, 1)), 3);
+    json_object_put(o);
+}
+END_TEST
+
+/* The writer grows its buffer: a large answer stays whole. */
+START_TEST(test_writer_grows)
+{
+    hl_jsonw *w = test_writer();
+    json_object *o;
+    int i;
+    hl_jsonw_array(w);
+    for (i = 0; i < 20000; i++)
+        hl_jsonw_u64(w, (apr_uint64_t)i);
+    hl_jsonw_end(w);
+    o = json_written(w);
+    ck_assert_uint_eq(json_object_array_length(o), 20000);
+    ck_assert_int_eq(json_object_get_int(json_object_array_get_idx(o, 19999)), 19999);
+    json_object_put(o);
+}
+END_TEST
+
+static const hl_memory_figures *sample_figures(void)
+{
+    static hl_memory_figures m;
+    m.proc.pid = 1234;
+    m.proc.rss_bytes = 5 << 20;
+    m.proc.peak_rss_bytes = 7 << 20;
+    m.store.backend = "shm";
+    m.store.size_bytes = 65536;
+    m.store.used_bytes = 4096;
+    m.store.generation = 3;
+    m.mpm = "event";
+    return &m;
 }
 
 START_TEST(test_error_shape)
 {
-    json_object *o = json_round_trip(hl_json_error(404, "No endpoint at /hl/x"));
+    json_object *o = JSON_OF(hl_json_error(test_w, 404, "No endpoint at /hl/x"));
     ck_assert_str_eq(json_object_get_string(json_field(o, "error", json_type_string)),
                      "No endpoint at /hl/x");
     ck_assert_int_eq(json_object_get_int(json_field(o, "status", json_type_int)), 404);
@@ -22,20 +111,20 @@ END_TEST
 
 START_TEST(test_increment_shape)
 {
-    json_object *o = json_round_trip(hl_json_counter_increment(18446744073709551615ull,
-                                                          sample_meminfo()));
+    json_object *o = JSON_OF(hl_json_counter_increment(test_w, 18446744073709551615ull,
+                                                       sample_figures()));
     json_object *mi;
-    ck_assert_uint_eq(json_object_get_uint64(json_field(o, "counter", json_type_int)),
-                      18446744073709551615ull);
+    ck_assert_uint_eq(json_u64(o, "counter"), 18446744073709551615ull);
     ck_assert_str_eq(json_object_get_string(json_field(o, "message", json_type_string)),
                      "Counter incremented safely");
     mi = json_field(o, "memory_info", json_type_object);
     ck_assert_int_eq(json_object_get_int(json_field(mi, "pid", json_type_int)), 1234);
     ck_assert_str_eq(json_object_get_string(json_field(mi, "mpm", json_type_string)), "event");
-    ck_assert_int_eq(json_object_get_int64(json_field(mi, "rss_bytes", json_type_int)), 5 << 20);
-    ck_assert_int_eq(json_object_get_int64(json_field(mi, "peak_rss_bytes", json_type_int)), 7 << 20);
-    ck_assert_int_eq(json_object_get_int64(json_field(mi, "shm_size_bytes", json_type_int)), 65536);
-    ck_assert_int_eq(json_object_get_int64(json_field(mi, "shm_used_bytes", json_type_int)), 4096);
+    ck_assert_uint_eq(json_u64(mi, "rss_bytes"), 5 << 20);
+    ck_assert_uint_eq(json_u64(mi, "peak_rss_bytes"), 7 << 20);
+    ck_assert_uint_eq(json_u64(mi, "shm_size_bytes"), 65536);
+    ck_assert_uint_eq(json_u64(mi, "shm_used_bytes"), 4096);
+    ck_assert_uint_eq(json_u64(mi, "store_generation"), 3);
     json_object_put(o);
 }
 END_TEST
@@ -54,9 +143,10 @@ START_TEST(test_stats_shape)
     snap.recent[0].pid = 99;
     snap.recent[0].time = APR_USEC_PER_SEC * 1800000000ll + 123456;
     snap.recent[1].value = 11;
-    o = json_round_trip(hl_json_counter_stats(&snap, sample_meminfo()));
-    ck_assert_int_eq(json_object_get_int(json_field(o, "current_value", json_type_int)), 12);
-    ck_assert_int_eq(json_object_get_int(json_field(o, "history_length", json_type_int)), 12);
+    o = JSON_OF(hl_json_counter_stats(test_w, &snap, sample_figures()));
+    ck_assert_uint_eq(json_u64(o, "current_value"), 12);
+    ck_assert_uint_eq(json_u64(o, "history_length"), 12);
+    ck_assert_uint_eq(json_u64(o, "history_capacity"), 1000);
     vals = json_field(o, "recent_values", json_type_array);
     ck_assert_uint_eq(json_object_array_length(vals), 2);
     ck_assert_int_eq(json_object_get_int(json_object_array_get_idx(vals, 0)), 12);
@@ -73,14 +163,76 @@ START_TEST(test_stats_shape)
 }
 END_TEST
 
+START_TEST(test_index_shape)
+{
+    json_object *o = JSON_OF(hl_json_index(test_w, "/hl", hl_router_table()));
+    json_object *eps = json_field(o, "endpoints", json_type_array);
+    ck_assert_str_eq(json_object_get_string(json_field(o, "mount", json_type_string)), "/hl");
+    ck_assert_str_eq(json_object_get_string(json_object_array_get_idx(eps, 0)),
+                     "counter/increment");
+    ck_assert_str_eq(json_object_get_string(json_object_array_get_idx(
+        eps, json_object_array_length(eps) - 1)), "cache/{key}");
+    json_object_put(o);
+}
+END_TEST
+
+START_TEST(test_cache_shapes)
+{
+    hl_cache_result res;
+    hl_cache_stats st;
+    json_object *o;
+
+    memset(&res, 0, sizeof(res));
+    res.value = "v\xFF";
+    res.vlen = 2;
+    res.access_count = 3;
+    res.age_seconds = 1.25;
+    o = JSON_OF(hl_json_cache_hit(test_w, "k\0y", 3, &res));
+    ck_assert_int_eq(json_object_get_string_len(json_field(o, "key", json_type_string)), 3);
+    ck_assert_str_eq(json_object_get_string(json_field(o, "value", json_type_string)),
+                     "v\xEF\xBF\xBD");
+    ck_assert(json_object_get_boolean(json_field(o, "cache_hit", json_type_boolean)));
+    ck_assert_uint_eq(json_u64(o, "access_count"), 3);
+    ck_assert(json_object_get_double(json_field(o, "age_seconds", json_type_double)) == 1.25);
+    json_object_put(o);
+
+    o = JSON_OF(hl_json_cache_miss(test_w, "gone", 4));
+    ck_assert_str_eq(json_object_get_string(json_field(o, "error", json_type_string)),
+                     "Key not found");
+    ck_assert_int_eq(json_object_get_int(json_field(o, "status", json_type_int)), 404);
+    ck_assert_str_eq(json_object_get_string(json_field(o, "key", json_type_string)), "gone");
+    json_object_put(o);
+
+    o = JSON_OF(hl_json_cache_set(test_w, "k", 1, "val", 3, 1));
+    ck_assert_str_eq(json_object_get_string(json_field(o, "operation", json_type_string)), "set");
+    ck_assert(json_object_get_boolean(json_field(o, "replaced", json_type_boolean)));
+    json_object_put(o);
+
+    memset(&st, 0, sizeof(st));
+    st.total_entries = 4;
+    st.total_accesses = 10;
+    o = JSON_OF(hl_json_cache_stats(test_w, &st, 50));
+    ck_assert_uint_eq(json_u64(o, "average_accesses"), 2);     /* 10 / 4 */
+    ck_assert_uint_eq(json_u64(o, "max_concurrent"), 50);
+    json_field(o, "rejected", json_type_int);
+    json_object_put(o);
+}
+END_TEST
+
 Suite *json_suite(void)
 {
     Suite *s = suite_create("json");
     TCase *tc = tcase_create("core");
     tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
+    tcase_add_test(tc, test_writer_nesting_and_commas);
+    tcase_add_test(tc, test_writer_numbers);
+    tcase_add_test(tc, test_writer_strings);
+    tcase_add_test(tc, test_writer_grows);
     tcase_add_test(tc, test_error_shape);
     tcase_add_test(tc, test_increment_shape);
     tcase_add_test(tc, test_stats_shape);
+    tcase_add_test(tc, test_index_shape);
+    tcase_add_test(tc, test_cache_shapes);
     suite_add_tcase(s, tc);
     return s;
 }

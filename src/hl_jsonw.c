@@ -1,0 +1,265 @@
+/* hl_jsonw: see hl_jsonw.h.  One buffer that doubles when full; the
+ * container stack only decides where commas go. */
+#include "hl_jsonw.h"
+#include "hl_utf8.h"
+
+#include <apr_strings.h>
+#include <stdio.h>
+#include <string.h>
+
+void hl_jsonw_init(hl_jsonw *w, apr_pool_t *p)
+{
+    memset(w, 0, sizeof(*w));
+    w->pool = p;
+    w->cap = 512;
+    w->buf = apr_palloc(p, w->cap);
+    w->buf[0] = '\0';
+}
+
+static void reserve(hl_jsonw *w, apr_size_t more)
+{
+    char *bigger;
+    apr_size_t cap = w->cap;
+    if (w->len + more + 1 <= cap)
+        return;
+    while (w->len + more + 1 > cap)
+        cap *= 2;
+    bigger = apr_palloc(w->pool, cap);
+    memcpy(bigger, w->buf, w->len);
+    w->buf = bigger;
+    w->cap = cap;
+}
+
+static void put(hl_jsonw *w, const char *s, apr_size_t n)
+{
+    reserve(w, n);
+    memcpy(w->buf + w->len, s, n);
+    w->len += n;
+    w->buf[w->len] = '\0';
+}
+
+static void put_char(hl_jsonw *w, char c)
+{
+    reserve(w, 1);
+    w->buf[w->len++] = c;
+    w->buf[w->len] = '\0';
+}
+
+/* In an array a value follows a comma unless it is the first; in an
+ * object the key already placed it. */
+static void before_value(hl_jsonw *w)
+{
+    if (w->depth > 0 && w->in_array[w->depth - 1]) {
+        if (w->has_items[w->depth - 1])
+            put_char(w, ',');
+        w->has_items[w->depth - 1] = 1;
+    }
+}
+
+static void open_container(hl_jsonw *w, char c, int is_array)
+{
+    before_value(w);
+    put_char(w, c);
+    if (w->depth < HL_JSONW_DEPTH) {
+        w->in_array[w->depth] = (unsigned char)is_array;
+        w->has_items[w->depth] = 0;
+    }
+    w->depth++;
+}
+
+void hl_jsonw_object(hl_jsonw *w)
+{
+    open_container(w, '{', 0);
+}
+
+void hl_jsonw_array(hl_jsonw *w)
+{
+    open_container(w, '[', 1);
+}
+
+void hl_jsonw_end(hl_jsonw *w)
+{
+    if (w->depth == 0)
+        return;
+    w->depth--;
+    put_char(w, w->depth < HL_JSONW_DEPTH && w->in_array[w->depth] ? ']' : '}');
+}
+
+static void put_escaped(hl_jsonw *w, const char *s, apr_size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    apr_size_t i, start = 0;
+
+    reserve(w, n + 2);
+    put_char(w, '"');
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[6] = { '\\', 'u', '0', '0', 0, 0 };
+        const char *rep = NULL;
+        apr_size_t rlen = 2;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        switch (c) {
+        case '"':  rep = "\\\""; break;
+        case '\\': rep = "\\\\"; break;
+        case '\n': rep = "\\n"; break;
+        case '\r': rep = "\\r"; break;
+        case '\t': rep = "\\t"; break;
+        default:
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            rep = esc;
+            rlen = 6;
+        }
+        put(w, s + start, i - start);
+        put(w, rep, rlen);
+        start = i + 1;
+    }
+    put(w, s + start, n - start);
+    put_char(w, '"');
+}
+
+void hl_jsonw_key(hl_jsonw *w, const char *key)
+{
+    if (w->depth > 0 && w->has_items[w->depth - 1])
+        put_char(w, ',');
+    if (w->depth > 0)
+        w->has_items[w->depth - 1] = 1;
+    put_escaped(w, key, strlen(key));
+    put_char(w, ':');
+}
+
+static void put_digits(hl_jsonw *w, apr_uint64_t v)
+{
+    char digits[24];
+    int i = sizeof(digits);
+    do {
+        digits[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    put(w, digits + i, sizeof(digits) - (apr_size_t)i);
+}
+
+void hl_jsonw_u64(hl_jsonw *w, apr_uint64_t v)
+{
+    before_value(w);
+    put_digits(w, v);
+}
+
+void hl_jsonw_i64(hl_jsonw *w, apr_int64_t v)
+{
+    before_value(w);
+    if (v < 0) {
+        put_char(w, '-');
+        put_digits(w, (apr_uint64_t)(-(v + 1)) + 1);   /* also INT64_MIN */
+    }
+    else {
+        put_digits(w, (apr_uint64_t)v);
+    }
+}
+
+void hl_jsonw_bool(hl_jsonw *w, int v)
+{
+    before_value(w);
+    if (v)
+        put(w, "true", 4);
+    else
+        put(w, "false", 5);
+}
+
+void hl_jsonw_null(hl_jsonw *w)
+{
+    before_value(w);
+    put(w, "null", 4);
+}
+
+/* NaN and the infinities have no JSON number: they are written null. */
+static void put_double(hl_jsonw *w, const char *format, int decimals, double v)
+{
+    char text[64];
+    int n, i;
+    if (v != v || v - v != 0) {
+        hl_jsonw_null(w);
+        return;
+    }
+    before_value(w);
+    /* libc's, not apr_snprintf: APR's %g drops the 0 of "0.5". */
+    n = decimals >= 0 ? snprintf(text, sizeof(text), format, decimals, v)
+                      : snprintf(text, sizeof(text), format, v);
+    for (i = 0; i < n; i++)
+        if (text[i] == ',')          /* a locale's decimal comma */
+            text[i] = '.';
+    put(w, text, (apr_size_t)n);
+}
+
+void hl_jsonw_fixed(hl_jsonw *w, double v, int decimals)
+{
+    put_double(w, "%.*f", decimals, v);
+}
+
+void hl_jsonw_double(hl_jsonw *w, double v)
+{
+    put_double(w, "%.15g", -1, v);
+}
+
+void hl_jsonw_string(hl_jsonw *w, const char *s, apr_size_t len)
+{
+    apr_size_t n;
+    const char *valid = hl_utf8_lossy(w->pool, s, len, &n);
+    before_value(w);
+    put_escaped(w, valid, n);
+}
+
+void hl_jsonw_cstr(hl_jsonw *w, const char *s)
+{
+    hl_jsonw_string(w, s, strlen(s));
+}
+
+void hl_jsonw_kv_u64(hl_jsonw *w, const char *key, apr_uint64_t v)
+{
+    hl_jsonw_key(w, key);
+    hl_jsonw_u64(w, v);
+}
+
+void hl_jsonw_kv_i64(hl_jsonw *w, const char *key, apr_int64_t v)
+{
+    hl_jsonw_key(w, key);
+    hl_jsonw_i64(w, v);
+}
+
+void hl_jsonw_kv_bool(hl_jsonw *w, const char *key, int v)
+{
+    hl_jsonw_key(w, key);
+    hl_jsonw_bool(w, v);
+}
+
+void hl_jsonw_kv_fixed(hl_jsonw *w, const char *key, double v, int decimals)
+{
+    hl_jsonw_key(w, key);
+    hl_jsonw_fixed(w, v, decimals);
+}
+
+void hl_jsonw_kv_double(hl_jsonw *w, const char *key, double v)
+{
+    hl_jsonw_key(w, key);
+    hl_jsonw_double(w, v);
+}
+
+void hl_jsonw_kv_cstr(hl_jsonw *w, const char *key, const char *s)
+{
+    hl_jsonw_key(w, key);
+    hl_jsonw_cstr(w, s);
+}
+
+void hl_jsonw_kv_string(hl_jsonw *w, const char *key, const char *s,
+                        apr_size_t len)
+{
+    hl_jsonw_key(w, key);
+    hl_jsonw_string(w, s, len);
+}
+
+const char *hl_jsonw_text(const hl_jsonw *w, apr_size_t *len)
+{
+    *len = w->len;
+    return w->buf;
+}
