@@ -129,6 +129,9 @@ t_debug(sprintf "%d children judged; largest RSS growth after warm-up: %.2f MiB 
         $worst_pid // 0, ($max // 0) / 2**20);
 check($judged > 0, 'children lived long enough to be judged');
 $worst //= 0;
-check($worst < 4 * 2**20, 'children\'s RSS flat (under 4 MiB growth)');
+# Under ASan the figure is its allocator's (quarantine, caches that never
+# shrink), not the module's: skipped there, and said so.
+skip($ENV{HL_SANITIZED} ? 'RSS under ASan measures its allocator' : 0,
+     $worst < 4 * 2**20 ? 1 : 0, 1);
 my ($res) = json_req('GET', '/hl/cache');
 ok t_cmp($res->code, 200, 'the server answers after the soak');
