@@ -192,9 +192,38 @@ static void put_double(hl_jsonw *w, const char *format, int decimals, double v)
     put(w, text, (apr_size_t)n);
 }
 
+/* Fixed decimals by integer arithmetic where the value allows (it is
+ * several times cheaper than snprintf's %f, and answers print ages and
+ * timings on hot paths); snprintf beyond that. */
 void hl_jsonw_fixed(hl_jsonw *w, double v, int decimals)
 {
-    put_double(w, "%.*f", decimals, v);
+    static const apr_uint64_t pow10[] = { 1, 10, 100, 1000, 10000, 100000,
+        1000000, 10000000, 100000000, 1000000000 };
+    double scaled, mag = v < 0 ? -v : v;
+    apr_uint64_t n, unit;
+    char frac[10];
+    int i;
+
+    if (decimals < 0 || decimals > 9 || !(mag < 1e9)) {
+        put_double(w, "%.*f", decimals, v);
+        return;
+    }
+    unit = pow10[decimals];
+    scaled = mag * (double)unit + 0.5;
+    n = (apr_uint64_t)scaled;
+    before_value(w);
+    if (v < 0 && n > 0)
+        put_char(w, '-');
+    put_digits(w, n / unit);
+    if (decimals > 0) {
+        apr_uint64_t f = n % unit;
+        for (i = decimals - 1; i >= 0; i--) {
+            frac[i] = (char)('0' + f % 10);
+            f /= 10;
+        }
+        put_char(w, '.');
+        put(w, frac, (apr_size_t)decimals);
+    }
 }
 
 void hl_jsonw_double(hl_jsonw *w, double v)

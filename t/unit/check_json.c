@@ -42,9 +42,21 @@ START_TEST(test_writer_numbers)
     hl_jsonw_i64(w, (apr_int64_t)(-9223372036854775807ll - 1));
     hl_jsonw_fixed(w, 1.5, 3);
     hl_jsonw_fixed(w, 0.0 / 0.0, 3);       /* NaN is no JSON number */
+    hl_jsonw_fixed(w, 3.14159, 2);
+    hl_jsonw_fixed(w, -1.5, 1);
+    hl_jsonw_fixed(w, 0.0000004, 6);
+    hl_jsonw_fixed(w, -0.0004, 3);          /* rounds to zero: no sign */
+    hl_jsonw_fixed(w, 123456.789, 3);
+    hl_jsonw_fixed(w, 2.0, 0);
+    hl_jsonw_fixed(w, 1e10, 2);             /* beyond the integer path */
+    hl_jsonw_fixed(w, 0.1234567891, 9);
+    hl_jsonw_double(w, 14.6484375);
+    hl_jsonw_double(w, 0.0009765625);
     hl_jsonw_end(w);
     ck_assert_str_eq(text_of(w), "[0,18446744073709551615,-1,"
-                     "-9223372036854775808,1.500,null]");
+                     "-9223372036854775808,1.500,null,3.14,-1.5,0.000000,0.000,"
+                     "123456.789,2,10000000000.00,0.123456789,14.6484375,"
+                     "0.0009765625]");
 }
 END_TEST
 
