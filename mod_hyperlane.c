@@ -3,9 +3,15 @@
  *
  *   1. directives      Hyperlane* server settings, validated at startup
  *   2. hooks           pre_config (mutex type), post_config (the shared
- *                      store, kept across graceful restarts), child_init
- *   3. handler         request -> route -> endpoint function
- *   4. endpoints       parse, call the core in src/, write JSON
+ *                      store, kept across graceful restarts; the mounts),
+ *                      child_init (mutex, buffer pool, /proc reader)
+ *   4. endpoints       parse, call the core in src/, write JSON; the
+ *                      request body streamed bucket by bucket; the cache's
+ *                      admission (concurrency limit)
+ *   3. handler         request -> route -> endpoint function, with
+ *                      map_to_storage (no file walk below a mount, the
+ *                      route kept), the quick handler (HyperlaneFastPath)
+ *                      and an error filter (Apache's own errors as JSON)
  *
  * Everything else (layout of shared memory, counter, router, JSON) lives in
  * src/ in plain C on APR.
