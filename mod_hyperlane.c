@@ -182,6 +182,8 @@ static const char *origin_text(hl_store_origin origin)
     switch (origin) {
     case HL_STORE_REUSED:   return "kept across the restart";
     case HL_STORE_MIGRATED: return "re-laid out for new sizes, state copied";
+    case HL_STORE_REPLACED: return "replaced, empty: the old one was laid out "
+                                   "by another version of the module";
     default:                return "created";
     }
 }
@@ -909,14 +911,53 @@ static hl_endpoint_fn endpoint_fn(hl_endpoint ep)
 static const char *raw_path(request_rec *r)
 {
     const char *u = r->unparsed_uri, *q;
-    if (!u || *u != '/') {          /* "GET http://host/path" */
+    if (!u || *u != '/') {          /* "GET http://host/path?query" */
         const char *scheme = u ? strstr(u, "://") : NULL;
-        u = scheme ? strchr(scheme + 3, '/') : NULL;
-        if (!u)
-            return r->uri;
+        if (!scheme)
+            return NULL;
+        u = scheme + 3 + strcspn(scheme + 3, "/?");
+        if (*u != '/')
+            return NULL;
     }
     q = strchr(u, '?');
     return q ? apr_pstrmemdup(r->pool, u, (apr_size_t)(q - u)) : u;
+}
+
+/* The raw path, when it names what r->uri names: Apache decoded it, then
+ * removed dot segments and merged slashes, and its <Location> sections
+ * (with their Require) matched that result.  A raw path that normalises to
+ * something else ("/hl/cache/x/../../counter/stats") would let the module
+ * route a request that access control saw as another one: NULL then. */
+static int in_normal_form(const char *path)
+{
+    const char *p;
+    for (p = path; (p = strchr(p, '/')) != NULL; p++) {
+        if (p[1] == '/')
+            return 0;
+        if (p[1] == '.' && (p[2] == '/' || p[2] == '\0'
+                            || (p[2] == '.' && (p[3] == '/' || p[3] == '\0'))))
+            return 0;
+    }
+    return 1;
+}
+
+static const char *routable_path(request_rec *r)
+{
+    core_dir_config *d = ap_get_core_module_config(r->per_dir_config);
+    const char *raw = raw_path(r);
+    char *decoded;
+    int rc;
+
+    if (!raw || !in_normal_form(raw))
+        return NULL;
+    /* In the quick handler Apache has not decoded r->uri yet. */
+    if (strcmp(raw, r->uri) == 0)
+        return raw;
+    decoded = apr_pstrdup(r->pool, raw);
+    rc = d->allow_encoded_slashes
+         ? ap_unescape_url_keep2f(decoded, d->decode_encoded_slashes)
+         : ap_unescape_url(decoded);
+    return rc == OK && strcmp(decoded, r->uri) == 0 ? raw : NULL;
 }
 
 /* Where a request was routed; map_to_storage leaves it on the request so
@@ -926,10 +967,11 @@ typedef struct hl_routed {
     hl_route route;
 } hl_routed;
 
-static hl_routed *route_request(request_rec *r, const char *section)
+static hl_routed *route_request(request_rec *r, const char *path,
+                                 const char *section)
 {
     hl_routed *rt = apr_palloc(r->pool, sizeof(*rt));
-    if (hl_router_resolve(raw_path(r), mounts_of(r->server), section,
+    if (hl_router_resolve(path, mounts_of(r->server), section,
                           hl_router_method_bit(r->method), &rt->mount,
                           &rt->route) != APR_SUCCESS)
         return NULL;
@@ -950,8 +992,12 @@ static int hl_handler(request_rec *r)
     if (!rt) {
         /* No mount prefixes the path (a <LocationMatch>, say): the
          * innermost section's path stands in for the mount. */
+        const char *path = routable_path(r);
+        if (!path)
+            return send_error(r, HTTP_BAD_REQUEST, "The path is not in normal "
+                              "form (dot segments or doubled slashes)");
         core = ap_get_core_module_config(r->per_dir_config);
-        rt = route_request(r, core->r ? NULL : core->d);
+        rt = route_request(r, path, core->r ? NULL : core->d);
     }
     if (!rt)
         return send_error(r, HTTP_NOT_FOUND,
@@ -973,8 +1019,11 @@ static int hl_handler(request_rec *r)
 static int hl_map_to_storage(request_rec *r)
 {
     apr_array_header_t *mounts = mounts_of(r->server);
+    const char *path;
     hl_routed *rt;
-    if (!mounts || !mounts->nelts || !(rt = route_request(r, NULL)))
+    if (!mounts || !mounts->nelts || !(path = routable_path(r))
+        || !(rt = route_request(r, path, NULL))
+        || rt->route.status == HL_ROUTE_NOT_FOUND)
         return DECLINED;
     ap_set_module_config(r->request_config, &hyperlane_module, rt);
     return OK;
@@ -994,13 +1043,14 @@ static int hl_quick_handler(request_rec *r, int lookup_uri)
 {
     hl_server_conf *sc = server_conf(r->server);
     unsigned method = hl_router_method_bit(r->method);
-    const char *mount;
+    const char *mount, *path;
     hl_route route;
 
     if (lookup_uri || !sc->fast_paths || !runtime
         || (method != HL_M_GET && method != HL_M_HEAD))
         return DECLINED;
-    if (hl_router_resolve(raw_path(r), sc->fast_paths, NULL, method,
+    if (!(path = routable_path(r))
+        || hl_router_resolve(path, sc->fast_paths, NULL, method,
                           &mount, &route) != APR_SUCCESS
         || route.status != HL_ROUTE_OK || !is_read_only(route.endpoint))
         return DECLINED;

@@ -8,6 +8,7 @@ typedef struct hl_history_slot {
     apr_uint64_t value;
     apr_int64_t  time;
     apr_int64_t  pid;
+    apr_uint64_t check;   /* check_word(value, time, pid) */
 } hl_history_slot;
 
 struct hl_counter {
@@ -60,6 +61,19 @@ static int slot_claim(hl_history_slot *s, apr_uint64_t v)
     return 0;
 }
 
+/* Ties the three fields together: a writer of an older value that lost
+ * its slot half way may still store into it, and the reader then finds
+ * fields of two writers, which this word no longer matches. */
+static apr_uint64_t check_word(apr_uint64_t v, apr_int64_t time, apr_int64_t pid)
+{
+    apr_uint64_t x = v * 0x9E3779B97F4A7C15ull ^ (apr_uint64_t)time
+                     ^ ((apr_uint64_t)pid << 40);
+    x ^= x >> 31;
+    x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 29;
+    return x | 1;     /* never 0, the word of an empty slot */
+}
+
 static void slot_publish(hl_history_slot *s, apr_uint64_t v, apr_time_t now,
                          apr_int32_t pid)
 {
@@ -67,6 +81,7 @@ static void slot_publish(hl_history_slot *s, apr_uint64_t v, apr_time_t now,
     STORE_RELAXED(&s->value, v);
     STORE_RELAXED(&s->time, (apr_int64_t)now);
     STORE_RELAXED(&s->pid, (apr_int64_t)pid);
+    STORE_RELAXED(&s->check, check_word(v, (apr_int64_t)now, (apr_int64_t)pid));
     /* Only completes if no newer writer took the slot meanwhile. */
     __atomic_compare_exchange_n(&s->seq, &writing, 2 * v, 0,
                                 __ATOMIC_RELEASE, __ATOMIC_RELAXED);
@@ -93,16 +108,17 @@ static void slot_read(const hl_counter *c, apr_uint64_t v,
     e->value = v;
     if (before != 2 * v)
         return;
-    e->time = (apr_time_t)LOAD_RELAXED(&s->time);
-    e->pid = (apr_int32_t)LOAD_RELAXED(&s->pid);
-    __atomic_thread_fence(__ATOMIC_ACQUIRE);
-    if (LOAD_RELAXED(&s->seq) == before
-        && LOAD_RELAXED(&s->value) == v) {
-        e->complete = 1;
-    }
-    else {
-        e->time = 0;
-        e->pid = 0;
+    {
+        apr_int64_t time = LOAD_RELAXED(&s->time), pid = LOAD_RELAXED(&s->pid);
+        apr_uint64_t value = LOAD_RELAXED(&s->value);
+        apr_uint64_t check = LOAD_RELAXED(&s->check);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (LOAD_RELAXED(&s->seq) == before && value == v
+            && check == check_word(v, time, pid)) {
+            e->time = (apr_time_t)time;
+            e->pid = (apr_int32_t)pid;
+            e->complete = 1;
+        }
     }
 }
 
@@ -143,6 +159,7 @@ apr_status_t hl_counter_copy(hl_counter *dst, const hl_counter *src)
             s->value = val;
             s->time = e.time;
             s->pid = e.pid;
+            s->check = check_word(val, e.time, e.pid);
             STORE(&s->seq, 2 * val);
         }
     }

@@ -6,7 +6,8 @@
  *   +--------------------------------------------------+
  *   | hl_counter_hdr: value (u64), capacity (u64)      |
  *   +--------------------------------------------------+
- *   | hl_history_slot[0]  { seq, value, time, pid }    |
+ *   | hl_history_slot[0]  { seq, value, time, pid,     |
+ *   |                       check }                    |
  *   | hl_history_slot[1]                               |
  *   | ...                 increment v lands in slot    |
  *   | hl_history_slot[capacity-1]       (v-1) % cap    |
@@ -14,11 +15,13 @@
  *
  * Lock-free: an increment is one atomic fetch-and-add on value, which
  * hands every caller a distinct v.  The caller then owns slot (v-1) % cap
- * and publishes {v, time, pid} with a per-slot sequence word:
+ * and publishes {v, time, pid, check} with a per-slot sequence word:
  *     seq = 2v-1 while writing, seq = 2v when complete.
- * A slower writer of an older v never overwrites a newer one (it checks seq
- * with compare-and-swap), and a reader accepts a slot only when seq reads 2v
- * before and after copying it.  So the history is always consistent with
+ * A slower writer of an older v never claims a slot a newer one holds (it
+ * checks seq with compare-and-swap); should it lose the slot half way and
+ * still store into it, the check word over {v, time, pid} no longer
+ * matches.  A reader accepts a slot only when seq reads 2v before and after
+ * copying it and the check word matches what it copied.  So the history is always consistent with
  * the counter: increment v is either visible as v or reported as pending.
  * No lock means a child killed mid-increment cannot block anybody; at most
  * its one slot stays pending until the ring wraps over it.

@@ -47,9 +47,17 @@ static void put_char(hl_jsonw *w, char c)
 
 /* In an array a value follows a comma unless it is the first; in an
  * object the key already placed it. */
+/* Whether the innermost container is on the stack (no answer of the
+ * module nests past a few levels; past HL_JSONW_DEPTH the writer gives up
+ * and its text is "null"). */
+static int tracked(const hl_jsonw *w)
+{
+    return w->depth > 0 && w->depth <= HL_JSONW_DEPTH;
+}
+
 static void before_value(hl_jsonw *w)
 {
-    if (w->depth > 0 && w->in_array[w->depth - 1]) {
+    if (tracked(w) && w->in_array[w->depth - 1]) {
         if (w->has_items[w->depth - 1])
             put_char(w, ',');
         w->has_items[w->depth - 1] = 1;
@@ -63,6 +71,9 @@ static void open_container(hl_jsonw *w, char c, int is_array)
     if (w->depth < HL_JSONW_DEPTH) {
         w->in_array[w->depth] = (unsigned char)is_array;
         w->has_items[w->depth] = 0;
+    }
+    else {
+        w->too_deep = 1;
     }
     w->depth++;
 }
@@ -121,9 +132,9 @@ static void put_escaped(hl_jsonw *w, const char *s, apr_size_t n)
 
 void hl_jsonw_key(hl_jsonw *w, const char *key)
 {
-    if (w->depth > 0 && w->has_items[w->depth - 1])
+    if (tracked(w) && w->has_items[w->depth - 1])
         put_char(w, ',');
-    if (w->depth > 0)
+    if (tracked(w))
         w->has_items[w->depth - 1] = 1;
     put_escaped(w, key, strlen(key));
     put_char(w, ':');
@@ -176,7 +187,7 @@ void hl_jsonw_null(hl_jsonw *w)
 /* NaN and the infinities have no JSON number: they are written null. */
 static void put_double(hl_jsonw *w, const char *format, int decimals, double v)
 {
-    char text[64];
+    char text[400];   /* %f of the largest double has 309 digits */
     int n, i;
     if (v != v || v - v != 0) {
         hl_jsonw_null(w);
@@ -186,6 +197,10 @@ static void put_double(hl_jsonw *w, const char *format, int decimals, double v)
     /* libc's, not apr_snprintf: APR's %g drops the 0 of "0.5". */
     n = decimals >= 0 ? snprintf(text, sizeof(text), format, decimals, v)
                       : snprintf(text, sizeof(text), format, v);
+    if (n < 0 || n >= (int)sizeof(text)) {
+        put(w, "null", 4);
+        return;
+    }
     for (i = 0; i < n; i++)
         if (text[i] == ',')          /* a locale's decimal comma */
             text[i] = '.';
@@ -289,6 +304,10 @@ void hl_jsonw_kv_string(hl_jsonw *w, const char *key, const char *s,
 
 const char *hl_jsonw_text(const hl_jsonw *w, apr_size_t *len)
 {
+    if (w->too_deep) {
+        *len = 4;
+        return "null";
+    }
     *len = w->len;
     return w->buf;
 }

@@ -15,7 +15,7 @@
 #include <apr.h>
 #include <apr_pools.h>
 
-#define HL_JSONW_DEPTH 16
+#define HL_JSONW_DEPTH 64
 
 typedef struct hl_jsonw {
     apr_pool_t *pool;
@@ -24,6 +24,7 @@ typedef struct hl_jsonw {
     int depth;
     unsigned char in_array[HL_JSONW_DEPTH];
     unsigned char has_items[HL_JSONW_DEPTH];
+    int too_deep;       /* nested past HL_JSONW_DEPTH: the text is "null" */
 } hl_jsonw;
 
 void hl_jsonw_init(hl_jsonw *w, apr_pool_t *p);
@@ -56,7 +57,8 @@ void hl_jsonw_kv_cstr(hl_jsonw *w, const char *key, const char *s);
 void hl_jsonw_kv_string(hl_jsonw *w, const char *key, const char *s,
                         apr_size_t len);
 
-/* The text written so far (NUL-terminated, in the pool). */
+/* The text written so far (NUL-terminated, in the pool); "null" if the
+ * writer was nested deeper than HL_JSONW_DEPTH. */
 const char *hl_jsonw_text(const hl_jsonw *w, apr_size_t *len);
 
 #endif

@@ -125,6 +125,8 @@ apr_status_t hl_shm_migrate(void *dst, void *src, apr_time_t now)
     apr_status_t rv;
     if (s->magic != HL_SHM_MAGIC || d->magic != HL_SHM_MAGIC)
         return APR_EGENERAL;
+    if (s->version != HL_SHM_VERSION)      /* another build's layout */
+        return APR_ENOTIMPL;
     d->created = s->created;
     d->generation = s->generation + 1;
     rv = hl_counter_copy(hl_shm_counter_region(dst),

@@ -29,7 +29,7 @@
 #include <apr_time.h>
 
 #define HL_SHM_MAGIC   0x314e4c48u /* "HLN1" little-endian */
-#define HL_SHM_VERSION 1u
+#define HL_SHM_VERSION 2u
 #define HL_SHM_ALIGN   64u
 
 typedef struct hl_shm_header {
@@ -74,7 +74,8 @@ apr_status_t hl_shm_check(const void *base, const hl_shm_plan *plan);
 /* Copies counter, history and cache from one valid segment to another,
  * as far as the new sizes allow (cache entries expired at now are
  * dropped).  With a cache, the caller holds the global mutex: old children
- * may still be using src. */
+ * may still be using src.  APR_ENOTIMPL when src was laid out by another
+ * version of the module: nothing can be carried over. */
 apr_status_t hl_shm_migrate(void *dst, void *src, apr_time_t now);
 
 /* Bytes of the segment holding data now (header + live history + cache

@@ -51,9 +51,15 @@ typedef struct hl_store_ops {
     apr_status_t (*cache_count_rejected)(hl_store *st);
 } hl_store_ops;
 
+/* Backends by number: a store outlives the module's code across graceful
+ * restarts (httpd unloads and reloads the .so, maybe at another address),
+ * so a store is recognised by this number, never by its ops pointer. */
+enum { HL_STORE_BACKEND_SHM = 1 };
+
 struct hl_store {
     const hl_store_ops *ops;
     void *impl;
+    int backend;
 };
 
 apr_status_t hl_store_child_init(hl_store *st, apr_pool_t *pchild);
@@ -88,7 +94,8 @@ apr_status_t hl_store_cache_count_rejected(hl_store *st);
 typedef enum {
     HL_STORE_CREATED,     /* first start: a new, empty segment */
     HL_STORE_REUSED,      /* restart with the same layout: same segment */
-    HL_STORE_MIGRATED     /* restart with new sizes: new segment, state copied */
+    HL_STORE_MIGRATED,    /* restart with new sizes: new segment, state copied */
+    HL_STORE_REPLACED     /* the old segment is another version's: new, empty */
 } hl_store_origin;
 
 /* Opens the shared-memory store.  previous is the store of the last

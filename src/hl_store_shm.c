@@ -196,8 +196,10 @@ apr_status_t hl_store_shm_open(hl_store **out, const hl_shm_params *params,
 
     if (rv != APR_SUCCESS)
         return rv;
-    if (previous && previous->ops == &shm_ops) {
+    if (previous && previous->backend == HL_STORE_BACKEND_SHM) {
         shm_store *old = previous->impl;
+        /* The ops table of the last generation may be gone with its .so. */
+        previous->ops = &shm_ops;
         if (hl_shm_check(old->base, &plan) == APR_SUCCESS) {
             hl_shm_header *h = old->base;
             h->generation++;
@@ -213,7 +215,7 @@ apr_status_t hl_store_shm_open(hl_store **out, const hl_shm_params *params,
     if (rv != APR_SUCCESS)
         return rv;
     *origin = HL_STORE_CREATED;
-    if (previous && previous->ops == &shm_ops) {
+    if (previous && previous->backend == HL_STORE_BACKEND_SHM) {
         shm_store *old = previous->impl;
         /* Old children may still write the old cache: copy under the lock. */
         if (mutex && (rv = apr_global_mutex_lock(mutex)) != APR_SUCCESS)
@@ -221,15 +223,16 @@ apr_status_t hl_store_shm_open(hl_store **out, const hl_shm_params *params,
         rv = hl_shm_migrate(s->base, old->base, apr_time_now());
         if (mutex)
             apr_global_mutex_unlock(mutex);
-        if (rv != APR_SUCCESS)
+        if (rv != APR_SUCCESS && rv != APR_ENOTIMPL)
             return rv;
         /* Old children keep their own mapping until they exit. */
         apr_shm_destroy(old->shm);
-        *origin = HL_STORE_MIGRATED;
+        *origin = rv == APR_ENOTIMPL ? HL_STORE_REPLACED : HL_STORE_MIGRATED;
     }
     st = apr_pcalloc(pool, sizeof(*st));
     st->ops = &shm_ops;
     st->impl = s;
+    st->backend = HL_STORE_BACKEND_SHM;
     *out = st;
     return APR_SUCCESS;
 }

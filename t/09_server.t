@@ -19,8 +19,8 @@ mkdir "$dir/b"; mkdir "$dir/b/hl";
 open my $f, '>', "$dir/b/hl/file.txt" or die; print $f "plain file\n"; close $f;
 
 sub conf {
-    my $history = shift;
-    $srv->configure(<<"CONF");
+    my ($history, $modules) = @_;
+    $srv->configure(<<"CONF", $modules);
 HyperlaneHistorySize $history
 <Location /all>
     SetHandler hyperlane
@@ -58,8 +58,11 @@ get('a.test', '/hl/counter/increment') for 1 .. 6;
 ok t_cmp($j->{current_value}, 7, 'one counter for every host');
 ok t_cmp($j->{history_length}, 5, 'history of 5');
 
-# Graceful restart with a new history size: the counter is carried over.
-conf(50);
+# Graceful restart with a new history size, and other modules loaded
+# before this one (httpd reloads the .so, maybe at another address): the
+# counter is carried over.
+conf(50, join "\n", map { "LoadModule ${_}_module " . $srv->libexec . "/mod_$_.so" }
+                     qw(alias env));
 my $before = () = store_lines();
 $srv->ctl('graceful') or die "graceful failed";
 check(HL::Server::wait_for(sub { my @l = store_lines(); @l > $before && $l[-1] =~ /history 50/ }),

@@ -10,7 +10,7 @@ use Apache::TestUtil;
 use HL::Test qw(check json_req connect_server send_request read_response
                 decode_json_ok);
 
-plan tests => 45;
+plan tests => 50;
 
 sub stats { my (undef, $j) = json_req('GET', '/hl/cache'); return $j }
 
@@ -80,6 +80,21 @@ ok t_cmp($res->code, 404, 'deleting again: 404');
 ok t_cmp($res->code, 404, 'gone');
 check($j->{error} eq 'Key not found' && $j->{key} eq 'empty' && $j->{status} == 404,
       'the seed\'s 404, as JSON');
+
+# A path that Apache normalises to another one (dot segments, doubled
+# slashes) is refused: access control matched the normalised path, so the
+# module must not route the raw one.  Nothing is stored.
+for my $path ('/hl/cache/x/../../counter/stats', '/hl/cache/x/%2e%2e/%2e%2e/counter/stats',
+              '/hl//counter/stats', '/hl/./counter/stats') {
+    my $sock = connect_server();
+    send_request($sock, 'PUT', $path, length => 5, next => do { my $d = 0; sub { $d++ ? undef : 'xxxxx' } });
+    my ($status, $h, $body) = read_response($sock);
+    my $x = decode_json_ok($body // '');
+    check(defined $status && $status == 400 && $x && $x->{status} == 400,
+          "$path: 400 JSON (" . ($status // 'none') . ')');
+}
+(undef, $j) = json_req('GET', '/hl/counter/stats');
+check($j && exists $j->{current_value}, 'and the endpoints are untouched');
 
 # Bad input: the right status, JSON, nothing stored.
 my $st = stats();

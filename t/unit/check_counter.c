@@ -86,6 +86,31 @@ START_TEST(test_slot_keeps_newest_value)
 }
 END_TEST
 
+/* A writer of an older value that lost its slot half way and stored its
+ * time into the newer writer's entry: the reader must not report that
+ * mix as complete.  (Reaches into the region: the slots start 64 bytes in,
+ * each {seq, value, time, pid, check} of 8 bytes.) */
+START_TEST(test_torn_slot_is_pending)
+{
+    hl_counter_snapshot snap;
+    hl_counter *c = counter_new(1);
+    apr_int64_t *time_field = (apr_int64_t *)((char *)c + 64 + 16);
+    bump(c, 222);
+    hl_counter_snapshot_read(c, 1, &snap);
+    ck_assert(snap.recent[0].complete);
+    ck_assert_int_eq(snap.recent[0].pid, 222);
+    *time_field += 1000;             /* another writer's time */
+    hl_counter_snapshot_read(c, 1, &snap);
+    ck_assert(!snap.recent[0].complete);
+    ck_assert_int_eq(snap.recent[0].pid, 0);
+    ck_assert_uint_eq(snap.recent[0].value, 1);
+    bump(c, 333);                    /* the next writer repairs the slot */
+    hl_counter_snapshot_read(c, 1, &snap);
+    ck_assert(snap.recent[0].complete);
+    ck_assert_int_eq(snap.recent[0].pid, 333);
+}
+END_TEST
+
 #define THREADS 8
 #define PER_THREAD 50000
 
@@ -240,6 +265,7 @@ Suite *counter_suite(void)
     tcase_add_test(tc, test_ring_wraparound);
     tcase_add_test(tc, test_recent_capped_at_ten);
     tcase_add_test(tc, test_slot_keeps_newest_value);
+    tcase_add_test(tc, test_torn_slot_is_pending);
     tcase_add_test(tc, test_exact_under_threads);
     tcase_add_test(tc, test_exact_across_processes);
     tcase_add_test(tc, test_store_reuse_and_migrate);

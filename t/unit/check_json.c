@@ -60,6 +60,35 @@ START_TEST(test_writer_numbers)
 }
 END_TEST
 
+/* A huge value still makes one valid number (303 digits); nesting up to
+ * the writer's depth closes every container; past it the text is "null",
+ * never broken JSON. */
+START_TEST(test_writer_extremes)
+{
+    hl_jsonw *w = test_writer();
+    json_object *o;
+    int i;
+    hl_jsonw_array(w);
+    hl_jsonw_fixed(w, 1e300, 2);
+    for (i = 0; i < 20; i++)          /* json-c itself reads up to 32 */
+        hl_jsonw_array(w);
+    for (i = 0; i < 20; i++)
+        hl_jsonw_end(w);
+    hl_jsonw_end(w);
+    o = json_written(w);
+    ck_assert(json_object_get_double(json_object_array_get_idx(o, 0)) == 1e300);
+    ck_assert_uint_eq(json_object_array_length(o), 2);
+    json_object_put(o);
+
+    w = test_writer();
+    for (i = 0; i < HL_JSONW_DEPTH + 4; i++)
+        hl_jsonw_object(w);
+    for (i = 0; i < HL_JSONW_DEPTH + 4; i++)
+        hl_jsonw_end(w);
+    ck_assert_str_eq(text_of(w), "null");
+}
+END_TEST
+
 START_TEST(test_writer_strings)
 {
     hl_jsonw *w = test_writer();
@@ -239,6 +268,7 @@ Suite *json_suite(void)
     tcase_add_test(tc, test_writer_nesting_and_commas);
     tcase_add_test(tc, test_writer_numbers);
     tcase_add_test(tc, test_writer_strings);
+    tcase_add_test(tc, test_writer_extremes);
     tcase_add_test(tc, test_writer_grows);
     tcase_add_test(tc, test_error_shape);
     tcase_add_test(tc, test_increment_shape);

@@ -37,9 +37,11 @@ sub dir  { $_[0]{dir} }
 sub port { $_[0]{port} }
 
 # Writes httpd.conf: the common part, then $body (the test's own lines,
-# where @DIR@ and @PORT@ are filled in).
+# where @DIR@ and @PORT@ are filled in).  $modules: more LoadModule lines,
+# loaded before mod_hyperlane.
 sub configure {
-    my ($self, $body) = @_;
+    my ($self, $body, $modules) = @_;
+    $modules //= '';
     my ($dir, $port) = @$self{qw(dir port)};
     $body =~ s/\@DIR\@/$dir/g;
     $body =~ s/\@PORT\@/$port/g;
@@ -54,6 +56,7 @@ LogLevel notice
 DefaultRuntimeDir "$dir"
 LoadModule mpm_$self->{mpm}_module $self->{libexec}/mod_mpm_$self->{mpm}.so
 LoadModule authz_core_module $self->{libexec}/mod_authz_core.so
+$modules
 LoadModule hyperlane_module $self->{so}
 <Directory />
     Require all granted
@@ -62,6 +65,8 @@ $body
 CONF
     close $fh;
 }
+
+sub libexec { $_[0]{libexec} }
 
 sub ctl {
     my ($self, $what) = @_;
