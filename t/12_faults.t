@@ -142,6 +142,7 @@ $srv->start;
         my $key = join '', map { sprintf '%%%02X', int rand 256 } 1 .. 1 + int rand 40;
         $key =~ s/%00/%01/g;                     # Apache refuses %00 itself
         $key =~ s/%2F/%2E/gi;                    # and %2F without AllowEncodedSlashes
+        $key = "k$key";                          # and a "." or ".." path segment
         my ($res) = $srv->request('PUT', "/hl/cache/$key", content => 'z' x int rand 2000);
         $ok++ if $res->code == 201 || $res->code == 200;
     }
