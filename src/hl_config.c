@@ -48,7 +48,7 @@ void hl_config_defaults(hl_config *c)
 
 apr_uint64_t hl_config_get(const hl_config *c, hl_directive_id id)
 {
-    return c->set[id] ? c->value[id] : defs[id].dflt;
+    return c->value[id];
 }
 
 /* "123", "64K", "16M", "1G" -> bytes; returns 0 on success. */
@@ -92,6 +92,5 @@ const char *hl_config_set(apr_pool_t *p, hl_config *c, hl_directive_id id,
         return apr_psprintf(p, "%s: invalid value '%s'; expected %s",
                             d->name, arg ? arg : "", d->help);
     c->value[id] = v;
-    c->set[id] = 1;
     return NULL;
 }

@@ -23,8 +23,7 @@ typedef enum {
 } hl_directive_id;
 
 typedef struct hl_config {
-    apr_uint64_t value[HL_D_COUNT];
-    int set[HL_D_COUNT];          /* given in the configuration */
+    apr_uint64_t value[HL_D_COUNT];   /* the defaults until a directive sets one */
 } hl_config;
 
 typedef struct hl_directive_def {
@@ -43,7 +42,7 @@ void hl_config_defaults(hl_config *c);
 const char *hl_config_set(apr_pool_t *p, hl_config *c, hl_directive_id id,
                           const char *arg);
 
-/* The value, or the default when not set. */
+/* The value in force. */
 apr_uint64_t hl_config_get(const hl_config *c, hl_directive_id id);
 
 #endif
