@@ -14,10 +14,12 @@
 #include <unistd.h>
 
 #define CACHE_MAGIC      0x31434c48u   /* "HLC1" little-endian */
-#define CACHE_VERSION    1u
+#define CACHE_VERSION    2u
 #define UNIT             16u           /* allocation granule, link unit */
 #define NBINS            128
 #define BYTES_PER_BUCKET 128u          /* one bucket per this much data */
+#define BYTES_PER_TOUCH  128u          /* one touch slot per this much data */
+#define MAX_HOPS         64            /* chain steps a lock-free read takes */
 #define MIN_DATA_UNITS   64u           /* 1 KiB: smallest useful data area */
 
 /* Block states: distinct non-zero words, so garbage is unlikely to pass. */
@@ -33,8 +35,10 @@ typedef struct block {
     apr_uint32_t prev, next;    /* LIVE: LRU list; FREE: its bin's list */
     apr_uint32_t eprev, enext;  /* LIVE: expiry list */
     apr_uint32_t klen, vlen;
-    apr_int64_t  set_time, access_time, expires;
-    apr_uint64_t access_count;
+    apr_int64_t  set_time;
+    apr_int64_t  access_time;   /* LIVE: its place in the LRU order */
+    apr_int64_t  expires;
+    apr_uint32_t id, gen;       /* LIVE: its touch slot and that slot's gen */
     unsigned char data[];       /* key, value; the last 4 bytes: footer */
 } block;
 
@@ -46,6 +50,11 @@ struct hl_cache {
     apr_uint64_t region_size, max_key, max_value;
     apr_uint64_t seed[2];
     apr_uint32_t nbuckets, bucket_off, data_start, data_end;   /* units */
+    apr_uint32_t touch_off, ntouch;     /* units; slots */
+
+    /* Lock-free reads: odd while a writer changes what a reader walks. */
+    apr_uint64_t seq;
+    apr_uint32_t touch_free;            /* first free slot + 1; 0: none */
 
     /* Crash safety: set around every mutation (see hl_cache.h). */
     apr_uint32_t writer_active;
@@ -70,6 +79,23 @@ struct hl_cache {
 
 #define HDR_UNITS ((apr_uint32_t)((sizeof(hl_cache) + UNIT - 1) / UNIT))
 
+/* A touch slot: what a hit changes, kept out of the blocks so that a
+ * lock-free reader never writes into memory that may have been freed and
+ * reused since it looked.  The gen moves on each time the slot is freed,
+ * and a reader counts its hit only by a compare-and-swap that still sees
+ * the gen it read in the entry. */
+typedef struct touch {
+    apr_uint64_t word;      /* gen << 48 | count; free: gen << 48 | T_FREE | next + 1 */
+    apr_int64_t  atime;     /* last hit */
+} touch;
+
+#define T_GEN_SHIFT 48
+#define T_FREE      (1ull << 47)
+#define T_MARK      (1ull << 46)     /* repair: claimed by a LIVE block */
+#define T_COUNT     (T_MARK - 1)     /* count, or the free list's link */
+#define NO_SLOT     0xffffffffu
+#define T_GEN(w)    ((apr_uint32_t)((w) >> T_GEN_SHIFT))
+
 /* ---- layout helpers ---------------------------------------------------- */
 
 static block *blk(const hl_cache *c, apr_uint32_t off)
@@ -85,6 +111,11 @@ static apr_uint32_t off_of(const hl_cache *c, const block *b)
 static apr_uint32_t *buckets(const hl_cache *c)
 {
     return (apr_uint32_t *)((char *)c + (apr_size_t)c->bucket_off * UNIT);
+}
+
+static touch *touches(const hl_cache *c)
+{
+    return (touch *)((char *)c + (apr_size_t)c->touch_off * UNIT);
 }
 
 static apr_uint32_t *footer(const block *b)
@@ -396,6 +427,95 @@ static void list_sort(hl_cache *c, int which)
     else { c->exp_head = head; c->exp_tail = prev; }
 }
 
+/* ---- touch slots: hit counts and last-hit times -------------------------- */
+
+static touch *touch_of(const hl_cache *c, const block *e)
+{
+    return &touches(c)[e->id];
+}
+
+/* Gives e a slot with count 0; the caller made sure one is free. */
+static void touch_alloc(hl_cache *c, block *e, apr_time_t now)
+{
+    apr_uint32_t id = c->touch_free - 1;
+    touch *t = &touches(c)[id];
+    apr_uint64_t w = __atomic_load_n(&t->word, __ATOMIC_RELAXED);
+
+    c->touch_free = (apr_uint32_t)(w & T_COUNT);
+    __atomic_store_n(&t->atime, now, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->word, (apr_uint64_t)T_GEN(w) << T_GEN_SHIFT,
+                     __ATOMIC_RELEASE);
+    e->id = id;
+    e->gen = T_GEN(w);
+}
+
+/* Frees e's slot and returns its count.  The gen moves on first, in the
+ * same exchange, so no reader can add to it afterwards. */
+static apr_uint64_t touch_release(hl_cache *c, const block *e)
+{
+    apr_uint64_t gen = (e->gen + 1u) & 0xffffu;
+    apr_uint64_t old = __atomic_exchange_n(&touch_of(c, e)->word,
+                                           gen << T_GEN_SHIFT | T_FREE | c->touch_free,
+                                           __ATOMIC_ACQ_REL);
+    c->touch_free = e->id + 1;
+    return (old & T_FREE) ? 0 : old & T_COUNT;
+}
+
+static apr_uint64_t touch_count(const hl_cache *c, const block *e)
+{
+    apr_uint64_t w = __atomic_load_n(&touch_of(c, e)->word, __ATOMIC_ACQUIRE);
+    return (w & T_FREE) ? 0 : w & T_COUNT;
+}
+
+/* When e was last used: its last hit, or when it took its LRU place. */
+static apr_int64_t touched_at(const hl_cache *c, const block *e)
+{
+    apr_int64_t t = __atomic_load_n(&touch_of(c, e)->atime, __ATOMIC_RELAXED);
+    return t > e->access_time ? t : e->access_time;
+}
+
+/* Counts one hit of the entry whose slot is (id, gen); *count gets its
+ * access_count including this hit.  0 if the slot has moved on (the entry
+ * was removed since the caller looked).  total_accesses is raised before
+ * the count and lowered again on failure, so a removal that subtracts the
+ * count never leaves it one too high. */
+static int touch_hit(hl_cache *c, apr_uint32_t id, apr_uint32_t gen,
+                     apr_time_t now, apr_uint64_t *count)
+{
+    touch *t = &touches(c)[id];
+    apr_uint64_t w = __atomic_load_n(&t->word, __ATOMIC_ACQUIRE);
+
+    __atomic_add_fetch(&c->total_accesses, 1, __ATOMIC_RELAXED);
+    for (;;) {
+        if (T_GEN(w) != gen || (w & (T_FREE | T_MARK)) || (w & T_COUNT) == T_COUNT) {
+            __atomic_sub_fetch(&c->total_accesses, 1, __ATOMIC_RELAXED);
+            return 0;
+        }
+        if (__atomic_compare_exchange_n(&t->word, &w, w + 1, 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            break;
+    }
+    __atomic_store_n(&t->atime, now, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&c->hits, 1, __ATOMIC_RELAXED);
+    *count = (w & T_COUNT) + 1;
+    return 1;
+}
+
+/* Formats n slots as one free list, id 0 first. */
+static void touch_reset(hl_cache *c)
+{
+    apr_uint32_t i = c->ntouch;
+    c->touch_free = 0;
+    while (i-- > 0) {
+        touch *t = &touches(c)[i];
+        apr_uint64_t gen = (T_GEN(t->word) + 1u) & 0xffffu;
+        __atomic_store_n(&t->word, gen << T_GEN_SHIFT | T_FREE | c->touch_free,
+                         __ATOMIC_RELEASE);
+        t->atime = 0;
+        c->touch_free = i + 1;
+    }
+}
+
 /* ---- entries ----------------------------------------------------------- */
 
 /* The link that points at the entry for key (to unlink it), or NULL. */
@@ -444,7 +564,7 @@ static void entry_remove(hl_cache *c, block *e)
     lru_unlink(c, e);
     exp_unlink(c, e);
     c->total_entries--;
-    c->total_accesses -= e->access_count;
+    __atomic_sub_fetch(&c->total_accesses, touch_release(c, e), __ATOMIC_RELAXED);
     c->bytes_used -= (apr_uint64_t)e->size * UNIT;
     block_free(c, e);
 }
@@ -452,29 +572,74 @@ static void entry_remove(hl_cache *c, block *e)
 static void entry_account(hl_cache *c, const block *e)
 {
     c->total_entries++;
-    c->total_accesses += e->access_count;
+    __atomic_add_fetch(&c->total_accesses, touch_count(c, e), __ATOMIC_RELAXED);
     c->bytes_used += (apr_uint64_t)e->size * UNIT;
+}
+
+/* Puts e where its access_time belongs in the LRU list (newest first),
+ * looking from the head: a moved entry was hit lately. */
+static void lru_insert_sorted(hl_cache *c, block *e)
+{
+    apr_uint32_t after = 0, o;
+    for (o = c->lru_head; o && blk(c, o)->access_time > e->access_time;
+         o = blk(c, o)->next)
+        after = o;
+    if (!after) {
+        lru_push_head(c, e);
+        return;
+    }
+    e->prev = after;
+    e->next = blk(c, after)->next;
+    if (e->next) blk(c, e->next)->prev = off_of(c, e); else c->lru_tail = off_of(c, e);
+    blk(c, after)->next = off_of(c, e);
+}
+
+/* The least recently used entry.  Hits do not move entries (lock-free
+ * readers cannot); they stamp their touch slot.  So the tail is the victim
+ * only if it was not hit since it took its place; otherwise it moves to
+ * where its last hit puts it and the new tail is looked at.  The list
+ * stays sorted by access_time, so the first unmoved tail is the true LRU.
+ * Moves are bounded by the entry count (readers keep stamping). */
+static block *lru_victim(hl_cache *c)
+{
+    apr_uint64_t moves = 0;
+    apr_uint32_t o;
+    while ((o = c->lru_tail) != 0) {
+        block *e = blk(c, o);
+        apr_int64_t t = touched_at(c, e);
+        if (t == e->access_time || moves++ >= c->total_entries)
+            return e;
+        e->access_time = t;
+        lru_unlink(c, e);
+        lru_insert_sorted(c, e);
+    }
+    return NULL;
 }
 
 /* Frees one entry to make room: an expired one if any, else the LRU. */
 static int evict_one(hl_cache *c, apr_time_t now)
 {
+    block *e;
     if (c->exp_head && is_expired(blk(c, c->exp_head), now)) {
         entry_remove(c, blk(c, c->exp_head));
         c->expirations++;
         return 1;
     }
-    if (c->lru_tail) {
-        entry_remove(c, blk(c, c->lru_tail));
+    if ((e = lru_victim(c)) != NULL) {
+        entry_remove(c, e);
         c->evictions++;
         return 1;
     }
     return 0;
 }
 
+/* A block of units and a free touch slot, evicting until both exist. */
 static block *alloc_evicting(hl_cache *c, apr_uint32_t units, apr_time_t now)
 {
     block *b;
+    while (!c->touch_free)
+        if (!evict_one(c, now))
+            return NULL;
     while (!(b = block_alloc(c, units)))
         if (!evict_one(c, now))
             return NULL;
@@ -518,6 +683,55 @@ static int walk_is_sound(const hl_cache *c, char *why, apr_size_t len)
     return 1;
 }
 
+/* A LIVE block keeps its touch slot (and count) if the slot still carries
+ * its gen and no other block claimed it first; claimed slots are marked,
+ * the rest become the free list, and blocks left without a slot get a
+ * fresh one (count 0), or are dropped if none is left.  Last hits fold
+ * into access_time, so the LRU sort below sees them. */
+static void touch_rebuild(hl_cache *c)
+{
+    apr_uint32_t o, i;
+
+    for (o = c->data_start; o < c->data_end; o += blk(c, o)->size) {
+        block *b = blk(c, o);
+        touch *t;
+        apr_uint64_t w;
+        if (b->state != B_LIVE)
+            continue;
+        t = b->id < c->ntouch ? &touches(c)[b->id] : NULL;
+        w = t ? __atomic_load_n(&t->word, __ATOMIC_ACQUIRE) : 0;
+        if (t && T_GEN(w) == b->gen && !(w & (T_FREE | T_MARK)))
+            __atomic_fetch_or(&t->word, T_MARK, __ATOMIC_ACQ_REL);
+        else
+            b->id = NO_SLOT;
+    }
+    c->touch_free = 0;
+    for (i = c->ntouch; i-- > 0;) {
+        touch *t = &touches(c)[i];
+        apr_uint64_t w = __atomic_load_n(&t->word, __ATOMIC_ACQUIRE);
+        if (w & T_MARK) {
+            __atomic_fetch_and(&t->word, ~T_MARK, __ATOMIC_ACQ_REL);
+            continue;
+        }
+        __atomic_store_n(&t->word, (apr_uint64_t)((T_GEN(w) + 1u) & 0xffffu) << T_GEN_SHIFT
+                                   | T_FREE | c->touch_free, __ATOMIC_RELEASE);
+        c->touch_free = i + 1;
+    }
+    for (o = c->data_start; o < c->data_end; o += blk(c, o)->size) {
+        block *b = blk(c, o);
+        if (b->state != B_LIVE)
+            continue;
+        if (b->id == NO_SLOT) {
+            if (!c->touch_free) {
+                set_state(b, B_FREE);
+                continue;
+            }
+            touch_alloc(c, b, b->access_time);
+        }
+        b->access_time = touched_at(c, b);
+    }
+}
+
 static void index_clear(hl_cache *c)
 {
     memset(buckets(c), 0, (apr_size_t)c->nbuckets * sizeof(apr_uint32_t));
@@ -533,6 +747,7 @@ static void index_rebuild(hl_cache *c)
 {
     apr_uint32_t o = c->data_start, run = 0;
 
+    touch_rebuild(c);
     index_clear(c);
     while (o < c->data_end) {
         block *b = blk(c, o);
@@ -562,6 +777,7 @@ static void index_rebuild(hl_cache *c)
 static void data_reset(hl_cache *c)
 {
     index_clear(c);
+    touch_reset(c);
     free_run(c, c->data_start, c->data_end);
 }
 
@@ -587,8 +803,26 @@ static void repair(hl_cache *c, apr_time_t now)
     __atomic_store_n(&c->writer_active, 0, __ATOMIC_RELEASE);
 }
 
+/* seq is odd from before a writer's first change to after its last, and
+ * stays odd if the writer dies; lock-free readers retry or take the lock
+ * while it is odd or when it moved under them. */
+static void seq_open(hl_cache *c)
+{
+    apr_uint64_t s = __atomic_load_n(&c->seq, __ATOMIC_RELAXED);
+    if (!(s & 1))
+        __atomic_store_n(&c->seq, s + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+static void seq_close(hl_cache *c)
+{
+    apr_uint64_t s = __atomic_load_n(&c->seq, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->seq, (s | 1) + 1, __ATOMIC_RELEASE);
+}
+
 static void write_begin(hl_cache *c, apr_time_t now)
 {
+    seq_open(c);
     if (__atomic_load_n(&c->writer_active, __ATOMIC_ACQUIRE))
         repair(c, now);
     c->writer_pid = (apr_int32_t)getpid();
@@ -600,13 +834,17 @@ static void write_begin(hl_cache *c, apr_time_t now)
 static void write_end(hl_cache *c)
 {
     __atomic_store_n(&c->writer_active, 0, __ATOMIC_RELEASE);
+    seq_close(c);
 }
 
 apr_status_t hl_cache_recover(hl_cache *c, apr_time_t now, const char **reason)
 {
     int dirty = __atomic_load_n(&c->writer_active, __ATOMIC_ACQUIRE) != 0;
-    if (dirty)
+    if (dirty) {
+        seq_open(c);
         repair(c, now);
+        seq_close(c);
+    }
     if (reason)
         *reason = dirty ? c->last_recovery : NULL;
     return APR_SUCCESS;
@@ -627,38 +865,130 @@ apr_status_t hl_cache_get(hl_cache *c, apr_pool_t *pool, const void *key,
 
     if (!key_ok(c, klen))
         return APR_EINVAL;
-    write_begin(c, now);
+    hl_cache_recover(c, now, NULL);
     e = entry_find(c, key, klen);
     if (e && is_expired(e, now)) {
+        write_begin(c, now);
         entry_remove(c, e);
         c->expirations++;
+        write_end(c);
         e = NULL;
     }
     if (!e) {
-        c->misses++;
-        write_end(c);
+        __atomic_add_fetch(&c->misses, 1, __ATOMIC_RELAXED);
         return APR_NOTFOUND;
     }
-    e->access_count++;
-    e->access_time = now;
-    c->total_accesses++;
-    c->hits++;
-    if (c->lru_head != off_of(c, e)) {   /* a hot key stays put */
-        lru_unlink(c, e);
-        lru_push_head(c, e);
-    }
-
+    /* Under the lock the slot is e's: the hit always counts. */
+    touch_hit(c, e->id, e->gen, now, &res->access_count);
     res->vlen = e->vlen;
     res->value = apr_palloc(pool, (apr_size_t)e->vlen + 1);
     memcpy(res->value, e->data + e->klen, e->vlen);
     res->value[e->vlen] = '\0';
-    res->access_count = e->access_count;
     res->set_time = e->set_time;
     res->expires = e->expires;
     res->age = now - e->set_time;
     res->age_seconds = (double)res->age / (double)APR_USEC_PER_SEC;
-    write_end(c);
     return APR_SUCCESS;
+}
+
+/* ---- lock-free reads --------------------------------------------------- */
+
+/* What a reader copies out of an entry while writers may be changing it;
+ * worth anything only once the seq check after it passes. */
+typedef struct snapshot {
+    apr_uint32_t found, id, gen, vlen;
+    apr_int64_t  set_time, expires;
+} snapshot;
+
+#define RELAXED(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+/* The block at unit o if a block header and n data bytes fit there. */
+static const block *block_in_range(const hl_cache *c, apr_uint32_t o,
+                                   apr_size_t n)
+{
+    if (o < c->data_start || o >= c->data_end)
+        return NULL;
+    if ((apr_size_t)(c->data_end - o) * UNIT < sizeof(block) + n + FOOTER_BYTES)
+        return NULL;
+    return blk(c, o);
+}
+
+/* One look at the table, every offset and length bounds-checked since a
+ * writer may be half way through a change: APR_SUCCESS with a copy of the
+ * value, APR_NOTFOUND, or APR_EAGAIN if what was seen cannot be trusted. */
+static apr_status_t read_racing(const hl_cache *c, apr_pool_t *pool,
+                                const void *key, apr_size_t klen,
+                                apr_uint64_t h, snapshot *snap, char **value)
+{
+    apr_uint32_t o = RELAXED(buckets(c)[h & (c->nbuckets - 1)]);
+    apr_uint32_t tag = (apr_uint32_t)(h >> 32);
+    int hops;
+
+    snap->found = 0;
+    for (hops = 0; o; hops++) {
+        const block *e = block_in_range(c, o, klen);
+        if (!e || hops == MAX_HOPS)
+            return APR_EAGAIN;
+        if (RELAXED(e->tag) == tag && RELAXED(e->klen) == klen
+            && memcmp(e->data, key, klen) == 0) {
+            snap->vlen = RELAXED(e->vlen);
+            if (snap->vlen > c->max_value || !block_in_range(c, o, klen + snap->vlen))
+                return APR_EAGAIN;
+            snap->found = 1;
+            snap->id = RELAXED(e->id);
+            snap->gen = RELAXED(e->gen);
+            snap->set_time = RELAXED(e->set_time);
+            snap->expires = RELAXED(e->expires);
+            *value = apr_palloc(pool, (apr_size_t)snap->vlen + 1);
+            memcpy(*value, e->data + klen, snap->vlen);
+            (*value)[snap->vlen] = '\0';
+            return APR_SUCCESS;
+        }
+        o = RELAXED(e->hnext);
+    }
+    return APR_NOTFOUND;
+}
+
+apr_status_t hl_cache_get_lockfree(hl_cache *c, apr_pool_t *pool,
+                                   const void *key, apr_size_t klen,
+                                   apr_time_t now, hl_cache_result *res)
+{
+    apr_uint64_t h;
+    int attempt;
+
+    if (!key_ok(c, klen))
+        return APR_EINVAL;
+    h = key_hash(c, key, klen);
+    for (attempt = 0; attempt < 3; attempt++) {
+        apr_uint64_t seq = __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE);
+        snapshot snap;
+        char *value = NULL;
+        apr_status_t rv;
+
+        if (seq & 1)
+            return APR_EAGAIN;     /* a writer is busy, or died: the lock */
+        rv = read_racing(c, pool, key, klen, h, &snap, &value);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&c->seq, __ATOMIC_RELAXED) != seq || rv == APR_EAGAIN)
+            continue;
+        if (rv == APR_NOTFOUND) {
+            __atomic_add_fetch(&c->misses, 1, __ATOMIC_RELAXED);
+            return APR_NOTFOUND;
+        }
+        if (snap.expires != 0 && now >= snap.expires)
+            return APR_EAGAIN;     /* removing it takes the lock */
+        if (snap.id >= c->ntouch
+            || !touch_hit(c, snap.id, snap.gen, now, &res->access_count))
+            continue;              /* removed since: look again */
+        res->value = value;
+        res->vlen = snap.vlen;
+        res->set_time = snap.set_time;
+        res->expires = snap.expires;
+        res->age = now - snap.set_time;
+        res->age_seconds = (double)res->age / (double)APR_USEC_PER_SEC;
+        return APR_SUCCESS;
+    }
+    return APR_EAGAIN;
 }
 
 /* budget: NULL normally; tests pass a step count to stop half-way. */
@@ -707,7 +1037,7 @@ static apr_status_t cache_set(hl_cache *c, const void *key, apr_size_t klen,
     e->vlen = (apr_uint32_t)vlen;
     e->set_time = e->access_time = now;
     e->expires = ttl ? now + ttl : 0;
-    e->access_count = 0;
+    touch_alloc(c, e, now);
     e->hnext = e->prev = e->next = e->eprev = e->enext = 0;
     memcpy(e->data, key, klen);
     memcpy(e->data + klen, val, vlen);
@@ -766,9 +1096,9 @@ apr_status_t hl_cache_stats_read(const hl_cache *c, hl_cache_stats *st)
 {
     memset(st, 0, sizeof(*st));
     st->total_entries = c->total_entries;
-    st->total_accesses = c->total_accesses;
-    st->hits = c->hits;
-    st->misses = c->misses;
+    st->total_accesses = __atomic_load_n(&c->total_accesses, __ATOMIC_RELAXED);
+    st->hits = __atomic_load_n(&c->hits, __ATOMIC_RELAXED);
+    st->misses = __atomic_load_n(&c->misses, __ATOMIC_RELAXED);
     st->sets = c->sets;
     st->deletes = c->deletes;
     st->evictions = c->evictions;
@@ -814,7 +1144,7 @@ apr_status_t hl_cache_format(void *region, apr_size_t size,
 {
     hl_cache *c = region;
     apr_size_t units = size / UNIT, avail;
-    apr_uint32_t nb = cfg->buckets, bucket_units;
+    apr_uint32_t nb = cfg->buckets, bucket_units, nt, touch_units;
 
     if (size % UNIT || size < hl_cache_min_size() || units >= 0xffffffffu
         || cfg->max_key < 1 || cfg->max_value >= 0xffffffffu
@@ -825,7 +1155,13 @@ apr_status_t hl_cache_format(void *region, apr_size_t size,
         nb = pow2_at_least(avail / (BYTES_PER_BUCKET + sizeof(apr_uint32_t)));
     bucket_units = (apr_uint32_t)(((apr_size_t)nb * sizeof(apr_uint32_t)
                                    + UNIT - 1) / UNIT);
-    if (HDR_UNITS + bucket_units + MIN_DATA_UNITS > units)
+    /* A slot per BYTES_PER_TOUCH of data: entries smaller than that on
+     * average run out of slots before bytes, and a set then evicts. */
+    nt = (apr_uint32_t)(avail / (BYTES_PER_TOUCH + sizeof(touch)));
+    if (nt < 4)
+        nt = 4;
+    touch_units = (apr_uint32_t)(((apr_size_t)nt * sizeof(touch) + UNIT - 1) / UNIT);
+    if ((apr_size_t)HDR_UNITS + bucket_units + touch_units + MIN_DATA_UNITS > units)
         return APR_EINVAL;
 
     memset(c, 0, sizeof(*c));
@@ -837,7 +1173,10 @@ apr_status_t hl_cache_format(void *region, apr_size_t size,
     c->seed[1] = cfg->seed[1];
     c->nbuckets = nb;
     c->bucket_off = HDR_UNITS;
-    c->data_start = HDR_UNITS + bucket_units;
+    c->touch_off = HDR_UNITS + bucket_units;
+    c->ntouch = nt;
+    memset(touches(c), 0, (apr_size_t)nt * sizeof(touch));
+    c->data_start = c->touch_off + touch_units;
     c->data_end = (apr_uint32_t)units;
     data_reset(c);
     __atomic_store_n(&c->magic, CACHE_MAGIC, __ATOMIC_RELEASE);
@@ -874,8 +1213,10 @@ static void copy_counters(hl_cache *dst, const hl_cache *src)
 }
 
 /* One entry of src into dst, at the head of dst's LRU. */
-static void copy_entry(hl_cache *dst, const block *s, apr_time_t now)
+static void copy_entry(hl_cache *dst, const hl_cache *src, const block *s,
+                       apr_time_t now)
 {
+    apr_uint64_t count = touch_count(src, s);
     block *e;
     if (s->klen > dst->max_key || s->vlen > dst->max_value
         || units_for(s->klen, s->vlen) > dst->data_end - dst->data_start)
@@ -885,9 +1226,11 @@ static void copy_entry(hl_cache *dst, const block *s, apr_time_t now)
     e->klen = s->klen;
     e->vlen = s->vlen;
     e->set_time = s->set_time;
-    e->access_time = s->access_time;
+    e->access_time = touched_at(src, s);
     e->expires = s->expires;
-    e->access_count = s->access_count;
+    touch_alloc(dst, e, e->access_time);
+    __atomic_store_n(&touch_of(dst, e)->word,
+                     (apr_uint64_t)e->gen << T_GEN_SHIFT | count, __ATOMIC_RELEASE);
     memcpy(e->data, s->data, (apr_size_t)s->klen + s->vlen);
     set_state(e, B_LIVE);
     hash_link(dst, e, key_hash(dst, e->data, e->klen));
@@ -912,8 +1255,9 @@ apr_status_t hl_cache_copy(hl_cache *dst, hl_cache *src, apr_time_t now)
          o = blk(src, o)->prev) {
         const block *s = blk(src, o);
         if (!is_expired(s, now))
-            copy_entry(dst, s, now);
+            copy_entry(dst, src, s, now);
     }
+    list_sort(dst, BY_ACCESS);    /* src's order ignored hits since placed */
     list_sort(dst, BY_EXPIRY);
     write_end(dst);
     return APR_SUCCESS;
@@ -946,7 +1290,7 @@ static apr_status_t validate_blocks(const hl_cache *c, apr_uint64_t *live,
         else {
             (*live)++;
             bytes += (apr_uint64_t)b->size * UNIT;
-            accesses += b->access_count;
+            accesses += touch_count(c, b);
         }
         prev_state = b->state;
     }
@@ -1003,6 +1347,36 @@ static apr_status_t validate_hash(const hl_cache *c, apr_uint64_t live,
     return APR_SUCCESS;
 }
 
+/* Every LIVE block owns the slot its (id, gen) names, and the free list
+ * holds exactly the other slots. */
+static apr_status_t validate_touches(const hl_cache *c, apr_uint64_t live,
+                                     char *why, apr_size_t len)
+{
+    apr_uint64_t nfree = 0;
+    apr_uint32_t o, link;
+
+    for (o = c->data_start; o < c->data_end; o += blk(c, o)->size) {
+        const block *b = blk(c, o);
+        apr_uint64_t w;
+        if (b->state != B_LIVE)
+            continue;
+        if (b->id >= c->ntouch)
+            FAIL("entry at unit %u has slot %u of %u", o, b->id, c->ntouch);
+        w = touches(c)[b->id].word;
+        if (T_GEN(w) != b->gen || (w & (T_FREE | T_MARK)))
+            FAIL("entry at unit %u does not own slot %u", o, b->id);
+    }
+    for (link = c->touch_free; link; link = (apr_uint32_t)(touches(c)[link - 1].word & T_COUNT)) {
+        if (link > c->ntouch || ++nfree > c->ntouch
+            || !(touches(c)[link - 1].word & T_FREE))
+            FAIL("touch free list broken at slot %u", link - 1);
+    }
+    if (nfree + live != c->ntouch)
+        FAIL("%" APR_UINT64_T_FMT " free + %" APR_UINT64_T_FMT " live slots of %u",
+             nfree, live, c->ntouch);
+    return APR_SUCCESS;
+}
+
 static apr_status_t validate_lists(const hl_cache *c, apr_uint64_t live,
                                    char *why, apr_size_t len)
 {
@@ -1038,7 +1412,8 @@ apr_status_t hl_cache_validate(const hl_cache *c, char *why, apr_size_t len)
     if ((rv = validate_blocks(c, &live, &nfree, why, len)) != APR_SUCCESS
         || (rv = validate_bins(c, nfree, why, len)) != APR_SUCCESS
         || (rv = validate_hash(c, live, why, len)) != APR_SUCCESS
-        || (rv = validate_lists(c, live, why, len)) != APR_SUCCESS)
+        || (rv = validate_lists(c, live, why, len)) != APR_SUCCESS
+        || (rv = validate_touches(c, live, why, len)) != APR_SUCCESS)
         return rv;
     if (c->bytes_used > (apr_uint64_t)(c->data_end - c->data_start) * UNIT)
         FAIL("bytes_used beyond capacity");

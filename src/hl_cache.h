@@ -16,9 +16,13 @@
  *   bucket_off    +----------------------------------------------------+
  *                 | u32 bucket[nbuckets]  (power of two; head of the   |
  *                 |   chain of entries whose hash lands there)         |
+ *   touch_off     +----------------------------------------------------+
+ *                 | touch slot[ntouch], one per LIVE entry:            |
+ *                 |   gen:16 | count:47  (free: gen | FREE | next)     |
+ *                 |   time of the last hit                             |
  *   data_start    +----------------------------------------------------+
  *                 | data area: a sequence of blocks, each            |
- *                 |   [size|state|links|klen|vlen|times|count]       |
+ *                 |   [size|state|links|klen|vlen|times|slot id,gen]  |
  *                 |   [key bytes][value bytes] ... [footer: size]    |
  *                 | that tiles the area exactly: walking from        |
  *                 | data_start by each header's size ends at         |
@@ -49,8 +53,27 @@
  * sized at one per 128 bytes of data area and the smallest entry takes 80
  * bytes, so the load factor stays below 1.6 whatever the keys.
  *
+ * Reads without the lock: a hit is the common operation, and taking one
+ * global lock per hit serialised every process on it.  Writers make a
+ * sequence word odd around every change; hl_cache_get_lockfree reads
+ * the word, walks the chain with every offset and length checked against
+ * the region (what it sees may be half-written), copies the value, and
+ * trusts the copy only if the word is unchanged and even.  A reader must
+ * never write into a block, which may have been freed and reused since it
+ * looked; so what a hit changes lives in a fixed table of touch slots,
+ * one per entry: the access count, raised by a compare-and-swap that also
+ * checks the slot's generation (bumped when the entry goes), and the time
+ * of the last hit.  Hits therefore do not move entries in the LRU list;
+ * eviction looks at the tail and, if it was hit since it took its place,
+ * moves it to where that hit puts it and looks again (exact LRU, paid for
+ * at eviction, under the lock).  Trade-offs: 16 bytes of slot per 128
+ * bytes of data (small entries may run out of slots first, and a set then
+ * evicts), and a reader that loses a race with a writer retries, then
+ * takes the lock.
+ *
  * Locking and crash safety: every function below except the limiter's
- * assumes the caller holds the global mutex (hl_store_shm.c takes it).  A
+ * and hl_cache_get_lockfree assumes the caller holds the global mutex
+ * (hl_store_shm.c takes it).  A
  * mutation sets writer_active first and clears it last.  Whoever finds it
  * set on entry knows the previous writer died mid-update (the mutex itself
  * is released by the kernel or made consistent by APR) and rebuilds the
@@ -142,12 +165,22 @@ apr_status_t hl_cache_copy(hl_cache *dst, hl_cache *src, apr_time_t now);
 /* Region bytes holding data now: header, buckets and live blocks. */
 apr_size_t hl_cache_bytes_used(const hl_cache *c);
 
-/* APR_SUCCESS and res filled on a hit (access_count incremented, LRU
- * bumped); APR_NOTFOUND on a miss or if the entry has expired (then it is
- * freed and counted in expirations); APR_EINVAL on a bad key length. */
+/* APR_SUCCESS and res filled on a hit (access_count incremented, the hit
+ * time stamped for the LRU order); APR_NOTFOUND on a miss or if the entry
+ * has expired (then it is freed and counted in expirations); APR_EINVAL on
+ * a bad key length. */
 apr_status_t hl_cache_get(hl_cache *c, apr_pool_t *pool, const void *key,
                           apr_size_t klen, apr_time_t now,
                           hl_cache_result *res);
+
+/* The same as hl_cache_get without the lock, for hits and misses of
+ * unexpired entries; APR_EAGAIN when it could not get a stable view (a
+ * writer kept changing the table, or died mid-update) or the entry has
+ * expired (removing it needs the lock): then take the lock and call
+ * hl_cache_get. */
+apr_status_t hl_cache_get_lockfree(hl_cache *c, apr_pool_t *pool,
+                                   const void *key, apr_size_t klen,
+                                   apr_time_t now, hl_cache_result *res);
 
 /* Stores a copy of key and value, expiring ttl after now (0: never).
  * *replaced (may be NULL) says whether the key held a value.  APR_EINVAL

@@ -4,8 +4,10 @@
  * restarts: children of the old and the new generation map the same memory
  * and no increment made during a restart is lost.  The counter is lock-free
  * (hl_counter.h); the global mutex guards the cache's multi-word updates:
- * every cache operation runs between lock and unlock here, and the cache
- * repairs itself if the last holder died mid-update (hl_cache.h).  APR's
+ * every cache write runs between lock and unlock here, and the cache
+ * repairs itself if the last holder died mid-update (hl_cache.h).  A get
+ * first reads without the lock (hl_cache_get_lockfree) and takes it only
+ * when that cannot answer.  APR's
  * mechanisms on Linux (sysvsem with SEM_UNDO, fcntl, flock, robust
  * pthread mutexes) all free the lock of a killed process, so a dead child
  * cannot deadlock the others.  The limiter needs no lock.
@@ -88,8 +90,11 @@ static apr_status_t shm_cache_get(hl_store *st, apr_pool_t *pool,
                                   const void *key, apr_size_t klen,
                                   apr_time_t now, hl_cache_result *res)
 {
-    hl_cache *c;
-    apr_status_t rv = cache_lock(st, &c);
+    hl_cache *c = shm_cache(st);
+    apr_status_t rv;
+    if (c && (rv = hl_cache_get_lockfree(c, pool, key, klen, now, res)) != APR_EAGAIN)
+        return rv;
+    rv = cache_lock(st, &c);
     if (rv == APR_SUCCESS) {
         rv = hl_cache_get(c, pool, key, klen, now, res);
         cache_unlock(st);

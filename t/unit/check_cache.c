@@ -10,6 +10,8 @@
 
 #include <apr_global_mutex.h>
 #include <apr_strings.h>
+#include <apr_thread_mutex.h>
+#include <apr_thread_proc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -415,7 +417,10 @@ START_TEST(test_random_run_matches_model)
         }
         else {
             hl_cache_result r;
-            apr_status_t rv = hl_cache_get(c, scratch, key, klen, now, &r);
+            /* Half the reads without the lock: alone, it never needs it. */
+            apr_status_t rv = (op & 1)
+                ? hl_cache_get_lockfree(c, scratch, key, klen, now, &r)
+                : hl_cache_get(c, scratch, key, klen, now, &r);
             if (rv == APR_SUCCESS) {
                 ck_assert_msg(m[ki].present, "op %d: key %u returned after delete",
                               op, ki);
@@ -458,6 +463,315 @@ START_TEST(test_random_run_matches_model)
     ck_assert_uint_eq(live, st.total_entries);
     free(m);
     free(buf);
+}
+END_TEST
+
+/* ---- lock-free reads --------------------------------------------------- */
+
+START_TEST(test_lockfree_get_semantics)
+{
+    hl_cache *c = cache_new(64 * 1024, 0, 250, 4096);
+    hl_cache_result r;
+    hl_cache_stats st;
+
+    ck_assert_int_eq(hl_cache_get_lockfree(c, test_pool, "", 0, T0, &r), APR_EINVAL);
+    ck_assert_int_eq(hl_cache_get_lockfree(c, test_pool, "a", 1, T0, &r), APR_NOTFOUND);
+    put(c, "a", "one", T0, SEC(60));
+    ck_assert_int_eq(hl_cache_get_lockfree(c, test_pool, "a", 1, T0 + SEC(2), &r),
+                     APR_SUCCESS);
+    ck_assert_str_eq(r.value, "one");
+    ck_assert_uint_eq(r.vlen, 3);
+    ck_assert_uint_eq(r.access_count, 1);
+    ck_assert_int_eq(r.set_time, T0);
+    ck_assert_int_eq(r.expires, T0 + SEC(60));
+    ck_assert(r.age_seconds > 1.99 && r.age_seconds < 2.01);
+    /* Locked and lock-free hits count into the same access_count. */
+    ck_assert_int_eq(hl_cache_get(c, test_pool, "a", 1, T0 + SEC(3), &r), APR_SUCCESS);
+    ck_assert_uint_eq(r.access_count, 2);
+    ck_assert_int_eq(hl_cache_get_lockfree(c, test_pool, "a", 1, T0 + SEC(4), &r),
+                     APR_SUCCESS);
+    ck_assert_uint_eq(r.access_count, 3);
+    st = stats_of(c);
+    ck_assert_uint_eq(st.hits, 3);
+    ck_assert_uint_eq(st.misses, 1);
+    ck_assert_uint_eq(st.total_accesses, 3);
+
+    /* Expired: only the locked get may remove it. */
+    ck_assert_int_eq(hl_cache_get_lockfree(c, test_pool, "a", 1, T0 + SEC(60), &r),
+                     APR_EAGAIN);
+    ck_assert_uint_eq(stats_of(c).total_entries, 1);
+    ck_assert_int_eq(hl_cache_get(c, test_pool, "a", 1, T0 + SEC(60), &r), APR_NOTFOUND);
+    st = stats_of(c);
+    ck_assert_uint_eq(st.total_entries, 0);
+    ck_assert_uint_eq(st.expirations, 1);
+    ck_assert_uint_eq(st.total_accesses, 0);
+
+    /* A new entry under the same key starts from 0 again. */
+    put(c, "a", "two", T0 + SEC(61), SEC(60));
+    ck_assert_int_eq(hl_cache_get_lockfree(c, test_pool, "a", 1, T0 + SEC(62), &r),
+                     APR_SUCCESS);
+    ck_assert_str_eq(r.value, "two");
+    ck_assert_uint_eq(r.access_count, 1);
+    assert_valid(c);
+}
+END_TEST
+
+/* A writer that died mid-update leaves the sequence odd: lock-free reads
+ * step aside until a locked operation has repaired the table. */
+START_TEST(test_lockfree_after_dead_writer)
+{
+    hl_cache *c = cache_new(64 * 1024, 0, 250, 4096);
+    hl_cache_result r;
+
+    put(c, "a", "one", T0, 0);
+    ck_assert_int_eq(hl_cache_set_interrupted(c, "b", 1, "two", 3, T0, 0, 3),
+                     APR_EINTR);
+    ck_assert_int_eq(hl_cache_get_lockfree(c, test_pool, "a", 1, T0, &r), APR_EAGAIN);
+    ck_assert_int_eq(hl_cache_get(c, test_pool, "a", 1, T0, &r), APR_SUCCESS);
+    ck_assert_uint_eq(stats_of(c).recoveries, 1);
+    ck_assert_int_eq(hl_cache_get_lockfree(c, test_pool, "a", 1, T0, &r), APR_SUCCESS);
+    ck_assert_str_eq(r.value, "one");
+    ck_assert_uint_eq(r.access_count, 2);
+    assert_valid(c);
+}
+END_TEST
+
+/* Hits do not move entries; eviction must still take the true least
+ * recently used.  Fill a cache whose every set evicts one same-sized
+ * entry, hit a random subset in a random order (locked and lock-free),
+ * set m more keys, and compare the survivors with a model's LRU order. */
+START_TEST(test_lockfree_hits_keep_lru_exact)
+{
+    apr_uint64_t seed = 0x5151;
+    int trial;
+
+    for (trial = 0; trial < 40; trial++) {
+        hl_cache *c = cache_new(16 * 1024, 0, 16, 64);
+        apr_time_t last[512], now = T0;
+        int n = 0, i, m, survivors = 0;
+        char k[16], v[48];
+
+        memset(v, 'v', sizeof(v) - 1);
+        v[sizeof(v) - 1] = '\0';
+        /* Fill until the first eviction: n entries fit. */
+        for (;;) {
+            apr_snprintf(k, sizeof(k), "k%03d", n);
+            put(c, k, v, now, 0);
+            if (stats_of(c).evictions > 0)
+                break;
+            last[n++] = now;
+            now += SEC(1);
+        }
+        ck_assert_int_gt(n, 8);
+        ck_assert_int_lt(n, 512);
+        /* Start over with exactly n entries (k000 was evicted above). */
+        c = cache_new(16 * 1024, 0, 16, 64);
+        now = T0;
+        for (i = 0; i < n; i++) {
+            apr_snprintf(k, sizeof(k), "k%03d", i);
+            put(c, k, v, now, 0);
+            last[i] = now;
+            now += SEC(1);
+        }
+        for (i = 0; i < n; i++) {
+            hl_cache_result r;
+            int ki = (int)(test_rand(&seed) % (apr_uint64_t)n);
+            apr_snprintf(k, sizeof(k), "k%03d", ki);
+            ck_assert_int_eq(test_rand(&seed) & 1
+                             ? hl_cache_get_lockfree(c, test_pool, k, strlen(k), now, &r)
+                             : hl_cache_get(c, test_pool, k, strlen(k), now, &r),
+                             APR_SUCCESS);
+            last[ki] = now;
+            now += SEC(1);
+        }
+        m = 1 + (int)(test_rand(&seed) % (apr_uint64_t)(n - 1));
+        for (i = 0; i < m; i++) {
+            apr_snprintf(k, sizeof(k), "n%03d", i);   /* same size as k%03d */
+            put(c, k, v, now, 0);
+            now += SEC(1);
+        }
+        ck_assert_uint_eq(stats_of(c).evictions, (apr_uint64_t)m);
+        assert_valid(c);
+        /* Survivors: exactly the n - m most recently used. */
+        for (i = 0; i < n; i++) {
+            int newer = 0, j;
+            hl_cache_result r;
+            for (j = 0; j < n; j++)
+                newer += last[j] > last[i];
+            apr_snprintf(k, sizeof(k), "k%03d", i);
+            ck_assert_msg((hl_cache_get_lockfree(c, test_pool, k, strlen(k), now, &r)
+                           == APR_SUCCESS) == (newer < n - m),
+                          "trial %d: k%03d (%d newer, %d evicted)", trial, i, newer, m);
+            survivors += newer < n - m;
+        }
+        ck_assert_int_eq(survivors, n - m);
+    }
+}
+END_TEST
+
+/* Readers without the lock against a writer with it, on real threads.
+ * Every value names its key and version and is filled with a byte derived
+ * from both, so a torn read shows; keys 0..7 are never written after the
+ * start, so their access counts must equal the hits the readers saw. */
+#define RACE_KEYS    10
+#define RACE_STABLE  8
+#define RACE_READERS 3
+#define RACE_READS   150000
+#define RACE_WRITES  60000
+
+typedef struct {
+    hl_cache *c;
+    apr_thread_mutex_t *lock;
+    apr_uint64_t seed;
+    apr_uint64_t hits[RACE_KEYS], fallbacks, torn;
+} race_arg;
+
+static apr_size_t race_value(unsigned ki, apr_uint32_t ver, unsigned char *buf)
+{
+    apr_size_t len = 8 + (ki * 131u + ver * 17u) % 4000;
+    memcpy(buf, &ki, 4);
+    memcpy(buf + 4, &ver, 4);
+    memset(buf + 8, (int)((ki * 7u + ver) & 0xff), len - 8);
+    return len;
+}
+
+static int race_value_ok(unsigned ki, const hl_cache_result *r)
+{
+    unsigned char want[4096];
+    unsigned kin;
+    apr_uint32_t ver;
+    if (r->vlen < 8)
+        return 0;
+    memcpy(&kin, r->value, 4);
+    memcpy(&ver, r->value + 4, 4);
+    return kin == ki && race_value(ki, ver, want) == r->vlen
+           && memcmp(want, r->value, r->vlen) == 0;
+}
+
+static void race_key(unsigned ki, char *k)
+{
+    apr_snprintf(k, 16, "race%02u", ki);
+}
+
+static void *APR_THREAD_FUNC race_reader(apr_thread_t *t, void *data)
+{
+    race_arg *a = data;
+    apr_pool_t *p;
+    int i;
+
+    apr_pool_create_unmanaged(&p);
+    for (i = 0; i < RACE_READS; i++) {
+        /* Half the reads on the keys the writer churns. */
+        apr_uint64_t dice = test_rand(&a->seed);
+        unsigned ki = (dice & 1) ? (unsigned)((dice >> 1) % RACE_STABLE)
+                                 : RACE_STABLE + (unsigned)((dice >> 1) % (RACE_KEYS - RACE_STABLE));
+        char k[16];
+        hl_cache_result r;
+        apr_status_t rv;
+        race_key(ki, k);
+        rv = hl_cache_get_lockfree(a->c, p, k, strlen(k), T0, &r);
+        if (rv == APR_EAGAIN) {
+            a->fallbacks++;
+            apr_thread_mutex_lock(a->lock);
+            rv = hl_cache_get(a->c, p, k, strlen(k), T0, &r);
+            apr_thread_mutex_unlock(a->lock);
+        }
+        if (rv == APR_SUCCESS) {
+            a->hits[ki]++;
+            if (!race_value_ok(ki, &r))
+                a->torn++;
+        }
+        if (i % 1000 == 0)
+            apr_pool_clear(p);
+    }
+    apr_pool_destroy(p);
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+static void *APR_THREAD_FUNC race_writer(apr_thread_t *t, void *data)
+{
+    race_arg *a = data;
+    unsigned char buf[4096];
+    apr_uint32_t ver = 1;
+    int i;
+
+    for (i = 0; i < RACE_WRITES; i++) {
+        unsigned ki = RACE_STABLE
+                      + (unsigned)(test_rand(&a->seed) % (RACE_KEYS - RACE_STABLE));
+        char k[16];
+        race_key(ki, k);
+        apr_thread_mutex_lock(a->lock);
+        if (test_rand(&a->seed) % 4 == 0)
+            hl_cache_delete(a->c, k, strlen(k), T0);
+        else
+            hl_cache_set(a->c, k, strlen(k), buf, race_value(ki, ver++, buf), T0, 0, NULL);
+        apr_thread_mutex_unlock(a->lock);
+    }
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+START_TEST(test_lockfree_readers_race_a_writer)
+{
+    /* Room for every key, so that no stable key is evicted; deletes and
+     * replacements free and reuse blocks under the readers all the same. */
+    hl_cache *c = cache_new(256 * 1024, 0, 16, 4096);
+    apr_thread_mutex_t *lock;
+    apr_thread_t *th[RACE_READERS + 1];
+    race_arg args[RACE_READERS + 1];
+    apr_uint64_t hits[RACE_KEYS] = {0}, fallbacks = 0, total = 0;
+    unsigned char buf[4096];
+    int i;
+    unsigned ki;
+
+    ck_assert_int_eq(apr_thread_mutex_create(&lock, APR_THREAD_MUTEX_DEFAULT, test_pool),
+                     APR_SUCCESS);
+    for (ki = 0; ki < RACE_STABLE; ki++) {
+        char k[16];
+        race_key(ki, k);
+        ck_assert_int_eq(hl_cache_set(c, k, strlen(k), buf, race_value(ki, 0, buf),
+                                      T0, 0, NULL), APR_SUCCESS);
+    }
+    for (i = 0; i <= RACE_READERS; i++) {
+        memset(&args[i], 0, sizeof(args[i]));
+        args[i].c = c;
+        args[i].lock = lock;
+        args[i].seed = 0x1234 + (apr_uint64_t)i * 7919;
+        ck_assert_int_eq(apr_thread_create(&th[i], NULL,
+                                           i < RACE_READERS ? race_reader : race_writer,
+                                           &args[i], test_pool), APR_SUCCESS);
+    }
+    for (i = 0; i <= RACE_READERS; i++) {
+        apr_status_t trv;
+        apr_thread_join(&trv, th[i]);
+    }
+    for (i = 0; i < RACE_READERS; i++) {
+        ck_assert_uint_eq(args[i].torn, 0);
+        fallbacks += args[i].fallbacks;
+        for (ki = 0; ki < RACE_KEYS; ki++)
+            hits[ki] += args[i].hits[ki];
+    }
+    /* The stable keys must not have been evicted for this to mean much. */
+    for (ki = 0; ki < RACE_STABLE; ki++) {
+        char k[16];
+        hl_cache_result r;
+        race_key(ki, k);
+        ck_assert_int_eq(hl_cache_get(c, test_pool, k, strlen(k), T0, &r), APR_SUCCESS);
+        ck_assert_uint_eq(r.access_count, hits[ki] + 1);
+        total += hits[ki];
+    }
+    for (; ki < RACE_KEYS; ki++)
+        total += hits[ki];
+    ck_assert_uint_eq(stats_of(c).hits, total + RACE_STABLE);
+    ck_assert_uint_gt(total, 0);
+    ck_assert_uint_eq(stats_of(c).evictions, 0);
+    assert_valid(c);
+    /* Readers did meet the writer (a broken seq check shows torn values
+     * here within a run; measured: 4 to 13).  Valgrind runs one thread at
+     * a time, so there they may never meet. */
+    if (!getenv("HL_UNDER_VALGRIND"))
+        ck_assert_uint_gt(fallbacks, 0);
 }
 END_TEST
 
@@ -893,6 +1207,10 @@ Suite *cache_suite(void)
     tcase_add_test(tc, test_eviction_expired_first_then_lru);
     tcase_add_test(tc, test_data_area_reuse_and_coalescing);
     tcase_add_test(tc, test_random_run_matches_model);
+    tcase_add_test(tc, test_lockfree_get_semantics);
+    tcase_add_test(tc, test_lockfree_after_dead_writer);
+    tcase_add_test(tc, test_lockfree_hits_keep_lru_exact);
+    tcase_add_test(tc, test_lockfree_readers_race_a_writer);
     tcase_add_test(tc, test_limiter_admit_release_reject);
     tcase_add_test(tc, test_limiter_heals_dead_holders);
     suite_add_tcase(s, tc);
