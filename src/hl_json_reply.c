@@ -55,16 +55,81 @@ void hl_json_counter_increment(hl_jsonw *w, apr_uint64_t value,
     hl_jsonw_end(w);
 }
 
-/* RFC 3339 in UTC with microseconds: 2026-11-23T22:19:34.123456Z */
+/* Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+ * days_from_civil inverted): integer arithmetic only. */
+static void civil_from_days(apr_int64_t z, apr_int64_t *y, unsigned *m,
+                            unsigned *d)
+{
+    apr_int64_t era;
+    unsigned doe, yoe, doy, mp;
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = (unsigned)(z - era * 146097);
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (apr_int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+static char *digits(char *p, apr_int64_t v, int width)
+{
+    int i;
+    for (i = width - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + width;
+}
+
+/* By hand rather than gmtime + strftime + snprintf: counter/stats writes
+ * ten of these per answer, and the libc path was a tenth of its cost. */
+apr_status_t hl_rfc3339(char *out, apr_time_t when)
+{
+    apr_int64_t sec = when / APR_USEC_PER_SEC, usec = when % APR_USEC_PER_SEC;
+    apr_int64_t days, rem, y;
+    unsigned m, d;
+    char *p = out;
+
+    if (usec < 0) {
+        usec += APR_USEC_PER_SEC;
+        sec--;
+    }
+    days = sec / 86400;
+    rem = sec % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days--;
+    }
+    civil_from_days(days, &y, &m, &d);
+    if (y < 0 || y > 9999)
+        return APR_EINVAL;
+    p = digits(p, y, 4);
+    *p++ = '-';
+    p = digits(p, m, 2);
+    *p++ = '-';
+    p = digits(p, d, 2);
+    *p++ = 'T';
+    p = digits(p, rem / 3600, 2);
+    *p++ = ':';
+    p = digits(p, rem / 60 % 60, 2);
+    *p++ = ':';
+    p = digits(p, rem % 60, 2);
+    *p++ = '.';
+    p = digits(p, usec, 6);
+    *p++ = 'Z';
+    *p = '\0';
+    return APR_SUCCESS;
+}
+
 static void rfc3339(hl_jsonw *w, apr_time_t when)
 {
-    char date[32], full[48];
-    apr_time_exp_t t;
-    apr_size_t n;
-    apr_time_exp_gmt(&t, when);
-    apr_strftime(date, &n, sizeof(date), "%Y-%m-%dT%H:%M:%S", &t);
-    apr_snprintf(full, sizeof(full), "%s.%06dZ", date, t.tm_usec);
-    hl_jsonw_cstr(w, full);
+    char text[HL_RFC3339_SIZE];
+    if (hl_rfc3339(text, when) == APR_SUCCESS)
+        hl_jsonw_cstr(w, text);
+    else
+        hl_jsonw_null(w);
 }
 
 static void history_entry(hl_jsonw *w, const hl_history_entry *e)

@@ -19,6 +19,11 @@ typedef struct hl_memory_figures {
     const char *mpm;
 } hl_memory_figures;
 
+/* RFC 3339 in UTC with microseconds, 2026-11-23T22:19:34.123456Z, into
+ * out[HL_RFC3339_SIZE]; APR_EINVAL outside the years 0000..9999. */
+#define HL_RFC3339_SIZE 28
+apr_status_t hl_rfc3339(char *out, apr_time_t when);
+
 /* {"error": message, "status": status} */
 void hl_json_error(hl_jsonw *w, int status, const char *message);
 

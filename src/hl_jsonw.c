@@ -96,19 +96,31 @@ void hl_jsonw_end(hl_jsonw *w)
     put_char(w, w->depth < HL_JSONW_DEPTH && w->in_array[w->depth] ? ']' : '}');
 }
 
+static int needs_escape(unsigned char c)
+{
+    return c < 0x20 || c == '"' || c == '\\';
+}
+
 static void put_escaped(hl_jsonw *w, const char *s, apr_size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     apr_size_t i, start = 0;
 
+    /* Keys, numbers as text, most values: nothing to escape, one copy. */
+    for (i = 0; i < n && !needs_escape((unsigned char)s[i]); i++)
+        ;
     reserve(w, n + 2);
-    put_char(w, '"');
-    for (i = 0; i < n; i++) {
+    w->buf[w->len++] = '"';
+    memcpy(w->buf + w->len, s, i);
+    w->len += i;
+    w->buf[w->len] = '\0';
+    start = i;
+    for (; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         char esc[6] = { '\\', 'u', '0', '0', 0, 0 };
         const char *rep = NULL;
         apr_size_t rlen = 2;
-        if (c >= 0x20 && c != '"' && c != '\\')
+        if (!needs_escape(c))
             continue;
         switch (c) {
         case '"':  rep = "\\\""; break;

@@ -42,12 +42,26 @@ static apr_size_t valid_sequence(const unsigned char *s, apr_size_t n,
     return need + 1;
 }
 
+/* ASCII, by far the common case, is checked eight bytes at a time. */
 int hl_utf8_valid(const char *in, apr_size_t len)
 {
     const unsigned char *s = (const unsigned char *)in;
     apr_size_t i = 0, bad;
     while (i < len) {
-        apr_size_t n = valid_sequence(s + i, len - i, &bad);
+        apr_size_t n;
+        apr_uint64_t word;
+        if (len - i >= 8) {
+            memcpy(&word, s + i, 8);
+            if (!(word & 0x8080808080808080ULL)) {
+                i += 8;
+                continue;
+            }
+        }
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        n = valid_sequence(s + i, len - i, &bad);
         if (!n)
             return 0;
         i += n;

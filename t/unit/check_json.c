@@ -3,6 +3,8 @@
 #include "check_hl.h"
 #include "hl_json_reply.h"
 
+#include <apr_strings.h>
+#include <apr_time.h>
 #include <string.h>
 
 static const char *text_of(hl_jsonw *w)
@@ -260,6 +262,54 @@ START_TEST(test_cache_shapes)
 }
 END_TEST
 
+/* The hand-written date against APR's gmtime + strftime: random instants
+ * over the whole range, and the edges of months, leap days and centuries. */
+static void expect_like_apr(apr_time_t when)
+{
+    char mine[HL_RFC3339_SIZE], date[32], ref[48];
+    apr_time_exp_t t;
+    apr_size_t n;
+    apr_time_exp_gmt(&t, when);
+    apr_strftime(date, &n, sizeof(date), "%Y-%m-%dT%H:%M:%S", &t);
+    apr_snprintf(ref, sizeof(ref), "%s.%06dZ", date, t.tm_usec);
+    ck_assert_int_eq(hl_rfc3339(mine, when), APR_SUCCESS);
+    ck_assert_msg(strcmp(mine, ref) == 0, "%" APR_TIME_T_FMT ": %s, APR says %s",
+                  when, mine, ref);
+}
+
+START_TEST(test_rfc3339_matches_gmtime)
+{
+    static const char *edges[] = { "1970-01-01", "1999-12-31", "2000-02-28",
+        "2000-02-29", "2000-03-01", "2024-02-29", "2026-11-24", "2100-02-28",
+        "2100-03-01", "2400-02-29", "9999-12-31" };
+    apr_uint64_t seed = 0x3339;
+    char out[HL_RFC3339_SIZE];
+    unsigned i;
+    int k;
+
+    for (i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+        apr_time_exp_t t;
+        apr_time_t when;
+        memset(&t, 0, sizeof(t));
+        t.tm_year = atoi(edges[i]) - 1900;
+        t.tm_mon = atoi(edges[i] + 5) - 1;
+        t.tm_mday = atoi(edges[i] + 8);
+        ck_assert_int_eq(apr_time_exp_gmt_get(&when, &t), APR_SUCCESS);
+        for (k = -1; k <= 1; k++)   /* APR mangles the microseconds before 1970 */
+            if (when + k * (apr_time_t)APR_USEC_PER_SEC * 43200 + k >= 0)
+                expect_like_apr(when + k * (apr_time_t)APR_USEC_PER_SEC * 43200 + k);
+        ck_assert_int_eq(hl_rfc3339(out, when), APR_SUCCESS);
+        ck_assert(strncmp(out, edges[i], 10) == 0);
+    }
+    for (k = 0; k < 200000; k++)   /* 1970 .. 9999 */
+        expect_like_apr((apr_time_t)(test_rand(&seed) % 253402300799000000ULL));
+    ck_assert_int_eq(hl_rfc3339(out, -1), APR_SUCCESS);
+    ck_assert_str_eq(out, "1969-12-31T23:59:59.999999Z");
+    ck_assert_int_eq(hl_rfc3339(out, (apr_time_t)253402300800LL * APR_USEC_PER_SEC),
+                     APR_EINVAL);
+}
+END_TEST
+
 Suite *json_suite(void)
 {
     Suite *s = suite_create("json");
@@ -273,6 +323,7 @@ Suite *json_suite(void)
     tcase_add_test(tc, test_error_shape);
     tcase_add_test(tc, test_increment_shape);
     tcase_add_test(tc, test_stats_shape);
+    tcase_add_test(tc, test_rfc3339_matches_gmtime);
     tcase_add_test(tc, test_index_shape);
     tcase_add_test(tc, test_cache_shapes);
     suite_add_tcase(s, tc);
