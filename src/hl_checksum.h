@@ -7,9 +7,17 @@
  * is summed in constant memory and the result cannot depend on where the
  * pieces were cut: update(a) then update(b) equals update(a || b).
  * chunks_processed is derived from the count (ceil(total / chunk_size))
- * rather than counted, for the same reason.  Every step depends on the one
- * before, so speed comes from keeping the loop tight (unrolled, no per-byte
- * bookkeeping), not from parallel lanes.
+ * rather than counted, for the same reason.
+ *
+ * Each step depends on the one before, but the chain need not be walked a
+ * byte at a time.  Modulo 2^32 - 1 a rotate by one is a doubling, so eight
+ * steps that do not carry out of the add are c -> rotl(c, 8) + P (mod
+ * 2^32 - 1), with P = sum b_j * 2^(9-j) over the eight bytes, computed
+ * off the serial chain.  When bits 9..24 of c are not all ones no carry
+ * can happen and the result is exact (proof in hl_checksum.c); otherwise,
+ * 1 in 65536 blocks on random data, the eight plain steps run.  The update
+ * is thus a rotate and an add with end-around carry per eight bytes, not
+ * sixteen dependent ops, and gives the plain loop's result bit for bit.
  */
 #ifndef HL_CHECKSUM_H
 #define HL_CHECKSUM_H

@@ -10,16 +10,22 @@
 
 #define MIB (1024 * 1024)
 
-/* The definition, spelled out in 64-bit arithmetic. */
-static apr_uint32_t ref_checksum(const unsigned char *p, apr_size_t len)
+/* The definition, spelled out in 64-bit arithmetic, from any state c. */
+static apr_uint32_t ref_steps(apr_uint32_t c0, const unsigned char *p,
+                              apr_size_t len)
 {
-    apr_uint64_t c = 0;
+    apr_uint64_t c = c0;
     apr_size_t i;
     for (i = 0; i < len; i++) {
         apr_uint64_t sum = (c + p[i]) % 4294967296ull;
         c = ((sum * 2) % 4294967296ull) + (sum >> 31);
     }
     return (apr_uint32_t)c;
+}
+
+static apr_uint32_t ref_checksum(const unsigned char *p, apr_size_t len)
+{
+    return ref_steps(0, p, len);
 }
 
 static apr_uint64_t ref_pooled_sum(const unsigned char *p, apr_size_t len)
@@ -114,13 +120,14 @@ START_TEST(test_checksum_sizes_whole)
 }
 END_TEST
 
-/* Every byte offset 0..7 and length 0..64: the unrolled loop's edges. */
+/* Every byte offset 0..7 and length 0..200: the edges of the kernel's
+ * 64-byte lines, 8-byte blocks and byte steps. */
 START_TEST(test_checksum_unroll_edges)
 {
-    unsigned char *b = random_body(80, 7);
+    unsigned char *b = random_body(208, 7);
     apr_size_t off, len;
     for (off = 0; off < 8; off++)
-        for (len = 0; len <= 64; len++)
+        for (len = 0; len <= 200; len++)
             ck_assert_uint_eq(checksum_of(b + off, len),
                               ref_checksum(b + off, len));
 }
@@ -144,6 +151,300 @@ START_TEST(test_checksum_random_splits)
             ck_assert_uint_eq(st.total_bytes, sizes[i]);
             ck_assert_uint_eq(st.pieces, pieces);
         }
+    }
+}
+END_TEST
+
+/* ---- The block kernel against the definition ------------------------
+ * hl_checksum_update does eight bytes at a time with a shortcut that is
+ * exact only when no add of the eight carries; it falls back to plain
+ * steps from states whose bits 9..24 are all ones (see hl_checksum.c).
+ * These tests aim at that boundary: states near the top of the range,
+ * bytes that push toward it, carries as often as they can happen, and
+ * cuts that make blocks start at the states the kernel treats apart. */
+
+#define FALLBACK_BITS 0x01FFFE00u      /* the kernel's fall-back states */
+#define HIGH_BYTE  0x01FE0000u      /* bits 17..24, a stricter window */
+
+static int falls_back(apr_uint32_t c)
+{
+    return (c & FALLBACK_BITS) == FALLBACK_BITS;
+}
+
+/* Steps of the definition whose add carries out of 32 bits. */
+static apr_size_t ref_carries(const unsigned char *p, apr_size_t len)
+{
+    apr_uint32_t c = 0;
+    apr_size_t i, n = 0;
+    for (i = 0; i < len; i++) {
+        n += (apr_uint64_t)c + p[i] > 0xFFFFFFFFu;
+        c = ref_steps(c, p + i, 1);
+    }
+    return n;
+}
+
+/* update() over len bytes from the state c. */
+static apr_uint32_t update_over(apr_uint32_t c, const unsigned char *p,
+                                apr_size_t len)
+{
+    hl_checksum st;
+    hl_checksum_init(&st, 4096);
+    st.checksum = c;
+    hl_checksum_update(&st, p, len);
+    return st.checksum;
+}
+
+/* update() over body cut at the points where the running state is one
+ * the kernel falls back from (so a block starts there), and now and then
+ * at a random point; the checksum it ends with. */
+static apr_uint32_t update_cut_at_fallbacks(const unsigned char *body,
+                                            apr_size_t len, apr_uint64_t *rng)
+{
+    hl_checksum st;
+    apr_uint32_t c = 0;
+    apr_size_t i, from = 0;
+    hl_checksum_init(&st, 4096);
+    for (i = 0; i < len; i++) {
+        if (i > from && (falls_back(c) || test_rand(rng) % 64 == 0)) {
+            hl_checksum_update(&st, body + from, i - from);
+            from = i;
+        }
+        c = ref_steps(c, body + i, 1);
+    }
+    hl_checksum_update(&st, body + from, len - from);
+    return st.checksum;
+}
+
+/* Bytes of the given kind: 0 uniform, 1 mostly one bits, 2 mostly zero
+ * bits, 3 only the values at the edges of a byte. */
+static void fill_kind(apr_uint64_t *rng, unsigned char *b, apr_size_t len,
+                      int kind)
+{
+    static const unsigned char edges[] = { 0x00, 0x01, 0x7F, 0x80, 0xFE, 0xFF };
+    apr_size_t i;
+    for (i = 0; i < len; i++) {
+        apr_uint64_t r = test_rand(rng);
+        switch (kind) {
+        case 0: b[i] = (unsigned char)(r >> 56); break;
+        case 1: b[i] = (unsigned char)((r >> 56) | (r >> 48)); break;
+        case 2: b[i] = (unsigned char)((r >> 56) & (r >> 48)); break;
+        default: b[i] = edges[(r >> 32) % sizeof(edges)]; break;
+        }
+    }
+}
+
+/* (a) Random bodies of random lengths up to ~100 KB, of every kind of
+ * bytes, each cut at random points twice, against the plain loop. */
+START_TEST(test_checksum_random_bodies)
+{
+    apr_uint64_t rng = 77;
+    unsigned char *b = apr_palloc(test_pool, 100001);
+    int round, cut;
+    for (round = 0; round < 300; round++) {
+        apr_uint64_t r = test_rand(&rng);
+        apr_size_t len = (r & 1) ? (r >> 8) % 100001 : (r >> 8) % 300;
+        apr_uint32_t want;
+        fill_kind(&rng, b, len, (int)((r >> 4) % 4));
+        want = hl_checksum_plain(b, len);
+        ck_assert_uint_eq(update_over(0, b, len), want);
+        for (cut = 0; cut < 2; cut++) {
+            hl_checksum st;
+            hl_checksum_init(&st, 4096);
+            feed_random_split(checksum_feed, &st, b, len, &rng);
+            ck_assert_uint_eq(st.checksum, want);
+        }
+    }
+}
+END_TEST
+
+/* n bytes that take the state from 0 to target, n <= 25: walk back from
+ * the target, each byte being the low byte of the state rotated right,
+ * which clears a bit more of the state each step until it is 0. */
+static apr_size_t path_from_zero(apr_uint32_t target, unsigned char *out)
+{
+    unsigned char back[32];
+    apr_size_t n = 0, i;
+    while (target != 0) {
+        apr_uint32_t sum = (target >> 1) | (target << 31);
+        back[n++] = (unsigned char)sum;
+        target = sum - (sum & 0xFF);
+    }
+    for (i = 0; i < n; i++)
+        out[i] = back[n - 1 - i];
+    return n;
+}
+
+/* A body that carries about once every 24..32 bytes, the most the
+ * definition allows (a carry drops the state below 2^9 and only doubling
+ * brings it back to the top).  From a small state c, n bytes whose
+ * weighted sum makes 2^n c + sum exactly an even target in the top 255
+ * (no wrap on the way: every prefix is below the target / 2^(n-i)), then
+ * a byte that carries from there; n is picked at random among those that
+ * fit so carries fall at every offset of a block. */
+static apr_size_t carry_body(unsigned char *b, apr_size_t cap,
+                             apr_uint64_t *rng)
+{
+    apr_uint32_t c = 0;
+    apr_size_t len = 0;
+    while (len + 34 <= cap) {
+        apr_uint64_t target = 0xFFFFFFFEull - 2 * (test_rand(rng) % 127);
+        apr_uint64_t rest, weight;
+        unsigned n, lo = 0, hi = 0, j;
+        for (n = 1; n <= 31; n++) {
+            apr_uint64_t base = (apr_uint64_t)c << n;
+            if (base > target)
+                break;
+            if (target - base <= 255 * ((2ull << n) - 2)) {
+                if (!lo)
+                    lo = n;
+                hi = n;
+            }
+        }
+        ck_assert_uint_ne(lo, 0);
+        n = lo + (unsigned)(test_rand(rng) % (hi - lo + 1));
+        rest = target - ((apr_uint64_t)c << n);
+        for (j = 1; j <= n; j++) {
+            apr_uint64_t d;
+            weight = 1ull << (n + 1 - j);
+            d = rest / weight > 255 ? 255 : rest / weight;
+            b[len++] = (unsigned char)d;
+            rest -= d * weight;
+        }
+        ck_assert_uint_eq(rest, 0);
+        /* Any byte from 2^32 - target up carries. */
+        b[len] = (unsigned char)(0x100000000ull - target
+                 + test_rand(rng) % (256 - (0x100000000ull - target)));
+        c = ref_steps((apr_uint32_t)target, b + len, 1);
+        len++;
+    }
+    return len;
+}
+
+/* (b) Bodies that keep the state at the top of the range. */
+START_TEST(test_checksum_adversarial)
+{
+    enum { LEN = 65536, N_BODIES = 10 };
+    apr_uint64_t rng = 4242;
+    unsigned char *b = apr_palloc(test_pool, LEN);
+    int kind, round;
+    for (kind = 0; kind < N_BODIES; kind++) {
+        apr_size_t len = LEN, i, n, slow = 0;
+        apr_uint32_t want, c;
+        switch (kind) {
+        case 0: memset(b, 0xFF, LEN); break;
+        case 1: memset(b, 0x80, LEN); break;
+        case 2: memset(b, 0x7F, LEN); break;
+        case 3:                 /* a long run of 0xFF, then random */
+            fill_kind(&rng, b, LEN, 0);
+            memset(b, 0xFF, LEN / 2 + 3);
+            break;
+        case 4:                 /* random, a run of 0xFF, random */
+            fill_kind(&rng, b, LEN, 0);
+            memset(b + 1001, 0xFF, LEN / 2);
+            break;
+        case 5:
+        case 6:
+            /* To 0xFFFFFE01, which 0xFF bytes keep: every block starts
+             * at a fall-back state; in 6 a random byte now and then
+             * knocks the state off and the 0xFF run draws it back. */
+            memset(b, 0xFF, LEN);
+            n = path_from_zero(0xFFFFFE01u, b);
+            ck_assert_uint_eq(ref_checksum(b, n), 0xFFFFFE01u);
+            for (i = n; kind == 6 && i < LEN; i += 1 + test_rand(&rng) % 200)
+                b[i] = (unsigned char)test_rand(&rng);
+            break;
+        case 7:                 /* mostly one bits */
+            fill_kind(&rng, b, LEN, 1);
+            break;
+        default:                /* as many carries as can be */
+            len = carry_body(b, LEN, &rng);
+            ck_assert_uint_ge(ref_carries(b, len), len / 33);
+            break;
+        }
+        for (i = 0, c = 0; i < len; i++) {
+            slow += falls_back(c);
+            c = ref_steps(c, b + i, 1);
+        }
+        if (kind == 5)
+            ck_assert_uint_ge(slow, len - 32);
+        want = hl_checksum_plain(b, len);
+        ck_assert_uint_eq(want, c);
+        ck_assert_uint_eq(update_over(0, b, len), want);
+        /* Every offset of the body against a block start. */
+        for (i = 1; i < 8; i++)
+            ck_assert_uint_eq(update_over(update_over(0, b, i), b + i,
+                                          len - i), want);
+        for (round = 0; round < 8; round++) {
+            hl_checksum st;
+            hl_checksum_init(&st, 4096);
+            feed_random_split(checksum_feed, &st, b, len, &rng);
+            ck_assert_uint_eq(st.checksum, want);
+            ck_assert_uint_eq(update_cut_at_fallbacks(b, len, &rng), want);
+        }
+    }
+}
+END_TEST
+
+/* A start state from one of the classes the kernel's proof cares about. */
+static apr_uint32_t some_state(apr_uint64_t *rng)
+{
+    static const apr_uint32_t fixed[] = {
+        0, 1, 2, 0xFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0xFFFFFFFE,
+        0xFFFFFF01, 0xFFFFFF00, 0xFFFFFE01, 0xFFFE0000, 0xFFFDFFFF,
+        0x01FE0000, 0x00FF0000, 0xFF00FFFF, 0xFEFFFFFF
+    };
+    apr_uint64_t r = test_rand(rng);
+    apr_uint32_t lo = (apr_uint32_t)r, hi = (apr_uint32_t)(r >> 32);
+    switch (test_rand(rng) % 10) {
+    case 0: return lo;
+    case 1: return lo | hi;                     /* mostly one bits */
+    case 2: return lo | FALLBACK_BITS;             /* falls back */
+    case 3: return lo | HIGH_BYTE;              /* high, mostly fast */
+    case 4:                                     /* one zero, in the window */
+        return 0xFFFFFFFFu ^ (1u << (9 + hi % 16));
+    case 5:
+        return (lo | hi | FALLBACK_BITS) ^ (1u << (9 + hi % 16));
+    case 6: return 0xFFFFFFFFu - lo % 1024;     /* the carry zone and below */
+    case 7: return lo % 1024;
+    case 8: return (lo | hi) & ~(1u << (hi % 32));
+    default: return fixed[hi % (sizeof(fixed) / sizeof(fixed[0]))];
+    }
+}
+
+/* (c) One block (mostly) from every class of start state, set directly in
+ * the state, against eight steps of the definition: a few million. */
+START_TEST(test_checksum_block_states)
+{
+    apr_uint64_t rng = 8888;
+    unsigned char blk[40];
+    apr_uint32_t x0, c;
+    long i;
+    int k;
+    /* The carry zone and every state with a single zero bit, all bytes. */
+    for (k = 0; k < 256 + 32; k++) {
+        x0 = k < 256 ? 0xFFFFFF00u + (apr_uint32_t)k
+                     : 0xFFFFFFFFu ^ (1u << (k - 256));
+        for (c = 0; c < 256; c++) {
+            memset(blk, (int)c, 8);
+            ck_assert_uint_eq(update_over(x0, blk, 8), ref_steps(x0, blk, 8));
+        }
+    }
+    for (i = 0; i < 3000000; i++) {
+        apr_uint64_t r = test_rand(&rng);
+        apr_size_t len = r % 8 ? 8 : 1 + (r >> 8) % sizeof(blk);
+        apr_uint32_t got, want;
+        x0 = some_state(&rng);
+        fill_kind(&rng, blk, len, (int)((r >> 16) % 4));
+        if ((r >> 24) % 8 == 0)
+            memset(blk, 0xFF, len);
+        got = update_over(x0, blk, len);
+        want = ref_steps(x0, blk, len);
+        if (got != want)
+            ck_abort_msg("from %08x over %u bytes %02x %02x %02x %02x "
+                         "%02x %02x %02x %02x: %08x, want %08x",
+                         (unsigned)x0, (unsigned)len, blk[0], blk[1], blk[2],
+                         blk[3], blk[4], blk[5], blk[6], blk[7],
+                         (unsigned)got, (unsigned)want);
     }
 }
 END_TEST
@@ -303,6 +604,9 @@ Suite *checksum_suite(void)
     tcase_add_test(tc, test_checksum_sizes_whole);
     tcase_add_test(tc, test_checksum_unroll_edges);
     tcase_add_test(tc, test_checksum_random_splits);
+    tcase_add_test(tc, test_checksum_random_bodies);
+    tcase_add_test(tc, test_checksum_adversarial);
+    tcase_add_test(tc, test_checksum_block_states);
     tcase_add_test(tc, test_checksum_chunks);
     tcase_add_test(tc, test_process_json);
     tcase_add_test(tc, test_process_json_high_checksum);
