@@ -20,6 +20,8 @@
 #define BYTES_PER_BUCKET 128u          /* one bucket per this much data */
 #define BYTES_PER_TOUCH  128u          /* one touch slot per this much data */
 #define MAX_HOPS         64            /* chain steps a lock-free read takes */
+#define LRU_MOVES        256           /* hit entries one eviction settles */
+#define LRU_WALK         128           /* list steps to place one of them */
 #define MIN_DATA_UNITS   64u           /* 1 KiB: smallest useful data area */
 
 /* Block states: distinct non-zero words, so garbage is unlikely to pass. */
@@ -577,11 +579,14 @@ static void entry_account(hl_cache *c, const block *e)
 }
 
 /* Puts e where its access_time belongs in the LRU list (newest first),
- * looking from the head: a moved entry was hit lately. */
+ * looking from the head, since a moved entry was hit lately; at most
+ * LRU_WALK steps, so that a pathological order costs a little exactness
+ * rather than time under the lock. */
 static void lru_insert_sorted(hl_cache *c, block *e)
 {
-    apr_uint32_t after = 0, o;
-    for (o = c->lru_head; o && blk(c, o)->access_time > e->access_time;
+    apr_uint32_t after = 0, o, steps = 0;
+    for (o = c->lru_head;
+         o && blk(c, o)->access_time > e->access_time && steps++ < LRU_WALK;
          o = blk(c, o)->next)
         after = o;
     if (!after) {
@@ -599,15 +604,15 @@ static void lru_insert_sorted(hl_cache *c, block *e)
  * only if it was not hit since it took its place; otherwise it moves to
  * where its last hit puts it and the new tail is looked at.  The list
  * stays sorted by access_time, so the first unmoved tail is the true LRU.
- * Moves are bounded by the entry count (readers keep stamping). */
+ * A move needs a hit since the entry was last placed, so moves cost O(1)
+ * per hit over time; one eviction makes at most LRU_MOVES of them. */
 static block *lru_victim(hl_cache *c)
 {
-    apr_uint64_t moves = 0;
-    apr_uint32_t o;
+    apr_uint32_t o, moves = 0;
     while ((o = c->lru_tail) != 0) {
         block *e = blk(c, o);
         apr_int64_t t = touched_at(c, e);
-        if (t == e->access_time || moves++ >= c->total_entries)
+        if (t == e->access_time || moves++ >= LRU_MOVES)
             return e;
         e->access_time = t;
         lru_unlink(c, e);
@@ -878,8 +883,10 @@ apr_status_t hl_cache_get(hl_cache *c, apr_pool_t *pool, const void *key,
         __atomic_add_fetch(&c->misses, 1, __ATOMIC_RELAXED);
         return APR_NOTFOUND;
     }
-    /* Under the lock the slot is e's: the hit always counts. */
-    touch_hit(c, e->id, e->gen, now, &res->access_count);
+    /* Under the lock the slot is e's: the hit counts (unless the count
+     * is saturated at 2^46 - 1). */
+    if (!touch_hit(c, e->id, e->gen, now, &res->access_count))
+        res->access_count = touch_count(c, e);
     res->vlen = e->vlen;
     res->value = apr_palloc(pool, (apr_size_t)e->vlen + 1);
     memcpy(res->value, e->data + e->klen, e->vlen);

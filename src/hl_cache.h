@@ -66,7 +66,9 @@
  * of the last hit.  Hits therefore do not move entries in the LRU list;
  * eviction looks at the tail and, if it was hit since it took its place,
  * moves it to where that hit puts it and looks again (exact LRU, paid for
- * at eviction, under the lock).  Trade-offs: 16 bytes of slot per 128
+ * at eviction, under the lock; one eviction settles at most 256 hit
+ * entries, each placed within 128 steps, so a pathological order costs
+ * exactness rather than time).  Trade-offs: 16 bytes of slot per 128
  * bytes of data (small entries may run out of slots first, and a set then
  * evicts), and a reader that loses a race with a writer retries, then
  * takes the lock.
