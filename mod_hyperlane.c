@@ -57,6 +57,8 @@ typedef struct hl_runtime {
     apr_hash_t *mounts;            /* server_rec * -> its mounts (this generation) */
     hl_bufpool *bufpool;           /* per process: made in child_init */
     hl_procinfo_reader *procinfo;  /* per process: made in child_init */
+    apr_int32_t pid;               /* per process: set in child_init, so
+                                    * that requests need no getpid() */
 } hl_runtime;
 
 static hl_runtime *runtime;        /* set in post_config, inherited by children */
@@ -339,6 +341,7 @@ static void hl_child_init(apr_pool_t *pchild, server_rec *s)
                      HL_MUTEX_TYPE);
         exit(APEXIT_CHILDSICK);
     }
+    runtime->pid = (apr_int32_t)getpid();
     if (hl_procinfo_reader_open(&runtime->procinfo, pchild) != APR_SUCCESS)
         runtime->procinfo = NULL;   /* each reading opens the file itself */
     rv = hl_bufpool_create(&runtime->bufpool,
@@ -427,7 +430,7 @@ static int ep_counter_increment(request_rec *r, const hl_route *route,
         return rc;
     hl_memory_figures m;
     hl_jsonw *w;
-    rv = hl_store_counter_increment(runtime->store, (apr_int32_t)getpid(), &value);
+    rv = hl_store_counter_increment(runtime->store, runtime->pid, &value);
     if (rv != APR_SUCCESS)
         return store_failure(r, rv, "counter increment");
     w = new_reply(r);
@@ -691,7 +694,7 @@ static int cache_admit(request_rec *r, hl_admission **out)
     apr_status_t rv;
 
     a->store = runtime->store;
-    a->pid = (apr_int32_t)getpid();
+    a->pid = runtime->pid;
     while ((rv = hl_store_cache_admit(a->store, limit, a->pid)) == APR_EBUSY
            && waited < HL_ADMIT_WAIT_USEC) {
         apr_sleep(step);

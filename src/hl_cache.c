@@ -1537,7 +1537,10 @@ apr_status_t hl_cache_admit(hl_cache *c, apr_uint32_t limit, apr_int32_t pid)
 
     if (limit == 0 || pid <= 0)
         return APR_EINVAL;
-    __atomic_store_n(&c->max_concurrent, limit, __ATOMIC_RELAXED);
+    /* For the stats; a store every time would take the line from the
+     * other CPUs on every operation. */
+    if (__atomic_load_n(&c->max_concurrent, __ATOMIC_RELAXED) != limit)
+        __atomic_store_n(&c->max_concurrent, limit, __ATOMIC_RELAXED);
     for (attempt = 0; attempt < 2; attempt++) {
         apr_uint32_t cur = __atomic_load_n(&c->in_flight, __ATOMIC_ACQUIRE);
         while (cur < limit) {

@@ -101,55 +101,102 @@ static int needs_escape(unsigned char c)
     return c < 0x20 || c == '"' || c == '\\';
 }
 
-static void put_escaped(hl_jsonw *w, const char *s, apr_size_t n)
+/* Whether any byte of x is below 0x20, a quote or a backslash (the exact
+ * bit tricks of "Bit Twiddling Hacks": hasless and haszero). */
+static int word_needs_escape(apr_uint64_t x)
 {
-    static const char hex[] = "0123456789abcdef";
-    apr_size_t i, start = 0;
+    const apr_uint64_t ones = 0x0101010101010101ULL;
+    const apr_uint64_t high = 0x8080808080808080ULL;
+    apr_uint64_t quote = x ^ (ones * '"'), slash = x ^ (ones * '\\');
+    return ((((x - ones * 0x20) & ~x)
+            | ((quote - ones) & ~quote)
+            | ((slash - ones) & ~slash)) & high) != 0;
+}
 
-    /* Keys, numbers as text, most values: nothing to escape, one copy. */
-    for (i = 0; i < n && !needs_escape((unsigned char)s[i]); i++)
-        ;
-    reserve(w, n + 2);
-    w->buf[w->len++] = '"';
-    memcpy(w->buf + w->len, s, i);
-    w->len += i;
-    w->buf[w->len] = '\0';
-    start = i;
+/* Bytes that escaping adds to s: 1 for \" \\ \n \r \t, 5 for \u00XX.
+ * Eight bytes at a time while there is nothing to escape, the usual case. */
+static apr_size_t escape_growth(const char *s, apr_size_t n)
+{
+    apr_size_t i = 0, extra = 0;
+    while (n - i >= 8) {
+        apr_uint64_t x;
+        memcpy(&x, s + i, 8);
+        if (word_needs_escape(x))
+            break;
+        i += 8;
+    }
     for (; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        char esc[6] = { '\\', 'u', '0', '0', 0, 0 };
-        const char *rep = NULL;
-        apr_size_t rlen = 2;
-        if (!needs_escape(c))
-            continue;
-        switch (c) {
-        case '"':  rep = "\\\""; break;
-        case '\\': rep = "\\\\"; break;
-        case '\n': rep = "\\n"; break;
-        case '\r': rep = "\\r"; break;
-        case '\t': rep = "\\t"; break;
-        default:
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            rep = esc;
-            rlen = 6;
-        }
-        put(w, s + start, i - start);
-        put(w, rep, rlen);
-        start = i + 1;
+        if (needs_escape(c))
+            extra += (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t')
+                     ? 1 : 5;
     }
-    put(w, s + start, n - start);
-    put_char(w, '"');
+    return extra;
+}
+
+static char *write_escaped(char *p, const char *s, apr_size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    apr_size_t i;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!needs_escape(c)) {
+            *p++ = (char)c;
+            continue;
+        }
+        *p++ = '\\';
+        switch (c) {
+        case '"':  *p++ = '"'; break;
+        case '\\': *p++ = '\\'; break;
+        case '\n': *p++ = 'n'; break;
+        case '\r': *p++ = 'r'; break;
+        case '\t': *p++ = 't'; break;
+        default:
+            *p++ = 'u';
+            *p++ = '0';
+            *p++ = '0';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 15];
+        }
+    }
+    return p;
+}
+
+/* The answers write a dozen short strings each: one pass to size the text,
+ * one reserve, then one copy (or one escaping pass when needed). */
+static void put_escaped(hl_jsonw *w, const char *s, apr_size_t n, char before,
+                        char after)
+{
+    apr_size_t extra = escape_growth(s, n);
+    char *p;
+    reserve(w, n + extra + 4);
+    p = w->buf + w->len;
+    if (before)
+        *p++ = before;
+    *p++ = '"';
+    if (extra) {
+        p = write_escaped(p, s, n);
+    }
+    else {
+        memcpy(p, s, n);
+        p += n;
+    }
+    *p++ = '"';
+    if (after)
+        *p++ = after;
+    *p = '\0';
+    w->len = (apr_size_t)(p - w->buf);
 }
 
 void hl_jsonw_key(hl_jsonw *w, const char *key)
 {
-    if (tracked(w) && w->has_items[w->depth - 1])
-        put_char(w, ',');
-    if (tracked(w))
+    char comma = 0;
+    if (tracked(w)) {
+        if (w->has_items[w->depth - 1])
+            comma = ',';
         w->has_items[w->depth - 1] = 1;
-    put_escaped(w, key, strlen(key));
-    put_char(w, ':');
+    }
+    put_escaped(w, key, strlen(key), comma, ':');
 }
 
 static void put_digits(hl_jsonw *w, apr_uint64_t v)
@@ -263,7 +310,7 @@ void hl_jsonw_string(hl_jsonw *w, const char *s, apr_size_t len)
     apr_size_t n;
     const char *valid = hl_utf8_lossy(w->pool, s, len, &n);
     before_value(w);
-    put_escaped(w, valid, n);
+    put_escaped(w, valid, n, 0, 0);
 }
 
 void hl_jsonw_cstr(hl_jsonw *w, const char *s)

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,26 @@
 struct hl_procinfo_reader {
     int fd;
     pid_t pid;
+    apr_uint32_t forks;         /* fork_count when it was opened */
 };
+
+/* Counted in the child of every fork, so that a reader opened before a fork
+ * can tell it now lives in another process without a getpid() per reading
+ * (under load every system call is a point where the process can lose the
+ * CPU).  Process-wide by nature: it describes the process, not a reader.
+ * glibc drops the handler when this library is unloaded. */
+static volatile apr_uint32_t fork_count;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void count_fork(void)
+{
+    fork_count++;
+}
+
+static void watch_forks(void)
+{
+    pthread_atfork(NULL, NULL, count_fork);
+}
 
 static apr_status_t reader_close(void *data)
 {
@@ -49,6 +69,8 @@ static int open_statm(pid_t pid)
 apr_status_t hl_procinfo_reader_open(hl_procinfo_reader **out, apr_pool_t *p)
 {
     hl_procinfo_reader *rd = apr_palloc(p, sizeof(*rd));
+    pthread_once(&atfork_once, watch_forks);
+    rd->forks = fork_count;
     rd->pid = getpid();
     rd->fd = open_statm(rd->pid);
     if (rd->fd < 0)
@@ -69,12 +91,11 @@ static apr_status_t parse_rss(const char *buf, apr_uint64_t *rss)
     return APR_SUCCESS;
 }
 
-static apr_status_t read_rss(hl_procinfo_reader *rd, pid_t pid,
+static apr_status_t read_rss(hl_procinfo_reader *rd, pid_t pid, int own,
                              apr_uint64_t *rss)
 {
     char buf[128];
     ssize_t n;
-    int own = !rd || rd->fd < 0 || rd->pid != pid;
     int fd = own ? open_statm(pid) : rd->fd;
 
     if (fd < 0)
@@ -93,10 +114,12 @@ apr_status_t hl_procinfo_read(hl_procinfo_reader *rd, hl_procinfo *pi)
     struct rusage ru;
     apr_status_t rv;
 
-    pid_t pid = getpid();
+    /* The reader's own file, unless it was opened in another process. */
+    int own = !rd || rd->fd < 0 || rd->forks != fork_count;
+    pid_t pid = own ? getpid() : rd->pid;
 
     pi->pid = (apr_int32_t)pid;
-    rv = read_rss(rd, pid, &pi->rss_bytes);
+    rv = read_rss(rd, pid, own, &pi->rss_bytes);
     if (rv != APR_SUCCESS)
         return rv;
     if (getrusage(HL_RUSAGE_WHO, &ru) != 0)

@@ -110,6 +110,38 @@ START_TEST(test_writer_strings)
 }
 END_TEST
 
+/* Escaping looks at eight bytes at a time: every byte that needs it, at
+ * every position of a word, must still be escaped.  Strings of ASCII with
+ * the characters JSON escapes mixed in, written and read back. */
+START_TEST(test_writer_escapes_anywhere)
+{
+    static const char special[] = "\"\\\n\r\t\x01\x1f";
+    apr_uint64_t seed = 0xe5c;
+    char in[40];
+    int round;
+
+    for (round = 0; round < 3000; round++) {
+        hl_jsonw *w = test_writer();
+        json_object *o;
+        apr_size_t n = (apr_size_t)(test_rand(&seed) % sizeof(in)), i;
+        for (i = 0; i < n; i++) {
+            apr_uint64_t r = test_rand(&seed) % 8;
+            in[i] = r == 0 ? special[test_rand(&seed) % (sizeof(special) - 1)]
+                           : (char)(' ' + test_rand(&seed) % 95);
+        }
+        hl_jsonw_array(w);
+        hl_jsonw_string(w, in, n);
+        hl_jsonw_end(w);
+        o = json_written(w);
+        ck_assert_int_eq(json_object_get_string_len(json_object_array_get_idx(o, 0)),
+                         (int)n);
+        ck_assert(memcmp(json_object_get_string(json_object_array_get_idx(o, 0)),
+                         in, n) == 0);
+        json_object_put(o);
+    }
+}
+END_TEST
+
 /* The writer grows its buffer: a large answer stays whole. */
 START_TEST(test_writer_grows)
 {
@@ -318,6 +350,7 @@ Suite *json_suite(void)
     tcase_add_test(tc, test_writer_nesting_and_commas);
     tcase_add_test(tc, test_writer_numbers);
     tcase_add_test(tc, test_writer_strings);
+    tcase_add_test(tc, test_writer_escapes_anywhere);
     tcase_add_test(tc, test_writer_extremes);
     tcase_add_test(tc, test_writer_grows);
     tcase_add_test(tc, test_error_shape);
