@@ -7,6 +7,7 @@
 #include <apr_strings.h>
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -47,6 +48,18 @@ typedef struct block {
 #define FOOTER_BYTES sizeof(apr_uint32_t)
 #define MIN_UNITS ((apr_uint32_t)((sizeof(block) + 1 + FOOTER_BYTES + UNIT - 1) / UNIT))
 
+/* Hits, misses and the accesses of live entries, counted by every read:
+ * one shared word each would move between the CPUs on every hit, so each
+ * CPU adds to its own line and the stats sum them.  accesses may go
+ * "negative" in one shard (a removal subtracts on the writer's CPU what
+ * hits added on others); only the sum means anything. */
+#define READ_SHARDS 16
+
+typedef struct read_shard {
+    apr_uint64_t hits, misses, accesses;
+    apr_uint64_t pad[5];                 /* one 64-byte line each */
+} read_shard;
+
 struct hl_cache {
     apr_uint32_t magic, version;
     apr_uint64_t region_size, max_key, max_value;
@@ -69,8 +82,11 @@ struct hl_cache {
     apr_uint64_t bin_map[NBINS / 64];
     apr_uint32_t bins[NBINS];
 
-    apr_uint64_t total_entries, total_accesses, hits, misses, sets, deletes,
-                 evictions, expirations, bytes_used;
+    apr_uint64_t total_entries, sets, deletes, evictions, expirations,
+                 bytes_used;
+
+    /* What reads count, split by CPU (see read_shard). */
+    read_shard   reads[READ_SHARDS];
 
     /* Limiter: atomics only, on their own cache lines. */
     apr_uint64_t pad[8];
@@ -113,6 +129,38 @@ static apr_uint32_t off_of(const hl_cache *c, const block *b)
 static apr_uint32_t *buckets(const hl_cache *c)
 {
     return (apr_uint32_t *)((char *)c + (apr_size_t)c->bucket_off * UNIT);
+}
+
+static read_shard *my_shard(hl_cache *c)
+{
+#ifdef __linux__
+    int cpu = sched_getcpu();      /* rseq or vDSO: no system call */
+    return &c->reads[cpu > 0 ? (unsigned)cpu % READ_SHARDS : 0];
+#else
+    return &c->reads[0];
+#endif
+}
+
+#define SUM_READS(c, field, out) do {                                     \
+        unsigned i_;                                                     \
+        (out) = 0;                                                       \
+        for (i_ = 0; i_ < READ_SHARDS; i_++)                             \
+            (out) += __atomic_load_n(&(c)->reads[i_].field, __ATOMIC_RELAXED); \
+    } while (0)
+
+static void count_hit(hl_cache *c)
+{
+    __atomic_add_fetch(&my_shard(c)->hits, 1, __ATOMIC_RELAXED);
+}
+
+static void count_miss(hl_cache *c)
+{
+    __atomic_add_fetch(&my_shard(c)->misses, 1, __ATOMIC_RELAXED);
+}
+
+static void count_accesses(hl_cache *c, apr_int64_t n)
+{
+    __atomic_add_fetch(&my_shard(c)->accesses, (apr_uint64_t)n, __ATOMIC_RELAXED);
 }
 
 static touch *touches(const hl_cache *c)
@@ -487,10 +535,10 @@ static int touch_hit(hl_cache *c, apr_uint32_t id, apr_uint32_t gen,
     touch *t = &touches(c)[id];
     apr_uint64_t w = __atomic_load_n(&t->word, __ATOMIC_ACQUIRE);
 
-    __atomic_add_fetch(&c->total_accesses, 1, __ATOMIC_RELAXED);
+    count_accesses(c, 1);
     for (;;) {
         if (T_GEN(w) != gen || (w & (T_FREE | T_MARK)) || (w & T_COUNT) == T_COUNT) {
-            __atomic_sub_fetch(&c->total_accesses, 1, __ATOMIC_RELAXED);
+            count_accesses(c, -1);
             return 0;
         }
         if (__atomic_compare_exchange_n(&t->word, &w, w + 1, 0,
@@ -498,7 +546,7 @@ static int touch_hit(hl_cache *c, apr_uint32_t id, apr_uint32_t gen,
             break;
     }
     __atomic_store_n(&t->atime, now, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&c->hits, 1, __ATOMIC_RELAXED);
+    count_hit(c);
     *count = (w & T_COUNT) + 1;
     return 1;
 }
@@ -566,7 +614,7 @@ static void entry_remove(hl_cache *c, block *e)
     lru_unlink(c, e);
     exp_unlink(c, e);
     c->total_entries--;
-    __atomic_sub_fetch(&c->total_accesses, touch_release(c, e), __ATOMIC_RELAXED);
+    count_accesses(c, -(apr_int64_t)touch_release(c, e));
     c->bytes_used -= (apr_uint64_t)e->size * UNIT;
     block_free(c, e);
 }
@@ -574,7 +622,7 @@ static void entry_remove(hl_cache *c, block *e)
 static void entry_account(hl_cache *c, const block *e)
 {
     c->total_entries++;
-    __atomic_add_fetch(&c->total_accesses, touch_count(c, e), __ATOMIC_RELAXED);
+    count_accesses(c, (apr_int64_t)touch_count(c, e));
     c->bytes_used += (apr_uint64_t)e->size * UNIT;
 }
 
@@ -739,11 +787,14 @@ static void touch_rebuild(hl_cache *c)
 
 static void index_clear(hl_cache *c)
 {
+    unsigned i;
     memset(buckets(c), 0, (apr_size_t)c->nbuckets * sizeof(apr_uint32_t));
     memset(c->bins, 0, sizeof(c->bins));
     memset(c->bin_map, 0, sizeof(c->bin_map));
     c->lru_head = c->lru_tail = c->exp_head = c->exp_tail = 0;
-    c->total_entries = c->total_accesses = c->bytes_used = 0;
+    c->total_entries = c->bytes_used = 0;
+    for (i = 0; i < READ_SHARDS; i++)
+        __atomic_store_n(&c->reads[i].accesses, 0, __ATOMIC_RELAXED);
 }
 
 /* Rebuilds buckets, bins, lists and the live stats from the blocks:
@@ -880,7 +931,7 @@ apr_status_t hl_cache_get(hl_cache *c, apr_pool_t *pool, const void *key,
         e = NULL;
     }
     if (!e) {
-        __atomic_add_fetch(&c->misses, 1, __ATOMIC_RELAXED);
+        count_miss(c);
         return APR_NOTFOUND;
     }
     /* Under the lock the slot is e's: the hit counts (unless the count
@@ -979,7 +1030,7 @@ apr_status_t hl_cache_get_lockfree(hl_cache *c, apr_pool_t *pool,
         if (__atomic_load_n(&c->seq, __ATOMIC_RELAXED) != seq || rv == APR_EAGAIN)
             continue;
         if (rv == APR_NOTFOUND) {
-            __atomic_add_fetch(&c->misses, 1, __ATOMIC_RELAXED);
+            count_miss(c);
             return APR_NOTFOUND;
         }
         if (snap.expires != 0 && now >= snap.expires)
@@ -1103,9 +1154,9 @@ apr_status_t hl_cache_stats_read(const hl_cache *c, hl_cache_stats *st)
 {
     memset(st, 0, sizeof(*st));
     st->total_entries = c->total_entries;
-    st->total_accesses = __atomic_load_n(&c->total_accesses, __ATOMIC_RELAXED);
-    st->hits = __atomic_load_n(&c->hits, __ATOMIC_RELAXED);
-    st->misses = __atomic_load_n(&c->misses, __ATOMIC_RELAXED);
+    SUM_READS(c, accesses, st->total_accesses);
+    SUM_READS(c, hits, st->hits);
+    SUM_READS(c, misses, st->misses);
     st->sets = c->sets;
     st->deletes = c->deletes;
     st->evictions = c->evictions;
@@ -1204,8 +1255,8 @@ apr_status_t hl_cache_check(const void *region, apr_size_t size,
 
 static void copy_counters(hl_cache *dst, const hl_cache *src)
 {
-    dst->hits = src->hits;
-    dst->misses = src->misses;
+    SUM_READS(src, hits, dst->reads[0].hits);
+    SUM_READS(src, misses, dst->reads[0].misses);
     dst->sets = src->sets;
     dst->deletes = src->deletes;
     dst->evictions = src->evictions;
@@ -1279,7 +1330,7 @@ static apr_status_t validate_blocks(const hl_cache *c, apr_uint64_t *live,
                                     apr_size_t len)
 {
     apr_uint32_t o = c->data_start, prev_state = 0;
-    apr_uint64_t bytes = 0, accesses = 0;
+    apr_uint64_t bytes = 0, accesses = 0, total;
 
     *live = *nfree = 0;
     if (!walk_is_sound(c, why, len))
@@ -1301,8 +1352,8 @@ static apr_status_t validate_blocks(const hl_cache *c, apr_uint64_t *live,
         }
         prev_state = b->state;
     }
-    if (*live != c->total_entries || bytes != c->bytes_used
-        || accesses != c->total_accesses)
+    SUM_READS(c, accesses, total);
+    if (*live != c->total_entries || bytes != c->bytes_used || accesses != total)
         FAIL("stats: entries %" APR_UINT64_T_FMT "/%" APR_UINT64_T_FMT
              " bytes %" APR_UINT64_T_FMT "/%" APR_UINT64_T_FMT,
              c->total_entries, *live, c->bytes_used, bytes);
@@ -1433,13 +1484,18 @@ apr_status_t hl_cache_validate(const hl_cache *c, char *why, apr_size_t len)
 #define SLOT_PID(w)     ((apr_int32_t)(apr_uint32_t)((w) >> 32))
 #define SLOT_COUNT(w)   ((apr_uint32_t)(w))
 
-/* Slots are probed linearly from pid % N up to the first never-used word
+/* Slots are probed linearly from the pid's home up to the first never-used word
  * (0).  A slot keeps its pid when its count drops to 0, so probe chains
  * never break; such a slot may then be taken by any pid.  A pid may own
  * several slots (threads racing to claim one); that is harmless. */
 static apr_uint64_t *slot_at(hl_cache *c, apr_int32_t pid, unsigned i)
 {
-    return &c->admit_slots[((apr_uint32_t)pid + i) % HL_CACHE_ADMIT_SLOTS];
+    /* Home slots of consecutive pids (children are forked in a row) eight
+     * apart, on different cache lines: each child's CASes stay its own. */
+    apr_uint32_t p = (apr_uint32_t)pid % HL_CACHE_ADMIT_SLOTS;
+    apr_uint32_t lines = HL_CACHE_ADMIT_SLOTS / 8;
+    apr_uint32_t home = (p % lines) * 8 + p / lines;
+    return &c->admit_slots[(home + i) % HL_CACHE_ADMIT_SLOTS];
 }
 
 /* 1 if the admission is tracked, 0 if the table is full. */
