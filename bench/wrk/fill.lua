@@ -1,9 +1,10 @@
--- Fills a cache with N distinct keys, each PUT exactly once:
+-- Fills a cache with N distinct keys, each answered once as a new key:
 --   wrk -t T -c C -d LIMIT -s fill.lua http://127.0.0.1:P/hl/cache/ -- N T VALUE_BYTES DONEFILE
 -- The path of the URL is the prefix; the keys are k0 .. k(N-1), thread i
--- taking i, i+T, i+2T, ...  A thread stops once every one of its keys has
--- been answered and appends a line to DONEFILE.  wrk itself sleeps for the
--- whole -d, so bench/run watches DONEFILE and sends wrk SIGINT when all T
+-- taking i, i+T, i+2T, ... (and again from the start, see request()).  A
+-- thread stops once every one of its keys has been answered and appends a
+-- line to DONEFILE.  wrk itself sleeps for the whole -d, so bench/run
+-- watches DONEFILE and sends wrk SIGINT when all T
 -- lines are there: the run is bounded by N, and by -d as a time limit.
 -- done() prints "fill_sent=S fill_failed=F" for bench/run.
 local threads = {}
@@ -39,16 +40,22 @@ function finish()
 end
 
 function request()
-   if key < n then
-      local path = wrk.path .. "k" .. key
-      key = key + step
-      return wrk.format("PUT", path, nil, value)
-   end
-   -- Share sent: read a key until the last answers are in.
-   return wrk.format("GET", wrk.path .. "k" .. id)
+   -- Once the share is sent, it is sent again from the start until every
+   -- key has been answered: wrk drops the request of a connection that
+   -- fails (and the first a thread makes), so a key may not arrive the
+   -- first time.  A key that did arrive answers "replaced" the second
+   -- time, which is not counted; so only one answer per key counts,
+   -- whatever order the connections answer in.
+   if key >= n then key = id end
+   local path = wrk.path .. "k" .. key
+   key = key + step
+   return wrk.format("PUT", path, nil, value)
 end
 
 function response(status, headers, body)
+   if status == 200 and body and body:find('"replaced":true', 1, true) then
+      return
+   end
    answered = answered + 1
    if answered <= share and (status < 200 or status > 299) then
       failed = failed + 1

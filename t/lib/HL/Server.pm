@@ -76,14 +76,28 @@ sub ctl {
 sub start {
     my $self = shift;
     $self->ctl('start') or die "httpd did not start: " . $self->log;
-    return wait_for(sub { IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                                PeerPort => $self->{port}) });
+    my $up = wait_for(sub { IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                                  PeerPort => $self->{port}) });
+    $self->note_pid;
+    return $up;
+}
+
+# The parent's pid, kept so that the server can be stopped even after its
+# directory is gone (File::Temp removes it at exit, before DESTROY runs).
+sub note_pid {
+    my $self = shift;
+    if (open my $fh, '<', "$self->{dir}/httpd.pid") {
+        chomp(my $pid = <$fh> // '');
+        $self->{pid} = $pid if $pid =~ /^\d+$/;
+    }
 }
 
 sub stop {
     my $self = shift;
     $self->ctl('stop');
-    return wait_for(sub { !-e "$self->{dir}/httpd.pid" });
+    my $gone = wait_for(sub { !-e "$self->{dir}/httpd.pid" });
+    delete $self->{pid} if $gone;
+    return $gone;
 }
 
 sub log {
@@ -113,7 +127,14 @@ sub wait_for {
 
 sub DESTROY {
     my $self = shift;
-    $self->ctl('stop') if -e "$self->{dir}/httpd.pid";
+    if (-e "$self->{dir}/httpd.pid") {
+        $self->ctl('stop');
+    }
+    elsif ($self->{pid} && kill(0, $self->{pid})) {
+        kill 'TERM', $self->{pid};
+        my $deadline = time + 10;
+        sleep 0.1 while kill(0, $self->{pid}) && time < $deadline;
+    }
 }
 
 1;
