@@ -1,5 +1,7 @@
 -- Fills a cache with N distinct keys, each answered once as a new key:
 --   wrk -t T -c C -d LIMIT -s fill.lua http://127.0.0.1:P/hl/cache/ -- N T VALUE_BYTES DONEFILE
+-- The keys must not be in the cache before (an answer for a key that was
+-- there already does not count).
 -- The path of the URL is the prefix; the keys are k0 .. k(N-1), thread i
 -- taking i, i+T, i+2T, ... (and again from the start, see request()).  A
 -- thread stops once every one of its keys has been answered and appends a
