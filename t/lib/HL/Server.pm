@@ -7,6 +7,7 @@ use strict;
 use warnings FATAL => 'all';
 
 use Apache::Test ();
+use File::Path qw(remove_tree);
 use File::Temp qw(tempdir);
 use HTTP::Request ();
 use IO::Socket::INET ();
@@ -23,7 +24,9 @@ sub new {
         libexec => $libexec,
         mpm     => $cfg->{server}{mpm} || 'event',
         so      => "$cfg->{vars}{top_dir}/.libs/mod_hyperlane.so",
-        dir     => tempdir(CLEANUP => 1),
+        # Removed by DESTROY once the server is down (File::Temp's own
+        # cleanup runs at exit before DESTROY, and would take the pid file).
+        dir     => tempdir(CLEANUP => 0),
         ua      => LWP::UserAgent->new(timeout => 30),
     }, $class;
     my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
@@ -78,12 +81,14 @@ sub start {
     $self->ctl('start') or die "httpd did not start: " . $self->log;
     my $up = wait_for(sub { IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                                   PeerPort => $self->{port}) });
+    # The port may answer before the pid file is written.
+    wait_for(sub { -s "$self->{dir}/httpd.pid" });
     $self->note_pid;
     return $up;
 }
 
-# The parent's pid, kept so that the server can be stopped even after its
-# directory is gone (File::Temp removes it at exit, before DESTROY runs).
+# The parent's pid, kept so that the server can be stopped even if its pid
+# file is gone.
 sub note_pid {
     my $self = shift;
     if (open my $fh, '<', "$self->{dir}/httpd.pid") {
@@ -129,12 +134,14 @@ sub DESTROY {
     my $self = shift;
     if (-e "$self->{dir}/httpd.pid") {
         $self->ctl('stop');
+        wait_for(sub { !-e "$self->{dir}/httpd.pid" });
     }
-    elsif ($self->{pid} && kill(0, $self->{pid})) {
+    if ($self->{pid} && kill(0, $self->{pid})) {
         kill 'TERM', $self->{pid};
         my $deadline = time + 10;
         sleep 0.1 while kill(0, $self->{pid}) && time < $deadline;
     }
+    remove_tree($self->{dir}) if $self->{dir} && -d $self->{dir};
 }
 
 1;
