@@ -148,11 +148,6 @@ static read_shard *my_shard(hl_cache *c)
             (out) += __atomic_load_n(&(c)->reads[i_].field, __ATOMIC_RELAXED); \
     } while (0)
 
-static void count_hit(hl_cache *c)
-{
-    __atomic_add_fetch(&my_shard(c)->hits, 1, __ATOMIC_RELAXED);
-}
-
 static void count_miss(hl_cache *c)
 {
     __atomic_add_fetch(&my_shard(c)->misses, 1, __ATOMIC_RELAXED);
@@ -499,15 +494,24 @@ static void touch_alloc(hl_cache *c, block *e, apr_time_t now)
     e->gen = T_GEN(w);
 }
 
-/* Frees e's slot and returns its count.  The gen moves on first, in the
- * same exchange, so no reader can add to it afterwards. */
+/* Puts slot id at the head of the free list with its gen moved on past
+ * gen, in one exchange, so no reader holding gen can add to it afterwards.
+ * Returns the word it had. */
+static apr_uint64_t touch_push_free(hl_cache *c, apr_uint32_t id,
+                                    apr_uint32_t gen)
+{
+    apr_uint64_t next = (apr_uint64_t)((gen + 1u) & 0xffffu) << T_GEN_SHIFT
+                        | T_FREE | c->touch_free;
+    apr_uint64_t old = __atomic_exchange_n(&touches(c)[id].word, next,
+                                           __ATOMIC_ACQ_REL);
+    c->touch_free = id + 1;
+    return old;
+}
+
+/* Frees e's slot and returns its count. */
 static apr_uint64_t touch_release(hl_cache *c, const block *e)
 {
-    apr_uint64_t gen = (e->gen + 1u) & 0xffffu;
-    apr_uint64_t old = __atomic_exchange_n(&touch_of(c, e)->word,
-                                           gen << T_GEN_SHIFT | T_FREE | c->touch_free,
-                                           __ATOMIC_ACQ_REL);
-    c->touch_free = e->id + 1;
+    apr_uint64_t old = touch_push_free(c, e->id, e->gen);
     return (old & T_FREE) ? 0 : old & T_COUNT;
 }
 
@@ -533,12 +537,13 @@ static int touch_hit(hl_cache *c, apr_uint32_t id, apr_uint32_t gen,
                      apr_time_t now, apr_uint64_t *count)
 {
     touch *t = &touches(c)[id];
+    read_shard *rs = my_shard(c);
     apr_uint64_t w = __atomic_load_n(&t->word, __ATOMIC_ACQUIRE);
 
-    count_accesses(c, 1);
+    __atomic_add_fetch(&rs->accesses, 1, __ATOMIC_RELAXED);
     for (;;) {
         if (T_GEN(w) != gen || (w & (T_FREE | T_MARK)) || (w & T_COUNT) == T_COUNT) {
-            count_accesses(c, -1);
+            __atomic_sub_fetch(&rs->accesses, 1, __ATOMIC_RELAXED);
             return 0;
         }
         if (__atomic_compare_exchange_n(&t->word, &w, w + 1, 0,
@@ -546,7 +551,7 @@ static int touch_hit(hl_cache *c, apr_uint32_t id, apr_uint32_t gen,
             break;
     }
     __atomic_store_n(&t->atime, now, __ATOMIC_RELAXED);
-    count_hit(c);
+    __atomic_add_fetch(&rs->hits, 1, __ATOMIC_RELAXED);
     *count = (w & T_COUNT) + 1;
     return 1;
 }
@@ -557,12 +562,8 @@ static void touch_reset(hl_cache *c)
     apr_uint32_t i = c->ntouch;
     c->touch_free = 0;
     while (i-- > 0) {
-        touch *t = &touches(c)[i];
-        apr_uint64_t gen = (T_GEN(t->word) + 1u) & 0xffffu;
-        __atomic_store_n(&t->word, gen << T_GEN_SHIFT | T_FREE | c->touch_free,
-                         __ATOMIC_RELEASE);
-        t->atime = 0;
-        c->touch_free = i + 1;
+        touch_push_free(c, i, T_GEN(touches(c)[i].word));
+        touches(c)[i].atime = 0;
     }
 }
 
@@ -762,13 +763,10 @@ static void touch_rebuild(hl_cache *c)
     for (i = c->ntouch; i-- > 0;) {
         touch *t = &touches(c)[i];
         apr_uint64_t w = __atomic_load_n(&t->word, __ATOMIC_ACQUIRE);
-        if (w & T_MARK) {
+        if (w & T_MARK)
             __atomic_fetch_and(&t->word, ~T_MARK, __ATOMIC_ACQ_REL);
-            continue;
-        }
-        __atomic_store_n(&t->word, (apr_uint64_t)((T_GEN(w) + 1u) & 0xffffu) << T_GEN_SHIFT
-                                   | T_FREE | c->touch_free, __ATOMIC_RELEASE);
-        c->touch_free = i + 1;
+        else
+            touch_push_free(c, i, T_GEN(w));
     }
     for (o = c->data_start; o < c->data_end; o += blk(c, o)->size) {
         block *b = blk(c, o);

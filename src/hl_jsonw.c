@@ -45,8 +45,6 @@ static void put_char(hl_jsonw *w, char c)
     w->buf[w->len] = '\0';
 }
 
-/* In an array a value follows a comma unless it is the first; in an
- * object the key already placed it. */
 /* Whether the innermost container is on the stack (no answer of the
  * module nests past a few levels; past HL_JSONW_DEPTH the writer gives up
  * and its text is "null"). */
@@ -55,6 +53,8 @@ static int tracked(const hl_jsonw *w)
     return w->depth > 0 && w->depth <= HL_JSONW_DEPTH;
 }
 
+/* In an array a value follows a comma unless it is the first; in an
+ * object the key already placed it. */
 static void before_value(hl_jsonw *w)
 {
     if (tracked(w) && w->in_array[w->depth - 1]) {
@@ -101,6 +101,20 @@ static int needs_escape(unsigned char c)
     return c < 0x20 || c == '"' || c == '\\';
 }
 
+/* The letter of c's two-byte escape (\" \\ \n \r \t), or 0 if it takes
+ * \u00XX.  Sizing and writing both ask here, so they cannot disagree. */
+static char short_escape(unsigned char c)
+{
+    switch (c) {
+    case '"':  return '"';
+    case '\\': return '\\';
+    case '\n': return 'n';
+    case '\r': return 'r';
+    case '\t': return 't';
+    default:   return 0;
+    }
+}
+
 /* Whether any byte of x is below 0x20, a quote or a backslash (the exact
  * bit tricks of "Bit Twiddling Hacks": hasless and haszero). */
 static int word_needs_escape(apr_uint64_t x)
@@ -128,8 +142,7 @@ static apr_size_t escape_growth(const char *s, apr_size_t n)
     for (; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (needs_escape(c))
-            extra += (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t')
-                     ? 1 : 5;
+            extra += short_escape(c) ? 1 : 5;
     }
     return extra;
 }
@@ -145,19 +158,15 @@ static char *write_escaped(char *p, const char *s, apr_size_t n)
             continue;
         }
         *p++ = '\\';
-        switch (c) {
-        case '"':  *p++ = '"'; break;
-        case '\\': *p++ = '\\'; break;
-        case '\n': *p++ = 'n'; break;
-        case '\r': *p++ = 'r'; break;
-        case '\t': *p++ = 't'; break;
-        default:
-            *p++ = 'u';
-            *p++ = '0';
-            *p++ = '0';
-            *p++ = hex[c >> 4];
-            *p++ = hex[c & 15];
+        if ((*p = short_escape(c)) != 0) {
+            p++;
+            continue;
         }
+        *p++ = 'u';
+        *p++ = '0';
+        *p++ = '0';
+        *p++ = hex[c >> 4];
+        *p++ = hex[c & 15];
     }
     return p;
 }

@@ -14,7 +14,7 @@ use HTTP::Request ();
 use Time::HiRes qw(time);
 use Exporter 'import';
 
-our @EXPORT_OK = qw(check json_req fresh_connection connect_server send_request one_request
+our @EXPORT_OK = qw(check json_req connect_server send_request one_request
                     read_response refsum decode_json_ok hammer port httpd_pid
                     wait_for_generation);
 
@@ -46,14 +46,6 @@ sub json_req {
     }
     my $json = eval { JSON::PP->new->utf8->allow_nonref->decode($res->content) };
     return ($res, $json);
-}
-
-# Drops json_req's kept-alive connection: after children were killed, the
-# one it holds may be gone, and LWP would answer a synthetic 500 of its own
-# ("Server closed connection...") for a request the server never saw.
-sub fresh_connection {
-    my $ua = Apache::TestRequest::user_agent(keep_alive => 1);
-    $ua->conn_cache->drop if $ua->conn_cache;
 }
 
 sub decode_json_ok {
