@@ -3,6 +3,7 @@
 
 #include <apr_strings.h>
 #include <apr_time.h>
+#include <string.h>
 
 void hl_json_error(hl_jsonw *w, int status, const char *message)
 {
@@ -16,7 +17,7 @@ void hl_json_index(hl_jsonw *w, const char *mount, const hl_route_def *routes)
 {
     const hl_route_def *d;
     hl_jsonw_object(w);
-    hl_jsonw_kv_cstr(w, "service", "mod_hyperlane");
+    hl_jsonw_kv_literal(w, "service", "mod_hyperlane");
     hl_jsonw_kv_cstr(w, "mount", mount);
     hl_jsonw_key(w, "endpoints");
     hl_jsonw_array(w);
@@ -29,10 +30,8 @@ void hl_json_index(hl_jsonw *w, const char *mount, const hl_route_def *routes)
     hl_jsonw_end(w);
 }
 
-static void memory_figures(hl_jsonw *w, const char *key,
-                           const hl_memory_figures *m)
+static void memory_figures(hl_jsonw *w, const hl_memory_figures *m)
 {
-    hl_jsonw_key(w, key);
     hl_jsonw_object(w);
     hl_jsonw_kv_i64(w, "pid", m->proc.pid);
     hl_jsonw_kv_cstr(w, "mpm", m->mpm);
@@ -50,8 +49,9 @@ void hl_json_counter_increment(hl_jsonw *w, apr_uint64_t value,
 {
     hl_jsonw_object(w);
     hl_jsonw_kv_u64(w, "counter", value);
-    hl_jsonw_kv_cstr(w, "message", "Counter incremented safely");
-    memory_figures(w, "memory_info", m);
+    hl_jsonw_kv_literal(w, "message", "Counter incremented safely");
+    hl_jsonw_key(w, "memory_info");
+    memory_figures(w, m);
     hl_jsonw_end(w);
 }
 
@@ -75,11 +75,7 @@ static void civil_from_days(apr_int64_t z, apr_int64_t *y, unsigned *m,
 
 static char *digits(char *p, apr_int64_t v, int width)
 {
-    int i;
-    for (i = width - 1; i >= 0; i--) {
-        p[i] = (char)('0' + v % 10);
-        v /= 10;
-    }
+    hl_jsonw_digits(p, (apr_uint64_t)v, width);
     return p + width;
 }
 
@@ -123,13 +119,18 @@ apr_status_t hl_rfc3339(char *out, apr_time_t when)
     return APR_SUCCESS;
 }
 
+/* Written in place: the text is plain ASCII by construction. */
 static void rfc3339(hl_jsonw *w, apr_time_t when)
 {
-    char text[HL_RFC3339_SIZE];
-    if (hl_rfc3339(text, when) == APR_SUCCESS)
-        hl_jsonw_cstr(w, text);
-    else
+    char text[HL_RFC3339_SIZE], *p;
+    if (hl_rfc3339(text, when) != APR_SUCCESS) {
         hl_jsonw_null(w);
+        return;
+    }
+    p = hl_jsonw_raw(w, HL_RFC3339_SIZE + 1);     /* 27 characters, 2 quotes */
+    p[0] = '"';
+    memcpy(p + 1, text, HL_RFC3339_SIZE - 1);
+    p[HL_RFC3339_SIZE] = '"';
 }
 
 static void history_entry(hl_jsonw *w, const hl_history_entry *e)
@@ -166,7 +167,8 @@ void hl_json_counter_stats(hl_jsonw *w, const hl_counter_snapshot *snap,
     for (i = 0; i < snap->n_recent; i++)
         history_entry(w, &snap->recent[i]);
     hl_jsonw_end(w);
-    memory_figures(w, "memory_usage", m);
+    hl_jsonw_key(w, "memory_usage");
+    memory_figures(w, m);
     hl_jsonw_end(w);
 }
 
@@ -190,7 +192,7 @@ void hl_json_cache_hit(hl_jsonw *w, const char *key, apr_size_t klen,
 void hl_json_cache_miss(hl_jsonw *w, const char *key, apr_size_t klen)
 {
     hl_jsonw_object(w);
-    hl_jsonw_kv_cstr(w, "error", "Key not found");
+    hl_jsonw_kv_literal(w, "error", "Key not found");
     hl_jsonw_kv_i64(w, "status", 404);
     hl_jsonw_kv_string(w, "key", key, klen);
     hl_jsonw_end(w);
@@ -202,7 +204,7 @@ void hl_json_cache_set(hl_jsonw *w, const char *key, apr_size_t klen,
     hl_jsonw_object(w);
     hl_jsonw_kv_string(w, "key", key, klen);
     hl_jsonw_kv_string(w, "value", val, vlen);
-    hl_jsonw_kv_cstr(w, "operation", "set");
+    hl_jsonw_kv_literal(w, "operation", "set");
     hl_jsonw_kv_bool(w, "success", 1);
     hl_jsonw_kv_bool(w, "replaced", replaced);
     hl_jsonw_kv_u64(w, "value_bytes", vlen);
@@ -213,7 +215,7 @@ void hl_json_cache_deleted(hl_jsonw *w, const char *key, apr_size_t klen)
 {
     hl_jsonw_object(w);
     hl_jsonw_kv_string(w, "key", key, klen);
-    hl_jsonw_kv_cstr(w, "operation", "delete");
+    hl_jsonw_kv_literal(w, "operation", "delete");
     hl_jsonw_kv_bool(w, "success", 1);
     hl_jsonw_end(w);
 }

@@ -1,5 +1,6 @@
 /* hl_jsonw: see hl_jsonw.h.  One buffer that doubles when full; the
- * container stack only decides where commas go. */
+ * container stack only decides where commas go.  The text is terminated
+ * once, when it is asked for: every reserve keeps a byte for the NUL. */
 #include "hl_jsonw.h"
 #include "hl_utf8.h"
 
@@ -13,15 +14,12 @@ void hl_jsonw_init(hl_jsonw *w, apr_pool_t *p)
     w->pool = p;
     w->cap = 512;
     w->buf = apr_palloc(p, w->cap);
-    w->buf[0] = '\0';
 }
 
-static void reserve(hl_jsonw *w, apr_size_t more)
+static void grow(hl_jsonw *w, apr_size_t more)
 {
     char *bigger;
     apr_size_t cap = w->cap;
-    if (w->len + more + 1 <= cap)
-        return;
     while (w->len + more + 1 > cap)
         cap *= 2;
     bigger = apr_palloc(w->pool, cap);
@@ -30,19 +28,23 @@ static void reserve(hl_jsonw *w, apr_size_t more)
     w->cap = cap;
 }
 
+static APR_INLINE void reserve(hl_jsonw *w, apr_size_t more)
+{
+    if (w->len + more + 1 > w->cap)
+        grow(w, more);
+}
+
 static void put(hl_jsonw *w, const char *s, apr_size_t n)
 {
     reserve(w, n);
     memcpy(w->buf + w->len, s, n);
     w->len += n;
-    w->buf[w->len] = '\0';
 }
 
-static void put_char(hl_jsonw *w, char c)
+static APR_INLINE void put_char(hl_jsonw *w, char c)
 {
     reserve(w, 1);
     w->buf[w->len++] = c;
-    w->buf[w->len] = '\0';
 }
 
 /* Whether the innermost container is on the stack (no answer of the
@@ -193,30 +195,89 @@ static void put_escaped(hl_jsonw *w, const char *s, apr_size_t n, char before,
     *p++ = '"';
     if (after)
         *p++ = after;
-    *p = '\0';
     w->len = (apr_size_t)(p - w->buf);
 }
 
-void hl_jsonw_key(hl_jsonw *w, const char *key)
+/* Whether a member of the innermost object needs a comma before it (it
+ * has one already); marks the object as having one. */
+static int member_comma(hl_jsonw *w)
 {
-    char comma = 0;
+    int comma = 0;
     if (tracked(w)) {
-        if (w->has_items[w->depth - 1])
-            comma = ',';
+        comma = w->has_items[w->depth - 1];
         w->has_items[w->depth - 1] = 1;
     }
-    put_escaped(w, key, strlen(key), comma, ':');
+    return comma;
+}
+
+void hl_jsonw_name(hl_jsonw *w, const char *quoted, apr_size_t len)
+{
+    char *p;
+    reserve(w, len + 1);
+    p = w->buf + w->len;
+    if (member_comma(w))
+        *p++ = ',';
+    memcpy(p, quoted, len);
+    w->len = (apr_size_t)(p + len - w->buf);
+}
+
+void hl_jsonw_key_text(hl_jsonw *w, const char *key)
+{
+    put_escaped(w, key, strlen(key), member_comma(w) ? ',' : 0, ':');
+}
+
+static const char two_digits[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233"
+    "34353637383940414243444546474849505152535455565758596061626364656667"
+    "6869707172737475767778798081828384858687888990919293949596979899";
+
+/* From the bit length: log10(2) is about 1233 / 4096, then one compare. */
+static int decimal_length(apr_uint64_t v)
+{
+    static const apr_uint64_t pow10[20] = { 1ull, 10ull, 100ull, 1000ull,
+        10000ull, 100000ull, 1000000ull, 10000000ull, 100000000ull,
+        1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
+        10000000000000ull, 100000000000000ull, 1000000000000000ull,
+        10000000000000000ull, 100000000000000000ull, 1000000000000000000ull,
+        10000000000000000000ull };
+    int t;
+    if (v < 10)
+        return 1;
+    t = ((64 - __builtin_clzll(v)) * 1233) >> 12;
+    return t + (v >= pow10[t]);
+}
+
+/* At most eight digits, two per division, in 32-bit arithmetic. */
+static void digits32(char *out, apr_uint32_t v, int width)
+{
+    char *p = out + width;
+    while (p - out >= 2) {
+        p -= 2;
+        memcpy(p, two_digits + 2 * (v % 100), 2);
+        v /= 100;
+    }
+    if (p > out)
+        *--p = (char)('0' + v % 10);
+}
+
+/* Eight digits at a time from the right; v's digits beyond width are
+ * dropped. */
+void hl_jsonw_digits(char *out, apr_uint64_t v, int width)
+{
+    while (width > 8) {
+        digits32(out + width - 8, (apr_uint32_t)(v % 100000000u), 8);
+        v /= 100000000u;
+        width -= 8;
+    }
+    digits32(out, (apr_uint32_t)(v % 100000000u), width);
 }
 
 static void put_digits(hl_jsonw *w, apr_uint64_t v)
 {
-    char digits[24];
-    int i = sizeof(digits);
-    do {
-        digits[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    put(w, digits + i, sizeof(digits) - (apr_size_t)i);
+    int n = decimal_length(v);
+    reserve(w, (apr_size_t)n);
+    hl_jsonw_digits(w->buf + w->len, v, n);
+    w->len += (apr_size_t)n;
 }
 
 void hl_jsonw_u64(hl_jsonw *w, apr_uint64_t v)
@@ -314,12 +375,44 @@ void hl_jsonw_double(hl_jsonw *w, double v)
     put_double(w, "%.15g", -1, v);
 }
 
-void hl_jsonw_string(hl_jsonw *w, const char *s, apr_size_t len)
+/* Whether s[0..n) goes out as it is: ASCII with nothing to escape. */
+static int plain_ascii(const char *s, apr_size_t n)
+{
+    apr_size_t i = 0;
+    for (; n - i >= 8; i += 8) {
+        apr_uint64_t x;
+        memcpy(&x, s + i, 8);
+        if ((x & 0x8080808080808080ULL) || word_needs_escape(x))
+            return 0;
+    }
+    for (; i < n; i++)
+        if ((unsigned char)s[i] >= 0x80 || needs_escape((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+static void put_string(hl_jsonw *w, const char *s, apr_size_t len)
 {
     apr_size_t n;
-    const char *valid = hl_utf8_lossy(w->pool, s, len, &n);
-    before_value(w);
+    const char *valid;
+    if (plain_ascii(s, len)) {
+        char *p;
+        reserve(w, len + 2);
+        p = w->buf + w->len;
+        *p = '"';
+        memcpy(p + 1, s, len);
+        p[len + 1] = '"';
+        w->len += len + 2;
+        return;
+    }
+    valid = hl_utf8_lossy(w->pool, s, len, &n);
     put_escaped(w, valid, n, 0, 0);
+}
+
+void hl_jsonw_string(hl_jsonw *w, const char *s, apr_size_t len)
+{
+    before_value(w);
+    put_string(w, s, len);
 }
 
 void hl_jsonw_cstr(hl_jsonw *w, const char *s)
@@ -327,47 +420,57 @@ void hl_jsonw_cstr(hl_jsonw *w, const char *s)
     hl_jsonw_string(w, s, strlen(s));
 }
 
-void hl_jsonw_kv_u64(hl_jsonw *w, const char *key, apr_uint64_t v)
+char *hl_jsonw_raw(hl_jsonw *w, apr_size_t n)
 {
-    hl_jsonw_key(w, key);
-    hl_jsonw_u64(w, v);
+    char *p;
+    before_value(w);
+    reserve(w, n);
+    p = w->buf + w->len;
+    w->len += n;
+    return p;
 }
 
-void hl_jsonw_kv_i64(hl_jsonw *w, const char *key, apr_int64_t v)
+/* Members: the name places the comma, so the value needs none of its own. */
+void hl_jsonw_member_u64(hl_jsonw *w, const char *quoted, apr_size_t qlen,
+                         apr_uint64_t v)
 {
-    hl_jsonw_key(w, key);
+    hl_jsonw_name(w, quoted, qlen);
+    put_digits(w, v);
+}
+
+void hl_jsonw_member_i64(hl_jsonw *w, const char *quoted, apr_size_t qlen,
+                         apr_int64_t v)
+{
+    hl_jsonw_name(w, quoted, qlen);
     hl_jsonw_i64(w, v);
 }
 
-void hl_jsonw_kv_bool(hl_jsonw *w, const char *key, int v)
+void hl_jsonw_member_bool(hl_jsonw *w, const char *quoted, apr_size_t qlen,
+                          int v)
 {
-    hl_jsonw_key(w, key);
+    hl_jsonw_name(w, quoted, qlen);
     hl_jsonw_bool(w, v);
 }
 
-void hl_jsonw_kv_fixed(hl_jsonw *w, const char *key, double v, int decimals)
+void hl_jsonw_member_fixed(hl_jsonw *w, const char *quoted, apr_size_t qlen,
+                           double v, int decimals)
 {
-    hl_jsonw_key(w, key);
+    hl_jsonw_name(w, quoted, qlen);
     hl_jsonw_fixed(w, v, decimals);
 }
 
-void hl_jsonw_kv_double(hl_jsonw *w, const char *key, double v)
+void hl_jsonw_member_double(hl_jsonw *w, const char *quoted, apr_size_t qlen,
+                            double v)
 {
-    hl_jsonw_key(w, key);
+    hl_jsonw_name(w, quoted, qlen);
     hl_jsonw_double(w, v);
 }
 
-void hl_jsonw_kv_cstr(hl_jsonw *w, const char *key, const char *s)
+void hl_jsonw_member_string(hl_jsonw *w, const char *quoted, apr_size_t qlen,
+                            const char *s, apr_size_t len)
 {
-    hl_jsonw_key(w, key);
-    hl_jsonw_cstr(w, s);
-}
-
-void hl_jsonw_kv_string(hl_jsonw *w, const char *key, const char *s,
-                        apr_size_t len)
-{
-    hl_jsonw_key(w, key);
-    hl_jsonw_string(w, s, len);
+    hl_jsonw_name(w, quoted, qlen);
+    put_string(w, s, len);
 }
 
 const char *hl_jsonw_text(const hl_jsonw *w, apr_size_t *len)
@@ -376,6 +479,7 @@ const char *hl_jsonw_text(const hl_jsonw *w, apr_size_t *len)
         *len = 4;
         return "null";
     }
+    w->buf[w->len] = '\0';      /* the byte every reserve kept */
     *len = w->len;
     return w->buf;
 }

@@ -14,6 +14,7 @@
 
 #include <apr.h>
 #include <apr_pools.h>
+#include <string.h>   /* strlen, for hl_jsonw_kv_cstr */
 
 #define HL_JSONW_DEPTH 64
 
@@ -34,10 +35,21 @@ void hl_jsonw_object(hl_jsonw *w);
 void hl_jsonw_array(hl_jsonw *w);
 void hl_jsonw_end(hl_jsonw *w);
 
-/* A member name inside an object; the next value call is its value. */
-void hl_jsonw_key(hl_jsonw *w, const char *key);
+/* Member names.  The module's own names are string literals of plain
+ * ASCII that need no escaping (the unit tests parse every answer back):
+ * these macros paste the quotes and the colon around a name at compile
+ * time, so that writing it is one copy of known length.  Most of an
+ * answer's text is names; escaping them one byte at a time was a third of
+ * counter/increment's JSON cost.  A name that is not a string literal does
+ * not compile; hl_jsonw_key_text writes a name made at run time. */
+#define HL_JSONW_NAME(s) "\"" s "\":", sizeof("\"" s "\":") - 1
+#define hl_jsonw_key(w, s) hl_jsonw_name((w), HL_JSONW_NAME(s))
+void hl_jsonw_name(hl_jsonw *w, const char *quoted, apr_size_t len);
+void hl_jsonw_key_text(hl_jsonw *w, const char *key);
 
-/* Values. */
+/* Values.  Strings are made valid UTF-8 (invalid bytes become U+FFFD) and
+ * escaped; plain ASCII, the usual case, is found eight bytes at a time and
+ * copied as it is. */
 void hl_jsonw_u64(hl_jsonw *w, apr_uint64_t v);
 void hl_jsonw_i64(hl_jsonw *w, apr_int64_t v);
 void hl_jsonw_bool(hl_jsonw *w, int v);
@@ -47,15 +59,43 @@ void hl_jsonw_double(hl_jsonw *w, double v);               /* "%.15g" */
 void hl_jsonw_string(hl_jsonw *w, const char *s, apr_size_t len);
 void hl_jsonw_cstr(hl_jsonw *w, const char *s);
 
-/* Member shorthands: key and value in one call. */
-void hl_jsonw_kv_u64(hl_jsonw *w, const char *key, apr_uint64_t v);
-void hl_jsonw_kv_i64(hl_jsonw *w, const char *key, apr_int64_t v);
-void hl_jsonw_kv_bool(hl_jsonw *w, const char *key, int v);
-void hl_jsonw_kv_fixed(hl_jsonw *w, const char *key, double v, int decimals);
-void hl_jsonw_kv_double(hl_jsonw *w, const char *key, double v);
-void hl_jsonw_kv_cstr(hl_jsonw *w, const char *key, const char *s);
-void hl_jsonw_kv_string(hl_jsonw *w, const char *key, const char *s,
-                        apr_size_t len);
+/* v as exactly width decimal digits at out, zero-padded (no NUL). */
+void hl_jsonw_digits(char *out, apr_uint64_t v, int width);
+
+/* Room for a value of exactly n bytes that the caller writes itself, as
+ * valid JSON (a formatted time in its quotes, say); one byte past them is
+ * the caller's too, for a terminating NUL. */
+char *hl_jsonw_raw(hl_jsonw *w, apr_size_t n);
+
+/* Members: a literal name (as hl_jsonw_key) and its value in one call. */
+#define hl_jsonw_kv_u64(w, s, v) hl_jsonw_member_u64((w), HL_JSONW_NAME(s), (v))
+#define hl_jsonw_kv_i64(w, s, v) hl_jsonw_member_i64((w), HL_JSONW_NAME(s), (v))
+#define hl_jsonw_kv_bool(w, s, v) \
+    hl_jsonw_member_bool((w), HL_JSONW_NAME(s), (v))
+#define hl_jsonw_kv_fixed(w, s, v, decimals) \
+    hl_jsonw_member_fixed((w), HL_JSONW_NAME(s), (v), (decimals))
+#define hl_jsonw_kv_double(w, s, v) \
+    hl_jsonw_member_double((w), HL_JSONW_NAME(s), (v))
+#define hl_jsonw_kv_cstr(w, s, v) \
+    hl_jsonw_member_string((w), HL_JSONW_NAME(s), (v), strlen(v))
+#define hl_jsonw_kv_string(w, s, v, len) \
+    hl_jsonw_member_string((w), HL_JSONW_NAME(s), (v), (len))
+/* A name and a value that are both string literals of plain ASCII. */
+#define hl_jsonw_kv_literal(w, s, v) \
+    hl_jsonw_name((w), "\"" s "\":\"" v "\"", sizeof("\"" s "\":\"" v "\"") - 1)
+
+void hl_jsonw_member_u64(hl_jsonw *w, const char *quoted, apr_size_t qlen,
+                         apr_uint64_t v);
+void hl_jsonw_member_i64(hl_jsonw *w, const char *quoted, apr_size_t qlen,
+                         apr_int64_t v);
+void hl_jsonw_member_bool(hl_jsonw *w, const char *quoted, apr_size_t qlen,
+                          int v);
+void hl_jsonw_member_fixed(hl_jsonw *w, const char *quoted, apr_size_t qlen,
+                           double v, int decimals);
+void hl_jsonw_member_double(hl_jsonw *w, const char *quoted, apr_size_t qlen,
+                            double v);
+void hl_jsonw_member_string(hl_jsonw *w, const char *quoted, apr_size_t qlen,
+                            const char *s, apr_size_t len);
 
 /* The text written so far (NUL-terminated, in the pool); "null" if the
  * writer was nested deeper than HL_JSONW_DEPTH. */

@@ -256,9 +256,11 @@ static void add_phase(hl_jsonw *w, const char *phase, double us)
 {
     char key[48];
     snprintf(key, sizeof(key), "%s_time_ms", phase);
-    hl_jsonw_kv_fixed(w, key, us / 1000.0, 6);
+    hl_jsonw_key_text(w, key);
+    hl_jsonw_fixed(w, us / 1000.0, 6);
     snprintf(key, sizeof(key), "%s_time_us", phase);
-    hl_jsonw_kv_fixed(w, key, us, 3);
+    hl_jsonw_key_text(w, key);
+    hl_jsonw_fixed(w, us, 3);
 }
 
 static void add_run(hl_jsonw *w, const hl_membench_run *run, const char *model)
@@ -278,7 +280,7 @@ static double run_total(const hl_membench_run *run)
 /* malloc time / pool time: above 1 means the pool was faster. */
 static void ratio(hl_jsonw *w, const char *key, double malloc_us, double pool_us)
 {
-    hl_jsonw_key(w, key);
+    hl_jsonw_key_text(w, key);
     if (pool_us > 0)
         hl_jsonw_fixed(w, malloc_us / pool_us, 3);
     else

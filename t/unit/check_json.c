@@ -2,9 +2,11 @@
  * answer of hl_json_reply, each parsed back with json-c. */
 #include "check_hl.h"
 #include "hl_json_reply.h"
+#include "hl_utf8.h"
 
 #include <apr_strings.h>
 #include <apr_time.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char *text_of(hl_jsonw *w)
@@ -62,6 +64,58 @@ START_TEST(test_writer_numbers)
 }
 END_TEST
 
+/* Integers are written two digits at a time: every length from 1 to 20
+ * digits, the powers of ten and their neighbours, and random values, all
+ * as printf writes them. */
+START_TEST(test_writer_integers_as_printf)
+{
+    apr_uint64_t seed = 0x1d161, p10 = 1;
+    int i;
+    for (i = 0; i < 4000; i++) {
+        hl_jsonw *w = test_writer();
+        char want[64];
+        apr_uint64_t v;
+        apr_int64_t s;
+        if (i < 60) {                       /* 10^k - 1, 10^k, 10^k + 1 */
+            v = p10 - 1 + (apr_uint64_t)(i % 3);
+            if (i % 3 == 2 && p10 <= APR_UINT64_MAX / 10)
+                p10 *= 10;
+        }
+        else {
+            v = test_rand(&seed) >> (test_rand(&seed) % 64);
+        }
+        s = (apr_int64_t)test_rand(&seed) >> (test_rand(&seed) % 64);
+        hl_jsonw_array(w);
+        hl_jsonw_u64(w, v);
+        hl_jsonw_i64(w, s);
+        hl_jsonw_end(w);
+        snprintf(want, sizeof(want), "[%" APR_UINT64_T_FMT ",%" APR_INT64_T_FMT "]",
+                 v, s);
+        ck_assert_str_eq(text_of(w), want);
+    }
+}
+END_TEST
+
+/* Literal names and values go out as written; a name made at run time is
+ * escaped. */
+START_TEST(test_writer_names)
+{
+    hl_jsonw *w = test_writer();
+    hl_jsonw_object(w);
+    hl_jsonw_kv_literal(w, "message", "Counter incremented safely");
+    hl_jsonw_key_text(w, "a\"b");
+    hl_jsonw_u64(w, 1);
+    hl_jsonw_kv_literal(w, "op", "set");
+    hl_jsonw_key(w, "o");
+    hl_jsonw_object(w);
+    hl_jsonw_kv_literal(w, "x", "y");
+    hl_jsonw_end(w);
+    hl_jsonw_end(w);
+    ck_assert_str_eq(text_of(w), "{\"message\":\"Counter incremented safely\","
+                     "\"a\\\"b\":1,\"op\":\"set\",\"o\":{\"x\":\"y\"}}");
+}
+END_TEST
+
 /* A huge value still makes one valid number (303 digits); nesting up to
  * the writer's depth closes every container; past it the text is "null",
  * never broken JSON. */
@@ -110,14 +164,18 @@ START_TEST(test_writer_strings)
 }
 END_TEST
 
-/* Escaping looks at eight bytes at a time: every byte that needs it, at
- * every position of a word, must still be escaped.  Strings of ASCII with
- * the characters JSON escapes mixed in, written and read back. */
+/* Strings are checked eight bytes at a time: every byte that needs
+ * escaping or UTF-8 repair, at every position of a word, must still get
+ * it.  Strings of ASCII with such bytes mixed in (broken and whole UTF-8
+ * sequences among them), written and read back: what is read is the
+ * string made valid (hl_utf8_lossy). */
 START_TEST(test_writer_escapes_anywhere)
 {
-    static const char special[] = "\"\\\n\r\t\x01\x1f";
+    static const char special[] = "\"\\\n\r\t\x01\x1f\x7f\x80\xbf\xc3\xa9\xe2\xff";
     apr_uint64_t seed = 0xe5c;
     char in[40];
+    const char *want;
+    apr_size_t wn;
     int round;
 
     for (round = 0; round < 3000; round++) {
@@ -133,10 +191,11 @@ START_TEST(test_writer_escapes_anywhere)
         hl_jsonw_string(w, in, n);
         hl_jsonw_end(w);
         o = json_written(w);
+        want = hl_utf8_lossy(test_pool, in, n, &wn);
         ck_assert_int_eq(json_object_get_string_len(json_object_array_get_idx(o, 0)),
-                         (int)n);
+                         (int)wn);
         ck_assert(memcmp(json_object_get_string(json_object_array_get_idx(o, 0)),
-                         in, n) == 0);
+                         want, wn) == 0);
         json_object_put(o);
     }
 }
@@ -349,6 +408,8 @@ Suite *json_suite(void)
     tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, test_writer_nesting_and_commas);
     tcase_add_test(tc, test_writer_numbers);
+    tcase_add_test(tc, test_writer_integers_as_printf);
+    tcase_add_test(tc, test_writer_names);
     tcase_add_test(tc, test_writer_strings);
     tcase_add_test(tc, test_writer_escapes_anywhere);
     tcase_add_test(tc, test_writer_extremes);
