@@ -926,11 +926,11 @@ static const char *raw_path(request_rec *r)
     return q ? apr_pstrmemdup(r->pool, u, (apr_size_t)(q - u)) : u;
 }
 
-/* The raw path, when it names what r->uri names: Apache decoded it, then
- * removed dot segments and merged slashes, and its <Location> sections
- * (with their Require) matched that result.  A raw path that normalises to
- * something else ("/hl/cache/x/../../counter/stats") would let the module
- * route a request that access control saw as another one: NULL then. */
+/* Only a raw path that names what r->uri names is routed: Apache decoded
+ * it, then removed dot segments and merged slashes, and its <Location>
+ * sections (with their Require) matched that result.  A raw path that
+ * normalises to something else ("/hl/cache/x/../../counter/stats") would
+ * let the module route a request that access control saw as another one. */
 static int in_normal_form(const char *path)
 {
     const char *p;
@@ -944,23 +944,28 @@ static int in_normal_form(const char *path)
     return 1;
 }
 
-static const char *routable_path(request_rec *r)
+static int names_what_uri_names(request_rec *r, const char *raw)
 {
     core_dir_config *d = ap_get_core_module_config(r->per_dir_config);
-    const char *raw = raw_path(r);
     char *decoded;
     int rc;
 
-    if (!raw || !in_normal_form(raw))
-        return NULL;
+    if (!in_normal_form(raw))
+        return 0;
     /* In the quick handler Apache has not decoded r->uri yet. */
     if (strcmp(raw, r->uri) == 0)
-        return raw;
+        return 1;
     decoded = apr_pstrdup(r->pool, raw);
     rc = d->allow_encoded_slashes
          ? ap_unescape_url_keep2f(decoded, d->decode_encoded_slashes)
          : ap_unescape_url(decoded);
-    return rc == OK && strcmp(decoded, r->uri) == 0 ? raw : NULL;
+    return rc == OK && strcmp(decoded, r->uri) == 0;
+}
+
+static const char *routable_path(request_rec *r)
+{
+    const char *raw = raw_path(r);
+    return raw && names_what_uri_names(r, raw) ? raw : NULL;
 }
 
 /* Where a request was routed; map_to_storage leaves it on the request so
@@ -1052,10 +1057,13 @@ static int hl_quick_handler(request_rec *r, int lookup_uri)
     if (lookup_uri || !sc->fast_paths || !runtime
         || (method != HL_M_GET && method != HL_M_HEAD))
         return DECLINED;
-    if (!(path = routable_path(r))
+    /* Routed first: every request of the server passes here, and most are
+     * below no fast path. */
+    if (!(path = raw_path(r))
         || hl_router_resolve(path, sc->fast_paths, NULL, method,
                           &mount, &route) != APR_SUCCESS
-        || route.status != HL_ROUTE_OK || !is_read_only(route.endpoint))
+        || route.status != HL_ROUTE_OK || !is_read_only(route.endpoint)
+        || !names_what_uri_names(r, path))
         return DECLINED;
     return endpoint_fn(route.endpoint)(r, &route, mount);
 }

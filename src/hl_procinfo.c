@@ -29,6 +29,7 @@
 struct hl_procinfo_reader {
     int fd;
     pid_t pid;
+    long page;                  /* sysconf(_SC_PAGESIZE), asked once */
     apr_uint32_t forks;         /* fork_count when it was opened */
 };
 
@@ -72,6 +73,7 @@ apr_status_t hl_procinfo_reader_open(hl_procinfo_reader **out, apr_pool_t *p)
     pthread_once(&atfork_once, watch_forks);
     rd->forks = fork_count;
     rd->pid = getpid();
+    rd->page = sysconf(_SC_PAGESIZE);
     rd->fd = open_statm(rd->pid);
     if (rd->fd < 0)
         return APR_FROM_OS_ERROR(errno);
@@ -80,14 +82,20 @@ apr_status_t hl_procinfo_reader_open(hl_procinfo_reader **out, apr_pool_t *p)
     return APR_SUCCESS;
 }
 
-/* statm: size resident shared text lib data dt, in pages */
-static apr_status_t parse_rss(const char *buf, apr_uint64_t *rss)
+/* statm: size resident shared text lib data dt, in pages.  The second
+ * number, by hand: strtoull and sysconf were a tenth of a reading. */
+static apr_status_t parse_rss_pages(const char *buf, apr_uint64_t *pages_out)
 {
-    const char *p = strchr(buf, ' ');
-    if (!p)
+    const char *p = buf;
+    apr_uint64_t pages = 0;
+
+    while (*p >= '0' && *p <= '9')
+        p++;
+    if (*p++ != ' ' || *p < '0' || *p > '9')
         return APR_EGENERAL;
-    *rss = (apr_uint64_t)strtoull(p + 1, NULL, 10)
-           * (apr_uint64_t)sysconf(_SC_PAGESIZE);
+    for (; *p >= '0' && *p <= '9'; p++)
+        pages = pages * 10 + (apr_uint64_t)(*p - '0');
+    *pages_out = pages;
     return APR_SUCCESS;
 }
 
@@ -96,6 +104,8 @@ static apr_status_t read_rss(hl_procinfo_reader *rd, pid_t pid, int own,
 {
     char buf[128];
     ssize_t n;
+    apr_uint64_t pages;
+    apr_status_t rv;
     int fd = own ? open_statm(pid) : rd->fd;
 
     if (fd < 0)
@@ -106,7 +116,10 @@ static apr_status_t read_rss(hl_procinfo_reader *rd, pid_t pid, int own,
     if (n <= 0)
         return APR_EGENERAL;
     buf[n] = '\0';
-    return parse_rss(buf, rss);
+    if ((rv = parse_rss_pages(buf, &pages)) != APR_SUCCESS)
+        return rv;
+    *rss = pages * (apr_uint64_t)(rd ? rd->page : sysconf(_SC_PAGESIZE));
+    return APR_SUCCESS;
 }
 
 apr_status_t hl_procinfo_read(hl_procinfo_reader *rd, hl_procinfo *pi)
