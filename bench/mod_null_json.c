@@ -19,14 +19,27 @@
  *   SetHandler null-json          writes the body
  *   SetHandler null-json-discard  reads and drops the request body first
  *                                 (Apache's own cost of taking a body)
+ *   SetHandler null-json-readings makes the two readings of the OS that
+ *                                 mod_hyperlane's counter answers must make
+ *                                 (issue 2: RSS and peak RSS read at request
+ *                                 time: a pread of /proc/<pid>/statm and a
+ *                                 getrusage), then writes the body: a line
+ *                                 that shows what those readings cost
  */
 #include "httpd.h"
 #include "http_config.h"
 #include "http_protocol.h"
 #include "http_request.h"
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE            /* RUSAGE_THREAD */
+#endif
 #include <apr_strings.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 module AP_MODULE_DECLARE_DATA null_json_module;
 
@@ -145,10 +158,40 @@ static int write_body(request_rec *r)
     return OK;
 }
 
+/* Opened per process in child_init, as mod_hyperlane's reader is. */
+static int statm_fd = -1;
+
+static void nj_child_init(apr_pool_t *p, server_rec *s)
+{
+    char path[64];
+    (void)p;
+    (void)s;
+    snprintf(path, sizeof(path), "/proc/%ld/statm", (long)getpid());
+    statm_fd = open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/* The readings, kept in a volatile so that they are made. */
+static int read_memory(void)
+{
+    char buf[128];
+    struct rusage ru;
+    volatile long sink;
+    if (statm_fd < 0 || pread(statm_fd, buf, sizeof(buf) - 1, 0) <= 0
+        || getrusage(RUSAGE_THREAD, &ru) != 0)
+        return HTTP_INTERNAL_SERVER_ERROR;
+    sink = ru.ru_maxrss + buf[0];
+    (void)sink;
+    return OK;
+}
+
 static int nj_handler(request_rec *r)
 {
     if (!r->handler)
         return DECLINED;
+    if (strcmp(r->handler, "null-json-readings") == 0) {
+        int rc = read_memory();
+        return rc == OK ? write_body(r) : rc;
+    }
     if (strcmp(r->handler, "null-json-discard") == 0) {
         int rc = ap_discard_request_body(r);
         if (rc != OK)
@@ -189,6 +232,7 @@ static void nj_register_hooks(apr_pool_t *p)
 {
     (void)p;
     ap_hook_post_config(nj_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(nj_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_quick_handler(nj_quick_handler, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_map_to_storage(nj_map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(nj_handler, NULL, NULL, APR_HOOK_MIDDLE);
