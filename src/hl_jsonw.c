@@ -473,6 +473,12 @@ void hl_jsonw_member_string(hl_jsonw *w, const char *quoted, apr_size_t qlen,
     put_string(w, s, len);
 }
 
+void hl_jsonw_member_cstr(hl_jsonw *w, const char *quoted, apr_size_t qlen,
+                          const char *s)
+{
+    hl_jsonw_member_string(w, quoted, qlen, s, strlen(s));
+}
+
 const char *hl_jsonw_text(const hl_jsonw *w, apr_size_t *len)
 {
     if (w->too_deep) {

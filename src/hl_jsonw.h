@@ -14,7 +14,6 @@
 
 #include <apr.h>
 #include <apr_pools.h>
-#include <string.h>   /* strlen, for hl_jsonw_kv_cstr */
 
 #define HL_JSONW_DEPTH 64
 
@@ -77,7 +76,7 @@ char *hl_jsonw_raw(hl_jsonw *w, apr_size_t n);
 #define hl_jsonw_kv_double(w, s, v) \
     hl_jsonw_member_double((w), HL_JSONW_NAME(s), (v))
 #define hl_jsonw_kv_cstr(w, s, v) \
-    hl_jsonw_member_string((w), HL_JSONW_NAME(s), (v), strlen(v))
+    hl_jsonw_member_cstr((w), HL_JSONW_NAME(s), (v))
 #define hl_jsonw_kv_string(w, s, v, len) \
     hl_jsonw_member_string((w), HL_JSONW_NAME(s), (v), (len))
 /* A name and a value that are both string literals of plain ASCII. */
@@ -96,6 +95,8 @@ void hl_jsonw_member_double(hl_jsonw *w, const char *quoted, apr_size_t qlen,
                             double v);
 void hl_jsonw_member_string(hl_jsonw *w, const char *quoted, apr_size_t qlen,
                             const char *s, apr_size_t len);
+void hl_jsonw_member_cstr(hl_jsonw *w, const char *quoted, apr_size_t qlen,
+                          const char *s);
 
 /* The text written so far (NUL-terminated, in the pool); "null" if the
  * writer was nested deeper than HL_JSONW_DEPTH. */
