@@ -242,11 +242,22 @@ static int mount_applies(const hl_mount_def *m, const server_rec *s)
                          && strcmp(s->defn_name, m->vhost->filename) == 0);
 }
 
+/* The key is a server_rec pointer, looked up on every request: its bits
+ * are hash enough, where APR's default function walks the key byte by
+ * byte. */
+static unsigned int hash_server_key(const char *key, apr_ssize_t *klen)
+{
+    apr_uintptr_t bits;
+    memcpy(&bits, key, sizeof(bits));
+    *klen = sizeof(bits);
+    return (unsigned int)((bits >> 4) * 2654435761u);
+}
+
 /* Gives every server its mounts, in a hash by server_rec. */
 static apr_hash_t *assign_mounts(server_rec *main_server, apr_pool_t *p)
 {
     apr_array_header_t *found = apr_array_make(p, 4, sizeof(hl_mount_def));
-    apr_hash_t *by_server = apr_hash_make(p);
+    apr_hash_t *by_server = apr_hash_make_custom(p, hash_server_key);
     server_rec *s;
     int i;
 
