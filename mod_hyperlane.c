@@ -247,10 +247,12 @@ static int mount_applies(const hl_mount_def *m, const server_rec *s)
  * byte. */
 static unsigned int hash_server_key(const char *key, apr_ssize_t *klen)
 {
-    apr_uintptr_t bits;
-    memcpy(&bits, key, sizeof(bits));
-    *klen = sizeof(bits);
-    return (unsigned int)((bits >> 4) * 2654435761u);
+    apr_uint64_t bits = 0;
+    if (*klen != (apr_ssize_t)sizeof(server_rec *))
+        return apr_hashfunc_default(key, klen);
+    memcpy(&bits, key, sizeof(server_rec *));
+    /* APR takes the low bits: a multiply's high half mixes them all. */
+    return (unsigned int)((bits * 0x9E3779B97F4A7C15ull) >> 32);
 }
 
 /* Gives every server its mounts, in a hash by server_rec. */
@@ -937,11 +939,12 @@ static const char *raw_path(request_rec *r)
     return q ? apr_pstrmemdup(r->pool, u, (apr_size_t)(q - u)) : u;
 }
 
-/* Only a raw path that names what r->uri names is routed: Apache decoded
- * it, then removed dot segments and merged slashes, and its <Location>
- * sections (with their Require) matched that result.  A raw path that
- * normalises to something else ("/hl/cache/x/../../counter/stats") would
- * let the module route a request that access control saw as another one. */
+/* Only a raw path that names what r->uri names is answered: Apache decodes
+ * it, removes dot segments and merges slashes, and its <Location> sections
+ * (with their Require) match that result.  A raw path that normalises to
+ * something else ("/hl/cache/x/../../counter/stats", or with %2e for the
+ * dots) would let the module answer a request that access control saw as
+ * another one. */
 static int in_normal_form(const char *path)
 {
     const char *p;
@@ -963,14 +966,19 @@ static int names_what_uri_names(request_rec *r, const char *raw)
 
     if (!in_normal_form(raw))
         return 0;
-    /* In the quick handler Apache has not decoded r->uri yet. */
-    if (strcmp(raw, r->uri) == 0)
-        return 1;
+    if (!strchr(raw, '%'))
+        return strcmp(raw, r->uri) == 0;
+    /* Decoded, it must still be in normal form (%2e%2e is a dot segment to
+     * Apache, and an encoded slash that Apache would refuse fails here). */
     decoded = apr_pstrdup(r->pool, raw);
     rc = d->allow_encoded_slashes
          ? ap_unescape_url_keep2f(decoded, d->decode_encoded_slashes)
          : ap_unescape_url(decoded);
-    return rc == OK && strcmp(decoded, r->uri) == 0;
+    if (rc != OK || !in_normal_form(decoded))
+        return 0;
+    /* r->uri is decoded by map_to_storage; in the quick handler it is
+     * still the raw path, neither decoded nor normalised. */
+    return strcmp(decoded, r->uri) == 0 || strcmp(raw, r->uri) == 0;
 }
 
 static const char *routable_path(request_rec *r)

@@ -26,14 +26,14 @@
  *                                 getrusage), then writes the body: a line
  *                                 that shows what those readings cost
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE            /* RUSAGE_THREAD */
+#endif
 #include "httpd.h"
 #include "http_config.h"
 #include "http_protocol.h"
 #include "http_request.h"
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE            /* RUSAGE_THREAD */
-#endif
 #include <apr_strings.h>
 #include <fcntl.h>
 #include <stdio.h>

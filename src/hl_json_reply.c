@@ -119,7 +119,8 @@ apr_status_t hl_rfc3339(char *out, apr_time_t when)
     return APR_SUCCESS;
 }
 
-/* Written in place: the text is plain ASCII by construction. */
+/* Quoted by hand, past the string path's checks: the text is plain ASCII
+ * by construction. */
 static void rfc3339(hl_jsonw *w, apr_time_t when)
 {
     char text[HL_RFC3339_SIZE], *p;

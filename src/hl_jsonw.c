@@ -232,19 +232,20 @@ static const char two_digits[] =
     "6869707172737475767778798081828384858687888990919293949596979899";
 
 /* From the bit length: log10(2) is about 1233 / 4096, then one compare. */
+static const apr_uint64_t powers_of_ten[20] = { 1ull, 10ull, 100ull, 1000ull,
+    10000ull, 100000ull, 1000000ull, 10000000ull, 100000000ull,
+    1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
+    10000000000000ull, 100000000000000ull, 1000000000000000ull,
+    10000000000000000ull, 100000000000000000ull, 1000000000000000000ull,
+    10000000000000000000ull };
+
 static int decimal_length(apr_uint64_t v)
 {
-    static const apr_uint64_t pow10[20] = { 1ull, 10ull, 100ull, 1000ull,
-        10000ull, 100000ull, 1000000ull, 10000000ull, 100000000ull,
-        1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
-        10000000000000ull, 100000000000000ull, 1000000000000000ull,
-        10000000000000000ull, 100000000000000000ull, 1000000000000000000ull,
-        10000000000000000000ull };
     int t;
     if (v < 10)
         return 1;
     t = ((64 - __builtin_clzll(v)) * 1233) >> 12;
-    return t + (v >= pow10[t]);
+    return t + (v >= powers_of_ten[t]);
 }
 
 /* At most eight digits, two per division, in 32-bit arithmetic. */
@@ -341,18 +342,15 @@ static void put_double(hl_jsonw *w, const char *format, int decimals, double v)
  * timings on hot paths); snprintf beyond that. */
 void hl_jsonw_fixed(hl_jsonw *w, double v, int decimals)
 {
-    static const apr_uint64_t pow10[] = { 1, 10, 100, 1000, 10000, 100000,
-        1000000, 10000000, 100000000, 1000000000 };
     double scaled, mag = v < 0 ? -v : v;
     apr_uint64_t n, unit;
-    char frac[10];
-    int i;
+    char *p;
 
     if (decimals < 0 || decimals > 9 || !(mag < 1e9)) {
         put_double(w, "%.*f", decimals, v);
         return;
     }
-    unit = pow10[decimals];
+    unit = powers_of_ten[decimals];
     scaled = mag * (double)unit + 0.5;
     n = (apr_uint64_t)scaled;
     before_value(w);
@@ -360,13 +358,11 @@ void hl_jsonw_fixed(hl_jsonw *w, double v, int decimals)
         put_char(w, '-');
     put_digits(w, n / unit);
     if (decimals > 0) {
-        apr_uint64_t f = n % unit;
-        for (i = decimals - 1; i >= 0; i--) {
-            frac[i] = (char)('0' + f % 10);
-            f /= 10;
-        }
-        put_char(w, '.');
-        put(w, frac, (apr_size_t)decimals);
+        reserve(w, (apr_size_t)decimals + 1);
+        p = w->buf + w->len;
+        *p = '.';
+        hl_jsonw_digits(p + 1, n % unit, decimals);
+        w->len += (apr_size_t)decimals + 1;
     }
 }
 

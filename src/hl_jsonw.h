@@ -40,7 +40,8 @@ void hl_jsonw_end(hl_jsonw *w);
  * time, so that writing it is one copy of known length.  Most of an
  * answer's text is names; escaping them one byte at a time was a third of
  * counter/increment's JSON cost.  A name that is not a string literal does
- * not compile; hl_jsonw_key_text writes a name made at run time. */
+ * not compile; hl_jsonw_key_text writes a name made at run time (escaped,
+ * but not checked as UTF-8: the module's names are its own ASCII). */
 #define HL_JSONW_NAME(s) "\"" s "\":", sizeof("\"" s "\":") - 1
 #define hl_jsonw_key(w, s) hl_jsonw_name((w), HL_JSONW_NAME(s))
 void hl_jsonw_name(hl_jsonw *w, const char *quoted, apr_size_t len);

@@ -9,7 +9,7 @@
 
 typedef struct hl_procinfo {
     apr_int32_t  pid;
-    apr_uint64_t rss_bytes;       /* resident now: /proc/self/statm */
+    apr_uint64_t rss_bytes;       /* resident now: /proc/<pid>/statm */
     apr_uint64_t peak_rss_bytes;  /* high-water mark: getrusage ru_maxrss */
 } hl_procinfo;
 
