@@ -120,7 +120,9 @@ apr_status_t hl_rfc3339(char *out, apr_time_t when)
 }
 
 /* Quoted by hand, past the string path's checks: the text is plain ASCII
- * by construction. */
+ * by construction, and the ten times of a counter/stats answer cost 80 ns
+ * more through hl_jsonw_string (about 920 ns against 840 for the whole
+ * answer, written alone). */
 static void rfc3339(hl_jsonw *w, apr_time_t when)
 {
     char text[HL_RFC3339_SIZE], *p;

@@ -63,8 +63,7 @@ void hl_jsonw_cstr(hl_jsonw *w, const char *s);
 void hl_jsonw_digits(char *out, apr_uint64_t v, int width);
 
 /* Room for a value of exactly n bytes that the caller writes itself, as
- * valid JSON (a formatted time in its quotes, say); one byte past them is
- * the caller's too, for a terminating NUL. */
+ * valid JSON (a formatted time in its quotes, say). */
 char *hl_jsonw_raw(hl_jsonw *w, apr_size_t n);
 
 /* Members: a literal name (as hl_jsonw_key) and its value in one call. */

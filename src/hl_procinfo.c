@@ -83,7 +83,8 @@ apr_status_t hl_procinfo_reader_open(hl_procinfo_reader **out, apr_pool_t *p)
 }
 
 /* statm: size resident shared text lib data dt, in pages.  The second
- * number, by hand: strtoull and sysconf were a tenth of a reading. */
+ * number, by hand: strtoull was the largest user-space part of a reading
+ * (callgrind). */
 static apr_status_t parse_rss_pages(const char *buf, apr_uint64_t *pages_out)
 {
     const char *p = buf;
