@@ -297,6 +297,51 @@ START_TEST(test_stats_shape)
 }
 END_TEST
 
+/* Each entry's two times are made from text shared between entries of the
+ * same second: every entry must still say its own time, in both forms,
+ * whatever the order of seconds (repeated, new, back to an old one) and at
+ * the edges (the first second, before 1970, past 9999). */
+START_TEST(test_stats_times_per_entry)
+{
+    static const apr_time_t times[HL_RECENT_MAX] = {
+        1795500198275747LL, 1795500198000000LL, 1795500198999999LL,
+        1795500199000000LL, 1795500198000001LL, 999999LL, 1000000LL, -1LL,
+        253402300799999999LL, 253402300800000000LL };
+    hl_counter_snapshot snap;
+    json_object *o, *recent;
+    int i;
+
+    memset(&snap, 0, sizeof(snap));
+    snap.n_recent = HL_RECENT_MAX;
+    for (i = 0; i < HL_RECENT_MAX; i++) {
+        snap.recent[i].value = (apr_uint64_t)(100 - i);
+        snap.recent[i].time = times[i];
+        snap.recent[i].pid = 40 + i;
+        snap.recent[i].complete = 1;
+    }
+    o = JSON_OF(hl_json_counter_stats(test_w, &snap, sample_figures()));
+    recent = json_field(o, "recent", json_type_array);
+    ck_assert_uint_eq(json_object_array_length(recent), HL_RECENT_MAX);
+    for (i = 0; i < HL_RECENT_MAX; i++) {
+        json_object *e = json_object_array_get_idx(recent, i), *t;
+        char want[HL_RFC3339_SIZE];
+        ck_assert_int_eq(json_object_get_int64(
+            json_field(e, "time_us", json_type_int)), times[i]);
+        ck_assert_int_eq(json_object_get_int(json_field(e, "pid", json_type_int)),
+                         40 + i);
+        ck_assert(json_object_object_get_ex(e, "time", &t));
+        if (hl_rfc3339(want, times[i]) == APR_SUCCESS)
+            ck_assert_str_eq(json_object_get_string(t), want);
+        else
+            ck_assert(json_object_is_type(t, json_type_null));
+    }
+    ck_assert_str_eq(json_object_get_string(json_field(
+        json_object_array_get_idx(recent, 2), "time", json_type_string)),
+        "2026-11-24T06:03:18.999999Z");
+    json_object_put(o);
+}
+END_TEST
+
 START_TEST(test_index_shape)
 {
     json_object *o = JSON_OF(hl_json_index(test_w, "/hl", hl_router_table()));
@@ -417,6 +462,7 @@ Suite *json_suite(void)
     tcase_add_test(tc, test_error_shape);
     tcase_add_test(tc, test_increment_shape);
     tcase_add_test(tc, test_stats_shape);
+    tcase_add_test(tc, test_stats_times_per_entry);
     tcase_add_test(tc, test_rfc3339_matches_gmtime);
     tcase_add_test(tc, test_index_shape);
     tcase_add_test(tc, test_cache_shapes);
