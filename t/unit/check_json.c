@@ -96,11 +96,40 @@ START_TEST(test_writer_integers_as_printf)
 }
 END_TEST
 
+/* The digits are made eight at a time by multiplications on lanes of a
+ * word: every number below 10^5, a stride through the rest of 10^8 (the
+ * whole of it was checked once by hand against printf), and every width
+ * from 1 to 20 of random numbers, whose digits beyond the width are
+ * dropped. */
+START_TEST(test_writer_digits_as_printf)
+{
+    apr_uint64_t seed = 0xd161, v;
+    char got[24], want[48];
+    int width, k;
+
+    for (v = 0; v < 100000000u; v += v < 100000 ? 1 : 9973) {
+        hl_jsonw_digits(got, v, 8);
+        got[8] = '\0';
+        snprintf(want, sizeof(want), "%08" APR_UINT64_T_FMT, v);
+        ck_assert_str_eq(got, want);
+    }
+    for (k = 0; k < 2000; k++) {
+        v = test_rand(&seed) >> (test_rand(&seed) % 64);
+        width = 1 + k % 20;
+        hl_jsonw_digits(got, v, width);
+        got[width] = '\0';
+        snprintf(want, sizeof(want), "%020" APR_UINT64_T_FMT, v);
+        ck_assert_str_eq(got, want + 20 - width);
+    }
+}
+END_TEST
+
 /* Literal names and values go out as written; a name made at run time is
- * escaped. */
+ * escaped.  Names of every length from 1 to 40 bytes are copied whole. */
 START_TEST(test_writer_names)
 {
     hl_jsonw *w = test_writer();
+    int n;
     hl_jsonw_object(w);
     hl_jsonw_kv_literal(w, "message", "Counter incremented safely");
     hl_jsonw_key_text(w, "a\"b");
@@ -113,6 +142,23 @@ START_TEST(test_writer_names)
     hl_jsonw_end(w);
     ck_assert_str_eq(text_of(w), "{\"message\":\"Counter incremented safely\","
                      "\"a\\\"b\":1,\"op\":\"set\",\"o\":{\"x\":\"y\"}}");
+
+    for (n = 1; n <= 40; n++) {         /* from a block of exactly n bytes */
+        char *name = malloc((size_t)n), want[96];
+        int i;
+        for (i = 0; i < n; i++)
+            name[i] = (char)('a' + i % 26);
+        w = test_writer();
+        hl_jsonw_object(w);
+        hl_jsonw_name(w, name, (apr_size_t)n);
+        hl_jsonw_u64(w, 1);
+        hl_jsonw_name(w, name, (apr_size_t)n);
+        hl_jsonw_u64(w, 2);
+        hl_jsonw_end(w);
+        snprintf(want, sizeof(want), "{%.*s1,%.*s2}", n, name, n, name);
+        ck_assert_str_eq(text_of(w), want);
+        free(name);
+    }
 }
 END_TEST
 
@@ -454,6 +500,7 @@ Suite *json_suite(void)
     tcase_add_test(tc, test_writer_nesting_and_commas);
     tcase_add_test(tc, test_writer_numbers);
     tcase_add_test(tc, test_writer_integers_as_printf);
+    tcase_add_test(tc, test_writer_digits_as_printf);
     tcase_add_test(tc, test_writer_names);
     tcase_add_test(tc, test_writer_strings);
     tcase_add_test(tc, test_writer_escapes_anywhere);
