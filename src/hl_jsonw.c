@@ -341,7 +341,7 @@ void hl_jsonw_digits(char *out, apr_uint64_t v, int width)
     if (width > 16)
         store8(end - 24, eight_digits((apr_uint32_t)(v / 10000000000000000ULL
                                                      % 100000000u)));
-    memcpy(out, end - width, (apr_size_t)width);
+    copy_short(out, end - width, (apr_size_t)width);
 }
 
 static void put_digits(hl_jsonw *w, apr_uint64_t v)

@@ -5,9 +5,10 @@ use lib 't/lib', 'lib';
 
 use Apache::Test;
 use Apache::TestUtil;
-use HL::Test qw(check json_req);
+use HL::Test qw(check json_req connect_server send_request read_response
+                decode_json_ok);
 
-plan tests => 27;
+plan tests => 33;
 
 my ($res, $j) = json_req('GET', '/hl/counter/stats');
 ok t_cmp($res->code, 200, 'stats: 200');
@@ -67,3 +68,42 @@ my ($h) = json_req('HEAD', '/hl/counter/increment');
 ok t_cmp($h->code, 200);
 my (undef, $af) = json_req('GET', '/hl/counter/stats');
 ok t_cmp($af->{current_value}, $b4->{current_value} + 1, 'HEAD increments like GET');
+
+# A request body is read and dropped before the increment.  On one
+# connection a POST with a body and a GET after it are two increments, one
+# each; a broken or oversized body is refused and counts nothing.
+{
+    my $sock = connect_server();
+    my $sent = 0;
+    send_request($sock, 'POST', '/hl/counter/increment', length => 5,
+                 next => sub { return $sent++ ? undef : 'hello' });
+    my ($s1, undef, $body1) = read_response($sock, 30);
+    send_request($sock, 'GET', '/hl/counter/increment');
+    my ($s2, undef, $body2) = read_response($sock, 30);
+    close $sock;
+    ok t_cmp(($s1 // 'none') . ' ' . ($s2 // 'none'), '200 200',
+             'a POST with a body, then a GET, on one connection');
+    my ($j1, $j2) = (decode_json_ok($body1 // ''), decode_json_ok($body2 // ''));
+    ok t_cmp($j1 && $j2 ? $j2->{counter} - $j1->{counter} : 'no answer', 1,
+             'each counted once');
+}
+sub value_now {
+    my (undef, $x) = json_req('GET', '/hl/counter/stats');
+    return $x->{current_value};
+}
+{
+    my $before = value_now();
+    my $sock = connect_server();
+    syswrite $sock, "POST /hl/counter/increment HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  . "Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n";
+    my ($status) = read_response($sock, 30);
+    close $sock;
+    ok t_cmp($status, 400, 'a broken chunked body: 400');
+    ok t_cmp(value_now(), $before, 'and no increment');
+}
+{
+    my $before = value_now();
+    my ($r) = json_req('POST', '/hl-limited/counter/increment', content => 'x' x 5000);
+    ok t_cmp($r->code, 413, 'a body over LimitRequestBody: 413');
+    ok t_cmp(value_now(), $before, 'and no increment');
+}
