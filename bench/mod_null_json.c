@@ -22,7 +22,7 @@
  *   SetHandler null-json-readings makes the two readings of the OS that
  *                                 mod_hyperlane's counter answers must make
  *                                 (issue 2: RSS and peak RSS read at request
- *                                 time: a pread of /proc/<pid>/statm and a
+ *                                 time: a pread of the thread's statm and a
  *                                 getrusage), then writes the body: a line
  *                                 that shows what those readings cost
  */
@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 module AP_MODULE_DECLARE_DATA null_json_module;
@@ -158,17 +159,11 @@ static int write_body(request_rec *r)
     return OK;
 }
 
-/* Opened per process in child_init, as mod_hyperlane's reader is. */
-static int statm_fd = -1;
-
-static void nj_child_init(apr_pool_t *p, server_rec *s)
-{
-    char path[64];
-    (void)p;
-    (void)s;
-    snprintf(path, sizeof(path), "/proc/%ld/statm", (long)getpid());
-    statm_fd = open(path, O_RDONLY | O_CLOEXEC);
-}
+/* Each thread reads through a file of its own, opened on its first
+ * reading, as mod_hyperlane's reader does (src/hl_procinfo.c: threads that
+ * share one file queue on its lock).  Only children serve requests, and a
+ * thread never crosses a fork, so the file is always this process's. */
+static __thread int statm_fd = -1;
 
 /* The readings, kept in a volatile so that they are made. */
 static int read_memory(void)
@@ -176,6 +171,12 @@ static int read_memory(void)
     char buf[128];
     struct rusage ru;
     volatile long sink;
+    if (statm_fd < 0) {
+        char path[96];
+        snprintf(path, sizeof(path), "/proc/%ld/task/%ld/statm", (long)getpid(),
+                 (long)syscall(SYS_gettid));
+        statm_fd = open(path, O_RDONLY | O_CLOEXEC);
+    }
     if (statm_fd < 0 || pread(statm_fd, buf, sizeof(buf) - 1, 0) <= 0
         || getrusage(RUSAGE_THREAD, &ru) != 0)
         return HTTP_INTERNAL_SERVER_ERROR;
@@ -232,7 +233,6 @@ static void nj_register_hooks(apr_pool_t *p)
 {
     (void)p;
     ap_hook_post_config(nj_post_config, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_hook_child_init(nj_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_quick_handler(nj_quick_handler, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_map_to_storage(nj_map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(nj_handler, NULL, NULL, APR_HOOK_MIDDLE);

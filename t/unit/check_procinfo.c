@@ -3,6 +3,9 @@
 #include "check_hl.h"
 #include "hl_procinfo.h"
 
+#include <apr_thread_proc.h>
+#include <dirent.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -47,6 +50,11 @@ START_TEST(test_forked_child_reads_its_own)
     pid_t pid;
 
     ck_assert_int_eq(hl_procinfo_reader_open(&rd, test_pool), APR_SUCCESS);
+    {   /* this thread's own file is open before the fork */
+        hl_procinfo pre;
+        ck_assert_int_eq(hl_procinfo_read(rd, &pre), APR_SUCCESS);
+        ck_assert_int_eq(pre.pid, getpid());
+    }
     pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
@@ -66,6 +74,77 @@ START_TEST(test_forked_child_reads_its_own)
 }
 END_TEST
 
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    ck_assert_ptr_nonnull(d);
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+#define READERS 8
+static pthread_barrier_t all_read, may_end;
+
+typedef struct {
+    hl_procinfo_reader *rd;
+    int ok;
+} reader_job;
+
+static void *APR_THREAD_FUNC read_in_thread(apr_thread_t *t, void *data)
+{
+    reader_job *job = data;
+    int i;
+    job->ok = 1;
+    for (i = 0; i < 200; i++) {
+        hl_procinfo pi;
+        if (hl_procinfo_read(job->rd, &pi) != APR_SUCCESS || pi.pid != getpid()
+            || pi.rss_bytes == 0 || pi.peak_rss_bytes < pi.rss_bytes)
+            job->ok = 0;
+    }
+    pthread_barrier_wait(&all_read);
+    pthread_barrier_wait(&may_end);
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+/* Each thread reads through a file of its own (one lock per file, so
+ * threads on two cores do not queue on one), and the file is closed when
+ * the thread ends. */
+START_TEST(test_threads_read_through_their_own)
+{
+    hl_procinfo_reader *rd;
+    apr_thread_t *t[READERS];
+    reader_job job[READERS];
+    int i, before, during, after;
+    apr_status_t st;
+
+    ck_assert_int_eq(hl_procinfo_reader_open(&rd, test_pool), APR_SUCCESS);
+    before = open_fds();
+    pthread_barrier_init(&all_read, NULL, READERS + 1);
+    pthread_barrier_init(&may_end, NULL, READERS + 1);
+    for (i = 0; i < READERS; i++) {
+        job[i].rd = rd;
+        ck_assert_int_eq(apr_thread_create(&t[i], NULL, read_in_thread, &job[i],
+                                           test_pool), APR_SUCCESS);
+    }
+    pthread_barrier_wait(&all_read);
+    during = open_fds();
+    pthread_barrier_wait(&may_end);
+    for (i = 0; i < READERS; i++) {
+        apr_thread_join(&st, t[i]);
+        ck_assert_msg(job[i].ok, "thread %d read a wrong figure", i);
+    }
+    after = open_fds();
+    pthread_barrier_destroy(&all_read);
+    pthread_barrier_destroy(&may_end);
+    ck_assert_int_eq(during, before + READERS);
+    ck_assert_int_eq(after, before);
+}
+END_TEST
+
 Suite *procinfo_suite(void)
 {
     Suite *s = suite_create("procinfo");
@@ -73,6 +152,7 @@ Suite *procinfo_suite(void)
     tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, test_reads_real_figures);
     tcase_add_test(tc, test_forked_child_reads_its_own);
+    tcase_add_test(tc, test_threads_read_through_their_own);
     suite_add_tcase(s, tc);
     return s;
 }
