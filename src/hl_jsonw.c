@@ -329,11 +329,20 @@ static void write_digits(char *p, apr_uint64_t v, int n)
     }
 }
 
-/* Exactly width digits, zero-padded, and nothing past them. */
+/* Exactly width digits, zero-padded, and nothing past them.  A u64 has at
+ * most 20 digits: a wider field is zeros before them. */
 void hl_jsonw_digits(char *out, apr_uint64_t v, int width)
 {
     char text[24];
-    char *end = text + (width <= 8 ? 8 : width <= 16 ? 16 : 24);
+    char *end;
+    if (width <= 0)
+        return;
+    if (width > 20) {
+        memset(out, '0', (apr_size_t)(width - 20));
+        out += width - 20;
+        width = 20;
+    }
+    end = text + (width <= 8 ? 8 : width <= 16 ? 16 : 24);
     store8(end - 8, eight_digits((apr_uint32_t)(v % 100000000u)));
     if (width > 8)
         store8(end - 16, eight_digits((apr_uint32_t)(v / 100000000u

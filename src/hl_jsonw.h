@@ -59,7 +59,8 @@ void hl_jsonw_double(hl_jsonw *w, double v);               /* "%.15g" */
 void hl_jsonw_string(hl_jsonw *w, const char *s, apr_size_t len);
 void hl_jsonw_cstr(hl_jsonw *w, const char *s);
 
-/* v as exactly width decimal digits at out, zero-padded (no NUL). */
+/* v as exactly width decimal digits at out, zero-padded (no NUL); the
+ * digits beyond width are dropped; width <= 0 writes nothing. */
 void hl_jsonw_digits(char *out, apr_uint64_t v, int width);
 
 /* Room for a value of exactly n bytes that the caller writes itself, as

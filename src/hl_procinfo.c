@@ -8,8 +8,8 @@
  * the threads of an event child is one seq_file lock and one file count
  * that every reading takes: two threads reading at once on two cores took
  * 2.3 us per reading, against 0.35 us alone and 0.85 us with a file each
- * (a loop of preads, measured here).  The thread's file is kept under an
- * APR thread key and closed when the thread ends; the process's own file
+ * (a loop of preads, measured here).  The thread's file is kept under a
+ * thread key and closed when the thread ends; the process's own file
  * serves a thread whose file cannot be opened. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE            /* RUSAGE_THREAD */
@@ -26,8 +26,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <apr_portable.h>
-#include <apr_thread_proc.h>
+
 
 /* ru_maxrss is the process's peak either way (the kernel takes the mm's
  * high-water mark for RUSAGE_THREAD too), but RUSAGE_SELF also sums the
@@ -44,12 +43,9 @@ struct hl_procinfo_reader {
     pid_t pid;
     long page;                  /* sysconf(_SC_PAGESIZE), asked once */
     apr_uint32_t forks;         /* fork_count when it was opened */
-#if APR_HAS_THREADS
-    apr_threadkey_t *own;       /* each thread's thread_file, or NULL */
-#endif
 };
 
-/* A thread's own file; malloc'd, since the thread may outlive no pool. */
+/* A thread's own file; malloc'd, since it lives as long as its thread. */
 typedef struct thread_file {
     int fd;
     apr_uint32_t forks;         /* fork_count when it was opened */
@@ -68,9 +64,27 @@ static void count_fork(void)
     fork_count++;
 }
 
-static void watch_forks(void)
+static void thread_file_close(void *data);
+
+/* Each thread's file, under one key for the process: the file describes
+ * the thread, not a reader.  Deleted when this library is unloaded (httpd
+ * unloads and reloads its modules on every restart), so that keys cannot
+ * pile up; a key deleted under live threads leaves their files open until
+ * they end, and never calls into unloaded code. */
+static pthread_key_t thread_key;
+static int have_thread_key;
+
+static void process_setup(void)
 {
     pthread_atfork(NULL, NULL, count_fork);
+    have_thread_key = pthread_key_create(&thread_key, thread_file_close) == 0;
+}
+
+__attribute__((destructor)) static void drop_thread_key(void)
+{
+    if (have_thread_key)
+        pthread_key_delete(thread_key);
+    have_thread_key = 0;
 }
 
 static apr_status_t reader_close(void *data)
@@ -89,7 +103,6 @@ static int open_statm(pid_t pid)
     return open(path, O_RDONLY | O_CLOEXEC);
 }
 
-#if APR_HAS_THREADS
 static void thread_file_close(void *data)
 {
     thread_file *tf = data;
@@ -107,22 +120,23 @@ static int open_thread_statm(void)
 }
 
 /* This thread's file, opened on its first reading (again after a fork,
- * whose child is another process); -1 if there is none to be had. */
-static int thread_fd(hl_procinfo_reader *rd)
+ * whose child is another process); -1 if there is none to be had.  A fork
+ * from a process whose other threads have read leaves their files open in
+ * the child (httpd's parent never reads). */
+static int thread_fd(void)
 {
-    void *v = NULL;
     thread_file *tf;
 
-    if (!rd->own || apr_threadkey_private_get(&v, rd->own) != APR_SUCCESS)
+    if (!have_thread_key)
         return -1;
-    tf = v;
+    tf = pthread_getspecific(thread_key);
     if (tf && tf->forks == fork_count)
         return tf->fd;
     if (!tf) {
         if (!(tf = malloc(sizeof(*tf))))
             return -1;
         tf->fd = -1;
-        if (apr_threadkey_private_set(tf, rd->own) != APR_SUCCESS) {
+        if (pthread_setspecific(thread_key, tf) != 0) {
             free(tf);
             return -1;
         }
@@ -133,12 +147,11 @@ static int thread_fd(hl_procinfo_reader *rd)
     tf->forks = fork_count;
     return tf->fd;
 }
-#endif
 
 apr_status_t hl_procinfo_reader_open(hl_procinfo_reader **out, apr_pool_t *p)
 {
     hl_procinfo_reader *rd = apr_palloc(p, sizeof(*rd));
-    pthread_once(&atfork_once, watch_forks);
+    pthread_once(&atfork_once, process_setup);
     rd->forks = fork_count;
     rd->pid = getpid();
     rd->page = sysconf(_SC_PAGESIZE);
@@ -146,11 +159,6 @@ apr_status_t hl_procinfo_reader_open(hl_procinfo_reader **out, apr_pool_t *p)
     if (rd->fd < 0)
         return APR_FROM_OS_ERROR(errno);
     apr_pool_cleanup_register(p, rd, reader_close, apr_pool_cleanup_null);
-#if APR_HAS_THREADS
-    if (apr_threadkey_private_create(&rd->own, thread_file_close, p)
-        != APR_SUCCESS)
-        rd->own = NULL;
-#endif
     *out = rd;
     return APR_SUCCESS;
 }
@@ -199,10 +207,8 @@ apr_status_t hl_procinfo_read(hl_procinfo_reader *rd, hl_procinfo *pi)
     pid_t pid = moved ? getpid() : rd->pid;
     int fd = -1, once = 0;
 
-#if APR_HAS_THREADS
     if (rd)
-        fd = thread_fd(rd);
-#endif
+        fd = thread_fd();
     if (fd < 0 && !moved)
         fd = rd->fd;
     if (fd < 0) {

@@ -121,6 +121,13 @@ START_TEST(test_writer_digits_as_printf)
         snprintf(want, sizeof(want), "%020" APR_UINT64_T_FMT, v);
         ck_assert_str_eq(got, want + 20 - width);
     }
+    hl_jsonw_digits(got, 42, 23);                 /* wider than a u64 */
+    got[23] = '\0';
+    ck_assert_str_eq(got, "00000000000000000000042");
+    got[0] = 'x';
+    hl_jsonw_digits(got, 42, 0);                  /* nothing at all */
+    hl_jsonw_digits(got, 42, -3);
+    ck_assert_int_eq(got[0], 'x');
 }
 END_TEST
 

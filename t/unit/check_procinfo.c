@@ -144,6 +144,29 @@ START_TEST(test_threads_read_through_their_own)
 }
 END_TEST
 
+/* Readers come and go with their pools and cost nothing after: no thread
+ * key per reader (glibc has 1024), no file per reader. */
+START_TEST(test_readers_leave_nothing_behind)
+{
+    int i, before;
+    pthread_key_t probe;
+    hl_procinfo pi;
+    for (i = 0; i < 1500; i++) {
+        apr_pool_t *p;
+        hl_procinfo_reader *rd;
+        apr_pool_create(&p, test_pool);
+        ck_assert_int_eq(hl_procinfo_reader_open(&rd, p), APR_SUCCESS);
+        ck_assert_int_eq(hl_procinfo_read(rd, &pi), APR_SUCCESS);
+        apr_pool_destroy(p);
+        if (i == 0)
+            before = open_fds();    /* with this thread's own file */
+    }
+    ck_assert_int_eq(open_fds(), before);
+    ck_assert_int_eq(pthread_key_create(&probe, NULL), 0);
+    pthread_key_delete(probe);
+}
+END_TEST
+
 Suite *procinfo_suite(void)
 {
     Suite *s = suite_create("procinfo");
@@ -152,6 +175,7 @@ Suite *procinfo_suite(void)
     tcase_add_test(tc, test_reads_real_figures);
     tcase_add_test(tc, test_forked_child_reads_its_own);
     tcase_add_test(tc, test_threads_read_through_their_own);
+    tcase_add_test(tc, test_readers_leave_nothing_behind);
     suite_add_tcase(s, tc);
     return s;
 }
