@@ -158,73 +158,74 @@ static void memo_second(second_memo *s, apr_int64_t sec)
         s->secs[s->secs_len++] = text[--n];
 }
 
-/* Quoted by hand, past the string path's checks: the text is plain ASCII
- * by construction. */
-static void rfc3339(hl_jsonw *w, apr_time_t when)
+/* "time" in its quotes, or null outside the years 0000..9999. */
+static char *put_rfc3339(char *p, apr_time_t when)
 {
-    char text[HL_RFC3339_SIZE], *p;
-    if (hl_rfc3339(text, when) != APR_SUCCESS) {
-        hl_jsonw_null(w);
-        return;
-    }
-    p = hl_jsonw_raw(w, HL_RFC3339_SIZE + 1);     /* 27 characters, 2 quotes */
+    if (hl_rfc3339(p + 1, when) != APR_SUCCESS)
+        return hl_jsonw_paste(p, "null");
     p[0] = '"';
-    memcpy(p + 1, text, HL_RFC3339_SIZE - 1);
-    p[HL_RFC3339_SIZE] = '"';
+    p[HL_RFC3339_SIZE] = '"';           /* over hl_rfc3339's NUL */
+    return p + HL_RFC3339_SIZE + 1;
 }
 
-static void entry_times(hl_jsonw *w, apr_time_t when, second_memo *memo)
+/* The time of an entry, then ,"time_us": and the same time in us. */
+static char *entry_times(char *p, apr_time_t when, second_memo *memo)
 {
     apr_int64_t usec = when % APR_USEC_PER_SEC;
-    char *p;
 
     if (when < APR_USEC_PER_SEC) {   /* no second's digits to lead time_us */
-        hl_jsonw_key(w, "time");
-        rfc3339(w, when);
-        hl_jsonw_kv_i64(w, "time_us", when);
-        return;
+        p = put_rfc3339(p, when);
+        p = hl_jsonw_paste(p, ",\"time_us\":");
+        return hl_jsonw_span_i64(p, when);
     }
     if (when / APR_USEC_PER_SEC != memo->sec)
         memo_second(memo, when / APR_USEC_PER_SEC);
-    hl_jsonw_key(w, "time");
     if (memo->date_rv != APR_SUCCESS) {
-        hl_jsonw_null(w);
+        p = hl_jsonw_paste(p, "null");
     }
     else {
-        p = hl_jsonw_raw(w, HL_RFC3339_SIZE + 1);
         *p++ = '"';
         memcpy(p, memo->date, SECOND_TEXT_LEN);
         p += SECOND_TEXT_LEN;
         *p++ = '.';
         p = digits(p, usec, 6);
-        *p++ = 'Z';
-        *p = '"';
+        p = hl_jsonw_paste(p, "Z\"");
     }
-    hl_jsonw_key(w, "time_us");
-    p = hl_jsonw_raw(w, (apr_size_t)memo->secs_len + 6);
+    p = hl_jsonw_paste(p, ",\"time_us\":");
     memcpy(p, memo->secs, (apr_size_t)memo->secs_len);
-    digits(p + memo->secs_len, usec, 6);
+    return digits(p + memo->secs_len, usec, 6);
 }
 
+/* The names and punctuation (under 80 bytes), three numbers and a time. */
+#define ENTRY_MAX (80 + 3 * HL_JSONW_SPAN_NUMBER + HL_RFC3339_SIZE + 2)
+
+/* {"value","time","time_us","pid"}, or {"value","pending":true} while the
+ * increment is being recorded: one span each, because in the server the
+ * writer's calls for these forty members cost more than their text. */
 static void history_entry(hl_jsonw *w, const hl_history_entry *e,
                           second_memo *memo)
 {
-    hl_jsonw_object(w);
-    hl_jsonw_kv_u64(w, "value", e->value);
+    char *p = hl_jsonw_span(w, ENTRY_MAX);
+    p = hl_jsonw_paste(p, "{\"value\":");
+    p = hl_jsonw_span_u64(p, e->value);
     if (e->complete) {
-        entry_times(w, e->time, memo);
-        hl_jsonw_kv_i64(w, "pid", e->pid);
+        p = hl_jsonw_paste(p, ",\"time\":");
+        p = entry_times(p, e->time, memo);
+        p = hl_jsonw_paste(p, ",\"pid\":");
+        p = hl_jsonw_span_i64(p, e->pid);
+        *p++ = '}';
     }
     else {
-        hl_jsonw_kv_bool(w, "pending", 1);
+        p = hl_jsonw_paste(p, ",\"pending\":true}");
     }
-    hl_jsonw_end(w);
+    hl_jsonw_span_end(w, p);
 }
 
 void hl_json_counter_stats(hl_jsonw *w, const hl_counter_snapshot *snap,
                            const hl_memory_figures *m)
 {
     second_memo memo;
+    char *p;
     int i;
     memo.sec = -1;
     hl_jsonw_object(w);
@@ -232,10 +233,16 @@ void hl_json_counter_stats(hl_jsonw *w, const hl_counter_snapshot *snap,
     hl_jsonw_kv_u64(w, "history_length", snap->history_length);
     hl_jsonw_kv_u64(w, "history_capacity", snap->capacity);
     hl_jsonw_key(w, "recent_values");
-    hl_jsonw_array(w);
-    for (i = 0; i < snap->n_recent; i++)
-        hl_jsonw_u64(w, snap->recent[i].value);
-    hl_jsonw_end(w);
+    p = hl_jsonw_span(w, 2 + (apr_size_t)snap->n_recent
+                             * (HL_JSONW_SPAN_NUMBER + 1));
+    *p++ = '[';
+    for (i = 0; i < snap->n_recent; i++) {
+        if (i)
+            *p++ = ',';
+        p = hl_jsonw_span_u64(p, snap->recent[i].value);
+    }
+    *p++ = ']';
+    hl_jsonw_span_end(w, p);
     hl_jsonw_key(w, "recent");
     hl_jsonw_array(w);
     for (i = 0; i < snap->n_recent; i++)

@@ -496,16 +496,32 @@ void hl_jsonw_cstr(hl_jsonw *w, const char *s)
     hl_jsonw_string(w, s, strlen(s));
 }
 
-char *hl_jsonw_raw(hl_jsonw *w, apr_size_t n)
+char *hl_jsonw_span(hl_jsonw *w, apr_size_t max)
 {
-    char *p;
     before_value(w);
-    reserve(w, n);
-    p = w->buf + w->len;
-    w->len += n;
-    return p;
+    reserve(w, max);
+    return w->buf + w->len;
 }
 
+void hl_jsonw_span_end(hl_jsonw *w, char *end)
+{
+    w->len = (apr_size_t)(end - w->buf);
+}
+
+char *hl_jsonw_span_u64(char *p, apr_uint64_t v)
+{
+    int n = decimal_length(v);
+    write_digits(p, v, n);
+    return p + n;
+}
+
+char *hl_jsonw_span_i64(char *p, apr_int64_t v)
+{
+    if (v >= 0)
+        return hl_jsonw_span_u64(p, (apr_uint64_t)v);
+    *p++ = '-';
+    return hl_jsonw_span_u64(p, (apr_uint64_t)(-(v + 1)) + 1);  /* INT64_MIN */
+}
 /* Members: the name places the comma, so the value needs none of its own. */
 void hl_jsonw_member_u64(hl_jsonw *w, const char *quoted, apr_size_t qlen,
                          apr_uint64_t v)

@@ -14,6 +14,7 @@
 
 #include <apr.h>
 #include <apr_pools.h>
+#include <string.h>
 
 #define HL_JSONW_DEPTH 64
 
@@ -63,9 +64,21 @@ void hl_jsonw_cstr(hl_jsonw *w, const char *s);
  * digits beyond width are dropped; width <= 0 writes nothing. */
 void hl_jsonw_digits(char *out, apr_uint64_t v, int width);
 
-/* Room for a value of exactly n bytes that the caller writes itself, as
- * valid JSON (a formatted time in its quotes, say). */
-char *hl_jsonw_raw(hl_jsonw *w, apr_size_t n);
+/* Spans: text the caller writes itself, for the hottest parts of the
+ * answers (counter/stats writes ten history entries of four members each,
+ * and in the server the writer's calls per member cost more than the
+ * text).  hl_jsonw_span places a value (in an array, after a comma) and
+ * returns room for at most max bytes; hl_jsonw_span_end takes the end of
+ * what was written back.  The text between must be one valid JSON value.
+ * hl_jsonw_paste copies a string literal and returns the end. */
+char *hl_jsonw_span(hl_jsonw *w, apr_size_t max);
+void hl_jsonw_span_end(hl_jsonw *w, char *end);
+#define hl_jsonw_paste(p, s) ((char *)memcpy((p), s, sizeof(s) - 1) + sizeof(s) - 1)
+/* v in decimal at p, returning the end; counts HL_JSONW_SPAN_NUMBER bytes
+ * of a span's max (it may write past its digits, inside that room). */
+#define HL_JSONW_SPAN_NUMBER 28
+char *hl_jsonw_span_u64(char *p, apr_uint64_t v);
+char *hl_jsonw_span_i64(char *p, apr_int64_t v);
 
 /* Members: a literal name (as hl_jsonw_key) and its value in one call. */
 #define hl_jsonw_kv_u64(w, s, v) hl_jsonw_member_u64((w), HL_JSONW_NAME(s), (v))

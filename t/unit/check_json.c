@@ -392,6 +392,27 @@ START_TEST(test_stats_times_per_entry)
         json_object_array_get_idx(recent, 2), "time", json_type_string)),
         "2026-11-24T06:03:18.999999Z");
     json_object_put(o);
+
+    /* The longest entries there are: every number at its widest. */
+    for (i = 0; i < HL_RECENT_MAX; i++) {
+        snap.recent[i].value = APR_UINT64_MAX - (apr_uint64_t)i;
+        snap.recent[i].time = i % 2 ? APR_INT64_MAX : APR_INT64_MIN;
+        snap.recent[i].pid = i % 2 ? APR_INT32_MAX : APR_INT32_MIN;
+    }
+    o = JSON_OF(hl_json_counter_stats(test_w, &snap, sample_figures()));
+    recent = json_field(o, "recent", json_type_array);
+    for (i = 0; i < HL_RECENT_MAX; i++) {
+        json_object *e = json_object_array_get_idx(recent, i);
+        ck_assert_uint_eq(json_u64(e, "value"), APR_UINT64_MAX - (apr_uint64_t)i);
+        ck_assert_int_eq(json_object_get_int64(json_field(e, "time_us", json_type_int)),
+                         snap.recent[i].time);
+        ck_assert_int_eq(json_object_get_int(json_field(e, "pid", json_type_int)),
+                         snap.recent[i].pid);
+        ck_assert_uint_eq(json_object_get_uint64(json_object_array_get_idx(
+            json_field(o, "recent_values", json_type_array), i)),
+            APR_UINT64_MAX - (apr_uint64_t)i);
+    }
+    json_object_put(o);
 }
 END_TEST
 
