@@ -437,7 +437,9 @@ static int ep_index(request_rec *r, const hl_route *route, const char *mount)
  * before any state changes, so that a broken or oversized one is refused
  * and counts nothing.  A request that names no body has nothing to drop:
  * asking the input filters anyway cost 500 instructions per increment, and
- * Apache drops whatever is left after the handler in any case. */
+ * Apache drops whatever is left after the handler in any case.  (httpd's
+ * ap_request_has_body says no for every HEAD, whose body would then go
+ * unchecked until after the increment.) */
 static int drop_body(request_rec *r)
 {
     const char *cl = apr_table_get(r->headers_in, "Content-Length");

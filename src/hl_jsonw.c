@@ -353,12 +353,31 @@ void hl_jsonw_digits(char *out, apr_uint64_t v, int width)
     copy_short(out, end - width, (apr_size_t)width);
 }
 
-static void put_digits(hl_jsonw *w, apr_uint64_t v)
+char *hl_jsonw_span_u64(char *p, apr_uint64_t v)
 {
     int n = decimal_length(v);
-    reserve(w, 8 + (apr_size_t)n);
-    write_digits(w->buf + w->len, v, n);
-    w->len += (apr_size_t)n;
+    write_digits(p, v, n);
+    return p + n;
+}
+
+char *hl_jsonw_span_i64(char *p, apr_int64_t v)
+{
+    if (v >= 0)
+        return hl_jsonw_span_u64(p, (apr_uint64_t)v);
+    *p++ = '-';
+    return hl_jsonw_span_u64(p, (apr_uint64_t)(-(v + 1)) + 1);  /* INT64_MIN */
+}
+
+static void put_digits(hl_jsonw *w, apr_uint64_t v)
+{
+    reserve(w, HL_JSONW_SPAN_NUMBER);
+    w->len = (apr_size_t)(hl_jsonw_span_u64(w->buf + w->len, v) - w->buf);
+}
+
+static void put_i64(hl_jsonw *w, apr_int64_t v)
+{
+    reserve(w, HL_JSONW_SPAN_NUMBER);
+    w->len = (apr_size_t)(hl_jsonw_span_i64(w->buf + w->len, v) - w->buf);
 }
 
 void hl_jsonw_u64(hl_jsonw *w, apr_uint64_t v)
@@ -370,13 +389,7 @@ void hl_jsonw_u64(hl_jsonw *w, apr_uint64_t v)
 void hl_jsonw_i64(hl_jsonw *w, apr_int64_t v)
 {
     before_value(w);
-    if (v < 0) {
-        put_char(w, '-');
-        put_digits(w, (apr_uint64_t)(-(v + 1)) + 1);   /* also INT64_MIN */
-    }
-    else {
-        put_digits(w, (apr_uint64_t)v);
-    }
+    put_i64(w, v);
 }
 
 void hl_jsonw_bool(hl_jsonw *w, int v)
@@ -508,20 +521,6 @@ void hl_jsonw_span_end(hl_jsonw *w, char *end)
     w->len = (apr_size_t)(end - w->buf);
 }
 
-char *hl_jsonw_span_u64(char *p, apr_uint64_t v)
-{
-    int n = decimal_length(v);
-    write_digits(p, v, n);
-    return p + n;
-}
-
-char *hl_jsonw_span_i64(char *p, apr_int64_t v)
-{
-    if (v >= 0)
-        return hl_jsonw_span_u64(p, (apr_uint64_t)v);
-    *p++ = '-';
-    return hl_jsonw_span_u64(p, (apr_uint64_t)(-(v + 1)) + 1);  /* INT64_MIN */
-}
 /* Members: the name places the comma, so the value needs none of its own. */
 void hl_jsonw_member_u64(hl_jsonw *w, const char *quoted, apr_size_t qlen,
                          apr_uint64_t v)
@@ -534,7 +533,7 @@ void hl_jsonw_member_i64(hl_jsonw *w, const char *quoted, apr_size_t qlen,
                          apr_int64_t v)
 {
     hl_jsonw_name(w, quoted, qlen);
-    hl_jsonw_i64(w, v);
+    put_i64(w, v);
 }
 
 void hl_jsonw_member_bool(hl_jsonw *w, const char *quoted, apr_size_t qlen,

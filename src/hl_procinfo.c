@@ -9,8 +9,8 @@
  * that every reading takes: two threads reading at once on two cores took
  * 2.3 us per reading, against 0.35 us alone and 0.85 us with a file each
  * (a loop of preads, measured here).  The thread's file is kept under a
- * thread key and closed when the thread ends; the process's own file
- * serves a thread whose file cannot be opened. */
+ * thread key and closed when the thread ends; without one (no key, or the
+ * open failed) a reading opens /proc/<pid>/statm for itself. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE            /* RUSAGE_THREAD */
 #endif
@@ -26,8 +26,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-
-
 /* ru_maxrss is the process's peak either way (the kernel takes the mm's
  * high-water mark for RUSAGE_THREAD too), but RUSAGE_SELF also sums the
  * CPU times of every thread: 32 of them under event cost three times as
@@ -39,22 +37,20 @@
 #endif
 
 struct hl_procinfo_reader {
-    int fd;                     /* the process's file */
-    pid_t pid;
     long page;                  /* sysconf(_SC_PAGESIZE), asked once */
-    apr_uint32_t forks;         /* fork_count when it was opened */
 };
 
 /* A thread's own file; malloc'd, since it lives as long as its thread. */
 typedef struct thread_file {
     int fd;
+    pid_t pid;                  /* the process it was opened in */
     apr_uint32_t forks;         /* fork_count when it was opened */
 } thread_file;
 
-/* Counted in the child of every fork, so that a reader opened before a fork
- * can tell it now lives in another process without a getpid() per reading
- * (under load every system call is a point where the process can lose the
- * CPU).  Process-wide by nature: it describes the process, not a reader.
+/* Counted in the child of every fork, so that a thread's file opened
+ * before a fork can tell it now lives in another process without a
+ * getpid() per reading (under load every system call is a point where the
+ * process can lose the CPU).  Process-wide by nature: it describes the process, not a reader.
  * glibc drops the handler when this library is unloaded. */
 static volatile apr_uint32_t fork_count;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -64,7 +60,13 @@ static void count_fork(void)
     fork_count++;
 }
 
-static void thread_file_close(void *data);
+static void thread_file_close(void *data)
+{
+    thread_file *tf = data;
+    if (tf->fd >= 0)
+        close(tf->fd);
+    free(tf);
+}
 
 /* Each thread's file, under one key for the process: the file describes
  * the thread, not a reader.  Deleted when this library is unloaded (httpd
@@ -87,15 +89,6 @@ __attribute__((destructor)) static void drop_thread_key(void)
     have_thread_key = 0;
 }
 
-static apr_status_t reader_close(void *data)
-{
-    hl_procinfo_reader *rd = data;
-    if (rd->fd >= 0)
-        close(rd->fd);
-    rd->fd = -1;
-    return APR_SUCCESS;
-}
-
 static int open_statm(pid_t pid)
 {
     char path[64];
@@ -103,62 +96,50 @@ static int open_statm(pid_t pid)
     return open(path, O_RDONLY | O_CLOEXEC);
 }
 
-static void thread_file_close(void *data)
-{
-    thread_file *tf = data;
-    if (tf->fd >= 0)
-        close(tf->fd);
-    free(tf);
-}
-
-static int open_thread_statm(void)
-{
-    char path[96];
-    snprintf(path, sizeof(path), "/proc/%ld/task/%ld/statm", (long)getpid(),
-             (long)syscall(SYS_gettid));
-    return open(path, O_RDONLY | O_CLOEXEC);
-}
-
 /* This thread's file, opened on its first reading (again after a fork,
- * whose child is another process); -1 if there is none to be had.  A fork
- * from a process whose other threads have read leaves their files open in
- * the child (httpd's parent never reads). */
-static int thread_fd(void)
+ * whose child is another process); NULL if there is none to be had.  A
+ * fork from a process whose other threads have read leaves their files
+ * open in the child (httpd's parent never reads). */
+static thread_file *this_thread_file(void)
 {
     thread_file *tf;
+    char path[96];
 
     if (!have_thread_key)
-        return -1;
+        return NULL;
     tf = pthread_getspecific(thread_key);
-    if (tf && tf->forks == fork_count)
-        return tf->fd;
+    if (tf && tf->fd >= 0 && tf->forks == fork_count)
+        return tf;
     if (!tf) {
         if (!(tf = malloc(sizeof(*tf))))
-            return -1;
+            return NULL;
         tf->fd = -1;
         if (pthread_setspecific(thread_key, tf) != 0) {
             free(tf);
-            return -1;
+            return NULL;
         }
     }
     if (tf->fd >= 0)
         close(tf->fd);          /* the parent's, inherited over fork */
-    tf->fd = open_thread_statm();
+    tf->pid = getpid();
     tf->forks = fork_count;
-    return tf->fd;
+    snprintf(path, sizeof(path), "/proc/%ld/task/%ld/statm", (long)tf->pid,
+             (long)syscall(SYS_gettid));
+    tf->fd = open(path, O_RDONLY | O_CLOEXEC);
+    return tf->fd >= 0 ? tf : NULL;
 }
 
+/* Checks once that statm can be read here, so that a server without /proc
+ * says so at start rather than on every request. */
 apr_status_t hl_procinfo_reader_open(hl_procinfo_reader **out, apr_pool_t *p)
 {
     hl_procinfo_reader *rd = apr_palloc(p, sizeof(*rd));
+    int fd;
     pthread_once(&atfork_once, process_setup);
-    rd->forks = fork_count;
-    rd->pid = getpid();
     rd->page = sysconf(_SC_PAGESIZE);
-    rd->fd = open_statm(rd->pid);
-    if (rd->fd < 0)
+    if ((fd = open_statm(getpid())) < 0)
         return APR_FROM_OS_ERROR(errno);
-    apr_pool_cleanup_register(p, rd, reader_close, apr_pool_cleanup_null);
+    close(fd);
     *out = rd;
     return APR_SUCCESS;
 }
@@ -201,25 +182,22 @@ apr_status_t hl_procinfo_read(hl_procinfo_reader *rd, hl_procinfo *pi)
 {
     struct rusage ru;
     apr_status_t rv;
-    /* A reader opened in another process (before a fork) must not read
-     * through the process's file, which names that other process. */
-    int moved = !rd || rd->forks != fork_count;
-    pid_t pid = moved ? getpid() : rd->pid;
-    int fd = -1, once = 0;
+    long page = rd ? rd->page : sysconf(_SC_PAGESIZE);
+    thread_file *tf = rd ? this_thread_file() : NULL;
 
-    if (rd)
-        fd = thread_fd();
-    if (fd < 0 && !moved)
-        fd = rd->fd;
-    if (fd < 0) {
-        if ((fd = open_statm(pid)) < 0)
-            return APR_FROM_OS_ERROR(errno);
-        once = 1;
+    if (tf) {
+        pi->pid = (apr_int32_t)tf->pid;
+        rv = read_rss(tf->fd, page, &pi->rss_bytes);
     }
-    pi->pid = (apr_int32_t)pid;
-    rv = read_rss(fd, rd ? rd->page : sysconf(_SC_PAGESIZE), &pi->rss_bytes);
-    if (once)
+    else {
+        pid_t pid = getpid();
+        int fd = open_statm(pid);
+        if (fd < 0)
+            return APR_FROM_OS_ERROR(errno);
+        pi->pid = (apr_int32_t)pid;
+        rv = read_rss(fd, page, &pi->rss_bytes);
         close(fd);
+    }
     if (rv != APR_SUCCESS)
         return rv;
     if (getrusage(HL_RUSAGE_WHO, &ru) != 0)

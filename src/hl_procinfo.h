@@ -13,11 +13,11 @@ typedef struct hl_procinfo {
     apr_uint64_t peak_rss_bytes;  /* high-water mark: getrusage ru_maxrss */
 } hl_procinfo;
 
-/* Keeps /proc/<pid>/statm open for the life of pool, and each reading
- * thread's own /proc/<pid>/task/<tid>/statm until the thread ends, so that
- * a request pays one pread instead of open+read+close, and threads do not
- * queue on one file.  Open it in the process that reads it (a reader
- * carried over a fork opens the child's files on its next reading). */
+/* With a reader, each reading thread keeps its own
+ * /proc/<pid>/task/<tid>/statm open until the thread ends, so that a
+ * request pays one pread instead of open+read+close, and threads do not
+ * queue on one file.  A thread carried over a fork opens the child's file
+ * on its next reading. */
 typedef struct hl_procinfo_reader hl_procinfo_reader;
 
 apr_status_t hl_procinfo_reader_open(hl_procinfo_reader **rd, apr_pool_t *p);

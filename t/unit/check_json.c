@@ -64,7 +64,7 @@ START_TEST(test_writer_numbers)
 }
 END_TEST
 
-/* Integers are written two digits at a time: every length from 1 to 20
+/* Integers are written eight digits at a time: every length from 1 to 20
  * digits, the powers of ten and their neighbours, and random values, all
  * as printf writes them. */
 START_TEST(test_writer_integers_as_printf)
