@@ -142,6 +142,9 @@ static const command_rec hl_directives[] = {
                  "seconds a cache entry lives (default 3600)"),
     HL_DIRECTIVE("HyperlaneCacheMaxConcurrent", HL_D_CACHE_MAX_CONCURRENT,
                  "cache operations in flight at once (default 50)"),
+    HL_DIRECTIVE("HyperlaneMemoryMaxAge", HL_D_MEMORY_MAX_AGE,
+                 "milliseconds a thread may reuse its memory reading, "
+                 "0 = every answer (default 0)"),
     AP_INIT_ITERATE("HyperlaneFastPath", add_fast_path, NULL, RSRC_CONF,
                     "URL prefixes whose read-only endpoints are answered in "
                     "the quick handler, before access control (opt-in)"),
@@ -357,6 +360,9 @@ static void hl_child_init(apr_pool_t *pchild, server_rec *s)
     runtime->pid = (apr_int32_t)getpid();
     if (hl_procinfo_reader_open(&runtime->procinfo, pchild) != APR_SUCCESS)
         runtime->procinfo = NULL;   /* each reading opens the file itself */
+    else
+        hl_procinfo_reader_max_age(runtime->procinfo, apr_time_from_msec(
+            hl_config_get(&runtime->cfg, HL_D_MEMORY_MAX_AGE)));
     rv = hl_bufpool_create(&runtime->bufpool,
                            (apr_size_t)hl_config_get(&runtime->cfg, HL_D_POOL_BUFFERS),
                            (apr_size_t)hl_config_get(&runtime->cfg, HL_D_POOL_BUFFER_SIZE),

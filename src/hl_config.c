@@ -31,6 +31,9 @@ static const hl_directive_def defs[HL_D_COUNT] = {
       "seconds a cache entry lives after it was set (default 3600)" },
     { HL_D_CACHE_MAX_CONCURRENT, "HyperlaneCacheMaxConcurrent", 1, 100000, 50, 0,
       "cache operations in flight across all processes (default 50)" },
+    { HL_D_MEMORY_MAX_AGE, "HyperlaneMemoryMaxAge", 0, 60000, 0, 0,
+      "milliseconds a thread may answer with its last memory reading, "
+      "0 = read for every answer (0-60000, default 0)" },
 };
 
 const hl_directive_def *hl_config_directive(hl_directive_id id)

@@ -37,6 +37,7 @@ static void memory_figures(hl_jsonw *w, const hl_memory_figures *m)
     hl_jsonw_kv_cstr(w, "mpm", m->mpm);
     hl_jsonw_kv_u64(w, "rss_bytes", m->proc.rss_bytes);
     hl_jsonw_kv_u64(w, "peak_rss_bytes", m->proc.peak_rss_bytes);
+    hl_jsonw_kv_i64(w, "rss_age_us", m->proc.age_us);
     hl_jsonw_kv_cstr(w, "store", m->store.backend);
     hl_jsonw_kv_u64(w, "shm_size_bytes", m->store.size_bytes);
     hl_jsonw_kv_u64(w, "shm_used_bytes", m->store.used_bytes);

@@ -12,7 +12,8 @@
 #include "hl_router.h"
 #include "hl_store.h"
 
-/* What memory_info / memory_usage report, all read at request time. */
+/* What memory_info / memory_usage report, all read at request time (rss
+ * and peak: or up to HyperlaneMemoryMaxAge before, as rss_age_us says). */
 typedef struct hl_memory_figures {
     hl_procinfo proc;
     hl_store_usage store;

@@ -10,7 +10,13 @@
  * 2.3 us per reading, against 0.35 us alone and 0.85 us with a file each
  * (a loop of preads, measured here).  The thread's file is kept under a
  * thread key and closed when the thread ends; without one (no key, or the
- * open failed) a reading opens /proc/<pid>/statm for itself. */
+ * open failed) a reading opens /proc/<pid>/statm for itself.
+ *
+ * The two readings (a pread and a getrusage) are most of what a counter
+ * answer costs beyond Apache's own work (bench/RESULTS.md).  A reader given
+ * a max age lets each thread keep its last figures beside its file and
+ * answer with them, and their age, until they are older than that; the
+ * default, 0, reads on every call. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE            /* RUSAGE_THREAD */
 #endif
@@ -38,13 +44,18 @@
 
 struct hl_procinfo_reader {
     long page;                  /* sysconf(_SC_PAGESIZE), asked once */
+    apr_interval_time_t max_age;  /* 0: read on every call */
 };
 
-/* A thread's own file; malloc'd, since it lives as long as its thread. */
+/* A thread's own file and its last reading; malloc'd, since it lives as
+ * long as its thread. */
 typedef struct thread_file {
     int fd;
     pid_t pid;                  /* the process it was opened in */
     apr_uint32_t forks;         /* fork_count when it was opened */
+    int have_last;              /* last_* hold a reading made in this process */
+    apr_time_t last_at;         /* when it was made */
+    apr_uint64_t last_rss, last_peak;
 } thread_file;
 
 /* Counted in the child of every fork, so that a thread's file opened
@@ -121,6 +132,7 @@ static thread_file *this_thread_file(void)
     }
     if (tf->fd >= 0)
         close(tf->fd);          /* the parent's, inherited over fork */
+    tf->have_last = 0;          /* and so is its last reading */
     tf->pid = getpid();
     tf->forks = fork_count;
     snprintf(path, sizeof(path), "/proc/%ld/task/%ld/statm", (long)tf->pid,
@@ -137,11 +149,18 @@ apr_status_t hl_procinfo_reader_open(hl_procinfo_reader **out, apr_pool_t *p)
     int fd;
     pthread_once(&atfork_once, process_setup);
     rd->page = sysconf(_SC_PAGESIZE);
+    rd->max_age = 0;
     if ((fd = open_statm(getpid())) < 0)
         return APR_FROM_OS_ERROR(errno);
     close(fd);
     *out = rd;
     return APR_SUCCESS;
+}
+
+void hl_procinfo_reader_max_age(hl_procinfo_reader *rd,
+                                apr_interval_time_t max_age)
+{
+    rd->max_age = max_age > 0 ? max_age : 0;
 }
 
 /* statm: size resident shared text lib data dt, in pages.  The second
@@ -178,13 +197,52 @@ static apr_status_t read_rss(int fd, long page, apr_uint64_t *rss)
     return APR_SUCCESS;
 }
 
-apr_status_t hl_procinfo_read(hl_procinfo_reader *rd, hl_procinfo *pi)
+/* The thread's last reading, if it is recent enough for this reader; a
+ * clock that went back makes it unusable rather than of negative age. */
+static int reuse_last(const hl_procinfo_reader *rd, const thread_file *tf,
+                      apr_time_t now, hl_procinfo *pi)
+{
+    if (!tf->have_last || now < tf->last_at || now - tf->last_at > rd->max_age)
+        return 0;
+    pi->pid = (apr_int32_t)tf->pid;
+    pi->rss_bytes = tf->last_rss;
+    pi->peak_rss_bytes = tf->last_peak;
+    pi->age_us = now - tf->last_at;
+    return 1;
+}
+
+static void keep_last(thread_file *tf, apr_time_t at, const hl_procinfo *pi)
+{
+    tf->last_at = at;
+    tf->last_rss = pi->rss_bytes;
+    tf->last_peak = pi->peak_rss_bytes;
+    tf->have_last = 1;
+}
+
+static apr_status_t read_peak(hl_procinfo *pi)
 {
     struct rusage ru;
+    if (getrusage(HL_RUSAGE_WHO, &ru) != 0)
+        return APR_FROM_OS_ERROR(errno);
+    pi->peak_rss_bytes = (apr_uint64_t)ru.ru_maxrss * 1024u;  /* KiB on Linux */
+    if (pi->peak_rss_bytes < pi->rss_bytes)
+        pi->peak_rss_bytes = pi->rss_bytes;
+    return APR_SUCCESS;
+}
+
+apr_status_t hl_procinfo_read(hl_procinfo_reader *rd, hl_procinfo *pi)
+{
     apr_status_t rv;
     long page = rd ? rd->page : sysconf(_SC_PAGESIZE);
     thread_file *tf = rd ? this_thread_file() : NULL;
+    apr_time_t now = 0;
 
+    pi->age_us = 0;
+    if (tf && rd->max_age > 0) {
+        now = apr_time_now();
+        if (reuse_last(rd, tf, now, pi))
+            return APR_SUCCESS;
+    }
     if (tf) {
         pi->pid = (apr_int32_t)tf->pid;
         rv = read_rss(tf->fd, page, &pi->rss_bytes);
@@ -198,12 +256,9 @@ apr_status_t hl_procinfo_read(hl_procinfo_reader *rd, hl_procinfo *pi)
         rv = read_rss(fd, page, &pi->rss_bytes);
         close(fd);
     }
-    if (rv != APR_SUCCESS)
-        return rv;
-    if (getrusage(HL_RUSAGE_WHO, &ru) != 0)
-        return APR_FROM_OS_ERROR(errno);
-    pi->peak_rss_bytes = (apr_uint64_t)ru.ru_maxrss * 1024u;  /* KiB on Linux */
-    if (pi->peak_rss_bytes < pi->rss_bytes)
-        pi->peak_rss_bytes = pi->rss_bytes;
-    return APR_SUCCESS;
+    if (rv == APR_SUCCESS)
+        rv = read_peak(pi);
+    if (rv == APR_SUCCESS && now)
+        keep_last(tf, now, pi);
+    return rv;
 }

@@ -8,7 +8,7 @@ use Apache::TestUtil;
 use HL::Test qw(check json_req connect_server send_request read_response
                 decode_json_ok);
 
-plan tests => 33;
+plan tests => 35;
 
 my ($res, $j) = json_req('GET', '/hl/counter/stats');
 ok t_cmp($res->code, 200, 'stats: 200');
@@ -55,12 +55,17 @@ my $mu = $j->{memory_usage};
 check $mu->{rss_bytes} > 0 && $mu->{pid} > 0;
 
 # memory_info moves with the process: the figures are read per request.
-my @rss;
+# By default (no HyperlaneMemoryMaxAge) rss and peak are read for every
+# answer, which says so with an age of 0.
+my (@rss, @age);
 for (1 .. 3) {
     my (undef, $x) = json_req('GET', '/hl/counter/increment');
     push @rss, $x->{memory_info}{shm_used_bytes};
+    push @age, $x->{memory_info}{rss_age_us};
 }
 check $rss[2] >= $rss[0], 'used bytes grow with the history';
+ok t_cmp("@age", '0 0 0', 'rss read for each answer');
+ok t_cmp($mu->{rss_age_us}, 0, 'and for counter/stats');
 
 # HEAD does what GET does (minus the body).
 my (undef, $b4) = json_req('GET', '/hl/counter/stats');

@@ -17,6 +17,8 @@ my @bad = (
     [ 'HyperlaneChunkSize 0',            'HyperlaneChunkSize' ],
     [ 'HyperlaneCacheSize 1K',           'HyperlaneCacheSize' ],
     [ 'HyperlanePoolBuffers -5',         'HyperlanePoolBuffers' ],
+    [ 'HyperlaneMemoryMaxAge 60001',     'HyperlaneMemoryMaxAge' ],
+    [ 'HyperlaneMemoryMaxAge soon',      'HyperlaneMemoryMaxAge' ],
     [ "<VirtualHost 127.0.0.1:1>\nHyperlaneHistorySize 5\n</VirtualHost>",
       'HyperlaneHistorySize' ],
 );
@@ -48,7 +50,8 @@ CONF
     return ($? >> 8, $out);
 }
 
-my ($rc, $out) = configtest("HyperlaneHistorySize 5\nHyperlaneCacheSize 64K");
+my ($rc, $out) = configtest("HyperlaneHistorySize 5\nHyperlaneCacheSize 64K\n"
+                          . "HyperlaneMemoryMaxAge 250");
 ok t_cmp($rc, 0, 'good values pass configtest');
 check($out =~ /Syntax OK/, "Syntax OK: $out");
 for my $b (@bad) {

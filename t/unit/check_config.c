@@ -18,6 +18,7 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(hl_config_get(&c, HL_D_CACHE_MAX_VALUE), 65536);
     ck_assert_uint_eq(hl_config_get(&c, HL_D_CACHE_TTL), 3600);
     ck_assert_uint_eq(hl_config_get(&c, HL_D_CACHE_MAX_CONCURRENT), 50);
+    ck_assert_uint_eq(hl_config_get(&c, HL_D_MEMORY_MAX_AGE), 0);
 }
 END_TEST
 
@@ -33,6 +34,10 @@ START_TEST(test_valid_values)
     ck_assert_uint_eq(hl_config_get(&c, HL_D_CACHE_SIZE), 2u << 20);
     ck_assert_ptr_null(hl_config_set(test_pool, &c, HL_D_MAX_BODY, "1G"));
     ck_assert_uint_eq(hl_config_get(&c, HL_D_MAX_BODY), 1u << 30);
+    ck_assert_ptr_null(hl_config_set(test_pool, &c, HL_D_MEMORY_MAX_AGE, "60000"));
+    ck_assert_uint_eq(hl_config_get(&c, HL_D_MEMORY_MAX_AGE), 60000);
+    ck_assert_ptr_nonnull(hl_config_set(test_pool, &c, HL_D_MEMORY_MAX_AGE, "60001"));
+    ck_assert_ptr_nonnull(hl_config_set(test_pool, &c, HL_D_MEMORY_MAX_AGE, "1K"));
 }
 END_TEST
 

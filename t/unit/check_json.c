@@ -277,6 +277,7 @@ static const hl_memory_figures *sample_figures(void)
     m.proc.pid = 1234;
     m.proc.rss_bytes = 5 << 20;
     m.proc.peak_rss_bytes = 7 << 20;
+    m.proc.age_us = 2500;
     m.store.backend = "shm";
     m.store.size_bytes = 65536;
     m.store.used_bytes = 4096;
@@ -309,6 +310,7 @@ START_TEST(test_increment_shape)
     ck_assert_str_eq(json_object_get_string(json_field(mi, "mpm", json_type_string)), "event");
     ck_assert_uint_eq(json_u64(mi, "rss_bytes"), 5 << 20);
     ck_assert_uint_eq(json_u64(mi, "peak_rss_bytes"), 7 << 20);
+    ck_assert_uint_eq(json_u64(mi, "rss_age_us"), 2500);
     ck_assert_uint_eq(json_u64(mi, "shm_size_bytes"), 65536);
     ck_assert_uint_eq(json_u64(mi, "shm_used_bytes"), 4096);
     ck_assert_uint_eq(json_u64(mi, "store_generation"), 3);

@@ -32,9 +32,11 @@ START_TEST(test_reads_real_figures)
     ck_assert_int_eq(a.pid, getpid());
     ck_assert_uint_gt(a.rss_bytes, 0);
     ck_assert_uint_ge(a.peak_rss_bytes, a.rss_bytes);
+    ck_assert_int_eq(a.age_us, 0);
     mem = touch(big);
     ck_assert_int_eq(hl_procinfo_read(rd, &b), APR_SUCCESS);
     ck_assert_uint_ge(b.rss_bytes, a.rss_bytes + big / 2);
+    ck_assert_int_eq(b.age_us, 0);
     ck_assert_uint_ge(b.peak_rss_bytes, b.rss_bytes);
     free(mem);
     ck_assert_int_eq(hl_procinfo_read(NULL, &a), APR_SUCCESS);   /* no reader */
@@ -167,6 +169,80 @@ START_TEST(test_readers_leave_nothing_behind)
 }
 END_TEST
 
+/* A fresh reading in this thread, whatever an earlier test left: with a
+ * max age of 1 us, anything kept from before is too old. */
+static void read_fresh(hl_procinfo_reader *rd, hl_procinfo *pi)
+{
+    hl_procinfo_reader_max_age(rd, 1);
+    apr_sleep(2000);
+    ck_assert_int_eq(hl_procinfo_read(rd, pi), APR_SUCCESS);
+    ck_assert_int_eq(pi->age_us, 0);
+}
+
+/* With a max age, a thread answers with its last reading and says how old
+ * it is, until it is older than the max age; then it reads again. */
+START_TEST(test_max_age_keeps_then_rereads)
+{
+    hl_procinfo_reader *rd;
+    hl_procinfo a, b, c, d;
+    size_t big = 64u << 20;
+    apr_time_t t0;
+    char *mem;
+
+    ck_assert_int_eq(hl_procinfo_reader_open(&rd, test_pool), APR_SUCCESS);
+    t0 = apr_time_now();
+    read_fresh(rd, &a);
+    hl_procinfo_reader_max_age(rd, apr_time_from_sec(60));
+    mem = touch(big);
+    apr_sleep(3000);
+    ck_assert_int_eq(hl_procinfo_read(rd, &b), APR_SUCCESS);
+    /* The kept figures, not the grown ones, and their true age. */
+    ck_assert_int_eq(b.pid, a.pid);
+    ck_assert_uint_eq(b.rss_bytes, a.rss_bytes);
+    ck_assert_uint_eq(b.peak_rss_bytes, a.peak_rss_bytes);
+    ck_assert_int_ge(b.age_us, 3000);
+    ck_assert_int_le(b.age_us, apr_time_now() - t0);
+    /* Older than the max age: read again, and see the growth. */
+    hl_procinfo_reader_max_age(rd, 2000);
+    ck_assert_int_eq(hl_procinfo_read(rd, &c), APR_SUCCESS);
+    ck_assert_int_eq(c.age_us, 0);
+    ck_assert_uint_ge(c.rss_bytes, a.rss_bytes + big / 2);
+    /* Max age 0 (the default) reads on every call. */
+    hl_procinfo_reader_max_age(rd, 0);
+    free(mem);
+    ck_assert_int_eq(hl_procinfo_read(rd, &d), APR_SUCCESS);
+    ck_assert_int_eq(d.age_us, 0);
+    ck_assert_uint_le(d.rss_bytes, c.rss_bytes - big / 2);
+}
+END_TEST
+
+/* A reading kept before a fork is the parent's: the child reads its own. */
+START_TEST(test_max_age_child_reads_afresh)
+{
+    hl_procinfo_reader *rd;
+    hl_procinfo pre;
+    int status;
+    pid_t pid;
+
+    ck_assert_int_eq(hl_procinfo_reader_open(&rd, test_pool), APR_SUCCESS);
+    read_fresh(rd, &pre);
+    hl_procinfo_reader_max_age(rd, apr_time_from_sec(60));
+    apr_sleep(1000);
+    ck_assert_int_eq(hl_procinfo_read(rd, &pre), APR_SUCCESS);
+    ck_assert_int_gt(pre.age_us, 0);               /* kept */
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        hl_procinfo pi;
+        int ok = hl_procinfo_read(rd, &pi) == APR_SUCCESS && pi.pid == getpid()
+                 && pi.age_us == 0;
+        _exit(ok ? 0 : 1);
+    }
+    waitpid(pid, &status, 0);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+END_TEST
+
 Suite *procinfo_suite(void)
 {
     Suite *s = suite_create("procinfo");
@@ -176,6 +252,8 @@ Suite *procinfo_suite(void)
     tcase_add_test(tc, test_forked_child_reads_its_own);
     tcase_add_test(tc, test_threads_read_through_their_own);
     tcase_add_test(tc, test_readers_leave_nothing_behind);
+    tcase_add_test(tc, test_max_age_keeps_then_rereads);
+    tcase_add_test(tc, test_max_age_child_reads_afresh);
     suite_add_tcase(s, tc);
     return s;
 }

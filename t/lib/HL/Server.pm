@@ -38,6 +38,7 @@ sub new {
 
 sub dir  { $_[0]{dir} }
 sub port { $_[0]{port} }
+sub mpm  { $_[0]{mpm} }
 
 # Writes httpd.conf: the common part, then $body (the test's own lines,
 # where @DIR@ and @PORT@ are filled in).  $modules: more LoadModule lines,
