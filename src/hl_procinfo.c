@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ru_maxrss is the process's peak either way (the kernel takes the mm's
@@ -54,7 +55,7 @@ typedef struct thread_file {
     pid_t pid;                  /* the process it was opened in */
     apr_uint32_t forks;         /* fork_count when it was opened */
     int have_last;              /* last_* hold a reading made in this process */
-    apr_time_t last_at;         /* when it was made */
+    apr_time_t last_at;         /* when it was made, monotonic_us() */
     apr_uint64_t last_rss, last_peak;
 } thread_file;
 
@@ -197,12 +198,20 @@ static apr_status_t read_rss(int fd, long page, apr_uint64_t *rss)
     return APR_SUCCESS;
 }
 
-/* The thread's last reading, if it is recent enough for this reader; a
- * clock that went back makes it unusable rather than of negative age. */
+/* Ages are measured on the monotonic clock: a wall clock set back would
+ * make a kept reading look younger than it is. */
+static apr_time_t monotonic_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (apr_time_t)ts.tv_sec * APR_USEC_PER_SEC + ts.tv_nsec / 1000;
+}
+
+/* The thread's last reading, if it is recent enough for this reader. */
 static int reuse_last(const hl_procinfo_reader *rd, const thread_file *tf,
                       apr_time_t now, hl_procinfo *pi)
 {
-    if (!tf->have_last || now < tf->last_at || now - tf->last_at > rd->max_age)
+    if (!tf->have_last || now - tf->last_at > rd->max_age)
         return 0;
     pi->pid = (apr_int32_t)tf->pid;
     pi->rss_bytes = tf->last_rss;
@@ -235,14 +244,12 @@ apr_status_t hl_procinfo_read(hl_procinfo_reader *rd, hl_procinfo *pi)
     apr_status_t rv;
     long page = rd ? rd->page : sysconf(_SC_PAGESIZE);
     thread_file *tf = rd ? this_thread_file() : NULL;
-    apr_time_t now = 0;
+    int keeps = tf && rd->max_age > 0;    /* this thread keeps its reading */
+    apr_time_t now = keeps ? monotonic_us() : 0;
 
     pi->age_us = 0;
-    if (tf && rd->max_age > 0) {
-        now = apr_time_now();
-        if (reuse_last(rd, tf, now, pi))
-            return APR_SUCCESS;
-    }
+    if (keeps && reuse_last(rd, tf, now, pi))
+        return APR_SUCCESS;
     if (tf) {
         pi->pid = (apr_int32_t)tf->pid;
         rv = read_rss(tf->fd, page, &pi->rss_bytes);
@@ -258,7 +265,9 @@ apr_status_t hl_procinfo_read(hl_procinfo_reader *rd, hl_procinfo *pi)
     }
     if (rv == APR_SUCCESS)
         rv = read_peak(pi);
-    if (rv == APR_SUCCESS && now)
+    if (rv == APR_SUCCESS && keeps)
         keep_last(tf, now, pi);
+    else if (rv != APR_SUCCESS && tf)
+        tf->have_last = 0;      /* a failed reading leaves nothing to repeat */
     return rv;
 }

@@ -27,9 +27,11 @@ typedef struct hl_procinfo_reader hl_procinfo_reader;
 apr_status_t hl_procinfo_reader_open(hl_procinfo_reader **rd, apr_pool_t *p);
 
 /* Lets a thread answer with its own last reading while that is at most
- * max_age old (0, the default: read on every call).  The reading is the
- * thread's, so under event each worker thread reads at most once per
- * max_age; a thread carried over a fork reads afresh. */
+ * max_age old (0, the default: read on every call).  The reading is kept
+ * beside the thread's file, so under event each worker thread reads at
+ * most once per max_age; a thread without a file of its own reads on
+ * every call, a thread carried over a fork reads afresh, and a failed
+ * reading leaves nothing to repeat.  Ages are on the monotonic clock. */
 void hl_procinfo_reader_max_age(hl_procinfo_reader *rd,
                                 apr_interval_time_t max_age);
 

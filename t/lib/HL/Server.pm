@@ -98,10 +98,15 @@ sub note_pid {
     }
 }
 
+# Stopped when the parent has exited, not only when its pid file is gone:
+# httpd removes the file before the parent closes its listening socket, and
+# a start on the same port right after would fail to bind.
 sub stop {
     my $self = shift;
     $self->ctl('stop');
-    my $gone = wait_for(sub { !-e "$self->{dir}/httpd.pid" });
+    my $pid = $self->{pid};
+    my $gone = wait_for(sub { !-e "$self->{dir}/httpd.pid"
+                              && !($pid && kill(0, $pid)) });
     delete $self->{pid} if $gone;
     return $gone;
 }
