@@ -62,8 +62,9 @@ typedef struct thread_file {
 /* Counted in the child of every fork, so that a thread's file opened
  * before a fork can tell it now lives in another process without a
  * getpid() per reading (under load every system call is a point where the
- * process can lose the CPU).  Process-wide by nature: it describes the process, not a reader.
- * glibc drops the handler when this library is unloaded. */
+ * process can lose the CPU).  Process-wide by nature: it describes the
+ * process, not a reader.  glibc drops the handler when this library is
+ * unloaded. */
 static volatile apr_uint32_t fork_count;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
@@ -265,9 +266,12 @@ apr_status_t hl_procinfo_read(hl_procinfo_reader *rd, hl_procinfo *pi)
     }
     if (rv == APR_SUCCESS)
         rv = read_peak(pi);
-    if (rv == APR_SUCCESS && keeps)
+    if (rv != APR_SUCCESS) {
+        if (tf)
+            tf->have_last = 0;  /* a failed reading leaves nothing to repeat */
+    }
+    else if (keeps) {
         keep_last(tf, now, pi);
-    else if (rv != APR_SUCCESS && tf)
-        tf->have_last = 0;      /* a failed reading leaves nothing to repeat */
+    }
     return rv;
 }
