@@ -30,30 +30,72 @@ void hl_json_index(hl_jsonw *w, const char *mount, const hl_route_def *routes)
     hl_jsonw_end(w);
 }
 
+/* memory_info / memory_usage, written by hand into a span, as the
+ * history entries are: the writer's calls for its nine members cost more
+ * than their text.  With counter/increment's answer in one span too, this
+ * took 955 of the 23,400 instructions an increment cost in the server, and
+ * 690 from counter/stats (callgrind).  FIGURES_TEXT is the names and
+ * punctuation (125 bytes). */
+#define FIGURES_TEXT 128
+
+static apr_size_t figures_max(const hl_memory_figures *m, apr_size_t *mpm_len,
+                              apr_size_t *store_len)
+{
+    *mpm_len = strlen(m->mpm);
+    *store_len = strlen(m->store.backend);
+    return FIGURES_TEXT + 6 * HL_JSONW_SPAN_NUMBER
+           + HL_JSONW_SPAN_STRING(*mpm_len) + HL_JSONW_SPAN_STRING(*store_len);
+}
+
+static char *figures(hl_jsonw *w, char *p, const hl_memory_figures *m,
+                     apr_size_t mpm_len, apr_size_t store_len)
+{
+    p = hl_jsonw_paste(p, "{\"pid\":");
+    p = hl_jsonw_span_i64(p, m->proc.pid);
+    p = hl_jsonw_paste(p, ",\"mpm\":");
+    p = hl_jsonw_span_string(w, p, m->mpm, mpm_len);
+    p = hl_jsonw_paste(p, ",\"rss_bytes\":");
+    p = hl_jsonw_span_u64(p, m->proc.rss_bytes);
+    p = hl_jsonw_paste(p, ",\"peak_rss_bytes\":");
+    p = hl_jsonw_span_u64(p, m->proc.peak_rss_bytes);
+    p = hl_jsonw_paste(p, ",\"rss_age_us\":");
+    p = hl_jsonw_span_i64(p, m->proc.age_us);
+    p = hl_jsonw_paste(p, ",\"store\":");
+    p = hl_jsonw_span_string(w, p, m->store.backend, store_len);
+    p = hl_jsonw_paste(p, ",\"shm_size_bytes\":");
+    p = hl_jsonw_span_u64(p, m->store.size_bytes);
+    p = hl_jsonw_paste(p, ",\"shm_used_bytes\":");
+    p = hl_jsonw_span_u64(p, m->store.used_bytes);
+    p = hl_jsonw_paste(p, ",\"store_generation\":");
+    p = hl_jsonw_span_u64(p, m->store.generation);
+    *p++ = '}';
+    return p;
+}
+
 static void memory_figures(hl_jsonw *w, const hl_memory_figures *m)
 {
-    hl_jsonw_object(w);
-    hl_jsonw_kv_i64(w, "pid", m->proc.pid);
-    hl_jsonw_kv_cstr(w, "mpm", m->mpm);
-    hl_jsonw_kv_u64(w, "rss_bytes", m->proc.rss_bytes);
-    hl_jsonw_kv_u64(w, "peak_rss_bytes", m->proc.peak_rss_bytes);
-    hl_jsonw_kv_i64(w, "rss_age_us", m->proc.age_us);
-    hl_jsonw_kv_cstr(w, "store", m->store.backend);
-    hl_jsonw_kv_u64(w, "shm_size_bytes", m->store.size_bytes);
-    hl_jsonw_kv_u64(w, "shm_used_bytes", m->store.used_bytes);
-    hl_jsonw_kv_u64(w, "store_generation", m->store.generation);
-    hl_jsonw_end(w);
+    apr_size_t mpm_len, store_len;
+    char *p = hl_jsonw_span(w, figures_max(m, &mpm_len, &store_len));
+    hl_jsonw_span_end(w, figures(w, p, m, mpm_len, store_len));
 }
+
+/* One span, for the same reason; INCREMENT_TEXT is the text around the
+ * counter and the figures (66 bytes). */
+#define INCREMENT_TEXT (72 + HL_JSONW_SPAN_NUMBER)
 
 void hl_json_counter_increment(hl_jsonw *w, apr_uint64_t value,
                                const hl_memory_figures *m)
 {
-    hl_jsonw_object(w);
-    hl_jsonw_kv_u64(w, "counter", value);
-    hl_jsonw_kv_literal(w, "message", "Counter incremented safely");
-    hl_jsonw_key(w, "memory_info");
-    memory_figures(w, m);
-    hl_jsonw_end(w);
+    apr_size_t mpm_len, store_len;
+    char *p = hl_jsonw_span(w, INCREMENT_TEXT
+                               + figures_max(m, &mpm_len, &store_len));
+    p = hl_jsonw_paste(p, "{\"counter\":");
+    p = hl_jsonw_span_u64(p, value);
+    p = hl_jsonw_paste(p, ",\"message\":\"Counter incremented safely\","
+                          "\"memory_info\":");
+    p = figures(w, p, m, mpm_len, store_len);
+    *p++ = '}';
+    hl_jsonw_span_end(w, p);
 }
 
 /* Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's

@@ -6,6 +6,7 @@
 
 #include <apr_strings.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void hl_jsonw_init(hl_jsonw *w, apr_pool_t *p)
@@ -480,22 +481,39 @@ static int plain_ascii(const char *s, apr_size_t n)
     return 1;
 }
 
+static char *quote_plain(char *p, const char *s, apr_size_t len)
+{
+    *p = '"';
+    memcpy(p + 1, s, len);
+    p[len + 1] = '"';
+    return p + len + 2;
+}
+
 static void put_string(hl_jsonw *w, const char *s, apr_size_t len)
 {
     apr_size_t n;
     const char *valid;
     if (plain_ascii(s, len)) {
-        char *p;
         reserve(w, len + 2);
-        p = w->buf + w->len;
-        *p = '"';
-        memcpy(p + 1, s, len);
-        p[len + 1] = '"';
-        w->len += len + 2;
+        w->len = (apr_size_t)(quote_plain(w->buf + w->len, s, len) - w->buf);
         return;
     }
     valid = hl_utf8_lossy(w->pool, s, len, &n);
     put_escaped(w, valid, n, 0, 0);
+}
+
+char *hl_jsonw_span_string(hl_jsonw *w, char *p, const char *s,
+                           apr_size_t len)
+{
+    apr_size_t n;
+    const char *valid;
+    if (plain_ascii(s, len))
+        return quote_plain(p, s, len);
+    valid = hl_utf8_lossy(w->pool, s, len, &n);
+    *p++ = '"';
+    p = write_escaped(p, valid, n);
+    *p++ = '"';
+    return p;
 }
 
 void hl_jsonw_string(hl_jsonw *w, const char *s, apr_size_t len)
@@ -513,11 +531,14 @@ char *hl_jsonw_span(hl_jsonw *w, apr_size_t max)
 {
     before_value(w);
     reserve(w, max);
+    w->span_limit = w->buf + w->len + max;
     return w->buf + w->len;
 }
 
 void hl_jsonw_span_end(hl_jsonw *w, char *end)
 {
+    if (end > w->span_limit)
+        abort();
     w->len = (apr_size_t)(end - w->buf);
 }
 

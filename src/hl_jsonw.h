@@ -26,6 +26,7 @@ typedef struct hl_jsonw {
     unsigned char in_array[HL_JSONW_DEPTH];
     unsigned char has_items[HL_JSONW_DEPTH];
     int too_deep;       /* nested past HL_JSONW_DEPTH: the text is "null" */
+    const char *span_limit;   /* the end of the room the last span asked for */
 } hl_jsonw;
 
 void hl_jsonw_init(hl_jsonw *w, apr_pool_t *p);
@@ -69,7 +70,10 @@ void hl_jsonw_digits(char *out, apr_uint64_t v, int width);
  * and in the server the writer's calls per member cost more than the
  * text).  hl_jsonw_span places a value (in an array, after a comma) and
  * returns room for at most max bytes; hl_jsonw_span_end takes the end of
- * what was written back.  The text between must be one valid JSON value.
+ * what was written back, and aborts the process if it lies past the room
+ * asked for: the caller miscounted and has written outside it, and nothing
+ * may go on with a pool that may be corrupt (the unit tests write every
+ * span's longest text).  The text between must be one valid JSON value.
  * hl_jsonw_paste copies a string literal and returns the end. */
 char *hl_jsonw_span(hl_jsonw *w, apr_size_t max);
 void hl_jsonw_span_end(hl_jsonw *w, char *end);
@@ -79,6 +83,13 @@ void hl_jsonw_span_end(hl_jsonw *w, char *end);
 #define HL_JSONW_SPAN_NUMBER 28
 char *hl_jsonw_span_u64(char *p, apr_uint64_t v);
 char *hl_jsonw_span_i64(char *p, apr_int64_t v);
+/* s[0..len) as a JSON string at p, returning the end: quoted, escaped and
+ * made valid UTF-8 (a repair is made in w's pool) as hl_jsonw_string does;
+ * counts HL_JSONW_SPAN_STRING(len) bytes of a span's max (a byte becomes at
+ * most six: \u00XX, or three of U+FFFD). */
+#define HL_JSONW_SPAN_STRING(len) (2 + 6 * (apr_size_t)(len))
+char *hl_jsonw_span_string(hl_jsonw *w, char *p, const char *s,
+                           apr_size_t len);
 
 /* Members: a literal name (as hl_jsonw_key) and its value in one call. */
 #define hl_jsonw_kv_u64(w, s, v) hl_jsonw_member_u64((w), HL_JSONW_NAME(s), (v))

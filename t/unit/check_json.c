@@ -217,6 +217,19 @@ START_TEST(test_writer_strings)
 }
 END_TEST
 
+/* s written by hl_jsonw_span_string into a span of exactly the room it
+ * counts, inside an array, as hl_jsonw_string would be written. */
+static const char *span_string_text(const char *s, apr_size_t n)
+{
+    hl_jsonw *w = test_writer();
+    char *p;
+    hl_jsonw_array(w);
+    p = hl_jsonw_span(w, HL_JSONW_SPAN_STRING(n));
+    hl_jsonw_span_end(w, hl_jsonw_span_string(w, p, s, n));
+    hl_jsonw_end(w);
+    return text_of(w);
+}
+
 /* Strings are checked eight bytes at a time: every byte that needs
  * escaping or UTF-8 repair, at every position of a word, must still get
  * it.  Strings of ASCII with such bytes mixed in (broken and whole UTF-8
@@ -250,6 +263,27 @@ START_TEST(test_writer_escapes_anywhere)
         ck_assert(memcmp(json_object_get_string(json_object_array_get_idx(o, 0)),
                          want, wn) == 0);
         json_object_put(o);
+        /* A span's string is the same text, within the room it counts. */
+        ck_assert_str_eq(span_string_text(in, n), text_of(w));
+    }
+}
+END_TEST
+
+/* The room HL_JSONW_SPAN_STRING counts is enough where every byte takes
+ * the most (\u00XX, or U+FFFD for a broken byte), and the text is the
+ * writer's own (span_end aborts a span written past its room). */
+START_TEST(test_span_string_room)
+{
+    static const char *const worst[] = { "\x01\x02\x1f\x7f", "\xff\xfe\x80",
+                                         "\"\\", "", "plain" };
+    int i;
+    for (i = 0; i < (int)(sizeof(worst) / sizeof(worst[0])); i++) {
+        hl_jsonw *w = test_writer();
+        apr_size_t n = strlen(worst[i]);
+        hl_jsonw_array(w);
+        hl_jsonw_string(w, worst[i], n);
+        hl_jsonw_end(w);
+        ck_assert_str_eq(span_string_text(worst[i], n), text_of(w));
     }
 }
 END_TEST
@@ -315,6 +349,49 @@ START_TEST(test_increment_shape)
     ck_assert_uint_eq(json_u64(mi, "shm_used_bytes"), 4096);
     ck_assert_uint_eq(json_u64(mi, "store_generation"), 3);
     json_object_put(o);
+}
+END_TEST
+
+/* The figures written by hand into their span, at their longest: every
+ * number at its widest and strings that take the most room per byte
+ * (span_end aborts a span written past its room). */
+START_TEST(test_figures_longest)
+{
+    hl_memory_figures m;
+    hl_counter_snapshot snap;
+    json_object *o, *mi;
+    int round;
+    memset(&m, 0, sizeof(m));
+    m.proc.pid = -2147483647 - 1;
+    m.proc.rss_bytes = m.proc.peak_rss_bytes = 18446744073709551615ull;
+    m.proc.age_us = -9223372036854775807ll - 1;
+    m.store.size_bytes = m.store.used_bytes = (apr_size_t)-1;
+    m.store.generation = 18446744073709551615ull;
+    m.mpm = "\x01\x02\x03\x04\x05\x06\x07";
+    m.store.backend = "\xff\"\x1f";
+    memset(&snap, 0, sizeof(snap));
+    for (round = 0; round < 2; round++) {
+        o = round == 0
+            ? JSON_OF(hl_json_counter_increment(test_w, 18446744073709551615ull, &m))
+            : JSON_OF(hl_json_counter_stats(test_w, &snap, &m));
+        mi = json_field(o, round == 0 ? "memory_info" : "memory_usage",
+                        json_type_object);
+        ck_assert_int_eq(json_object_get_int64(json_field(mi, "pid", json_type_int)),
+                         -2147483647ll - 1);
+        ck_assert_str_eq(json_object_get_string(json_field(mi, "mpm", json_type_string)),
+                         m.mpm);
+        ck_assert_str_eq(json_object_get_string(json_field(mi, "store", json_type_string)),
+                         "\xEF\xBF\xBD\"\x1f");
+        ck_assert_uint_eq(json_u64(mi, "rss_bytes"), 18446744073709551615ull);
+        ck_assert_uint_eq(json_u64(mi, "peak_rss_bytes"), 18446744073709551615ull);
+        ck_assert_int_eq(json_object_get_int64(json_field(mi, "rss_age_us", json_type_int)),
+                         -9223372036854775807ll - 1);
+        ck_assert_uint_eq(json_u64(mi, "shm_size_bytes"), (apr_size_t)-1);
+        ck_assert_uint_eq(json_u64(mi, "shm_used_bytes"), (apr_size_t)-1);
+        ck_assert_uint_eq(json_u64(mi, "store_generation"), 18446744073709551615ull);
+        ck_assert_int_eq(json_object_object_length(mi), 9);
+        json_object_put(o);
+    }
 }
 END_TEST
 
@@ -534,10 +611,12 @@ Suite *json_suite(void)
     tcase_add_test(tc, test_writer_names);
     tcase_add_test(tc, test_writer_strings);
     tcase_add_test(tc, test_writer_escapes_anywhere);
+    tcase_add_test(tc, test_span_string_room);
     tcase_add_test(tc, test_writer_extremes);
     tcase_add_test(tc, test_writer_grows);
     tcase_add_test(tc, test_error_shape);
     tcase_add_test(tc, test_increment_shape);
+    tcase_add_test(tc, test_figures_longest);
     tcase_add_test(tc, test_stats_shape);
     tcase_add_test(tc, test_stats_times_per_entry);
     tcase_add_test(tc, test_rfc3339_matches_gmtime);
