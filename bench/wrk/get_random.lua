@@ -1,5 +1,5 @@
 -- GETs random existing keys k0 .. k(N-1) below the URL's path:
---   wrk ... -s get_random.lua http://127.0.0.1:P/hl/cache/ -- N
+--   wrk ... -s get_random.lua http://127.0.0.1:P/hl/cache/ -- N [process]
 -- Keys that are gone (evicted, refused) show as wrk's non-2xx responses.
 local next_id = 0
 
@@ -10,7 +10,8 @@ end
 
 function init(args)
    n = tonumber(args[1])
-   math.randomseed(os.time() * 16 + id)
+   -- args[2]: which of bench/run's wrk processes this is (one per CPU)
+   math.randomseed(os.time() * 256 + (tonumber(args[2]) or 0) * 16 + id)
 end
 
 function request()
