@@ -72,8 +72,9 @@ void hl_jsonw_digits(char *out, apr_uint64_t v, int width);
  * returns room for at most max bytes; hl_jsonw_span_end takes the end of
  * what was written back, and aborts the process if it lies past the room
  * asked for: the caller miscounted and has written outside it, and nothing
- * may go on with a pool that may be corrupt (the unit tests write every
- * span's longest text).  The text between must be one valid JSON value.
+ * may go on with a pool that may be corrupt (the unit tests write the
+ * memory figures' longest text).  The text between must be one valid JSON
+ * value.
  * hl_jsonw_paste copies a string literal and returns the end. */
 char *hl_jsonw_span(hl_jsonw *w, apr_size_t max);
 void hl_jsonw_span_end(hl_jsonw *w, char *end);
