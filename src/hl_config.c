@@ -25,8 +25,10 @@ static const hl_directive_def defs[HL_D_COUNT] = {
       "shared memory for the key/value cache (64K-4G, default 16M)" },
     { HL_D_CACHE_MAX_KEY, "HyperlaneCacheMaxKey", 1, 4096, 250, 1,
       "longest cache key in bytes (1-4096, default 250)" },
-    { HL_D_CACHE_MAX_VALUE, "HyperlaneCacheMaxValue", 0, 64 * MIB, 64 * KIB, 1,
-      "largest cache value in bytes (0-64M, default 64K)" },
+    /* A JSON answer can be six times its value (escapes): 1M bounds what
+     * one GET costs a child. */
+    { HL_D_CACHE_MAX_VALUE, "HyperlaneCacheMaxValue", 0, 1 * MIB, 64 * KIB, 1,
+      "largest cache value in bytes (0-1M, default 64K)" },
     { HL_D_CACHE_TTL, "HyperlaneCacheTTL", 1, 315360000, 3600, 0,
       "seconds a cache entry lives after it was set (default 3600)" },
     { HL_D_CACHE_MAX_CONCURRENT, "HyperlaneCacheMaxConcurrent", 1, 100000, 50, 0,
@@ -34,6 +36,8 @@ static const hl_directive_def defs[HL_D_COUNT] = {
     { HL_D_MEMORY_MAX_AGE, "HyperlaneMemoryMaxAge", 0, 60000, 0, 0,
       "milliseconds a thread may answer with its last memory reading, "
       "0 = read for every answer (0-60000, default 0)" },
+    { HL_D_BENCHMARK_MAX_CONCURRENT, "HyperlaneBenchmarkMaxConcurrent", 1, 1000, 2, 0,
+      "memory/benchmark runs at once across all processes (1-1000, default 2)" },
 };
 
 const hl_directive_def *hl_config_directive(hl_directive_id id)

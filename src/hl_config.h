@@ -20,6 +20,7 @@ typedef enum {
     HL_D_CACHE_TTL,
     HL_D_CACHE_MAX_CONCURRENT,
     HL_D_MEMORY_MAX_AGE,
+    HL_D_BENCHMARK_MAX_CONCURRENT,
     HL_D_COUNT
 } hl_directive_id;
 

@@ -5,16 +5,18 @@
 #include <string.h>
 
 static const hl_route_def routes[] = {
-    { "",                  0, HL_M_GET,                 HL_EP_INDEX },
-    { "counter/increment", 0, HL_M_GET | HL_M_POST,     HL_EP_COUNTER_INCREMENT },
-    { "counter/stats",     0, HL_M_GET,                 HL_EP_COUNTER_STATS },
-    { "process",           0, HL_M_POST,                HL_EP_PROCESS },
-    { "process/pooled",    0, HL_M_POST,                HL_EP_PROCESS_POOLED },
-    { "memory/benchmark",  0, HL_M_GET,                 HL_EP_MEMORY_BENCHMARK },
-    { "cache",             0, HL_M_GET,                 HL_EP_CACHE_STATS },
+    { "",                  0, HL_M_GET,                 HL_EP_INDEX, 0 },
+    { "counter/increment", 0, HL_M_GET | HL_M_POST,     HL_EP_COUNTER_INCREMENT,
+                                                        HL_RF_NO_HEAD },
+    { "counter/stats",     0, HL_M_GET,                 HL_EP_COUNTER_STATS, 0 },
+    { "process",           0, HL_M_POST,                HL_EP_PROCESS, 0 },
+    { "process/pooled",    0, HL_M_POST,                HL_EP_PROCESS_POOLED, 0 },
+    { "memory/benchmark",  0, HL_M_GET,                 HL_EP_MEMORY_BENCHMARK,
+                                                        HL_RF_GUARD_GET },
+    { "cache",             0, HL_M_GET,                 HL_EP_CACHE_STATS, 0 },
     { "cache/",            1, HL_M_GET | HL_M_POST | HL_M_PUT | HL_M_DELETE,
-                                                        HL_EP_CACHE_KEY },
-    { NULL, 0, 0, HL_EP_NONE }
+                                                        HL_EP_CACHE_KEY, 0 },
+    { NULL, 0, 0, HL_EP_NONE, 0 }
 };
 
 const hl_route_def *hl_router_table(void)
@@ -35,13 +37,14 @@ unsigned hl_router_method_bit(const char *method)
     return HL_M_OTHER;
 }
 
-static const char *allow_header(unsigned methods)
+static const char *allow_header(unsigned methods, unsigned flags)
 {
     /* Every combination the table uses, spelt once. */
     switch (methods) {
     case HL_M_GET:              return "GET, HEAD";
     case HL_M_POST:             return "POST";
-    case HL_M_GET | HL_M_POST:  return "GET, HEAD, POST";
+    case HL_M_GET | HL_M_POST:  return flags & HL_RF_NO_HEAD ? "GET, POST"
+                                                             : "GET, HEAD, POST";
     default:                    return "GET, HEAD, POST, PUT, DELETE";
     }
 }
@@ -56,18 +59,20 @@ static int route_matches(const hl_route_def *d, const char *rel)
 apr_status_t hl_router_match(const char *rel, unsigned method, hl_route *out)
 {
     const hl_route_def *d;
-    unsigned effective = method == HL_M_HEAD ? HL_M_GET : method;
 
     memset(out, 0, sizeof(*out));
     for (d = routes; d->path; d++) {
+        unsigned effective = method == HL_M_HEAD && !(d->flags & HL_RF_NO_HEAD)
+                             ? HL_M_GET : method;
         if (!route_matches(d, rel))
             continue;
         out->endpoint = d->endpoint;
+        out->flags = d->flags;
         out->name = d->path;
         out->rest = d->is_prefix ? rel + strlen(d->path) : "";
         if (!(d->methods & effective)) {
             out->status = HL_ROUTE_BAD_METHOD;
-            out->allow = allow_header(d->methods);
+            out->allow = allow_header(d->methods, d->flags);
             return APR_SUCCESS;
         }
         out->status = HL_ROUTE_OK;

@@ -22,7 +22,8 @@ typedef enum {
     HL_EP_CACHE_KEY
 } hl_endpoint;
 
-/* Methods as bits.  HEAD is served wherever GET is. */
+/* Methods as bits.  HEAD is served wherever GET is, except where a GET
+ * changes state (HL_RF_NO_HEAD). */
 enum {
     HL_M_GET = 1, HL_M_HEAD = 2, HL_M_POST = 4, HL_M_PUT = 8, HL_M_DELETE = 16,
     HL_M_OTHER = 32
@@ -34,9 +35,17 @@ typedef enum {
     HL_ROUTE_BAD_METHOD
 } hl_route_status;
 
+/* What a route's GET does beyond reading. */
+enum {
+    HL_RF_NO_HEAD    = 1,   /* its GET changes state: HEAD is refused (405) */
+    HL_RF_GUARD_GET  = 2    /* its GET costs real work: refused cross-site
+                             * like the state-changing methods */
+};
+
 typedef struct hl_route {
     hl_route_status status;
     hl_endpoint endpoint;
+    unsigned flags;          /* HL_RF_* */
     const char *name;        /* the route's path pattern, for logs */
     const char *rest;        /* what follows a prefix route (the raw key) */
     const char *allow;       /* "GET, HEAD, POST" for a 405 */
@@ -47,6 +56,7 @@ typedef struct hl_route_def {
     int is_prefix;           /* path ends in '/' and takes a remainder */
     unsigned methods;
     hl_endpoint endpoint;
+    unsigned flags;          /* HL_RF_* */
 } hl_route_def;
 
 /* The table, terminated by a NULL path. */

@@ -8,7 +8,7 @@ use Apache::TestUtil;
 use HL::Test qw(check json_req connect_server send_request read_response
                 decode_json_ok);
 
-plan tests => 35;
+plan tests => 36;
 
 my ($res, $j) = json_req('GET', '/hl/counter/stats');
 ok t_cmp($res->code, 200, 'stats: 200');
@@ -67,12 +67,13 @@ check $rss[2] >= $rss[0], 'used bytes grow with the history';
 ok t_cmp("@age", '0 0 0', 'rss read for each answer');
 ok t_cmp($mu->{rss_age_us}, 0, 'and for counter/stats');
 
-# HEAD does what GET does (minus the body).
+# HEAD must not increment (it shows nothing of what it did): 405.
 my (undef, $b4) = json_req('GET', '/hl/counter/stats');
 my ($h) = json_req('HEAD', '/hl/counter/increment');
-ok t_cmp($h->code, 200);
+ok t_cmp($h->code, 405, 'HEAD counter/increment: 405');
+ok t_cmp($h->header('Allow'), 'GET, POST', 'with Allow');
 my (undef, $af) = json_req('GET', '/hl/counter/stats');
-ok t_cmp($af->{current_value}, $b4->{current_value} + 1, 'HEAD increments like GET');
+ok t_cmp($af->{current_value}, $b4->{current_value}, 'HEAD does not increment');
 
 # A request body is read and dropped before the increment.  On one
 # connection a POST with a body and a GET after it are two increments, one

@@ -19,6 +19,7 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(hl_config_get(&c, HL_D_CACHE_TTL), 3600);
     ck_assert_uint_eq(hl_config_get(&c, HL_D_CACHE_MAX_CONCURRENT), 50);
     ck_assert_uint_eq(hl_config_get(&c, HL_D_MEMORY_MAX_AGE), 0);
+    ck_assert_uint_eq(hl_config_get(&c, HL_D_BENCHMARK_MAX_CONCURRENT), 2);
 }
 END_TEST
 
@@ -38,6 +39,12 @@ START_TEST(test_valid_values)
     ck_assert_uint_eq(hl_config_get(&c, HL_D_MEMORY_MAX_AGE), 60000);
     ck_assert_ptr_nonnull(hl_config_set(test_pool, &c, HL_D_MEMORY_MAX_AGE, "60001"));
     ck_assert_ptr_nonnull(hl_config_set(test_pool, &c, HL_D_MEMORY_MAX_AGE, "1K"));
+    /* Larger values would make answers of several times their size. */
+    ck_assert_ptr_null(hl_config_set(test_pool, &c, HL_D_CACHE_MAX_VALUE, "1M"));
+    ck_assert_ptr_nonnull(hl_config_set(test_pool, &c, HL_D_CACHE_MAX_VALUE, "1025K"));
+    ck_assert_ptr_nonnull(hl_config_set(test_pool, &c, HL_D_CACHE_MAX_VALUE, "64M"));
+    ck_assert_ptr_nonnull(hl_config_set(test_pool, &c, HL_D_BENCHMARK_MAX_CONCURRENT, "0"));
+    ck_assert_ptr_null(hl_config_set(test_pool, &c, HL_D_BENCHMARK_MAX_CONCURRENT, "1"));
 }
 END_TEST
 
