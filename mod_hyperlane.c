@@ -207,7 +207,7 @@ static const command_rec hl_directives[] = {
                  "cache operations in flight at once (default 50)"),
     HL_DIRECTIVE("HyperlaneMemoryMaxAge", HL_D_MEMORY_MAX_AGE,
                  "milliseconds a thread may reuse its memory reading, "
-                 "0 = every answer (default 0)"),
+                 "0 = every answer (default 1000)"),
     HL_DIRECTIVE("HyperlaneBenchmarkMaxConcurrent", HL_D_BENCHMARK_MAX_CONCURRENT,
                  "memory/benchmark runs at once across all processes (default 2)"),
     AP_INIT_ITERATE("HyperlaneFastPath", add_fast_path, NULL, RSRC_CONF,

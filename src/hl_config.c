@@ -33,9 +33,9 @@ static const hl_directive_def defs[HL_D_COUNT] = {
       "seconds a cache entry lives after it was set (default 3600)" },
     { HL_D_CACHE_MAX_CONCURRENT, "HyperlaneCacheMaxConcurrent", 1, 100000, 50, 0,
       "cache operations in flight across all processes (default 50)" },
-    { HL_D_MEMORY_MAX_AGE, "HyperlaneMemoryMaxAge", 0, 60000, 0, 0,
+    { HL_D_MEMORY_MAX_AGE, "HyperlaneMemoryMaxAge", 0, 60000, 1000, 0,
       "milliseconds a thread may answer with its last memory reading, "
-      "0 = read for every answer (0-60000, default 0)" },
+      "0 = read for every answer (0-60000, default 1000)" },
     { HL_D_BENCHMARK_MAX_CONCURRENT, "HyperlaneBenchmarkMaxConcurrent", 1, 1000, 2, 0,
       "memory/benchmark runs at once across all processes (1-1000, default 2)" },
 };

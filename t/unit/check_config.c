@@ -18,7 +18,7 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(hl_config_get(&c, HL_D_CACHE_MAX_VALUE), 65536);
     ck_assert_uint_eq(hl_config_get(&c, HL_D_CACHE_TTL), 3600);
     ck_assert_uint_eq(hl_config_get(&c, HL_D_CACHE_MAX_CONCURRENT), 50);
-    ck_assert_uint_eq(hl_config_get(&c, HL_D_MEMORY_MAX_AGE), 0);
+    ck_assert_uint_eq(hl_config_get(&c, HL_D_MEMORY_MAX_AGE), 1000);
     ck_assert_uint_eq(hl_config_get(&c, HL_D_BENCHMARK_MAX_CONCURRENT), 2);
 }
 END_TEST
