@@ -99,7 +99,11 @@ static void *create_server_config(apr_pool_t *p, server_rec *s)
 {
     hl_server_conf *sc = apr_pcalloc(p, sizeof(*sc));
     hl_config_defaults(&sc->cfg);
-    sc->skip_walk = sc->increment_post_only = -1;
+    /* A host's flags start unset, to inherit the main server's, which
+     * start at their defaults. */
+#define HL_HOST_FLAG(field, name, dflt, help) \
+    sc->field = s->is_virtual ? -1 : (dflt);
+#include "src/hl_directives.def"
     return sc;
 }
 
@@ -181,49 +185,17 @@ static const char *set_flag(cmd_parms *cmd, void *dummy, int on)
     return NULL;
 }
 
-#define HL_DIRECTIVE(name, id, help) \
-    AP_INIT_TAKE1(name, set_numeric, (void *)(apr_uintptr_t)(id), RSRC_CONF, help)
-
+/* Every directive, from its one definition in src/hl_directives.def. */
 static const command_rec hl_directives[] = {
-    HL_DIRECTIVE("HyperlaneHistorySize", HL_D_HISTORY_SIZE,
-                 "increments kept in the shared history (default 1000)"),
-    HL_DIRECTIVE("HyperlaneChunkSize", HL_D_CHUNK_SIZE,
-                 "chunk size of the process endpoint (default 4096)"),
-    HL_DIRECTIVE("HyperlaneMaxBody", HL_D_MAX_BODY,
-                 "largest body the module accepts, 0 = unlimited (default 0)"),
-    HL_DIRECTIVE("HyperlanePoolBuffers", HL_D_POOL_BUFFERS,
-                 "buffers in each process's pool (default 100)"),
-    HL_DIRECTIVE("HyperlanePoolBufferSize", HL_D_POOL_BUFFER_SIZE,
-                 "size of a pooled buffer (default 8K)"),
-    HL_DIRECTIVE("HyperlaneCacheSize", HL_D_CACHE_SIZE,
-                 "shared memory for the cache (default 16M)"),
-    HL_DIRECTIVE("HyperlaneCacheMaxKey", HL_D_CACHE_MAX_KEY,
-                 "longest cache key (default 250)"),
-    HL_DIRECTIVE("HyperlaneCacheMaxValue", HL_D_CACHE_MAX_VALUE,
-                 "largest cache value (default 64K)"),
-    HL_DIRECTIVE("HyperlaneCacheTTL", HL_D_CACHE_TTL,
-                 "seconds a cache entry lives (default 3600)"),
-    HL_DIRECTIVE("HyperlaneCacheMaxConcurrent", HL_D_CACHE_MAX_CONCURRENT,
-                 "cache operations in flight at once (default 50)"),
-    HL_DIRECTIVE("HyperlaneMemoryMaxAge", HL_D_MEMORY_MAX_AGE,
-                 "milliseconds a thread may reuse its memory reading, "
-                 "0 = every answer (default 1000)"),
-    HL_DIRECTIVE("HyperlaneBenchmarkMaxConcurrent", HL_D_BENCHMARK_MAX_CONCURRENT,
-                 "memory/benchmark runs at once across all processes (default 2)"),
-    AP_INIT_ITERATE("HyperlaneFastPath", add_fast_path, NULL, RSRC_CONF,
-                    "URL prefixes (mounts of this host) whose read-only "
-                    "endpoints are answered in the quick handler, before "
-                    "access control (opt-in); off in a host turns it off"),
-    AP_INIT_ITERATE("HyperlaneTrustedOrigin", add_trusted_origin, NULL, RSRC_CONF,
-                    "origins besides the request's own host allowed to send "
-                    "state-changing requests (https://name[:port])"),
-    AP_INIT_FLAG("HyperlaneSkipDirectoryWalk", set_flag,
-                 (void *)APR_OFFSETOF(hl_server_conf, skip_walk), RSRC_CONF,
-                 "On: requests below a mount skip the <Directory> and "
-                 ".htaccess walk, and the access control found there (Off)"),
-    AP_INIT_FLAG("HyperlaneIncrementPostOnly", set_flag,
-                 (void *)APR_OFFSETOF(hl_server_conf, increment_post_only),
-                 RSRC_CONF, "On: counter/increment takes POST only (Off)"),
+#define HL_NUMERIC(ID, name, min, max, dflt, is_bytes, help) \
+    AP_INIT_TAKE1(name, set_numeric, (void *)(apr_uintptr_t)HL_D_##ID, \
+                  RSRC_CONF, help),
+#define HL_HOST_FLAG(field, name, dflt, help) \
+    AP_INIT_FLAG(name, set_flag, (void *)APR_OFFSETOF(hl_server_conf, field), \
+                 RSRC_CONF, help),
+#define HL_HOST_LIST(setter, name, dflt, help) \
+    AP_INIT_ITERATE(name, setter, NULL, RSRC_CONF, help),
+#include "src/hl_directives.def"
     { NULL }
 };
 
