@@ -635,9 +635,6 @@ static int ep_counter_increment(request_rec *r, const hl_route *route,
 {
     apr_uint64_t value;
     apr_status_t rv;
-    int rc = drop_body(r);
-    if (rc != OK)
-        return rc;
     hl_memory_figures m;
     hl_jsonw *w;
     rv = hl_store_counter_increment(runtime->store, runtime->pid, &value);
@@ -1019,9 +1016,6 @@ static int cache_delete(request_rec *r, const hl_key *key)
     hl_jsonw *w;
     hl_admission *a;
     apr_status_t rv;
-    int rc = drop_body(r);
-    if (rc != OK)
-        return rc;
     if (cache_admit(r, &a) != OK)
         return OK;
     rv = hl_store_cache_delete(runtime->store, key->bytes, key->len,
@@ -1073,18 +1067,25 @@ static int ep_cache_stats(request_rec *r, const hl_route *route,
 typedef int (*hl_endpoint_fn)(request_rec *r, const hl_route *route,
                               const char *mount);
 
-static hl_endpoint_fn endpoint_fn(hl_endpoint ep)
+/* The handlers of src/hl_endpoints.def, by endpoint. */
+static const hl_endpoint_fn handlers[HL_EP_COUNT] = {
+#define HL_ENDPOINT(ID, path, is_prefix, methods, flags, handler) \
+    [HL_EP_##ID] = handler,
+#include "src/hl_endpoints.def"
+};
+
+/* Runs a routed endpoint.  A body that comes with a request the endpoint
+ * does not read is dropped first (drop_body). */
+static int run_endpoint(request_rec *r, const hl_route *route,
+                        const char *mount)
 {
-    switch (ep) {
-    case HL_EP_COUNTER_INCREMENT: return ep_counter_increment;
-    case HL_EP_COUNTER_STATS:     return ep_counter_stats;
-    case HL_EP_PROCESS:           return ep_process;
-    case HL_EP_PROCESS_POOLED:    return ep_process_pooled;
-    case HL_EP_MEMORY_BENCHMARK:  return ep_memory_benchmark;
-    case HL_EP_CACHE_STATS:       return ep_cache_stats;
-    case HL_EP_CACHE_KEY:         return ep_cache_key;
-    default:                      return ep_index;   /* HL_EP_INDEX */
+    unsigned m = hl_router_method_bit(r->method);
+    if (!(route->flags & HL_RF_READS_BODY) || (m != HL_M_POST && m != HL_M_PUT)) {
+        int rc = drop_body(r);
+        if (rc != OK)
+            return rc;
     }
+    return handlers[route->endpoint](r, route, mount);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1257,7 +1258,7 @@ static int hl_handler(request_rec *r)
         return send_error(r, HTTP_NOT_FOUND,
                           apr_psprintf(r->pool, "No endpoint at %s", r->uri));
     if (rt->route.status == HL_ROUTE_BAD_METHOD) {
-        apr_table_setn(r->headers_out, "Allow", rt->route.allow);
+        apr_table_set(r->headers_out, "Allow", rt->route.allow);
         return send_error(r, HTTP_METHOD_NOT_ALLOWED,
                           apr_psprintf(r->pool, "Method %s not allowed here; "
                                        "allowed: %s", r->method, rt->route.allow));
@@ -1271,7 +1272,7 @@ static int hl_handler(request_rec *r)
     }
     if (guarded(r, &rt->route) && (refused = cross_site(r)) != NULL)
         return send_error(r, HTTP_FORBIDDEN, refused);
-    return endpoint_fn(rt->route.endpoint)(r, &rt->route, rt->mount);
+    return run_endpoint(r, &rt->route, rt->mount);
 }
 
 /* A request below a mount keeps its route for the handler.  Core then
@@ -1292,16 +1293,10 @@ static int hl_map_to_storage(request_rec *r)
     return server_conf(r->server)->skip_walk == 1 ? OK : DECLINED;
 }
 
-/* HyperlaneFastPath: the read-only endpoints below the given prefixes are
- * answered here, before Apache's per-directory configuration, access
- * control and handler phases run (as mod_cache's CacheQuickHandler does).
- * Opt-in, because it bypasses Require. */
-static int is_read_only(hl_endpoint ep)
-{
-    return ep == HL_EP_INDEX || ep == HL_EP_COUNTER_STATS
-        || ep == HL_EP_CACHE_STATS || ep == HL_EP_CACHE_KEY;
-}
-
+/* HyperlaneFastPath: the read-only endpoints (HL_RF_READ_ONLY) below the
+ * given prefixes are answered here, before Apache's per-directory
+ * configuration, access control and handler phases run (as mod_cache's
+ * CacheQuickHandler does).  Opt-in, because it bypasses Require. */
 static int hl_quick_handler(request_rec *r, int lookup_uri)
 {
     hl_host *host;
@@ -1317,10 +1312,10 @@ static int hl_quick_handler(request_rec *r, int lookup_uri)
     if (!(path = raw_path(r))
         || hl_router_resolve(path, host->fast_paths, NULL, method,
                           &mount, &route) != APR_SUCCESS
-        || route.status != HL_ROUTE_OK || !is_read_only(route.endpoint)
+        || route.status != HL_ROUTE_OK || !(route.flags & HL_RF_READ_ONLY)
         || !names_what_uri_names(r, path))
         return DECLINED;
-    return endpoint_fn(route.endpoint)(r, &route, mount);
+    return run_endpoint(r, &route, mount);
 }
 
 static void hl_register_hooks(apr_pool_t *p)

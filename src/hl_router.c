@@ -5,18 +5,10 @@
 #include <string.h>
 
 static const hl_route_def routes[] = {
-    { "",                  0, HL_M_GET,                 HL_EP_INDEX, 0 },
-    { "counter/increment", 0, HL_M_GET | HL_M_POST,     HL_EP_COUNTER_INCREMENT,
-                                                        HL_RF_NO_HEAD },
-    { "counter/stats",     0, HL_M_GET,                 HL_EP_COUNTER_STATS, 0 },
-    { "process",           0, HL_M_POST,                HL_EP_PROCESS, 0 },
-    { "process/pooled",    0, HL_M_POST,                HL_EP_PROCESS_POOLED, 0 },
-    { "memory/benchmark",  0, HL_M_GET,                 HL_EP_MEMORY_BENCHMARK,
-                                                        HL_RF_GUARD_GET },
-    { "cache",             0, HL_M_GET,                 HL_EP_CACHE_STATS, 0 },
-    { "cache/",            1, HL_M_GET | HL_M_POST | HL_M_PUT | HL_M_DELETE,
-                                                        HL_EP_CACHE_KEY, 0 },
-    { NULL, 0, 0, HL_EP_NONE, 0 }
+#define HL_ENDPOINT(ID, path, is_prefix, methods, flags, handler) \
+    { path, is_prefix, methods, flags, HL_EP_##ID },
+#include "hl_endpoints.def"
+    { NULL, 0, 0, 0, HL_EP_NONE }
 };
 
 const hl_route_def *hl_router_table(void)
@@ -37,15 +29,24 @@ unsigned hl_router_method_bit(const char *method)
     return HL_M_OTHER;
 }
 
-static const char *allow_header(unsigned methods, unsigned flags)
+/* The methods a row takes, as an Allow header lists them. */
+static void allow_header(const hl_route_def *d, char *out)
 {
-    /* Every combination the table uses, spelt once. */
-    switch (methods) {
-    case HL_M_GET:              return "GET, HEAD";
-    case HL_M_POST:             return "POST";
-    case HL_M_GET | HL_M_POST:  return flags & HL_RF_NO_HEAD ? "GET, POST"
-                                                             : "GET, HEAD, POST";
-    default:                    return "GET, HEAD, POST, PUT, DELETE";
+    static const struct { unsigned bit; const char *name; } order[] = {
+        { HL_M_GET, "GET" }, { HL_M_HEAD, "HEAD" }, { HL_M_POST, "POST" },
+        { HL_M_PUT, "PUT" }, { HL_M_DELETE, "DELETE" }
+    };
+    unsigned methods = d->methods;
+    char *p = out;
+    apr_size_t i;
+    if ((methods & HL_M_GET) && !(d->flags & HL_RF_NO_HEAD))
+        methods |= HL_M_HEAD;
+    *p = '\0';
+    for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        if (!(methods & order[i].bit))
+            continue;
+        p = apr_cpystrn(p, p == out ? "" : ", ", 3);
+        p = apr_cpystrn(p, order[i].name, HL_ALLOW_MAX - (apr_size_t)(p - out));
     }
 }
 
@@ -72,7 +73,7 @@ apr_status_t hl_router_match(const char *rel, unsigned method, hl_route *out)
         out->rest = d->is_prefix ? rel + strlen(d->path) : "";
         if (!(d->methods & effective)) {
             out->status = HL_ROUTE_BAD_METHOD;
-            out->allow = allow_header(d->methods, d->flags);
+            allow_header(d, out->allow);
             return APR_SUCCESS;
         }
         out->status = HL_ROUTE_OK;

@@ -39,6 +39,37 @@ START_TEST(test_table_routes)
 }
 END_TEST
 
+/* Every row: its Allow names exactly its methods (HEAD beside GET unless
+ * the GET changes state), each of them routes, the others are 405. */
+START_TEST(test_table_allow_and_methods)
+{
+    static const char *names[] = { "GET", "HEAD", "POST", "PUT", "DELETE" };
+    const hl_route_def *d;
+    int n = 0;
+    for (d = hl_router_table(); d->path; d++, n++) {
+        const char *rel = d->is_prefix ? apr_pstrcat(test_pool, d->path, "k", NULL)
+                                       : d->path;
+        hl_route patch = route_of(rel, "PATCH");
+        int i;
+        ck_assert_int_eq(patch.status, HL_ROUTE_BAD_METHOD);
+        ck_assert_int_eq(patch.endpoint, d->endpoint);
+        for (i = 0; i < 5; i++) {
+            unsigned bit = hl_router_method_bit(names[i]);
+            int takes = (d->methods & bit)
+                || (bit == HL_M_HEAD && (d->methods & HL_M_GET)
+                    && !(d->flags & HL_RF_NO_HEAD));
+            char *listed = strstr(patch.allow, names[i]);
+            /* "PUT" is no part of another name; "GET" neither. */
+            ck_assert_msg(!takes == !listed, "%s: %s in Allow \"%s\"",
+                          d->path, names[i], patch.allow);
+            ck_assert_int_eq(route_of(rel, names[i]).status,
+                             takes ? HL_ROUTE_OK : HL_ROUTE_BAD_METHOD);
+        }
+    }
+    ck_assert_int_eq(n, HL_EP_COUNT - 1);
+}
+END_TEST
+
 START_TEST(test_unknown_paths)
 {
     static const char *bad[] = {
@@ -160,6 +191,7 @@ Suite *router_suite(void)
     tcase_add_test(tc, test_table_routes);
     tcase_add_test(tc, test_unknown_paths);
     tcase_add_test(tc, test_wrong_method_gives_allow);
+    tcase_add_test(tc, test_table_allow_and_methods);
     tcase_add_test(tc, test_cache_key_rest);
     tcase_add_test(tc, test_resolve_mounts);
     tcase_add_test(tc, test_percent_decode);
