@@ -308,6 +308,7 @@ static void do_copy(void)
     free(cache);
     cache = dst;
     cache_size = size;
+    cfg = c2;        /* the next copy checks against dst's geometry */
     in_flight = 0;   /* the limiter stays with the old region */
     st = stats();
     /* Entries too large for the new data area are skipped, not evicted. */
