@@ -53,8 +53,11 @@ typedef struct hl_store_ops {
 
 /* Backends by number: a store outlives the module's code across graceful
  * restarts (httpd unloads and reloads the .so, maybe at another address),
- * so a store is recognised by this number, never by its ops pointer. */
-enum { HL_STORE_BACKEND_SHM = 1 };
+ * so a store is recognised by this number, never by its ops pointer.  The
+ * number changes with the layout of the backend's private record: 1 is
+ * the shm backend of builds that kept no plan beside the segment, whose
+ * record a newer build must not read (it would read past it). */
+enum { HL_STORE_BACKEND_SHM_NOPLAN = 1, HL_STORE_BACKEND_SHM = 2 };
 
 struct hl_store {
     const hl_store_ops *ops;

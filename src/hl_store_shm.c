@@ -269,6 +269,11 @@ apr_status_t hl_store_shm_open(hl_store **out, const hl_shm_params *params,
         /* Old children keep their own mapping until they exit. */
         apr_shm_destroy(old->shm);
     }
+    else if (previous && previous->backend == HL_STORE_BACKEND_SHM_NOPLAN) {
+        /* An older build's store: neither its record nor its segment is
+         * read; the segment stays mapped until the parent exits. */
+        *origin = HL_STORE_REPLACED;
+    }
     st = apr_pcalloc(pool, sizeof(*st));
     st->ops = &shm_ops;
     st->impl = s;

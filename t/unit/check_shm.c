@@ -456,6 +456,22 @@ START_TEST(test_store_distrusts_hostile_segment)
 }
 END_TEST
 
+/* A store left by an older build (backend 1, no plan in its record) is
+ * not read at all: its record would be shorter than this build's. */
+START_TEST(test_store_of_an_older_build_not_read)
+{
+    hl_store legacy = { NULL, NULL, HL_STORE_BACKEND_SHM_NOPLAN };
+    hl_store *st;
+    hl_store_origin origin;
+
+    ck_assert_int_eq(hl_store_shm_open(&st, &old_params, &legacy, NULL,
+                                       test_pool, &origin), APR_SUCCESS);
+    ck_assert_int_eq(origin, HL_STORE_REPLACED);
+    ck_assert_ptr_ne(st, &legacy);
+    assert_valid(hl_shm_cache_region(hl_store_shm_base(st), hl_store_shm_plan(st)));
+}
+END_TEST
+
 Suite *shm_suite(void)
 {
     Suite *s = suite_create("shm");
@@ -470,6 +486,7 @@ Suite *shm_suite(void)
     tcase_add_test(tc, test_hostile_blocks);
     tcase_add_loop_test(tc, test_random_damage, 0, 4);
     tcase_add_test(tc, test_store_distrusts_hostile_segment);
+    tcase_add_test(tc, test_store_of_an_older_build_not_read);
     suite_add_tcase(s, tc);
     return s;
 }
