@@ -13,6 +13,7 @@
 #include "hl_store.h"
 
 #include <apr_strings.h>
+#include <apr_thread_proc.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -410,6 +411,65 @@ START_TEST(test_random_damage)
 }
 END_TEST
 
+/* A child writing the old segment while the parent copies it (it need
+ * not take the mutex): whatever the copy takes or refuses, it reads only
+ * the old segment, writes only the new one, and leaves that valid. */
+typedef struct racer {
+    unsigned char *from;
+    apr_size_t words;
+    apr_uint64_t seed;
+    int started, stop;
+} racer;
+
+static void *APR_THREAD_FUNC race_writes(apr_thread_t *t, void *arg)
+{
+    racer *r = arg;
+    __atomic_store_n(&r->started, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+        apr_uint64_t x = test_rand(&r->seed);
+        apr_uint32_t *at = (apr_uint32_t *)r->from + (x >> 8) % r->words;
+        __atomic_store_n(at, (apr_uint32_t)(test_rand(&r->seed) >> (x & 31)),
+                         __ATOMIC_RELAXED);
+    }
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+START_TEST(test_writes_during_the_copy)
+{
+    segment old = old_segment();
+    unsigned char *pristine = malloc(old.plan.total_size);
+    int round;
+
+    memcpy(pristine, old.base, old.plan.total_size);
+    for (round = 0; round < 40; round++) {
+        segment fresh = segment_new(round % 2 ? 16 * 1024 : 128 * 1024, 8);
+        racer r;
+        apr_thread_t *t;
+        apr_status_t rv, trv;
+
+        memcpy(old.base, pristine, old.plan.total_size);
+        r.from = old.base + old.plan.cache_off;
+        r.words = old.plan.cache_size / 4;
+        r.seed = 0xc0ffee00u + (apr_uint64_t)round;
+        r.started = r.stop = 0;
+        ck_assert_int_eq(apr_thread_create(&t, NULL, race_writes, &r, test_pool),
+                         APR_SUCCESS);
+        while (!__atomic_load_n(&r.started, __ATOMIC_ACQUIRE))
+            apr_thread_yield();
+        rv = hl_shm_migrate(fresh.base, &fresh.plan, old.base, &old.plan,
+                            T0 + 1000);
+        __atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+        apr_thread_join(&trv, t);
+        ck_assert(rv == APR_SUCCESS || rv == APR_EINVAL || rv == APR_EGENERAL);
+        assert_valid(cache_in(&fresh));
+        free(fresh.base);
+    }
+    free(pristine);
+    free(old.base);
+}
+END_TEST
+
 /* The store: a segment that fails its checks is neither reused nor
  * copied; the new one starts empty and says why. */
 START_TEST(test_store_distrusts_hostile_segment)
@@ -485,6 +545,7 @@ Suite *shm_suite(void)
     tcase_add_test(tc, test_hostile_segment_header_refused);
     tcase_add_test(tc, test_hostile_blocks);
     tcase_add_loop_test(tc, test_random_damage, 0, 4);
+    tcase_add_test(tc, test_writes_during_the_copy);
     tcase_add_test(tc, test_store_distrusts_hostile_segment);
     tcase_add_test(tc, test_store_of_an_older_build_not_read);
     suite_add_tcase(s, tc);
