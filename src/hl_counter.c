@@ -141,8 +141,8 @@ apr_status_t hl_counter_snapshot_read(const hl_counter *c, int max_recent,
     memset(snap, 0, sizeof(*snap));
     v = LOAD(&c->value);
     snap->current_value = v;
-    snap->capacity = c->capacity;
-    snap->history_length = v < c->capacity ? v : c->capacity;
+    snap->capacity = LOAD_RELAXED(&c->capacity);   /* once: it places slots */
+    snap->history_length = v < snap->capacity ? v : snap->capacity;
     for (i = 0; i < max_recent && (apr_uint64_t)i < snap->history_length; i++)
         slot_read(c, snap->capacity, v - (apr_uint64_t)i, &snap->recent[i]);
     snap->n_recent = i;
