@@ -1373,9 +1373,9 @@ static void copy_counters(hl_cache *dst, const hl_cache *src)
 }
 
 /* An entry of src as the copy read it: each word read once and checked
- * against the geometry before use.  off and size place the block. */
+ * against the geometry before use.  off places the block. */
 typedef struct src_entry {
-    apr_uint32_t off, size, klen, vlen;
+    apr_uint32_t off, klen, vlen;
     apr_int64_t  set_time, access_time, expires;
     apr_uint64_t count;
 } src_entry;
@@ -1400,7 +1400,6 @@ static apr_uint32_t src_block_read(const hl_cache *src,
     if (state != B_LIVE)
         return 0;
     e->off = off;
-    e->size = size;
     e->klen = RELAXED(b->klen);
     e->vlen = RELAXED(b->vlen);
     if (e->klen == 0 || e->klen > geo->max_key || e->vlen > geo->max_value
