@@ -298,6 +298,7 @@ static void do_copy(void)
     apr_size_t size = hl_cache_min_size() + 16 * (apr_size_t)(64 + word() % 3000);
     hl_cache_config c2 = cfg;
     hl_cache *dst = aligned_alloc(16, size);
+    hl_cache_geometry geo;
     hl_cache_stats st;
     unsigned i;
 
@@ -305,10 +306,12 @@ static void do_copy(void)
     c2.buckets = 0;
     CHECK(dst != NULL);
     CHECK(hl_cache_format(dst, size, &c2) == APR_SUCCESS);
-    CHECK(hl_cache_copy(dst, cache, now) == APR_SUCCESS);
+    CHECK(hl_cache_geometry_of(cache_size, &cfg, &geo) == APR_SUCCESS);
+    CHECK(hl_cache_copy(dst, cache, &geo, now) == APR_SUCCESS);
     free(cache);
     cache = dst;
     cache_size = size;
+    cfg = c2;        /* the next copy checks against dst's geometry */
     st = stats();
     /* Entries too large for the new data area are skipped, not evicted. */
     for (i = 0; i < NKEYS; i++)

@@ -5,8 +5,10 @@
 
 #include <apr_strings.h>
 
+#include <stddef.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -1116,6 +1118,80 @@ apr_status_t hl_cache_set_interrupted(hl_cache *c, const void *key,
     return cache_set(c, key, klen, val, vlen, now, ttl, NULL, &steps);
 }
 
+#define FIELD(type, name, m) { name, offsetof(type, m), sizeof(((type *)0)->m) }
+
+apr_status_t hl_cache_field(const char *name, apr_size_t *offset,
+                            apr_size_t *width)
+{
+    static const struct { const char *name; apr_size_t off, width; } f[] = {
+        FIELD(hl_cache, "magic", magic),
+        FIELD(hl_cache, "region_size", region_size),
+        FIELD(hl_cache, "max_key", max_key),
+        FIELD(hl_cache, "max_value", max_value),
+        FIELD(hl_cache, "nbuckets", nbuckets),
+        FIELD(hl_cache, "bucket_off", bucket_off),
+        FIELD(hl_cache, "data_start", data_start),
+        FIELD(hl_cache, "data_end", data_end),
+        FIELD(hl_cache, "touch_off", touch_off),
+        FIELD(hl_cache, "ntouch", ntouch),
+        FIELD(hl_cache, "touch_free", touch_free),
+        FIELD(hl_cache, "writer_active", writer_active),
+        FIELD(hl_cache, "lru_head", lru_head),
+        FIELD(hl_cache, "lru_tail", lru_tail),
+        FIELD(hl_cache, "exp_head", exp_head),
+        FIELD(hl_cache, "exp_tail", exp_tail),
+        FIELD(hl_cache, "total_entries", total_entries),
+        FIELD(block, "block.size", size),
+        FIELD(block, "block.state", state),
+        FIELD(block, "block.hnext", hnext),
+        FIELD(block, "block.prev", prev),
+        FIELD(block, "block.next", next),
+        FIELD(block, "block.klen", klen),
+        FIELD(block, "block.vlen", vlen),
+        FIELD(block, "block.id", id),
+        { "block.data", offsetof(block, data), 0 },   /* the key's first byte */
+    };
+    apr_size_t i;
+    for (i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+        if (strcmp(f[i].name, name) == 0) {
+            *offset = f[i].off;
+            *width = f[i].width;
+            return APR_SUCCESS;
+        }
+    return APR_NOTFOUND;
+}
+
+apr_status_t hl_cache_field_get(const void *at, const char *name,
+                                apr_uint64_t *v)
+{
+    apr_size_t off, width;
+    apr_uint32_t v32;
+    apr_status_t rv = hl_cache_field(name, &off, &width);
+    if (rv != APR_SUCCESS || width == 0)
+        return rv != APR_SUCCESS ? rv : APR_EINVAL;
+    if (width == sizeof(v32)) {
+        memcpy(&v32, (const char *)at + off, sizeof(v32));
+        *v = v32;
+    }
+    else
+        memcpy(v, (const char *)at + off, sizeof(*v));
+    return APR_SUCCESS;
+}
+
+apr_status_t hl_cache_field_set(void *at, const char *name, apr_uint64_t v)
+{
+    apr_size_t off, width;
+    apr_uint32_t v32 = (apr_uint32_t)v;
+    apr_status_t rv = hl_cache_field(name, &off, &width);
+    if (rv != APR_SUCCESS || width == 0)
+        return rv != APR_SUCCESS ? rv : APR_EINVAL;
+    if (width == sizeof(v32))
+        memcpy((char *)at + off, &v32, sizeof(v32));
+    else
+        memcpy((char *)at + off, &v, sizeof(v));
+    return APR_SUCCESS;
+}
+
 apr_status_t hl_cache_delete(hl_cache *c, const void *key, apr_size_t klen,
                              apr_time_t now)
 {
@@ -1181,16 +1257,15 @@ apr_size_t hl_cache_min_size(void)
     return (apr_size_t)(HDR_UNITS + 1 + MIN_DATA_UNITS) * UNIT;
 }
 
-apr_status_t hl_cache_format(void *region, apr_size_t size,
-                             const hl_cache_config *cfg)
+apr_status_t hl_cache_geometry_of(apr_size_t size, const hl_cache_config *cfg,
+                                  hl_cache_geometry *geo)
 {
-    hl_cache *c = region;
     apr_size_t units = size / UNIT, avail;
     apr_uint32_t nb = cfg->buckets, bucket_units, nt, touch_units;
 
     if (size % UNIT || size < hl_cache_min_size() || units >= 0xffffffffu
-        || cfg->max_key < 1 || cfg->max_value >= 0xffffffffu
-        || (nb & (nb - 1)) != 0)
+        || cfg->max_key < 1 || cfg->max_key >= 0xffffffffu
+        || cfg->max_value >= 0xffffffffu || (nb & (nb - 1)) != 0)
         return APR_EINVAL;
     avail = (units - HDR_UNITS) * UNIT;
     if (nb == 0)
@@ -1205,34 +1280,61 @@ apr_status_t hl_cache_format(void *region, apr_size_t size,
     touch_units = (apr_uint32_t)(((apr_size_t)nt * sizeof(touch) + UNIT - 1) / UNIT);
     if ((apr_size_t)HDR_UNITS + bucket_units + touch_units + MIN_DATA_UNITS > units)
         return APR_EINVAL;
+    memset(geo, 0, sizeof(*geo));
+    geo->region_size = size;
+    geo->max_key = cfg->max_key;
+    geo->max_value = cfg->max_value;
+    geo->nbuckets = nb;
+    geo->bucket_off = HDR_UNITS;
+    geo->touch_off = HDR_UNITS + bucket_units;
+    geo->ntouch = nt;
+    geo->data_start = geo->touch_off + touch_units;
+    geo->data_end = (apr_uint32_t)units;
+    return APR_SUCCESS;
+}
 
+apr_status_t hl_cache_format(void *region, apr_size_t size,
+                             const hl_cache_config *cfg)
+{
+    hl_cache *c = region;
+    hl_cache_geometry geo;
+    apr_status_t rv = hl_cache_geometry_of(size, cfg, &geo);
+
+    if (rv != APR_SUCCESS)
+        return rv;
     memset(c, 0, sizeof(*c));
     c->version = CACHE_VERSION;
-    c->region_size = size;
-    c->max_key = cfg->max_key;
-    c->max_value = cfg->max_value;
+    c->region_size = geo.region_size;
+    c->max_key = geo.max_key;
+    c->max_value = geo.max_value;
     c->seed[0] = cfg->seed[0];
     c->seed[1] = cfg->seed[1];
-    c->nbuckets = nb;
-    c->bucket_off = HDR_UNITS;
-    c->touch_off = HDR_UNITS + bucket_units;
-    c->ntouch = nt;
-    memset(touches(c), 0, (apr_size_t)nt * sizeof(touch));
-    c->data_start = c->touch_off + touch_units;
-    c->data_end = (apr_uint32_t)units;
+    c->nbuckets = geo.nbuckets;
+    c->bucket_off = geo.bucket_off;
+    c->touch_off = geo.touch_off;
+    c->ntouch = geo.ntouch;
+    memset(touches(c), 0, (apr_size_t)geo.ntouch * sizeof(touch));
+    c->data_start = geo.data_start;
+    c->data_end = geo.data_end;
     data_reset(c);
     __atomic_store_n(&c->magic, CACHE_MAGIC, __ATOMIC_RELEASE);
     return APR_SUCCESS;
 }
 
-apr_status_t hl_cache_check(const void *region, apr_size_t size,
-                            apr_size_t max_key, apr_size_t max_value)
+apr_status_t hl_cache_check(const void *region, const hl_cache_geometry *geo)
 {
     const hl_cache *c = region;
-    if (c->magic != CACHE_MAGIC || c->version != CACHE_VERSION)
+    if (RELAXED(c->magic) != CACHE_MAGIC || RELAXED(c->version) != CACHE_VERSION)
         return APR_EGENERAL;
-    if (c->region_size != size || c->max_key != max_key
-        || c->max_value != max_value)
+    if (RELAXED(c->region_size) != geo->region_size
+        || RELAXED(c->max_key) != geo->max_key
+        || RELAXED(c->max_value) != geo->max_value
+        || RELAXED(c->nbuckets) != geo->nbuckets
+        || RELAXED(c->bucket_off) != geo->bucket_off
+        || RELAXED(c->touch_off) != geo->touch_off
+        || RELAXED(c->ntouch) != geo->ntouch
+        || RELAXED(c->data_start) != geo->data_start
+        || RELAXED(c->data_end) != geo->data_end)
         return APR_EINVAL;
     return APR_SUCCESS;
 }
@@ -1248,57 +1350,213 @@ static void copy_counters(hl_cache *dst, const hl_cache *src)
     dst->recoveries = src->recoveries;
     dst->last_recovery_time = src->last_recovery_time;
     memcpy(dst->last_recovery, src->last_recovery, sizeof(dst->last_recovery));
+    /* src's text may be unterminated garbage. */
+    dst->last_recovery[sizeof(dst->last_recovery) - 1] = '\0';
 }
 
-/* One entry of src into dst, at the head of dst's LRU. */
-static void copy_entry(hl_cache *dst, const hl_cache *src, const block *s,
-                       apr_time_t now)
+/* An entry of src as the copy read it: each word read once and checked
+ * against the geometry before use.  off places the block. */
+typedef struct src_entry {
+    apr_uint32_t off, klen, vlen;
+    apr_int64_t  set_time, access_time, expires;
+    apr_uint64_t count;
+} src_entry;
+
+/* Reads the block at unit off of src (off inside geo's data area): its
+ * size in units, or 0 if the block breaks the layout; *live says whether
+ * it holds an entry, then filled in e.  A slot id out of range or a slot
+ * that is no longer the block's gives count 0 and no hit time, as repair
+ * would. */
+static apr_uint32_t src_block_read(const hl_cache *src,
+                                   const hl_cache_geometry *geo,
+                                   apr_uint32_t off, int *live, src_entry *e)
 {
-    apr_uint64_t count = touch_count(src, s);
-    block *e;
-    if (s->klen > dst->max_key || s->vlen > dst->max_value
-        || units_for(s->klen, s->vlen) > dst->data_end - dst->data_start)
-        return;
-    if (!(e = alloc_evicting(dst, units_for(s->klen, s->vlen), now)))
-        return;
+    const block *b = blk(src, off);
+    apr_uint32_t size = RELAXED(b->size), state = RELAXED(b->state), id, gen;
+
+    *live = 0;
+    if (size < MIN_UNITS || size > geo->data_end - off)
+        return 0;
+    if (state == B_FREE || state == B_RESERVED)
+        return size;
+    if (state != B_LIVE)
+        return 0;
+    e->off = off;
+    e->klen = RELAXED(b->klen);
+    e->vlen = RELAXED(b->vlen);
+    if (e->klen == 0 || e->klen > geo->max_key || e->vlen > geo->max_value
+        || units_for(e->klen, e->vlen) > size)
+        return 0;
+    e->set_time = RELAXED(b->set_time);
+    e->access_time = RELAXED(b->access_time);
+    e->expires = RELAXED(b->expires);
+    e->count = 0;
+    id = RELAXED(b->id);
+    gen = RELAXED(b->gen);
+    if (id < geo->ntouch) {
+        const touch *t = (const touch *)((const char *)src
+                                         + (apr_size_t)geo->touch_off * UNIT) + id;
+        apr_uint64_t w = __atomic_load_n(&t->word, __ATOMIC_ACQUIRE);
+        apr_int64_t hit = RELAXED(t->atime);
+        if (T_GEN(w) == gen && !(w & (T_FREE | T_MARK))) {
+            e->count = w & T_COUNT;
+            if (hit > e->access_time)
+                e->access_time = hit;
+        }
+    }
+    *live = 1;
+    return size;
+}
+
+/* One entry of src into dst, at the head of dst's LRU.  The bytes come
+ * from the block e places, within the bounds checked when it was read; a
+ * key already in dst (src may hold it twice) is replaced, since entries
+ * arrive oldest first. */
+static int copy_entry(hl_cache *dst, const hl_cache *src, const src_entry *s,
+                      apr_time_t now)
+{
+    apr_uint32_t units = units_for(s->klen, s->vlen);
+    block *e, *dup;
+    if ((s->expires != 0 && now >= s->expires)
+        || s->klen > dst->max_key || s->vlen > dst->max_value
+        || units > dst->data_end - dst->data_start)
+        return 0;
+    if (!(e = alloc_evicting(dst, units, now)))
+        return 0;
     e->klen = s->klen;
     e->vlen = s->vlen;
     e->set_time = s->set_time;
-    e->access_time = touched_at(src, s);
+    e->access_time = s->access_time;
     e->expires = s->expires;
     touch_alloc(dst, e, e->access_time);
     __atomic_store_n(&touch_of(dst, e)->word,
-                     (apr_uint64_t)e->gen << T_GEN_SHIFT | count, __ATOMIC_RELEASE);
-    memcpy(e->data, s->data, (apr_size_t)s->klen + s->vlen);
+                     (apr_uint64_t)e->gen << T_GEN_SHIFT | s->count, __ATOMIC_RELEASE);
+    memcpy(e->data, blk(src, s->off)->data, (apr_size_t)s->klen + s->vlen);
+    if ((dup = entry_find(dst, e->data, e->klen)) != NULL)
+        entry_remove(dst, dup);
     set_state(e, B_LIVE);
     hash_link(dst, e, key_hash(dst, e->data, e->klen));
     lru_push_head(dst, e);
     exp_append(dst, e);   /* sorted once at the end */
     entry_account(dst, e);
+    return 1;
 }
 
-apr_status_t hl_cache_copy(hl_cache *dst, hl_cache *src, apr_time_t now)
-{
-    apr_uint32_t o;
-    apr_uint64_t steps = 0;
+/* Where an entry of src is, and when it was last used: the copy's order. */
+typedef struct src_rank {
+    apr_int64_t  access_time;
+    apr_uint32_t off;
+} src_rank;
 
-    if (src->magic != CACHE_MAGIC || dst->magic != CACHE_MAGIC)
+static int rank_cmp(const void *a, const void *b)
+{
+    const src_rank *x = a, *y = b;
+    if (x->access_time != y->access_time)
+        return x->access_time < y->access_time ? -1 : 1;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Walks src's data area by block sizes from data_start to data_end (each
+ * step at least MIN_UNITS, so it ends); every entry goes into rank[] when
+ * given (at most cap), else into dst when given; *n counts the entries
+ * ranked, copied or (with neither) seen.
+ * APR_EINVAL at the first block that breaks the layout. */
+static apr_status_t src_walk(const hl_cache *src, const hl_cache_geometry *geo,
+                             src_rank *rank, apr_size_t cap, hl_cache *dst,
+                             apr_time_t now, apr_size_t *n)
+{
+    apr_uint32_t o = geo->data_start;
+    *n = 0;
+    while (o < geo->data_end) {
+        src_entry e;
+        int live;
+        apr_uint32_t size = src_block_read(src, geo, o, &live, &e);
+        if (!size)
+            return APR_EINVAL;
+        if (live) {
+            if (rank) {
+                if (*n == cap)
+                    return APR_EINVAL;   /* changed since it was counted */
+                rank[*n].access_time = e.access_time;
+                rank[*n].off = o;
+                (*n)++;
+            }
+            else if (dst)
+                *n += (apr_size_t)copy_entry(dst, src, &e, now);
+            else
+                (*n)++;
+        }
+        o += size;
+    }
+    return APR_SUCCESS;
+}
+
+/* Counts the entries, ranks them by last use and copies them oldest
+ * first, reading each block again (and checking it again) as it goes; if
+ * the ranks cannot be allocated, copies in the order of the data area. */
+static apr_status_t copy_entries(hl_cache *dst, const hl_cache *src,
+                                 const hl_cache_geometry *geo, apr_time_t now,
+                                 apr_size_t *copied)
+{
+    apr_size_t n, i;
+    src_rank *rank;
+    apr_status_t rv = src_walk(src, geo, NULL, 0, NULL, now, &n);
+
+    *copied = 0;
+    if (rv != APR_SUCCESS)
+        return rv;
+    if (n > geo->ntouch)   /* every entry of a sound table owns a slot */
+        return APR_EINVAL;
+    if (n == 0)
+        return APR_SUCCESS;
+    if ((rank = malloc(n * sizeof(*rank))) == NULL)
+        return src_walk(src, geo, NULL, 0, dst, now, copied);
+    rv = src_walk(src, geo, rank, n, NULL, now, &n);
+    if (rv == APR_SUCCESS)
+        qsort(rank, n, sizeof(*rank), rank_cmp);
+    for (i = 0; rv == APR_SUCCESS && i < n; i++) {
+        src_entry e;
+        int live;
+        if (!src_block_read(src, geo, rank[i].off, &live, &e))
+            rv = APR_EINVAL;
+        else if (live)
+            *copied += (apr_size_t)copy_entry(dst, src, &e, now);
+    }
+    free(rank);
+    return rv;
+}
+
+apr_status_t hl_cache_copy(hl_cache *dst, const hl_cache *src,
+                           const hl_cache_geometry *geo, apr_time_t now)
+{
+    apr_status_t rv;
+    apr_size_t copied;
+    apr_int32_t dead_pid;
+    int dirty;
+
+    if (dst->magic != CACHE_MAGIC)
         return APR_EGENERAL;
-    hl_cache_recover(src, now, NULL);
+    if ((rv = hl_cache_check(src, geo)) != APR_SUCCESS)
+        return rv;
+    dirty = RELAXED(src->writer_active) != 0;
+    dead_pid = RELAXED(src->writer_pid);
     write_begin(dst, now);
     copy_counters(dst, src);
-    /* Oldest first, so that when dst is smaller the newest survive.  The
-     * step bound guards against a damaged list. */
-    for (o = src->lru_tail; o && steps++ < src->total_entries;
-         o = blk(src, o)->prev) {
-        const block *s = blk(src, o);
-        if (!is_expired(s, now))
-            copy_entry(dst, src, s, now);
+    rv = copy_entries(dst, src, geo, now, &copied);
+    /* A writer that died mid-update leaves committed entries in the data
+     * area, which is all the copy reads: what repair would have kept. */
+    if (dirty) {
+        apr_snprintf(dst->last_recovery, sizeof(dst->last_recovery),
+                     "writer pid %d died mid-update: %" APR_SIZE_T_FMT
+                     " entries copied from the data area at a resize",
+                     dead_pid, copied);
+        dst->recoveries++;
+        dst->last_recovery_time = now;
     }
-    list_sort(dst, BY_ACCESS);    /* src's order ignored hits since placed */
+    list_sort(dst, BY_ACCESS);
     list_sort(dst, BY_EXPIRY);
     write_end(dst);
-    return APR_SUCCESS;
+    return rv;
 }
 
 /* ---- validate ---------------------------------------------------------- */

@@ -138,19 +138,42 @@ typedef struct hl_cache_stats {
 /* Smallest region hl_cache_format accepts. */
 apr_size_t hl_cache_min_size(void);
 
+/* Where hl_cache_format puts each part of a region: a pure function of the
+ * size and of cfg's limits and bucket count (the seed plays no part), so
+ * that whoever formatted a region can later check it, or read it, against
+ * what it planned rather than against what the region says of itself. */
+typedef struct hl_cache_geometry {
+    apr_uint64_t region_size, max_key, max_value;
+    apr_uint32_t nbuckets, bucket_off, touch_off, ntouch;   /* units; slots */
+    apr_uint32_t data_start, data_end;                     /* units */
+} hl_cache_geometry;
+
+/* APR_EINVAL when hl_cache_format would refuse size and cfg. */
+apr_status_t hl_cache_geometry_of(apr_size_t size, const hl_cache_config *cfg,
+                                  hl_cache_geometry *geo);
+
 /* Formats a region of size bytes (a multiple of 16). */
 apr_status_t hl_cache_format(void *region, apr_size_t size,
                              const hl_cache_config *cfg);
 
-/* APR_SUCCESS when region holds a cache formatted with these limits. */
-apr_status_t hl_cache_check(const void *region, apr_size_t size,
-                            apr_size_t max_key, apr_size_t max_value);
+/* APR_SUCCESS when region holds a cache of this version whose header
+ * describes exactly geo; APR_EGENERAL without the magic or version,
+ * APR_EINVAL on any other difference.  Reads only the header. */
+apr_status_t hl_cache_check(const void *region, const hl_cache_geometry *geo);
 
-/* Copies the stats and the unexpired entries of src into a formatted dst,
- * most recently used last so that if dst is smaller the oldest go.  Entries
- * that do not fit dst's limits are skipped; those pushed out are counted
- * as evictions.  The caller holds the lock (one mutex guards both). */
-apr_status_t hl_cache_copy(hl_cache *dst, hl_cache *src, apr_time_t now);
+/* Copies the stats and the unexpired entries of src, a region formatted
+ * as geo, into a formatted dst, least recently used first so that if dst
+ * is smaller the oldest go.  Entries that do not fit dst's limits are
+ * skipped; those pushed out are counted as evictions.  src is only read,
+ * never written (not even repaired after a writer died mid-update), and
+ * read as memory a hostile process may change meanwhile: each word once,
+ * every offset, length and slot id checked against geo before use, the
+ * data area walked by block sizes, no list or chain followed.  APR_EINVAL
+ * (or hl_cache_check's status) when src fails a check: the copy stops
+ * there, and dst stays a valid table holding what was copied.  The caller
+ * holds dst's lock. */
+apr_status_t hl_cache_copy(hl_cache *dst, const hl_cache *src,
+                           const hl_cache_geometry *geo, apr_time_t now);
 
 /* Region bytes holding data now: header, buckets and live blocks. */
 apr_size_t hl_cache_bytes_used(const hl_cache *c);
@@ -196,6 +219,18 @@ apr_status_t hl_cache_recover(hl_cache *c, apr_time_t now,
 /* Full consistency check of tags, lists, hash chains and stats, for tests
  * and debugging.  On failure why gets a description. */
 apr_status_t hl_cache_validate(const hl_cache *c, char *why, apr_size_t len);
+
+/* Tests only: the byte offset and width of a field of the region header
+ * (its member name, "writer_active") or of a block header ("block.klen"),
+ * so that tests can damage a region as a hostile process would.
+ * APR_NOTFOUND for a name not listed in hl_cache.c. */
+apr_status_t hl_cache_field(const char *name, apr_size_t *offset,
+                            apr_size_t *width);
+/* Tests only: reads or writes that field as a number; at is the region
+ * for a header field, a block's first byte for a block field. */
+apr_status_t hl_cache_field_get(const void *at, const char *name,
+                                apr_uint64_t *v);
+apr_status_t hl_cache_field_set(void *at, const char *name, apr_uint64_t v);
 
 /* Tests only: runs hl_cache_set but stops after `steps` internal steps
  * (returning APR_EINTR), leaving the half-done state a killed writer would

@@ -44,9 +44,16 @@ apr_status_t hl_counter_check(const void *region, apr_uint64_t capacity)
     return c->capacity == capacity ? APR_SUCCESS : APR_EINVAL;
 }
 
+/* The slot of v in a ring of capacity slots. */
+static hl_history_slot *slot_in(const hl_counter *c, apr_uint64_t capacity,
+                                apr_uint64_t v)
+{
+    return (hl_history_slot *)&c->slots[(v - 1) % capacity];
+}
+
 static hl_history_slot *slot_for(const hl_counter *c, apr_uint64_t v)
 {
-    return (hl_history_slot *)&c->slots[(v - 1) % c->capacity];
+    return slot_in(c, c->capacity, v);
 }
 
 /* Claims the slot for v unless a newer value already holds or claims it. */
@@ -98,11 +105,12 @@ apr_status_t hl_counter_increment(hl_counter *c, apr_time_t now,
     return APR_SUCCESS;
 }
 
-/* Copies the entry of value v if its slot holds v, complete and untorn. */
-static void slot_read(const hl_counter *c, apr_uint64_t v,
-                      hl_history_entry *e)
+/* Copies the entry of value v if its slot (in a ring of capacity slots)
+ * holds v, complete and untorn. */
+static void slot_read(const hl_counter *c, apr_uint64_t capacity,
+                      apr_uint64_t v, hl_history_entry *e)
 {
-    hl_history_slot *s = slot_for(c, v);
+    hl_history_slot *s = slot_in(c, capacity, v);
     apr_uint64_t before = LOAD(&s->seq);
     memset(e, 0, sizeof(*e));
     e->value = v;
@@ -133,27 +141,32 @@ apr_status_t hl_counter_snapshot_read(const hl_counter *c, int max_recent,
     memset(snap, 0, sizeof(*snap));
     v = LOAD(&c->value);
     snap->current_value = v;
-    snap->capacity = c->capacity;
-    snap->history_length = v < c->capacity ? v : c->capacity;
+    snap->capacity = LOAD_RELAXED(&c->capacity);   /* once: it places slots */
+    snap->history_length = v < snap->capacity ? v : snap->capacity;
     for (i = 0; i < max_recent && (apr_uint64_t)i < snap->history_length; i++)
-        slot_read(c, v - (apr_uint64_t)i, &snap->recent[i]);
+        slot_read(c, snap->capacity, v - (apr_uint64_t)i, &snap->recent[i]);
     snap->n_recent = i;
     return APR_SUCCESS;
 }
 
-apr_status_t hl_counter_copy(hl_counter *dst, const hl_counter *src)
+apr_status_t hl_counter_copy(hl_counter *dst, const hl_counter *src,
+                             apr_uint64_t src_capacity)
 {
-    apr_uint64_t v = LOAD(&src->value);
-    apr_uint64_t keep = v < dst->capacity ? v : dst->capacity;
-    apr_uint64_t i;
+    apr_uint64_t v, keep, i;
 
-    if (keep > src->capacity)
-        keep = src->capacity;
+    /* Only the planned capacity places slots: src's own word is checked,
+     * never used. */
+    if (src_capacity == 0 || LOAD_RELAXED(&src->capacity) != src_capacity)
+        return APR_EINVAL;
+    v = LOAD(&src->value);
+    keep = v < dst->capacity ? v : dst->capacity;
+    if (keep > src_capacity)
+        keep = src_capacity;
     STORE(&dst->value, v);
     for (i = 0; i < keep; i++) {
         hl_history_entry e;
         apr_uint64_t val = v - i;
-        slot_read(src, val, &e);
+        slot_read(src, src_capacity, val, &e);
         if (e.complete) {
             hl_history_slot *s = slot_for(dst, val);
             s->value = val;

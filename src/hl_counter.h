@@ -64,8 +64,12 @@ apr_status_t hl_counter_increment(hl_counter *c, apr_time_t now,
 apr_status_t hl_counter_snapshot_read(const hl_counter *c, int max_recent,
                                       hl_counter_snapshot *snap);
 
-/* Value and the newest complete entries of src, into a formatted dst. */
-apr_status_t hl_counter_copy(hl_counter *dst, const hl_counter *src);
+/* Value and the newest complete entries of src, into a formatted dst.
+ * src_capacity is the capacity src was formatted with: src is read as
+ * memory another process may change meanwhile, and APR_EINVAL (nothing
+ * copied) if its capacity word says otherwise. */
+apr_status_t hl_counter_copy(hl_counter *dst, const hl_counter *src,
+                             apr_uint64_t src_capacity);
 
 /* Bytes of the region that hold data now. */
 apr_size_t hl_counter_bytes_used(const hl_counter *c);

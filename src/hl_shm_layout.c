@@ -22,9 +22,15 @@ apr_status_t hl_shm_plan_make(const hl_shm_params *params, hl_shm_plan *plan)
     plan->counter_size = align_up(hl_counter_region_size(params->history_capacity));
     plan->cache_off = plan->counter_off + plan->counter_size;
     plan->cache_size = align_up(params->cache_bytes);
-    if (plan->cache_size
-        && (plan->cache_size < hl_cache_min_size() || params->cache_max_key < 1))
-        return APR_EINVAL;
+    if (plan->cache_size) {
+        hl_cache_config cfg;
+        memset(&cfg, 0, sizeof(cfg));
+        cfg.max_key = params->cache_max_key;
+        cfg.max_value = params->cache_max_value;
+        if (hl_cache_geometry_of(plan->cache_size, &cfg, &plan->cache)
+            != APR_SUCCESS)
+            return APR_EINVAL;
+    }
     plan->total_size = plan->cache_off + plan->cache_size;
     return APR_SUCCESS;
 }
@@ -34,15 +40,14 @@ const hl_shm_header *hl_shm_header_of(const void *base)
     return base;
 }
 
-void *hl_shm_counter_region(void *base)
+void *hl_shm_counter_region(void *base, const hl_shm_plan *plan)
 {
-    return (char *)base + ((hl_shm_header *)base)->counter_off;
+    return (char *)base + plan->counter_off;
 }
 
-void *hl_shm_cache_region(void *base)
+void *hl_shm_cache_region(void *base, const hl_shm_plan *plan)
 {
-    hl_shm_header *h = base;
-    return h->cache_size ? (char *)base + h->cache_off : NULL;
+    return plan->cache_size ? (char *)base + plan->cache_off : NULL;
 }
 
 /* Keyed hashing only helps if clients cannot guess the key. */
@@ -67,7 +72,8 @@ static apr_status_t cache_format(void *base, const hl_shm_plan *plan,
     cfg.max_key = plan->params.cache_max_key;
     cfg.max_value = plan->params.cache_max_value;
     hash_seed(cfg.seed, base, now);
-    return hl_cache_format(hl_shm_cache_region(base), plan->cache_size, &cfg);
+    return hl_cache_format(hl_shm_cache_region(base, plan), plan->cache_size,
+                           &cfg);
 }
 
 apr_status_t hl_shm_format(void *base, const hl_shm_plan *plan, apr_time_t now)
@@ -86,7 +92,8 @@ apr_status_t hl_shm_format(void *base, const hl_shm_plan *plan, apr_time_t now)
     h->cache_max_key = plan->params.cache_max_key;
     h->cache_max_value = plan->params.cache_max_value;
     h->created = now;
-    rv = hl_counter_format(hl_shm_counter_region(base), h->history_capacity);
+    rv = hl_counter_format(hl_shm_counter_region(base, plan),
+                           plan->params.history_capacity);
     if (rv == APR_SUCCESS)
         rv = cache_format(base, plan, now);
     if (rv != APR_SUCCESS)
@@ -96,58 +103,73 @@ apr_status_t hl_shm_format(void *base, const hl_shm_plan *plan, apr_time_t now)
     return APR_SUCCESS;
 }
 
-apr_status_t hl_shm_check(const void *base, const hl_shm_plan *plan)
+#define ONCE(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+/* The segment's header against plan, each word read once: APR_EGENERAL
+ * without the magic, APR_ENOTIMPL for another version's layout,
+ * APR_EINVAL on any other difference. */
+static apr_status_t header_check(const hl_shm_header *h, const hl_shm_plan *plan)
 {
-    const hl_shm_header *h = base;
-    if (h->magic != HL_SHM_MAGIC || h->version != HL_SHM_VERSION)
+    if (ONCE(h->magic) != HL_SHM_MAGIC)
         return APR_EGENERAL;
-    if (h->total_size != plan->total_size
-        || h->counter_off != plan->counter_off
-        || h->counter_size != plan->counter_size
-        || h->history_capacity != plan->params.history_capacity
-        || h->cache_off != plan->cache_off
-        || h->cache_size != plan->cache_size
-        || h->cache_max_key != plan->params.cache_max_key
-        || h->cache_max_value != plan->params.cache_max_value)
+    if (ONCE(h->version) != HL_SHM_VERSION)
+        return APR_ENOTIMPL;
+    if (ONCE(h->total_size) != plan->total_size
+        || ONCE(h->counter_off) != plan->counter_off
+        || ONCE(h->counter_size) != plan->counter_size
+        || ONCE(h->history_capacity) != plan->params.history_capacity
+        || ONCE(h->cache_off) != plan->cache_off
+        || ONCE(h->cache_size) != plan->cache_size
+        || ONCE(h->cache_max_key) != plan->params.cache_max_key
+        || ONCE(h->cache_max_value) != plan->params.cache_max_value)
         return APR_EINVAL;
-    if (h->cache_size
-        && hl_cache_check((const char *)base + h->cache_off, h->cache_size,
-                          h->cache_max_key, h->cache_max_value) != APR_SUCCESS)
-        return APR_EINVAL;
-    return hl_counter_check((const char *)base + h->counter_off,
-                            h->history_capacity);
+    return APR_SUCCESS;
 }
 
-apr_status_t hl_shm_migrate(void *dst, void *src, apr_time_t now)
+apr_status_t hl_shm_check(const void *base, const hl_shm_plan *plan)
+{
+    apr_status_t rv = header_check(base, plan);
+    if (rv != APR_SUCCESS)
+        return rv == APR_ENOTIMPL ? APR_EGENERAL : rv;
+    if (plan->cache_size
+        && hl_cache_check((const char *)base + plan->cache_off, &plan->cache)
+           != APR_SUCCESS)
+        return APR_EINVAL;
+    return hl_counter_check((const char *)base + plan->counter_off,
+                            plan->params.history_capacity);
+}
+
+apr_status_t hl_shm_migrate(void *dst, const hl_shm_plan *dplan,
+                            const void *src, const hl_shm_plan *splan,
+                            apr_time_t now)
 {
     const hl_shm_header *s = src;
     hl_shm_header *d = dst;
     apr_status_t rv;
-    if (s->magic != HL_SHM_MAGIC || d->magic != HL_SHM_MAGIC)
+
+    if (d->magic != HL_SHM_MAGIC)
         return APR_EGENERAL;
-    if (s->version != HL_SHM_VERSION)      /* another build's layout */
-        return APR_ENOTIMPL;
-    d->created = s->created;
-    d->generation = s->generation + 1;
-    rv = hl_counter_copy(hl_shm_counter_region(dst),
-                         (const hl_counter *)((const char *)src + s->counter_off));
-    /* A source without a formatted cache (an older build) just starts the
-     * new cache empty. */
-    if (rv == APR_SUCCESS && s->cache_size && d->cache_size
-        && hl_cache_check(hl_shm_cache_region(src), s->cache_size,
-                          s->cache_max_key, s->cache_max_value) == APR_SUCCESS)
-        rv = hl_cache_copy(hl_shm_cache_region(dst), hl_shm_cache_region(src),
-                           now);
+    if ((rv = header_check(s, splan)) != APR_SUCCESS)
+        return rv;
+    d->created = ONCE(s->created);
+    d->generation = ONCE(s->generation) + 1;
+    rv = hl_counter_copy(hl_shm_counter_region(dst, dplan),
+                         (const hl_counter *)((const char *)src + splan->counter_off),
+                         splan->params.history_capacity);
+    if (rv == APR_SUCCESS && splan->cache_size && dplan->cache_size)
+        rv = hl_cache_copy(hl_shm_cache_region(dst, dplan),
+                           (const hl_cache *)((const char *)src + splan->cache_off),
+                           &splan->cache, now);
     return rv;
 }
 
-apr_size_t hl_shm_bytes_used(const void *base)
+apr_size_t hl_shm_bytes_used(const void *base, const hl_shm_plan *plan)
 {
-    const hl_shm_header *h = base;
-    const hl_counter *c = (const hl_counter *)((const char *)base + h->counter_off);
-    apr_size_t used = h->counter_off + hl_counter_bytes_used(c);
-    if (h->cache_size)
+    const hl_counter *c = (const hl_counter *)((const char *)base
+                                               + plan->counter_off);
+    apr_size_t used = plan->counter_off + hl_counter_bytes_used(c);
+    if (plan->cache_size)
         used += hl_cache_bytes_used((const hl_cache *)((const char *)base
-                                                       + h->cache_off));
+                                                       + plan->cache_off));
     return used;
 }

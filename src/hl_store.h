@@ -49,8 +49,11 @@ typedef struct hl_store_ops {
 
 /* Backends by number: a store outlives the module's code across graceful
  * restarts (httpd unloads and reloads the .so, maybe at another address),
- * so a store is recognised by this number, never by its ops pointer. */
-enum { HL_STORE_BACKEND_SHM = 1 };
+ * so a store is recognised by this number, never by its ops pointer.  The
+ * number changes with the layout of the backend's private record: 1 is
+ * the shm backend of builds that kept no plan beside the segment, whose
+ * record a newer build must not read (it would read past it). */
+enum { HL_STORE_BACKEND_SHM_NOPLAN = 1, HL_STORE_BACKEND_SHM = 2 };
 
 struct hl_store {
     const hl_store_ops *ops;
@@ -85,7 +88,9 @@ typedef enum {
     HL_STORE_CREATED,     /* first start: a new, empty segment */
     HL_STORE_REUSED,      /* restart with the same layout: same segment */
     HL_STORE_MIGRATED,    /* restart with new sizes: new segment, state copied */
-    HL_STORE_REPLACED     /* the old segment is another version's: new, empty */
+    HL_STORE_REPLACED,    /* the old segment is another version's: new, empty */
+    HL_STORE_DISTRUSTED   /* the old segment failed its checks against the
+                           * parent's plan: new, empty, nothing copied */
 } hl_store_origin;
 
 /* Opens the shared-memory store.  previous is the store of the last
@@ -94,12 +99,17 @@ typedef enum {
  * outlives graceful restarts.  mutex guards the multi-word structures (the
  * cache); it is made by the caller, once, in the same pool.  NULL mutex:
  * no locking (single-threaded tests).  A reused segment keeps its cache
- * entries; a migration copies those that fit, under the mutex. */
+ * entries; a migration copies those that fit, under the mutex.  The old
+ * segment is checked against the plan it was made with (kept in private
+ * memory) and only read; one that fails is replaced by an empty one. */
 apr_status_t hl_store_shm_open(hl_store **out, const hl_shm_params *params,
                                hl_store *previous, apr_global_mutex_t *mutex,
                                apr_pool_t *pool, hl_store_origin *origin);
 
 /* The segment's base address (tests and the status page read it). */
 void *hl_store_shm_base(hl_store *st);
+
+/* The plan the segment was laid out with, in the opener's own memory. */
+const hl_shm_plan *hl_store_shm_plan(hl_store *st);
 
 #endif

@@ -19,11 +19,14 @@
 
 #include <string.h>
 
+/* The parent's own, private record of its segment: children can write the
+ * segment but not this, so every offset and size comes from plan. */
 typedef struct shm_store {
     apr_shm_t *shm;
     void *base;
     apr_size_t size;
     apr_global_mutex_t *mutex;
+    hl_shm_plan plan;
 } shm_store;
 
 static apr_status_t shm_child_init(hl_store *st, apr_pool_t *pchild)
@@ -40,7 +43,8 @@ static apr_status_t shm_counter_increment(hl_store *st, apr_int32_t pid,
                                           apr_uint64_t *value_out)
 {
     shm_store *s = st->impl;
-    return hl_counter_increment(hl_shm_counter_region(s->base), apr_time_now(),
+    return hl_counter_increment(hl_shm_counter_region(s->base, &s->plan),
+                                apr_time_now(),
                                 pid, value_out);
 }
 
@@ -48,8 +52,8 @@ static apr_status_t shm_counter_snapshot(hl_store *st, int max_recent,
                                          hl_counter_snapshot *snap)
 {
     shm_store *s = st->impl;
-    return hl_counter_snapshot_read(hl_shm_counter_region(s->base), max_recent,
-                                    snap);
+    return hl_counter_snapshot_read(hl_shm_counter_region(s->base, &s->plan),
+                                    max_recent, snap);
 }
 
 static apr_status_t shm_usage(hl_store *st, hl_store_usage *u)
@@ -58,7 +62,7 @@ static apr_status_t shm_usage(hl_store *st, hl_store_usage *u)
     const hl_shm_header *h = hl_shm_header_of(s->base);
     u->backend = "shm";
     u->size_bytes = s->size;
-    u->used_bytes = hl_shm_bytes_used(s->base);
+    u->used_bytes = hl_shm_bytes_used(s->base, &s->plan);
     u->generation = h->generation;
     u->created = h->created;
     return APR_SUCCESS;
@@ -66,7 +70,8 @@ static apr_status_t shm_usage(hl_store *st, hl_store_usage *u)
 
 static hl_cache *shm_cache(hl_store *st)
 {
-    return hl_shm_cache_region(((shm_store *)st->impl)->base);
+    shm_store *s = st->impl;
+    return hl_shm_cache_region(s->base, &s->plan);
 }
 
 /* The cache, locked; APR_ENOTIMPL if the segment has none. */
@@ -156,6 +161,11 @@ void *hl_store_shm_base(hl_store *st)
     return ((shm_store *)st->impl)->base;
 }
 
+const hl_shm_plan *hl_store_shm_plan(hl_store *st)
+{
+    return &((shm_store *)st->impl)->plan;
+}
+
 static apr_status_t segment_create(shm_store *s, const hl_shm_plan *plan,
                                    apr_pool_t *pool)
 {
@@ -164,8 +174,20 @@ static apr_status_t segment_create(shm_store *s, const hl_shm_plan *plan,
         return rv;
     s->base = apr_shm_baseaddr_get(s->shm);
     s->size = apr_shm_size_get(s->shm);
+    s->plan = *plan;
     memset(s->base, 0, plan->total_size);
     return hl_shm_format(s->base, plan, apr_time_now());
+}
+
+/* Whether two plans lay a segment out alike (a plan is a function of its
+ * params). */
+static int plan_same(const hl_shm_plan *a, const hl_shm_plan *b)
+{
+    return a->params.history_capacity == b->params.history_capacity
+           && a->cache_size == b->cache_size
+           && a->params.cache_max_key == b->params.cache_max_key
+           && a->params.cache_max_value == b->params.cache_max_value
+           && a->total_size == b->total_size;
 }
 
 apr_status_t hl_store_shm_open(hl_store **out, const hl_shm_params *params,
@@ -183,7 +205,10 @@ apr_status_t hl_store_shm_open(hl_store **out, const hl_shm_params *params,
         shm_store *old = previous->impl;
         /* The ops table of the last generation may be gone with its .so. */
         previous->ops = &shm_ops;
-        if (hl_shm_check(old->base, &plan) == APR_SUCCESS) {
+        /* Checked against the plan the parent made it with, kept in its
+         * own memory; nothing the children can write is taken as given. */
+        if (plan_same(&old->plan, &plan)
+            && hl_shm_check(old->base, &old->plan) == APR_SUCCESS) {
             hl_shm_header *h = old->base;
             h->generation++;
             old->mutex = mutex;
@@ -203,14 +228,29 @@ apr_status_t hl_store_shm_open(hl_store **out, const hl_shm_params *params,
         /* Old children may still write the old cache: copy under the lock. */
         if (mutex && (rv = apr_global_mutex_lock(mutex)) != APR_SUCCESS)
             return rv;
-        rv = hl_shm_migrate(s->base, old->base, apr_time_now());
+        rv = hl_shm_migrate(s->base, &plan, old->base, &old->plan,
+                            apr_time_now());
         if (mutex)
             apr_global_mutex_unlock(mutex);
-        if (rv != APR_SUCCESS && rv != APR_ENOTIMPL)
-            return rv;
+        if (rv == APR_SUCCESS)
+            *origin = HL_STORE_MIGRATED;
+        else if (rv == APR_ENOTIMPL)
+            *origin = HL_STORE_REPLACED;
+        else {
+            /* The old segment failed a check: nothing read from it is
+             * kept, the new one starts empty. */
+            memset(s->base, 0, plan.total_size);
+            if ((rv = hl_shm_format(s->base, &plan, apr_time_now())) != APR_SUCCESS)
+                return rv;
+            *origin = HL_STORE_DISTRUSTED;
+        }
         /* Old children keep their own mapping until they exit. */
         apr_shm_destroy(old->shm);
-        *origin = rv == APR_ENOTIMPL ? HL_STORE_REPLACED : HL_STORE_MIGRATED;
+    }
+    else if (previous && previous->backend == HL_STORE_BACKEND_SHM_NOPLAN) {
+        /* An older build's store: neither its record nor its segment is
+         * read; the segment stays mapped until the parent exits. */
+        *origin = HL_STORE_REPLACED;
     }
     st = apr_pcalloc(pool, sizeof(*st));
     st->ops = &shm_ops;

@@ -53,6 +53,8 @@ static const char *origin_text(hl_store_origin origin)
     case HL_STORE_MIGRATED: return "re-laid out for new sizes, state copied";
     case HL_STORE_REPLACED: return "replaced, empty: the old one was laid out "
                                    "by another version of the module";
+    case HL_STORE_DISTRUSTED: return "replaced, empty: the old segment "
+                                     "failed its checks";
     default:                return "created";
     }
 }

@@ -179,6 +179,7 @@ END_TEST
 START_TEST(test_format_rejects_bad_config)
 {
     hl_cache_config cfg = { 250, 4096, 3, { 0, 0 } };   /* 3: not a power of 2 */
+    hl_cache_geometry geo;
     void *region = apr_palloc(test_pool, 64 * 1024);
     ck_assert_int_eq(hl_cache_format(region, 64 * 1024, &cfg), APR_EINVAL);
     cfg.buckets = 0;
@@ -188,8 +189,11 @@ START_TEST(test_format_rejects_bad_config)
     ck_assert_int_eq(hl_cache_format(region, 64 * 1024, &cfg), APR_EINVAL);
     cfg.max_key = 250;
     ck_assert_int_eq(hl_cache_format(region, 64 * 1024, &cfg), APR_SUCCESS);
-    ck_assert_int_eq(hl_cache_check(region, 64 * 1024, 250, 4096), APR_SUCCESS);
-    ck_assert_int_ne(hl_cache_check(region, 64 * 1024, 251, 4096), APR_SUCCESS);
+    ck_assert_int_eq(hl_cache_geometry_of(64 * 1024, &cfg, &geo), APR_SUCCESS);
+    ck_assert_int_eq(hl_cache_check(region, &geo), APR_SUCCESS);
+    cfg.max_key = 251;
+    ck_assert_int_eq(hl_cache_geometry_of(64 * 1024, &cfg, &geo), APR_SUCCESS);
+    ck_assert_int_ne(hl_cache_check(region, &geo), APR_SUCCESS);
 }
 END_TEST
 
@@ -898,7 +902,7 @@ static hl_store *store_with_cache(apr_size_t bytes, apr_global_mutex_t *mutex,
 
 static hl_cache *cache_of(hl_store *st)
 {
-    return hl_shm_cache_region(hl_store_shm_base(st));
+    return hl_shm_cache_region(hl_store_shm_base(st), hl_store_shm_plan(st));
 }
 
 static apr_global_mutex_t *mutex_new(void)
@@ -1101,14 +1105,18 @@ START_TEST(test_store_without_cache)
 }
 END_TEST
 
-/* A segment whose cache region was never formatted (an older build)
- * migrates with an empty cache instead of failing. */
-START_TEST(test_migrate_from_unformatted_cache)
+/* A segment whose cache region is not formatted as its plan says (no
+ * older build of this segment version leaves one; a child can) is refused:
+ * the migration says so and leaves the new cache empty and valid, and the
+ * store starts afresh instead of failing. */
+START_TEST(test_migrate_refuses_unformatted_cache)
 {
     hl_shm_params sp = { 8, 64 * 1024, 250, 4096 }, sp2 = { 8, 128 * 1024, 250, 4096 };
     hl_shm_plan plan, plan2;
     void *old, *fresh;
     hl_cache_stats cs;
+    hl_store *st, *next;
+    hl_store_origin origin;
 
     ck_assert_int_eq(hl_shm_plan_make(&sp, &plan), APR_SUCCESS);
     ck_assert_int_eq(hl_shm_plan_make(&sp2, &plan2), APR_SUCCESS);
@@ -1116,13 +1124,20 @@ START_TEST(test_migrate_from_unformatted_cache)
     fresh = apr_pcalloc(test_pool, plan2.total_size);
     ck_assert_int_eq(hl_shm_format(old, &plan, T0), APR_SUCCESS);
     ck_assert_int_eq(hl_shm_check(old, &plan), APR_SUCCESS);
-    memset(hl_shm_cache_region(old), 0, plan.cache_size);
+    memset(hl_shm_cache_region(old, &plan), 0, plan.cache_size);
     ck_assert_int_ne(hl_shm_check(old, &plan), APR_SUCCESS);
     ck_assert_int_eq(hl_shm_format(fresh, &plan2, T0), APR_SUCCESS);
-    ck_assert_int_eq(hl_shm_migrate(fresh, old, T0), APR_SUCCESS);
-    hl_cache_stats_read(hl_shm_cache_region(fresh), &cs);
+    ck_assert_int_ne(hl_shm_migrate(fresh, &plan2, old, &plan, T0), APR_SUCCESS);
+    assert_valid(hl_shm_cache_region(fresh, &plan2));
+    hl_cache_stats_read(hl_shm_cache_region(fresh, &plan2), &cs);
     ck_assert_uint_eq(cs.total_entries, 0);
-    ck_assert_uint_gt(hl_shm_bytes_used(fresh), plan2.cache_off);
+    ck_assert_uint_gt(hl_shm_bytes_used(fresh, &plan2), plan2.cache_off);
+
+    st = store_with_cache(64 * 1024, NULL, NULL, NULL);
+    memset(cache_of(st), 0, hl_store_shm_plan(st)->cache_size);
+    next = store_with_cache(128 * 1024, NULL, st, &origin);
+    ck_assert_int_eq(origin, HL_STORE_DISTRUSTED);
+    assert_valid(cache_of(next));
 }
 END_TEST
 
@@ -1165,7 +1180,7 @@ Suite *cache_suite(void)
     tcase_add_test(store, test_store_shared_across_processes);
     tcase_add_test(store, test_store_reuse_and_migrate_cache);
     tcase_add_test(store, test_store_without_cache);
-    tcase_add_test(store, test_migrate_from_unformatted_cache);
+    tcase_add_test(store, test_migrate_refuses_unformatted_cache);
     suite_add_tcase(s, store);
     return s;
 }
