@@ -23,6 +23,8 @@ static const command_rec hl_directives[] = {
 #define HL_NUMERIC(ID, name, min, max, dflt, is_bytes, help) \
     AP_INIT_TAKE1(name, hl_set_numeric, (void *)(apr_uintptr_t)HL_D_##ID, \
                   RSRC_CONF, help),
+#define HL_SERVER_WORD(field, setter, name, dflt, help) \
+    AP_INIT_TAKE1(name, setter, NULL, RSRC_CONF, help),
 #define HL_HOST_FLAG(field, name, dflt, help) \
     AP_INIT_FLAG(name, hl_set_flag, (void *)APR_OFFSETOF(hl_server_conf, field), \
                  RSRC_CONF, help),

@@ -16,7 +16,7 @@
  */
 #include "hl_cache.h"
 #include "hl_counter.h"
-#include "hl_shm_layout.h"
+#include "hl_store_shm.h"
 
 #include <apr_general.h>
 #include <apr_pools.h>

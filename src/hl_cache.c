@@ -1230,10 +1230,15 @@ apr_status_t hl_cache_stats_read(const hl_cache *c, hl_cache_stats *st)
     st->capacity_bytes = (apr_uint64_t)(c->data_end - c->data_start) * UNIT;
     st->max_key = c->max_key;
     st->max_value = c->max_value;
-    st->recoveries = c->recoveries;
-    st->last_recovery_time = c->last_recovery_time;
-    memcpy(st->last_recovery, c->last_recovery, sizeof(st->last_recovery));
-    st->last_recovery[sizeof(st->last_recovery) - 1] = '\0';
+    return APR_SUCCESS;
+}
+
+apr_status_t hl_cache_repairs_read(const hl_cache *c, hl_cache_repairs *r)
+{
+    r->recoveries = c->recoveries;
+    r->last_recovery_time = c->last_recovery_time;
+    memcpy(r->last_recovery, c->last_recovery, sizeof(r->last_recovery));
+    r->last_recovery[sizeof(r->last_recovery) - 1] = '\0';
     return APR_SUCCESS;
 }
 

@@ -100,6 +100,8 @@
 #include <apr_pools.h>
 #include <apr_time.h>
 
+#include "hl_store.h"   /* hl_cache_result, hl_cache_stats */
+
 #define HL_CACHE_REASON_MAX  128
 
 typedef struct hl_cache hl_cache;   /* the region, opaque */
@@ -112,28 +114,13 @@ typedef struct hl_cache_config {
     apr_uint64_t seed[2];      /* hash key; format it from random bytes */
 } hl_cache_config;
 
-/* What a hit returns: a copy of the value in the caller's pool. */
-typedef struct hl_cache_result {
-    char        *value;         /* vlen bytes plus a NUL not counted */
-    apr_size_t   vlen;
-    apr_uint64_t access_count;  /* including this hit */
-    apr_time_t   set_time;
-    apr_time_t   expires;       /* 0: never */
-    apr_interval_time_t age;    /* now - set_time */
-    double       age_seconds;
-} hl_cache_result;
-
-typedef struct hl_cache_stats {
-    apr_uint64_t total_entries;
-    apr_uint64_t total_accesses;   /* sum of access_count of live entries */
-    apr_uint64_t hits, misses, sets, deletes, evictions, expirations;
-    apr_uint64_t bytes_used;       /* data-area bytes held by live entries */
-    apr_uint64_t capacity_bytes;   /* size of the data area */
-    apr_uint64_t max_key, max_value;
-    apr_uint64_t recoveries;       /* repairs after a writer died */
+/* What repairs after a dead writer left behind (the store's extra
+ * figures "recoveries" and "last_recovery"). */
+typedef struct hl_cache_repairs {
+    apr_uint64_t recoveries;
     apr_time_t   last_recovery_time;
     char         last_recovery[HL_CACHE_REASON_MAX];   /* "" if none */
-} hl_cache_stats;
+} hl_cache_repairs;
 
 /* Smallest region hl_cache_format accepts. */
 apr_size_t hl_cache_min_size(void);
@@ -208,7 +195,9 @@ apr_status_t hl_cache_set(hl_cache *c, const void *key, apr_size_t klen,
 apr_status_t hl_cache_delete(hl_cache *c, const void *key, apr_size_t klen,
                              apr_time_t now);
 
+/* The common figures (hl_store.h); n_extra is 0. */
 apr_status_t hl_cache_stats_read(const hl_cache *c, hl_cache_stats *st);
+apr_status_t hl_cache_repairs_read(const hl_cache *c, hl_cache_repairs *r);
 
 /* Repairs the cache if a writer died mid-update (every operation above
  * does this first).  *reason (may be NULL) gets NULL if nothing was to be

@@ -33,24 +33,9 @@
 #include <apr_errno.h>
 #include <apr_time.h>
 
-#define HL_RECENT_MAX 10
+#include "hl_store.h"   /* hl_counter_snapshot */
 
 typedef struct hl_counter hl_counter;   /* the region, opaque */
-
-typedef struct hl_history_entry {
-    apr_uint64_t value;
-    apr_time_t   time;      /* 0 while pending */
-    apr_int32_t  pid;       /* 0 while pending */
-    int          complete;  /* 0: the increment is still being recorded */
-} hl_history_entry;
-
-typedef struct hl_counter_snapshot {
-    apr_uint64_t current_value;
-    apr_uint64_t history_length;    /* min(current_value, capacity) */
-    apr_uint64_t capacity;
-    int          n_recent;          /* entries in recent[], newest first */
-    hl_history_entry recent[HL_RECENT_MAX];
-} hl_counter_snapshot;
 
 apr_size_t   hl_counter_region_size(apr_uint64_t capacity);
 apr_status_t hl_counter_format(void *region, apr_uint64_t capacity);

@@ -353,6 +353,7 @@ void hl_json_limiter(hl_jsonw *w, const hl_limiter_stats *ls,
 void hl_json_cache_stats(hl_jsonw *w, const hl_cache_stats *st,
                          const hl_limiter_stats *ls, apr_uint32_t limit)
 {
+    int i;
     hl_jsonw_object(w);
     hl_jsonw_kv_u64(w, "total_entries", st->total_entries);
     hl_jsonw_kv_u64(w, "total_accesses", st->total_accesses);
@@ -370,8 +371,14 @@ void hl_json_cache_stats(hl_jsonw *w, const hl_cache_stats *st,
     hl_json_limiter(w, ls, limit);
     hl_jsonw_kv_u64(w, "max_key_bytes", st->max_key);
     hl_jsonw_kv_u64(w, "max_value_bytes", st->max_value);
-    hl_jsonw_kv_u64(w, "recoveries", st->recoveries);
-    if (st->recoveries)
-        hl_jsonw_kv_cstr(w, "last_recovery", st->last_recovery);
+    /* The backend's own figures; their names are plain ASCII. */
+    for (i = 0; i < st->n_extra; i++) {
+        const char *q = apr_pstrcat(w->pool, "\"", st->extra[i].name, "\":",
+                                    NULL);
+        if (st->extra[i].text[0])
+            hl_jsonw_member_cstr(w, q, strlen(q), st->extra[i].text);
+        else
+            hl_jsonw_member_u64(w, q, strlen(q), st->extra[i].number);
+    }
     hl_jsonw_end(w);
 }

@@ -6,7 +6,6 @@
 
 #include <apr_pools.h>
 
-#include "hl_counter.h"
 #include "hl_jsonw.h"
 #include "hl_limiter.h"
 #include "hl_procinfo.h"

@@ -1,5 +1,69 @@
-/* hl_store: dispatch to the configured backend. */
+/* hl_store: the table of backends, and dispatch to the one in use. */
 #include "hl_store.h"
+#include "hl_store_shm.h"
+
+#include <apr_strings.h>
+#include <string.h>
+
+/* Every backend built in: adding one is its file and a row here. */
+static const hl_store_backend *const backends[] = {
+    &hl_store_shm_backend,
+    NULL
+};
+
+/* The row spec names: the spec is the name, or begins with "name://". */
+static const hl_store_backend *backend_of(const char *spec)
+{
+    int i;
+    for (i = 0; spec && backends[i]; i++) {
+        apr_size_t n = strlen(backends[i]->name);
+        if (strncmp(spec, backends[i]->name, n) == 0
+            && (spec[n] == '\0' || strncmp(spec + n, "://", 3) == 0))
+            return backends[i];
+    }
+    return NULL;
+}
+
+apr_status_t hl_store_spec_check(apr_pool_t *p, const char *spec,
+                                 const char **error)
+{
+    const char *known = "";
+    int i;
+    if (backend_of(spec))
+        return APR_SUCCESS;
+    for (i = 0; backends[i]; i++)
+        known = apr_pstrcat(p, known, i ? ", " : "", backends[i]->name, NULL);
+    *error = apr_psprintf(p, "unknown store '%s' (this build has: %s)",
+                          spec ? spec : "", known);
+    return APR_EINVAL;
+}
+
+apr_status_t hl_store_open(hl_store **out, const hl_store_open_args *a,
+                           const char **origin)
+{
+    const hl_store_backend *b = backend_of(a->spec);
+    hl_store *previous = a->previous;
+    apr_status_t rv;
+    int i;
+
+    if (!b)
+        return APR_EINVAL;
+    /* A previous store is recognised by its number, and its ops pointed
+     * at this build's code, before anybody calls it. */
+    for (i = 0; previous && backends[i]; i++)
+        if (backends[i]->adopt(previous))
+            break;
+    rv = b->open(out, a, origin);
+    if (rv == APR_SUCCESS && previous && *out != previous && backends[i]
+        && backends[i] != b)
+        hl_store_close(previous);
+    return rv;
+}
+
+apr_status_t hl_store_close(hl_store *st)
+{
+    return st->ops->close(st);
+}
 
 apr_status_t hl_store_child_init(hl_store *st, apr_pool_t *pchild)
 {

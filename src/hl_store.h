@@ -1,9 +1,15 @@
 /* hl_store: the one interface through which every handler reaches shared
- * state.  A backend is a table of operations; today there is the shared
- * memory backend (hl_store_shm.c), and a Redis backend that lets several
- * Apache hosts share one counter and cache can be added beside it without
- * touching the handlers.  Every operation returns apr_status_t and takes
- * plain values, never a request. */
+ * state, whatever holds it.  It names no backend: a backend is one file
+ * with a table of operations and an open function, and one row in the
+ * table of backends (hl_store.c), chosen by HyperlaneStore.  Every
+ * operation returns apr_status_t and takes plain values, never a request;
+ * every backend passes the contract suite (t/unit/check_store.c).
+ *
+ * Life of a store: the parent opens it in its first real post_config
+ * from a spec ("shm", ...), the sizes the configuration asks for and the
+ * store of the previous generation (a backend may keep it, carry its
+ * state over, or close it); each child calls child_init; a full stop
+ * closes it with the parent's pool. */
 #ifndef HL_STORE_H
 #define HL_STORE_H
 
@@ -11,31 +17,99 @@
 #include <apr_errno.h>
 #include <apr_pools.h>
 #include <apr_global_mutex.h>
-
-#include "hl_cache.h"
-#include "hl_counter.h"
-#include "hl_shm_layout.h"
+#include <apr_time.h>
 
 typedef struct hl_store hl_store;
 
+/* ---- the counter: its value and the newest entries of its history ---- */
+
+#define HL_RECENT_MAX 10
+
+typedef struct hl_history_entry {
+    apr_uint64_t value;
+    apr_time_t   time;      /* 0 while pending */
+    apr_int32_t  pid;       /* 0 while pending */
+    int          complete;  /* 0: the increment is still being recorded */
+} hl_history_entry;
+
+typedef struct hl_counter_snapshot {
+    apr_uint64_t current_value;
+    apr_uint64_t history_length;    /* min(current_value, capacity) */
+    apr_uint64_t capacity;
+    int          n_recent;          /* entries in recent[], newest first */
+    hl_history_entry recent[HL_RECENT_MAX];
+} hl_counter_snapshot;
+
+/* ---- the cache ---------------------------------------------------------- */
+
+/* What a hit returns: a copy of the value in the caller's pool. */
+typedef struct hl_cache_result {
+    char        *value;         /* vlen bytes plus a NUL not counted */
+    apr_size_t   vlen;
+    apr_uint64_t access_count;  /* including this hit */
+    apr_time_t   set_time;
+    apr_time_t   expires;       /* 0: never */
+    apr_interval_time_t age;    /* now - set_time */
+    double       age_seconds;
+} hl_cache_result;
+
+/* Figures only some backends have, which the JSON adds after the common
+ * ones, in order: a number, or a text when text[0] is set. */
+#define HL_STORE_EXTRA_MAX  4
+#define HL_STORE_EXTRA_TEXT 128
+
+typedef struct hl_store_figure {
+    const char  *name;          /* a JSON member name, static */
+    apr_uint64_t number;
+    char         text[HL_STORE_EXTRA_TEXT];
+} hl_store_figure;
+
+typedef struct hl_cache_stats {
+    apr_uint64_t total_entries;
+    apr_uint64_t total_accesses;   /* sum of access_count of live entries */
+    apr_uint64_t hits, misses, sets, deletes, evictions, expirations;
+    apr_uint64_t bytes_used;       /* bytes held by live entries */
+    apr_uint64_t capacity_bytes;   /* what the cache may hold */
+    apr_uint64_t max_key, max_value;
+    int          n_extra;
+    hl_store_figure extra[HL_STORE_EXTRA_MAX];
+} hl_cache_stats;
+
+/* ---- the store itself --------------------------------------------------- */
+
 typedef struct hl_store_usage {
-    const char  *backend;      /* "shm" */
+    const char  *backend;      /* its row's name: "shm" */
     apr_size_t   size_bytes;   /* what the backend reserved */
     apr_size_t   used_bytes;   /* what holds data now */
     apr_uint64_t generation;   /* configuration generations it has lived */
     apr_time_t   created;
 } hl_store_usage;
 
+/* What the configuration asks a store to hold. */
+typedef struct hl_store_sizes {
+    apr_uint32_t history_capacity;
+    apr_size_t   cache_bytes;      /* 0: no cache */
+    apr_size_t   cache_max_key;
+    apr_size_t   cache_max_value;
+} hl_store_sizes;
+
+typedef struct hl_store_open_args {
+    const char    *spec;       /* HyperlaneStore: "shm", ... */
+    hl_store_sizes sizes;
+    hl_store      *previous;   /* the last generation's store, or NULL */
+    apr_global_mutex_t *mutex; /* the server's lock, for backends in shared
+                                * memory; NULL: no locking (tests) */
+    apr_pool_t    *pool;       /* lives as long as the parent process */
+} hl_store_open_args;
+
 typedef struct hl_store_ops {
-    const char *name;
     apr_status_t (*child_init)(hl_store *st, apr_pool_t *pchild);
+    apr_status_t (*close)(hl_store *st);
     apr_status_t (*counter_increment)(hl_store *st, apr_int32_t pid,
                                       apr_uint64_t *value_out);
     apr_status_t (*counter_snapshot)(hl_store *st, int max_recent,
                                      hl_counter_snapshot *snap);
     apr_status_t (*usage)(hl_store *st, hl_store_usage *u);
-    /* The key/value cache; the semantics are hl_cache.h's.  A backend
-     * without a cache answers APR_ENOTIMPL. */
     apr_status_t (*cache_get)(hl_store *st, apr_pool_t *pool, const void *key,
                               apr_size_t klen, apr_time_t now,
                               hl_cache_result *res);
@@ -47,69 +121,61 @@ typedef struct hl_store_ops {
     apr_status_t (*cache_stats)(hl_store *st, hl_cache_stats *stats);
 } hl_store_ops;
 
-/* Backends by number: a store outlives the module's code across graceful
- * restarts (httpd unloads and reloads the .so, maybe at another address),
- * so a store is recognised by this number, never by its ops pointer.  The
- * number changes with the layout of the backend's private record: 1 is
- * the shm backend of builds that kept no plan beside the segment, whose
- * record a newer build must not read (it would read past it). */
-enum { HL_STORE_BACKEND_SHM_NOPLAN = 1, HL_STORE_BACKEND_SHM = 2 };
+/* A row of the table of backends.  A store outlives the module's code
+ * across graceful restarts (httpd unloads and reloads the .so, maybe at
+ * another address), so a store is recognised by its backend's number,
+ * never by its ops pointer: adopt re-points the ops of a previous store
+ * whose number is the backend's own and answers 1, else 0. */
+typedef struct hl_store_backend {
+    const char *name;          /* the spec's word, or its scheme before "://" */
+    apr_status_t (*open)(hl_store **out, const hl_store_open_args *a,
+                         const char **origin);
+    int (*adopt)(hl_store *previous);
+} hl_store_backend;
 
 struct hl_store {
     const hl_store_ops *ops;
     void *impl;
-    int backend;
+    int backend;               /* the backend's number (its own header) */
 };
+
+/* Opens the store spec names.  *origin gets how it came by its state, for
+ * the log ("created", "kept across the restart", ...).  A previous store of
+ * another backend is closed once the new one is open. */
+apr_status_t hl_store_open(hl_store **out, const hl_store_open_args *a,
+                           const char **origin);
+/* APR_SUCCESS if spec names a backend that is built in; else APR_EINVAL
+ * and *error, in p, says so and lists those that are. */
+apr_status_t hl_store_spec_check(apr_pool_t *p, const char *spec,
+                                 const char **error);
+apr_status_t hl_store_close(hl_store *st);
 
 apr_status_t hl_store_child_init(hl_store *st, apr_pool_t *pchild);
 apr_status_t hl_store_counter_increment(hl_store *st, apr_int32_t pid,
                                         apr_uint64_t *value_out);
+/* The current value and the newest max_recent (0..HL_RECENT_MAX, else
+ * APR_EINVAL) entries, newest first. */
 apr_status_t hl_store_counter_snapshot(hl_store *st, int max_recent,
                                        hl_counter_snapshot *snap);
 apr_status_t hl_store_usage_read(hl_store *st, hl_store_usage *u);
 
 /* Cache: APR_SUCCESS / APR_NOTFOUND, res holds a copy of the value in pool,
- * access_count after this hit and the age.  now is the caller's clock. */
+ * access_count after this hit and the age.  now is the caller's clock.
+ * APR_EINVAL for a key of 0 or more than max_key bytes. */
 apr_status_t hl_store_cache_get(hl_store *st, apr_pool_t *pool,
                                 const void *key, apr_size_t klen,
                                 apr_time_t now, hl_cache_result *res);
 /* ttl: lifetime from now (0: never expires).  APR_EINVAL on lengths beyond
- * the store's limits, APR_ENOSPC if the entry can never fit. */
+ * the store's limits or a negative ttl, APR_ENOSPC if the entry can never
+ * fit; otherwise room is made: expired entries first, then the least
+ * recently used, each counted. */
 apr_status_t hl_store_cache_set(hl_store *st, const void *key, apr_size_t klen,
                                 const void *val, apr_size_t vlen,
                                 apr_time_t now, apr_interval_time_t ttl,
                                 int *replaced);
+/* APR_SUCCESS or APR_NOTFOUND (an expired entry counts as not found). */
 apr_status_t hl_store_cache_delete(hl_store *st, const void *key,
                                    apr_size_t klen, apr_time_t now);
 apr_status_t hl_store_cache_stats(hl_store *st, hl_cache_stats *stats);
-
-/* How hl_store_shm_open came by its segment, for the log. */
-typedef enum {
-    HL_STORE_CREATED,     /* first start: a new, empty segment */
-    HL_STORE_REUSED,      /* restart with the same layout: same segment */
-    HL_STORE_MIGRATED,    /* restart with new sizes: new segment, state copied */
-    HL_STORE_REPLACED,    /* the old segment is another version's: new, empty */
-    HL_STORE_DISTRUSTED   /* the old segment failed its checks against the
-                           * parent's plan: new, empty, nothing copied */
-} hl_store_origin;
-
-/* Opens the shared-memory store.  previous is the store of the last
- * configuration generation (NULL on first start).  pool must live as long
- * as the server's parent process (s->process->pool), so that the segment
- * outlives graceful restarts.  mutex guards the multi-word structures (the
- * cache); it is made by the caller, once, in the same pool.  NULL mutex:
- * no locking (single-threaded tests).  A reused segment keeps its cache
- * entries; a migration copies those that fit, under the mutex.  The old
- * segment is checked against the plan it was made with (kept in private
- * memory) and only read; one that fails is replaced by an empty one. */
-apr_status_t hl_store_shm_open(hl_store **out, const hl_shm_params *params,
-                               hl_store *previous, apr_global_mutex_t *mutex,
-                               apr_pool_t *pool, hl_store_origin *origin);
-
-/* The segment's base address (tests and the status page read it). */
-void *hl_store_shm_base(hl_store *st);
-
-/* The plan the segment was laid out with, in the opener's own memory. */
-const hl_shm_plan *hl_store_shm_plan(hl_store *st);
 
 #endif

@@ -12,7 +12,9 @@
  * pthread mutexes) all free the lock of a killed process, so a dead child
  * cannot deadlock the others.
  */
-#include "hl_store.h"
+#include "hl_store_shm.h"
+#include "hl_cache.h"
+#include "hl_counter.h"
 
 #include <apr_shm.h>
 #include <apr_strings.h>
@@ -133,20 +135,45 @@ static apr_status_t shm_cache_delete(hl_store *st, const void *key,
     return rv;
 }
 
+/* The common figures, and the repairs as the extra ones: "recoveries",
+ * and "last_recovery" once there was one. */
 static apr_status_t shm_cache_stats(hl_store *st, hl_cache_stats *stats)
 {
+    hl_cache_repairs rep;
     hl_cache *c;
     apr_status_t rv = cache_lock(st, &c);
-    if (rv == APR_SUCCESS) {
-        rv = hl_cache_stats_read(c, stats);
-        cache_unlock(st);
+    if (rv != APR_SUCCESS)
+        return rv;
+    rv = hl_cache_stats_read(c, stats);
+    hl_cache_repairs_read(c, &rep);
+    cache_unlock(st);
+    stats->extra[0].name = "recoveries";
+    stats->extra[0].number = rep.recoveries;
+    stats->extra[0].text[0] = '\0';
+    stats->n_extra = 1;
+    if (rep.recoveries) {
+        stats->extra[1].name = "last_recovery";
+        apr_cpystrn(stats->extra[1].text, rep.last_recovery,
+                    sizeof(stats->extra[1].text));
+        stats->n_extra = 2;
     }
     return rv;
 }
 
+/* The segment goes with the parent's pool anyway; closing it earlier
+ * (another backend took over) hands it back now.  Children that still
+ * map it keep their mapping until they exit. */
+static apr_status_t shm_close(hl_store *st)
+{
+    shm_store *s = st->impl;
+    apr_status_t rv = s->shm ? apr_shm_destroy(s->shm) : APR_SUCCESS;
+    s->shm = NULL;
+    return rv;
+}
+
 static const hl_store_ops shm_ops = {
-    "shm",
     shm_child_init,
+    shm_close,
     shm_counter_increment,
     shm_counter_snapshot,
     shm_usage,
@@ -259,3 +286,42 @@ apr_status_t hl_store_shm_open(hl_store **out, const hl_shm_params *params,
     *out = st;
     return APR_SUCCESS;
 }
+
+static const char *origin_text(hl_store_origin origin)
+{
+    switch (origin) {
+    case HL_STORE_REUSED:     return "kept across the restart";
+    case HL_STORE_MIGRATED:   return "re-laid out for new sizes, state copied";
+    case HL_STORE_REPLACED:   return "replaced, empty: the old one was laid "
+                                     "out by another version of the module";
+    case HL_STORE_DISTRUSTED: return "replaced, empty: the old segment "
+                                     "failed its checks";
+    default:                  return "created";
+    }
+}
+
+static apr_status_t shm_open_args(hl_store **out, const hl_store_open_args *a,
+                                  const char **origin)
+{
+    hl_shm_params sp;
+    hl_store_origin o = HL_STORE_CREATED;
+    apr_status_t rv;
+    memset(&sp, 0, sizeof(sp));
+    sp.history_capacity = a->sizes.history_capacity;
+    sp.cache_bytes = a->sizes.cache_bytes;
+    sp.cache_max_key = a->sizes.cache_max_key;
+    sp.cache_max_value = a->sizes.cache_max_value;
+    rv = hl_store_shm_open(out, &sp, a->previous, a->mutex, a->pool, &o);
+    *origin = origin_text(o);
+    return rv;
+}
+
+static int shm_adopt(hl_store *previous)
+{
+    if (previous->backend != HL_STORE_BACKEND_SHM)
+        return previous->backend == HL_STORE_BACKEND_SHM_NOPLAN;
+    previous->ops = &shm_ops;
+    return 1;
+}
+
+const hl_store_backend hl_store_shm_backend = { "shm", shm_open_args, shm_adopt };

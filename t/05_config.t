@@ -29,6 +29,8 @@ my @bad = (
     [ 'HyperlaneFastPath fast',          'HyperlaneFastPath' ],
     [ 'HyperlaneSkipDirectoryWalk maybe', 'HyperlaneSkipDirectoryWalk' ],
     [ 'HyperlaneIncrementPostOnly yes',  'HyperlaneIncrementPostOnly' ],
+    [ 'HyperlaneStore memcached',        'HyperlaneStore' ],
+    [ "<VirtualHost 127.0.0.1:1>\nHyperlaneStore shm\n</VirtualHost>", 'HyperlaneStore' ],
     [ "<VirtualHost 127.0.0.1:1>\nHyperlaneHistorySize 5\n</VirtualHost>",
       'HyperlaneHistorySize' ],
 );
@@ -65,7 +67,7 @@ my ($rc, $out) = configtest("HyperlaneHistorySize 5\nHyperlaneCacheSize 64K\n"
                           . "HyperlaneBenchmarkMaxConcurrent 3\n"
                           . "HyperlaneTrustedOrigin https://a.example http://b.example:8080\n"
                           . "HyperlaneFastPath off\nHyperlaneSkipDirectoryWalk On\n"
-                          . "HyperlaneIncrementPostOnly Off");
+                          . "HyperlaneIncrementPostOnly Off\nHyperlaneStore shm");
 ok t_cmp($rc, 0, 'good values pass configtest');
 check($out =~ /Syntax OK/, "Syntax OK: $out");
 for my $b (@bad) {

@@ -15,7 +15,6 @@
 #include "../hl_bufpool.h"
 #include "../hl_checksum.h"
 #include "../hl_config.h"
-#include "../hl_counter.h"
 #include "../hl_json_reply.h"
 #include "../hl_limiter.h"
 #include "../hl_membench.h"
@@ -53,6 +52,7 @@ typedef struct hl_runtime {
 typedef struct hl_server_conf {
     hl_runtime *rt;                  /* set in post_config for every server */
     hl_config cfg;
+    const char *store_spec;          /* HyperlaneStore (main server) */
     apr_array_header_t *fast_paths;  /* HyperlaneFastPath; empty: "off" */
     apr_array_header_t *trusted_origins;  /* "scheme://host:port" */
     int skip_walk;                   /* HyperlaneSkipDirectoryWalk; -1 unset */
@@ -98,6 +98,7 @@ void *hl_create_server_config(apr_pool_t *p, server_rec *s);
 void *hl_merge_server_config(apr_pool_t *p, void *basev, void *addv);
 const char *hl_set_numeric(cmd_parms *cmd, void *dummy, const char *arg);
 const char *hl_set_flag(cmd_parms *cmd, void *dummy, int on);
+const char *hl_set_store(cmd_parms *cmd, void *dummy, const char *arg);
 const char *hl_add_fast_path(cmd_parms *cmd, void *dummy, const char *arg);
 const char *hl_add_trusted_origin(cmd_parms *cmd, void *dummy, const char *arg);
 /* An http(s) origin written with its port, "scheme://host:port", or NULL. */

@@ -35,40 +35,27 @@ int hl_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
     return ap_mutex_register(pconf, HL_MUTEX_TYPE, NULL, HL_MUTEX_DEFAULT, 0);
 }
 
-static hl_shm_params shm_params_of(const hl_config *cfg)
+static hl_store_sizes sizes_of(const hl_config *cfg)
 {
-    hl_shm_params sp;
-    memset(&sp, 0, sizeof(sp));
-    sp.history_capacity = (apr_uint32_t)hl_config_get(cfg, HL_D_HISTORY_SIZE);
-    sp.cache_bytes = (apr_size_t)hl_config_get(cfg, HL_D_CACHE_SIZE);
-    sp.cache_max_key = (apr_size_t)hl_config_get(cfg, HL_D_CACHE_MAX_KEY);
-    sp.cache_max_value = (apr_size_t)hl_config_get(cfg, HL_D_CACHE_MAX_VALUE);
-    return sp;
-}
-
-static const char *origin_text(hl_store_origin origin)
-{
-    switch (origin) {
-    case HL_STORE_REUSED:   return "kept across the restart";
-    case HL_STORE_MIGRATED: return "re-laid out for new sizes, state copied";
-    case HL_STORE_REPLACED: return "replaced, empty: the old one was laid out "
-                                   "by another version of the module";
-    case HL_STORE_DISTRUSTED: return "replaced, empty: the old segment "
-                                     "failed its checks";
-    default:                return "created";
-    }
+    hl_store_sizes z;
+    memset(&z, 0, sizeof(z));
+    z.history_capacity = (apr_uint32_t)hl_config_get(cfg, HL_D_HISTORY_SIZE);
+    z.cache_bytes = (apr_size_t)hl_config_get(cfg, HL_D_CACHE_SIZE);
+    z.cache_max_key = (apr_size_t)hl_config_get(cfg, HL_D_CACHE_MAX_KEY);
+    z.cache_max_value = (apr_size_t)hl_config_get(cfg, HL_D_CACHE_MAX_VALUE);
+    return z;
 }
 
 int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                           apr_pool_t *ptemp, server_rec *s)
 {
     apr_pool_t *life = s->process->pool;
-    hl_config *cfg = &hl_server_conf_of(s)->cfg;
+    hl_server_conf *sc = hl_server_conf_of(s);
     apr_array_header_t *mounts;
     hl_runtime *rt = NULL;
     server_rec *each;
-    hl_shm_params sp = shm_params_of(cfg);
-    hl_store_origin origin;
+    hl_store_open_args open;
+    const char *origin = NULL;
     apr_status_t rv;
 
     /* The parent's first pass only checks the configuration: shared
@@ -87,10 +74,17 @@ int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog,
             return HTTP_INTERNAL_SERVER_ERROR;
         apr_pool_userdata_set(rt, HL_RUNTIME_KEY, apr_pool_cleanup_null, life);
     }
-    rv = hl_store_shm_open(&rt->store, &sp, rt->store, rt->mutex, life, &origin);
+    memset(&open, 0, sizeof(open));
+    open.spec = sc->store_spec;
+    open.sizes = sizes_of(&sc->cfg);
+    open.previous = rt->store;
+    open.mutex = rt->mutex;
+    open.pool = life;
+    rv = hl_store_open(&rt->store, &open, &origin);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
-                     "mod_hyperlane: cannot create the shared store");
+                     "mod_hyperlane: cannot open the store (HyperlaneStore %s)",
+                     open.spec);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     rv = hl_limits_open(&rt->limits, rt->limits, life);
@@ -99,7 +93,7 @@ int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                      "mod_hyperlane: cannot create the concurrency limits");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    rt->cfg = *cfg;
+    rt->cfg = sc->cfg;
     rt->mpm = ap_show_mpm();
     rt->hosts = hl_assign_hosts(s, pconf);
     for (each = s; each; each = each->next)
@@ -109,10 +103,10 @@ int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         hl_store_usage u;
         hl_store_usage_read(rt->store, &u);
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
-                     "mod_hyperlane: shared store %s: %" APR_SIZE_T_FMT
+                     "mod_hyperlane: shared store (%s) %s: %" APR_SIZE_T_FMT
                      " bytes, history %u, generation %" APR_UINT64_T_FMT
-                     ", mutex %s, mpm %s, mounted at %s", origin_text(origin),
-                     u.size_bytes, sp.history_capacity, u.generation,
+                     ", mutex %s, mpm %s, mounted at %s", u.backend, origin,
+                     u.size_bytes, open.sizes.history_capacity, u.generation,
                      apr_global_mutex_name(rt->mutex), rt->mpm,
                      mounts->nelts ? apr_array_pstrcat(ptemp, mounts, ' ')
                                        : "(no <Location> with SetHandler hyperlane)");

@@ -22,6 +22,8 @@ void *hl_create_server_config(apr_pool_t *p, server_rec *s)
 {
     hl_server_conf *sc = apr_pcalloc(p, sizeof(*sc));
     hl_config_defaults(&sc->cfg);
+#define HL_SERVER_WORD(field, setter, name, dflt, help) sc->field = (dflt);
+#include "../hl_directives.def"
     /* A host's flags start unset, to inherit the main server's, which
      * start at their defaults. */
 #define HL_HOST_FLAG(field, name, dflt, help) \
@@ -35,6 +37,7 @@ void *hl_merge_server_config(apr_pool_t *p, void *basev, void *addv)
     hl_server_conf *base = basev, *add = addv;
     hl_server_conf *sc = apr_pcalloc(p, sizeof(*sc));
     sc->cfg = base->cfg;
+    sc->store_spec = base->store_spec;
     sc->fast_paths = add->fast_paths ? add->fast_paths : base->fast_paths;
     sc->trusted_origins = add->trusted_origins ? add->trusted_origins
                                                : base->trusted_origins;
@@ -111,4 +114,17 @@ const char *hl_set_flag(cmd_parms *cmd, void *dummy, int on)
 hl_runtime *hl_runtime_of(server_rec *s)
 {
     return hl_server_conf_of(s)->rt;
+}
+
+/* The store is checked here, so that a name this build does not have
+ * stops configtest. */
+const char *hl_set_store(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY), *why = NULL;
+    if (err)
+        return err;
+    if (hl_store_spec_check(cmd->pool, arg, &why) != APR_SUCCESS)
+        return apr_pstrcat(cmd->pool, "HyperlaneStore: ", why, NULL);
+    hl_server_conf_of(cmd->server)->store_spec = arg;
+    return NULL;
 }

@@ -6,7 +6,7 @@
 #include "check_hl.h"
 #include "hl_cache.h"
 #include "hl_shm_layout.h"
-#include "hl_store.h"
+#include "hl_store_shm.h"
 
 #include <apr_global_mutex.h>
 #include <apr_strings.h>
@@ -48,6 +48,13 @@ static hl_cache_stats stats_of(const hl_cache *c)
     hl_cache_stats st;
     hl_cache_stats_read(c, &st);
     return st;
+}
+
+static hl_cache_repairs repairs_of(const hl_cache *c)
+{
+    hl_cache_repairs rep;
+    hl_cache_repairs_read(c, &rep);
+    return rep;
 }
 
 static void put(hl_cache *c, const char *k, const char *v, apr_time_t now,
@@ -532,7 +539,7 @@ START_TEST(test_lockfree_after_dead_writer)
                      APR_EINTR);
     ck_assert_int_eq(hl_cache_get_lockfree(c, test_pool, "a", 1, T0, &r), APR_EAGAIN);
     ck_assert_int_eq(hl_cache_get(c, test_pool, "a", 1, T0, &r), APR_SUCCESS);
-    ck_assert_uint_eq(stats_of(c).recoveries, 1);
+    ck_assert_uint_eq(repairs_of(c).recoveries, 1);
     ck_assert_int_eq(hl_cache_get_lockfree(c, test_pool, "a", 1, T0, &r), APR_SUCCESS);
     ck_assert_str_eq(r.value, "one");
     ck_assert_uint_eq(r.access_count, 2);
@@ -803,7 +810,7 @@ START_TEST(test_recovery_after_each_step)
 
     for (steps = 0; steps < 10; steps++) {
         hl_cache *c = cache_with_twenty();
-        hl_cache_stats st;
+        hl_cache_repairs st;
         hl_cache_result r;
         const char *reason = NULL;
         char why[256];
@@ -823,7 +830,7 @@ START_TEST(test_recovery_after_each_step)
         ck_assert_ptr_nonnull(reason);
         ck_assert_ptr_nonnull(strstr(reason, "index rebuilt"));
         assert_valid(c);
-        st = stats_of(c);
+        st = repairs_of(c);
         ck_assert_uint_eq(st.recoveries, 1);
         ck_assert_str_eq(st.last_recovery, reason);
         ck_assert_int_eq(st.last_recovery_time, T0 + SEC(3));
@@ -882,7 +889,7 @@ START_TEST(test_recovery_resets_a_corrupt_area)
     assert_valid(c);
     st = stats_of(c);
     ck_assert_uint_eq(st.total_entries, 0);
-    ck_assert_uint_eq(st.recoveries, 1);
+    ck_assert_uint_eq(repairs_of(c).recoveries, 1);
     put(c, "after", "works", T0 + SEC(4), 0);
     assert_value(c, "after", "works", T0 + SEC(4));
     assert_valid(c);
@@ -942,9 +949,13 @@ START_TEST(test_killed_lock_holder)
     ck_assert_str_eq(r.value, "child");
     ck_assert_int_eq(hl_store_cache_get(st, test_pool, "before", 6, T0 + 1, &r),
                      APR_SUCCESS);
+    /* Through the store, the repairs are its extra figures. */
     hl_store_cache_stats(st, &cs);
-    ck_assert_uint_eq(cs.recoveries, 1);
-    ck_assert_ptr_nonnull(strstr(cs.last_recovery,
+    ck_assert_int_eq(cs.n_extra, 2);
+    ck_assert_str_eq(cs.extra[0].name, "recoveries");
+    ck_assert_uint_eq(cs.extra[0].number, 1);
+    ck_assert_str_eq(cs.extra[1].name, "last_recovery");
+    ck_assert_ptr_nonnull(strstr(cs.extra[1].text,
                                  apr_psprintf(test_pool, "pid %d", (int)pid)));
     assert_valid(cache_of(st));
 }

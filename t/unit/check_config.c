@@ -81,6 +81,7 @@ typedef struct {
 static const directive_row rows[] = {
 #define HL_NUMERIC(ID, name, min, max, dflt, is_bytes, help) \
     { name, HL_D_##ID, #dflt, 0 },
+#define HL_SERVER_WORD(field, setter, name, dflt, help) { name, -1, dflt, 0 },
 #define HL_HOST_FLAG(field, name, dflt, help) \
     { name, -1, (dflt) ? "On" : "Off", 0 },
 #define HL_HOST_LIST(setter, name, dflt, help) { name, -1, dflt, 1 },

@@ -3,7 +3,7 @@
 #include "check_hl.h"
 #include "hl_counter.h"
 #include "hl_shm_layout.h"
-#include "hl_store.h"
+#include "hl_store_shm.h"
 
 #include <apr_shm.h>
 #include <apr_thread_proc.h>

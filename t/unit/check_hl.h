@@ -19,6 +19,7 @@ Suite *bufpool_suite(void);
 Suite *membench_suite(void);
 Suite *cache_suite(void);
 Suite *limiter_suite(void);
+Suite *store_suite(void);
 Suite *shm_suite(void);
 
 /* A pool made fresh for each test by the fixtures below. */

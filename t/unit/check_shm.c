@@ -10,7 +10,7 @@
 #include "hl_cache.h"
 #include "hl_counter.h"
 #include "hl_shm_layout.h"
-#include "hl_store.h"
+#include "hl_store_shm.h"
 
 #include <apr_strings.h>
 #include <apr_thread_proc.h>
@@ -193,7 +193,7 @@ START_TEST(test_dead_writer_copied_without_repair)
 {
     segment old = old_segment();
     segment fresh = segment_new(128 * 1024, 64);
-    hl_cache_stats st;
+    hl_cache_repairs st;
 
     ck_assert_int_eq(hl_cache_set_interrupted(cache_in(&old), "half", 4, "x", 1,
                                               T0 + 800, 0, 4), APR_EINTR);
@@ -202,7 +202,7 @@ START_TEST(test_dead_writer_copied_without_repair)
     ck_assert_uint_eq(peek(cache_in(&old), "writer_active"), 1);
     ck_assert_int_eq(hl_shm_migrate(fresh.base, &fresh.plan, old.base, &old.plan,
                                     T0 + 1000), APR_SUCCESS);
-    hl_cache_stats_read(cache_in(&fresh), &st);
+    hl_cache_repairs_read(cache_in(&fresh), &st);
     ck_assert_uint_eq(st.recoveries, 1);
     ck_assert_ptr_nonnull(strstr(st.last_recovery, "died mid-update"));
     free(fresh.base);
