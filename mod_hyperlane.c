@@ -27,7 +27,9 @@
 #include "ap_mpm.h"
 
 #include <apr_hash.h>
+#include <apr_network_io.h>
 #include <apr_strings.h>
+#include <apr_uri.h>
 #include <unistd.h>
 
 #include "src/hl_bufpool.h"
@@ -35,6 +37,7 @@
 #include "src/hl_config.h"
 #include "src/hl_counter.h"
 #include "src/hl_json_reply.h"
+#include "src/hl_limiter.h"
 #include "src/hl_membench.h"
 #include "src/hl_pooled.h"
 #include "src/hl_procinfo.h"
@@ -51,10 +54,11 @@ module AP_MODULE_DECLARE_DATA hyperlane_module;
  * process pool so that a graceful restart finds the same store and mutex. */
 typedef struct hl_runtime {
     hl_store *store;
+    hl_limits *limits;             /* this host's concurrency limits */
     apr_global_mutex_t *mutex;
     hl_config cfg;                 /* the settings of the current generation */
     const char *mpm;
-    apr_hash_t *mounts;            /* server_rec * -> its mounts (this generation) */
+    apr_hash_t *hosts;             /* server_rec * -> hl_host (this generation) */
     hl_bufpool *bufpool;           /* per process: made in child_init */
     hl_procinfo_reader *procinfo;  /* per process: made in child_init */
     apr_int32_t pid;               /* per process: set in child_init, so
@@ -64,13 +68,24 @@ typedef struct hl_runtime {
 static hl_runtime *runtime;        /* set in post_config, inherited by children */
 
 /* Per virtual host: the numeric settings are the main server's (they size
- * shared memory), fast paths are each host's own.  (A host that sets none
- * of our directives shares the main server's structure, so the mounts,
- * which differ per host, live in the runtime instead.) */
+ * shared memory); the rest is each host's own, inherited from the main
+ * server unless the host sets it.  (A host that sets none of our
+ * directives shares the main server's structure, so what is worked out
+ * per host at startup lives in the runtime's hl_host instead.) */
 typedef struct hl_server_conf {
     hl_config cfg;
-    apr_array_header_t *fast_paths;  /* HyperlaneFastPath prefixes */
+    apr_array_header_t *fast_paths;  /* HyperlaneFastPath; empty: "off" */
+    apr_array_header_t *trusted_origins;  /* "scheme://host:port" */
+    int skip_walk;                   /* HyperlaneSkipDirectoryWalk; -1 unset */
+    int increment_post_only;         /* HyperlaneIncrementPostOnly; -1 unset */
 } hl_server_conf;
+
+/* What a host serves, worked out from the configuration at startup. */
+typedef struct hl_host {
+    apr_array_header_t *mounts;      /* paths of its <Location>s */
+    apr_array_header_t *fast_paths;  /* the HyperlaneFastPath prefixes
+                                      * that are also its mounts */
+} hl_host;
 
 static hl_server_conf *server_conf(server_rec *s)
 {
@@ -84,6 +99,11 @@ static void *create_server_config(apr_pool_t *p, server_rec *s)
 {
     hl_server_conf *sc = apr_pcalloc(p, sizeof(*sc));
     hl_config_defaults(&sc->cfg);
+    /* A host's flags start unset, to inherit the main server's, which
+     * start at their defaults. */
+#define HL_HOST_FLAG(field, name, dflt, help) \
+    sc->field = s->is_virtual ? -1 : (dflt);
+#include "src/hl_directives.def"
     return sc;
 }
 
@@ -93,6 +113,11 @@ static void *merge_server_config(apr_pool_t *p, void *basev, void *addv)
     hl_server_conf *sc = apr_pcalloc(p, sizeof(*sc));
     sc->cfg = base->cfg;
     sc->fast_paths = add->fast_paths ? add->fast_paths : base->fast_paths;
+    sc->trusted_origins = add->trusted_origins ? add->trusted_origins
+                                               : base->trusted_origins;
+    sc->skip_walk = add->skip_walk >= 0 ? add->skip_walk : base->skip_walk;
+    sc->increment_post_only = add->increment_post_only >= 0
+                              ? add->increment_post_only : base->increment_post_only;
     return sc;
 }
 
@@ -106,48 +131,71 @@ static const char *set_numeric(cmd_parms *cmd, void *dummy, const char *arg)
                          (hl_directive_id)(apr_uintptr_t)cmd->info, arg);
 }
 
+/* "off" (alone) turns off in a host what it would inherit. */
 static const char *add_fast_path(cmd_parms *cmd, void *dummy, const char *arg)
 {
     hl_server_conf *sc = server_conf(cmd->server);
-    if (arg[0] != '/')
+    int off = strcasecmp(arg, "off") == 0;
+    if (!off && arg[0] != '/')
         return apr_psprintf(cmd->pool, "HyperlaneFastPath: '%s' is not a URL "
-                            "path (it must start with /)", arg);
+                            "path (it must start with /) nor off", arg);
     if (!sc->fast_paths)
         sc->fast_paths = apr_array_make(cmd->pool, 2, sizeof(const char *));
-    APR_ARRAY_PUSH(sc->fast_paths, const char *) = arg;
+    else if (off || (sc->fast_paths->nelts == 0))
+        return "HyperlaneFastPath: off stands alone";
+    if (!off)
+        APR_ARRAY_PUSH(sc->fast_paths, const char *) = arg;
     return NULL;
 }
 
-#define HL_DIRECTIVE(name, id, help) \
-    AP_INIT_TAKE1(name, set_numeric, (void *)(apr_uintptr_t)(id), RSRC_CONF, help)
+/* An origin as browsers send it, "scheme://host[:port]", written with its
+ * port so that equal origins compare equal as strings; NULL if it is not
+ * an http(s) origin. */
+static const char *origin_key(apr_pool_t *p, const char *origin)
+{
+    apr_uri_t u;
+    if (apr_uri_parse(p, origin, &u) != APR_SUCCESS || !u.scheme || !u.hostname
+        || u.user || u.query || u.fragment || (u.path && strcmp(u.path, "/"))
+        || (strcasecmp(u.scheme, "http") && strcasecmp(u.scheme, "https")))
+        return NULL;
+    return apr_psprintf(p, "%s://%s:%u", apr_pstrdup(p, u.scheme),
+                        u.hostname, u.port ? u.port
+                                           : apr_uri_port_of_scheme(u.scheme));
+}
 
+static const char *add_trusted_origin(cmd_parms *cmd, void *dummy,
+                                      const char *arg)
+{
+    hl_server_conf *sc = server_conf(cmd->server);
+    char *key = (char *)origin_key(cmd->pool, arg);
+    if (!key)
+        return apr_psprintf(cmd->pool, "HyperlaneTrustedOrigin: '%s' is not "
+                            "an origin such as https://example.com:8443", arg);
+    ap_str_tolower(key);
+    if (!sc->trusted_origins)
+        sc->trusted_origins = apr_array_make(cmd->pool, 2, sizeof(const char *));
+    APR_ARRAY_PUSH(sc->trusted_origins, const char *) = key;
+    return NULL;
+}
+
+static const char *set_flag(cmd_parms *cmd, void *dummy, int on)
+{
+    hl_server_conf *sc = server_conf(cmd->server);
+    *(int *)((char *)sc + (apr_uintptr_t)cmd->info) = on;
+    return NULL;
+}
+
+/* Every directive, from its one definition in src/hl_directives.def. */
 static const command_rec hl_directives[] = {
-    HL_DIRECTIVE("HyperlaneHistorySize", HL_D_HISTORY_SIZE,
-                 "increments kept in the shared history (default 1000)"),
-    HL_DIRECTIVE("HyperlaneChunkSize", HL_D_CHUNK_SIZE,
-                 "chunk size of the process endpoint (default 4096)"),
-    HL_DIRECTIVE("HyperlaneMaxBody", HL_D_MAX_BODY,
-                 "largest body the module accepts, 0 = unlimited (default 0)"),
-    HL_DIRECTIVE("HyperlanePoolBuffers", HL_D_POOL_BUFFERS,
-                 "buffers in each process's pool (default 100)"),
-    HL_DIRECTIVE("HyperlanePoolBufferSize", HL_D_POOL_BUFFER_SIZE,
-                 "size of a pooled buffer (default 8K)"),
-    HL_DIRECTIVE("HyperlaneCacheSize", HL_D_CACHE_SIZE,
-                 "shared memory for the cache (default 16M)"),
-    HL_DIRECTIVE("HyperlaneCacheMaxKey", HL_D_CACHE_MAX_KEY,
-                 "longest cache key (default 250)"),
-    HL_DIRECTIVE("HyperlaneCacheMaxValue", HL_D_CACHE_MAX_VALUE,
-                 "largest cache value (default 64K)"),
-    HL_DIRECTIVE("HyperlaneCacheTTL", HL_D_CACHE_TTL,
-                 "seconds a cache entry lives (default 3600)"),
-    HL_DIRECTIVE("HyperlaneCacheMaxConcurrent", HL_D_CACHE_MAX_CONCURRENT,
-                 "cache operations in flight at once (default 50)"),
-    HL_DIRECTIVE("HyperlaneMemoryMaxAge", HL_D_MEMORY_MAX_AGE,
-                 "milliseconds a thread may reuse its memory reading, "
-                 "0 = every answer (default 0)"),
-    AP_INIT_ITERATE("HyperlaneFastPath", add_fast_path, NULL, RSRC_CONF,
-                    "URL prefixes whose read-only endpoints are answered in "
-                    "the quick handler, before access control (opt-in)"),
+#define HL_NUMERIC(ID, name, min, max, dflt, is_bytes, help) \
+    AP_INIT_TAKE1(name, set_numeric, (void *)(apr_uintptr_t)HL_D_##ID, \
+                  RSRC_CONF, help),
+#define HL_HOST_FLAG(field, name, dflt, help) \
+    AP_INIT_FLAG(name, set_flag, (void *)APR_OFFSETOF(hl_server_conf, field), \
+                 RSRC_CONF, help),
+#define HL_HOST_LIST(setter, name, dflt, help) \
+    AP_INIT_ITERATE(name, setter, NULL, RSRC_CONF, help),
+#include "src/hl_directives.def"
     { NULL }
 };
 
@@ -258,8 +306,35 @@ static unsigned int hash_server_key(const char *key, apr_ssize_t *klen)
     return (unsigned int)((bits * 0x9E3779B97F4A7C15ull) >> 32);
 }
 
-/* Gives every server its mounts, in a hash by server_rec. */
-static apr_hash_t *assign_mounts(server_rec *main_server, apr_pool_t *p)
+/* A host's fast paths: only the prefixes where the module is mounted for
+ * that host; a prefix it inherited from the main server and does not
+ * mount stays its own (files, other handlers, its own Require). */
+static apr_array_header_t *host_fast_paths(server_rec *s,
+                                           const apr_array_header_t *mounts,
+                                           apr_pool_t *p)
+{
+    const apr_array_header_t *wanted = server_conf(s)->fast_paths;
+    apr_array_header_t *paths = apr_array_make(p, 2, sizeof(const char *));
+    int i, j;
+    for (i = 0; wanted && i < wanted->nelts; i++) {
+        const char *prefix = APR_ARRAY_IDX(wanted, i, const char *);
+        for (j = 0; j < mounts->nelts; j++)
+            if (strcmp(prefix, APR_ARRAY_IDX(mounts, j, const char *)) == 0)
+                break;
+        if (j < mounts->nelts)
+            APR_ARRAY_PUSH(paths, const char *) = prefix;
+        else
+            ap_log_error(APLOG_MARK, s->is_virtual ? APLOG_NOTICE : APLOG_WARNING,
+                         0, s, "mod_hyperlane: HyperlaneFastPath %s is not "
+                         "used for %s: no <Location %s> with SetHandler "
+                         "hyperlane applies there", prefix,
+                         s->server_hostname ? s->server_hostname : "-", prefix);
+    }
+    return paths;
+}
+
+/* Gives every server its hl_host, in a hash by server_rec. */
+static apr_hash_t *assign_hosts(server_rec *main_server, apr_pool_t *p)
 {
     apr_array_header_t *found = apr_array_make(p, 4, sizeof(hl_mount_def));
     apr_hash_t *by_server = apr_hash_make_custom(p, hash_server_key);
@@ -270,7 +345,9 @@ static apr_hash_t *assign_mounts(server_rec *main_server, apr_pool_t *p)
     for (s = main_server; s; s = s->next) {
         apr_array_header_t *mounts = apr_array_make(p, 4, sizeof(const char *));
         server_rec **key = apr_pmemdup(p, &s, sizeof(s));
-        apr_hash_set(by_server, key, sizeof(*key), mounts);
+        hl_host *host = apr_pcalloc(p, sizeof(*host));
+        host->mounts = mounts;
+        apr_hash_set(by_server, key, sizeof(*key), host);
         for (i = 0; i < found->nelts; i++) {
             const hl_mount_def *m = &APR_ARRAY_IDX(found, i, hl_mount_def);
             if (mount_applies(m, s))
@@ -283,13 +360,20 @@ static apr_hash_t *assign_mounts(server_rec *main_server, apr_pool_t *p)
                          s->server_hostname, s->defn_name ? s->defn_name : "-",
                          (int)s->defn_line_number);
         }
+        host->fast_paths = host_fast_paths(s, mounts, p);
     }
     return by_server;
 }
 
+static hl_host *host_of(server_rec *s)
+{
+    return runtime ? apr_hash_get(runtime->hosts, &s, sizeof(s)) : NULL;
+}
+
 static apr_array_header_t *mounts_of(server_rec *s)
 {
-    return runtime ? apr_hash_get(runtime->mounts, &s, sizeof(s)) : NULL;
+    hl_host *host = host_of(s);
+    return host ? host->mounts : NULL;
 }
 
 static int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog,
@@ -325,11 +409,17 @@ static int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                      "mod_hyperlane: cannot create the shared store");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    rv = hl_limits_open(&rt->limits, rt->limits, life);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
+                     "mod_hyperlane: cannot create the concurrency limits");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     rt->cfg = *cfg;
     rt->mpm = ap_show_mpm();
-    rt->mounts = assign_mounts(s, pconf);
-    mounts = apr_hash_get(rt->mounts, &s, sizeof(s));
+    rt->hosts = assign_hosts(s, pconf);
     runtime = rt;
+    mounts = mounts_of(s);
     {
         hl_store_usage u;
         hl_store_usage_read(rt->store, &u);
@@ -343,6 +433,23 @@ static int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                                        : "(no <Location> with SetHandler hyperlane)");
     }
     return OK;
+}
+
+/* In the parent: a child that exited gives back what it held of the
+ * concurrency limits at once, not when the limit is next hit.  Only
+ * whole words at fixed places are read (hl_limiter.h), so the parent
+ * trusts nothing the children wrote. */
+static void hl_child_status(server_rec *s, pid_t pid, ap_generation_t gen,
+                            int slot, mpm_child_status state)
+{
+    apr_uint32_t given = 0;
+    if (state != MPM_CHILD_EXITED || !runtime || !runtime->limits)
+        return;
+    hl_limits_reclaim(runtime->limits, (apr_int32_t)pid, &given);
+    if (given)
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "mod_hyperlane: child %"
+                     APR_PID_T_FMT " exited holding %u admission(s); given "
+                     "back", pid, given);
 }
 
 static void hl_child_init(apr_pool_t *pchild, server_rec *s)
@@ -420,6 +527,74 @@ static int store_failure(request_rec *r, apr_status_t rv, const char *what)
                       apr_psprintf(r->pool, "%s failed", what));
 }
 
+/* Concurrency limits (hl_limiter): at most HyperlaneCacheMaxConcurrent
+ * cache operations and HyperlaneBenchmarkMaxConcurrent benchmark runs are
+ * in flight over all processes.  One more waits a short, bounded time for
+ * a slot, then is refused with 503 and Retry-After, and counted as
+ * rejected.  A slot is for work, never for waiting on a client: a request
+ * body is read before its request is admitted.  A slot is given back by
+ * limit_done, or by the request pool's cleanup if the request ends first. */
+#define HL_ADMIT_WAIT_USEC 50000
+
+typedef struct hl_admission {
+    hl_limiter *limiter;
+    apr_int32_t pid;
+} hl_admission;
+
+static apr_status_t admission_release(void *data)
+{
+    hl_admission *a = data;
+    return hl_limiter_release(a->limiter, a->pid);
+}
+
+static hl_limiter *limiter_of(hl_limit_kind kind)
+{
+    return hl_limits_get(runtime->limits, kind);
+}
+
+static apr_uint32_t limit_of(hl_limit_kind kind)
+{
+    return (apr_uint32_t)hl_config_get(&runtime->cfg, kind == HL_LIMIT_CACHE
+                                       ? HL_D_CACHE_MAX_CONCURRENT
+                                       : HL_D_BENCHMARK_MAX_CONCURRENT);
+}
+
+/* OK with *out set, or the error answer has been sent. */
+static int limit_admit(request_rec *r, hl_limit_kind kind, const char *busy,
+                       hl_admission **out)
+{
+    hl_admission *a = apr_palloc(r->pool, sizeof(*a));
+    apr_status_t rv;
+
+    a->limiter = limiter_of(kind);
+    a->pid = runtime->pid;
+    rv = hl_limiter_admit_wait(a->limiter, limit_of(kind), a->pid,
+                               HL_ADMIT_WAIT_USEC);
+    if (rv == APR_EBUSY) {
+        apr_table_setn(r->headers_out, "Retry-After", "1");
+        send_error(r, HTTP_SERVICE_UNAVAILABLE, busy);
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    if (rv != APR_SUCCESS) {
+        store_failure(r, rv, "admission");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    apr_pool_cleanup_register(r->pool, a, admission_release, apr_pool_cleanup_null);
+    *out = a;
+    return OK;
+}
+
+static void limit_done(request_rec *r, hl_admission *a)
+{
+    apr_pool_cleanup_run(r->pool, a, admission_release);
+}
+
+static int cache_admit(request_rec *r, hl_admission **out)
+{
+    return limit_admit(r, HL_LIMIT_CACHE,
+                       "Too many cache operations in flight; retry later", out);
+}
+
 static const hl_memory_figures *memory_figures(request_rec *r,
                                                hl_memory_figures *m)
 {
@@ -460,9 +635,6 @@ static int ep_counter_increment(request_rec *r, const hl_route *route,
 {
     apr_uint64_t value;
     apr_status_t rv;
-    int rc = drop_body(r);
-    if (rc != OK)
-        return rc;
     hl_memory_figures m;
     hl_jsonw *w;
     rv = hl_store_counter_increment(runtime->store, runtime->pid, &value);
@@ -663,14 +835,30 @@ static int ep_memory_benchmark(request_rec *r, const hl_route *route,
     apr_uint64_t n, size;
     const char *error = NULL;
     hl_membench_result result;
+    hl_limiter_stats runs;
+    hl_admission *a;
     apr_status_t rv = hl_membench_parse_query(r->pool, r->args, &n, &size, &error);
     if (rv != APR_SUCCESS)
         return send_error(r, HTTP_BAD_REQUEST, error);
+    /* Each run may take 256 MiB twice over: a few at once, server-wide. */
+    if (limit_admit(r, HL_LIMIT_BENCHMARK, "Too many memory benchmarks "
+                    "running; retry later", &a) != OK)
+        return OK;
     rv = hl_membench_run_both(r->pool, n, size, &result);
+    hl_limiter_stats_read(a->limiter, &runs);
+    limit_done(r, a);
+    if (rv == APR_ENOMEM) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r, "mod_hyperlane: memory "
+                      "benchmark of %" APR_UINT64_T_FMT " x %" APR_UINT64_T_FMT
+                      " bytes ran out of memory", n, size);
+        apr_table_setn(r->headers_out, "Retry-After", "5");
+        return send_error(r, HTTP_SERVICE_UNAVAILABLE,
+                          "Not enough memory for this benchmark; retry later");
+    }
     if (rv != APR_SUCCESS)
         return store_failure(r, rv, "memory benchmark");
     w = new_reply(r);
-    hl_json_membench(w, &result);
+    hl_json_membench(w, &result, &runs, limit_of(HL_LIMIT_BENCHMARK));
     return send_json(r, HTTP_OK, w);
 }
 
@@ -702,61 +890,6 @@ static int parse_key(request_rec *r, const hl_route *route, hl_key *key)
     return OK;
 }
 
-/* At most HyperlaneCacheMaxConcurrent cache operations are in flight over
- * all processes.  One more waits a short, bounded time for a slot, then is
- * refused with 503 and Retry-After, and counted as rejected.  A slot is
- * given back by cache_done, or by the request pool's cleanup if the
- * request ends first (a client gone mid-body). */
-#define HL_ADMIT_WAIT_USEC 50000
-
-typedef struct hl_admission {
-    hl_store *store;
-    apr_int32_t pid;
-} hl_admission;
-
-static apr_status_t admission_release(void *data)
-{
-    hl_admission *a = data;
-    return hl_store_cache_release(a->store, a->pid);
-}
-
-static int cache_admit(request_rec *r, hl_admission **out)
-{
-    apr_uint32_t limit =
-        (apr_uint32_t)hl_config_get(&runtime->cfg, HL_D_CACHE_MAX_CONCURRENT);
-    apr_interval_time_t waited = 0, step = 200;
-    hl_admission *a = apr_palloc(r->pool, sizeof(*a));
-    apr_status_t rv;
-
-    a->store = runtime->store;
-    a->pid = runtime->pid;
-    while ((rv = hl_store_cache_admit(a->store, limit, a->pid)) == APR_EBUSY
-           && waited < HL_ADMIT_WAIT_USEC) {
-        apr_sleep(step);
-        waited += step;
-        step = step < 10000 ? step * 2 : step;
-    }
-    if (rv == APR_EBUSY) {
-        hl_store_cache_count_rejected(a->store);
-        apr_table_setn(r->headers_out, "Retry-After", "1");
-        send_error(r, HTTP_SERVICE_UNAVAILABLE,
-                   "Too many cache operations in flight; retry later");
-        return HTTP_SERVICE_UNAVAILABLE;
-    }
-    if (rv != APR_SUCCESS) {
-        store_failure(r, rv, "cache admission");
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    apr_pool_cleanup_register(r->pool, a, admission_release, apr_pool_cleanup_null);
-    *out = a;
-    return OK;
-}
-
-static void cache_done(request_rec *r, hl_admission *a)
-{
-    apr_pool_cleanup_run(r->pool, a, admission_release);
-}
-
 /* ?raw=1 asks for the stored bytes themselves. */
 static int want_raw(request_rec *r, int *raw)
 {
@@ -772,10 +905,14 @@ static int want_raw(request_rec *r, int *raw)
     return OK;
 }
 
+/* The stored bytes are whatever a client put there: never to be sniffed
+ * into a page and run in the origin of this server. */
 static int send_raw(request_rec *r, const char *data, apr_size_t len)
 {
     ap_set_content_type(r, "application/octet-stream");
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
+    apr_table_setn(r->headers_out, "Content-Disposition", "attachment");
     ap_set_content_length(r, (apr_off_t)len);
     if (!r->header_only)
         ap_rwrite(data, (int)len, r);
@@ -801,7 +938,7 @@ static int cache_get(request_rec *r, const hl_key *key)
         return OK;
     rv = hl_store_cache_get(runtime->store, r->pool, key->bytes, key->len,
                             apr_time_now(), &res);
-    cache_done(r, a);
+    limit_done(r, a);
     if (rv == APR_NOTFOUND)
         return send_cache_miss(r, key);
     if (rv != APR_SUCCESS)
@@ -839,8 +976,8 @@ static void consume_value(void *ctx, const char *data, apr_size_t len)
 
 /* The value is the request body, at most HyperlaneCacheMaxValue bytes
  * (and HyperlaneMaxBody); a larger one is refused with 413 and nothing is
- * stored.  The slot is held while the body arrives: a set is in flight
- * from its first byte. */
+ * stored.  The whole body is read before the set is admitted: a slow
+ * client holds a worker of its own, never a slot of the limit. */
 static int cache_set(request_rec *r, const hl_key *key)
 {
     hl_jsonw *w;
@@ -852,17 +989,17 @@ static int cache_set(request_rec *r, const hl_key *key)
 
     if (max_body() >= 0 && max_body() < limit)
         limit = max_body();
-    if (cache_admit(r, &a) != OK)
-        return OK;
     rc = stream_body(r, limit, consume_value, &value);
     if (rc != HTTP_OK)
         return body_answered(rc);
+    if (cache_admit(r, &a) != OK)
+        return OK;
     rv = hl_store_cache_set(runtime->store, key->bytes, key->len,
                             value.data ? value.data : "", value.len,
                             apr_time_now(), apr_time_from_sec(
                                 hl_config_get(&runtime->cfg, HL_D_CACHE_TTL)),
                             &replaced);
-    cache_done(r, a);
+    limit_done(r, a);
     if (rv == APR_ENOSPC)
         return send_error(r, HTTP_REQUEST_ENTITY_TOO_LARGE,
                           "Value does not fit in the cache (HyperlaneCacheSize)");
@@ -879,14 +1016,11 @@ static int cache_delete(request_rec *r, const hl_key *key)
     hl_jsonw *w;
     hl_admission *a;
     apr_status_t rv;
-    int rc = drop_body(r);
-    if (rc != OK)
-        return rc;
     if (cache_admit(r, &a) != OK)
         return OK;
     rv = hl_store_cache_delete(runtime->store, key->bytes, key->len,
                                apr_time_now());
-    cache_done(r, a);
+    limit_done(r, a);
     if (rv == APR_NOTFOUND)
         return send_cache_miss(r, key);
     if (rv != APR_SUCCESS)
@@ -914,30 +1048,44 @@ static int ep_cache_stats(request_rec *r, const hl_route *route,
 {
     hl_jsonw *w;
     hl_cache_stats stats;
-    apr_status_t rv = hl_store_cache_stats(runtime->store, &stats);
+    hl_limiter_stats ls;
+    hl_admission *a;
+    apr_status_t rv;
+    /* It takes the store's lock: under the limit like every operation. */
+    if (cache_admit(r, &a) != OK)
+        return OK;
+    rv = hl_store_cache_stats(runtime->store, &stats);
+    limit_done(r, a);
     if (rv != APR_SUCCESS)
         return store_failure(r, rv, "cache stats");
+    hl_limiter_stats_read(limiter_of(HL_LIMIT_CACHE), &ls);
     w = new_reply(r);
-    hl_json_cache_stats(w, &stats, (apr_uint32_t)
-        hl_config_get(&runtime->cfg, HL_D_CACHE_MAX_CONCURRENT));
+    hl_json_cache_stats(w, &stats, &ls, limit_of(HL_LIMIT_CACHE));
     return send_json(r, HTTP_OK, w);
 }
 
 typedef int (*hl_endpoint_fn)(request_rec *r, const hl_route *route,
                               const char *mount);
 
-static hl_endpoint_fn endpoint_fn(hl_endpoint ep)
+/* The handlers of src/hl_endpoints.def, by endpoint. */
+static const hl_endpoint_fn handlers[HL_EP_COUNT] = {
+#define HL_ENDPOINT(ID, path, is_prefix, methods, flags, handler) \
+    [HL_EP_##ID] = handler,
+#include "src/hl_endpoints.def"
+};
+
+/* Runs a routed endpoint.  A body that comes with a request the endpoint
+ * does not read is dropped first (drop_body). */
+static int run_endpoint(request_rec *r, const hl_route *route,
+                        const char *mount)
 {
-    switch (ep) {
-    case HL_EP_COUNTER_INCREMENT: return ep_counter_increment;
-    case HL_EP_COUNTER_STATS:     return ep_counter_stats;
-    case HL_EP_PROCESS:           return ep_process;
-    case HL_EP_PROCESS_POOLED:    return ep_process_pooled;
-    case HL_EP_MEMORY_BENCHMARK:  return ep_memory_benchmark;
-    case HL_EP_CACHE_STATS:       return ep_cache_stats;
-    case HL_EP_CACHE_KEY:         return ep_cache_key;
-    default:                      return ep_index;   /* HL_EP_INDEX */
+    unsigned m = hl_router_method_bit(r->method);
+    if (!(route->flags & HL_RF_READS_BODY) || (m != HL_M_POST && m != HL_M_PUT)) {
+        int rc = drop_body(r);
+        if (rc != OK)
+            return rc;
     }
+    return handlers[route->endpoint](r, route, mount);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1027,10 +1175,65 @@ static hl_routed *route_request(request_rec *r, const char *path,
     return rt;
 }
 
+/* Cross-site requests that would change state or start real work are
+ * refused: a page in a browser that Require lets in (Require local, an
+ * office's addresses) must not be able to drive the module.  Fetch
+ * Metadata decides where the browser sends it; else an Origin must name
+ * the request's own host and port, or one of HyperlaneTrustedOrigin.
+ * Requests with neither header (curl, servers) are not from a page. */
+static int guarded(request_rec *r, const hl_route *route)
+{
+    unsigned m = hl_router_method_bit(r->method);
+    return (m != HL_M_GET && m != HL_M_HEAD) || (route->flags & HL_RF_GUARD_GET);
+}
+
+static int origin_is_trusted(request_rec *r, const char *origin)
+{
+    const apr_array_header_t *trusted = server_conf(r->server)->trusted_origins;
+    const char *host_header = apr_table_get(r->headers_in, "Host");
+    char *key = (char *)origin_key(r->pool, origin), *host, *scope, *own;
+    apr_port_t port = 0;
+    int i;
+
+    if (!key)
+        return 0;
+    ap_str_tolower(key);
+    for (i = 0; trusted && i < trusted->nelts; i++)
+        if (strcmp(key, APR_ARRAY_IDX(trusted, i, const char *)) == 0)
+            return 1;
+    /* Its own host: the Host header's name and port, whatever the scheme
+     * (a proxy in front may end TLS). */
+    if (!host_header || apr_parse_addr_port(&host, &scope, &port, host_header,
+                                            r->pool) != APR_SUCCESS || !host)
+        return 0;
+    own = apr_psprintf(r->pool, "%s:%u", host, port ? port : ap_default_port(r));
+    ap_str_tolower(own);
+    key = strstr(key, "://");
+    return key && strcmp(key + 3, own) == 0;
+}
+
+static const char *cross_site(request_rec *r)
+{
+    const char *site = apr_table_get(r->headers_in, "Sec-Fetch-Site");
+    const char *origin = apr_table_get(r->headers_in, "Origin");
+    if (site && (strcasecmp(site, "same-origin") == 0
+                 || strcasecmp(site, "none") == 0))
+        return NULL;
+    if (origin && origin_is_trusted(r, origin))
+        return NULL;
+    if (site)
+        return apr_psprintf(r->pool, "Cross-site request refused "
+                            "(Sec-Fetch-Site: %s)", site);
+    return origin ? apr_psprintf(r->pool, "Cross-site request refused "
+                                 "(Origin %s is not this server's)", origin)
+                  : NULL;
+}
+
 static int hl_handler(request_rec *r)
 {
     core_dir_config *core;
     hl_routed *rt;
+    const char *refused;
 
     if (!r->handler || strcmp(r->handler, HL_HANDLER) != 0)
         return DECLINED;
@@ -1055,16 +1258,28 @@ static int hl_handler(request_rec *r)
         return send_error(r, HTTP_NOT_FOUND,
                           apr_psprintf(r->pool, "No endpoint at %s", r->uri));
     if (rt->route.status == HL_ROUTE_BAD_METHOD) {
-        apr_table_setn(r->headers_out, "Allow", rt->route.allow);
+        apr_table_set(r->headers_out, "Allow", rt->route.allow);
         return send_error(r, HTTP_METHOD_NOT_ALLOWED,
                           apr_psprintf(r->pool, "Method %s not allowed here; "
                                        "allowed: %s", r->method, rt->route.allow));
     }
-    return endpoint_fn(rt->route.endpoint)(r, &rt->route, rt->mount);
+    if (rt->route.endpoint == HL_EP_COUNTER_INCREMENT
+        && server_conf(r->server)->increment_post_only == 1
+        && r->method_number != M_POST) {
+        apr_table_setn(r->headers_out, "Allow", "POST");
+        return send_error(r, HTTP_METHOD_NOT_ALLOWED, "counter/increment takes "
+                          "POST only here (HyperlaneIncrementPostOnly)");
+    }
+    if (guarded(r, &rt->route) && (refused = cross_site(r)) != NULL)
+        return send_error(r, HTTP_FORBIDDEN, refused);
+    return run_endpoint(r, &rt->route, rt->mount);
 }
 
-/* A request below a mount names no file: skip the directory walk and the
- * file mapping that core would do for it, and keep the route. */
+/* A request below a mount keeps its route for the handler.  Core then
+ * walks the directories its URL maps to, as for server-status, so that
+ * <Directory> and .htaccess access control applies below a mount too;
+ * HyperlaneSkipDirectoryWalk On skips that walk and the file mapping (a
+ * mount names no file), and with them that access control. */
 static int hl_map_to_storage(request_rec *r)
 {
     apr_array_header_t *mounts = mounts_of(r->server);
@@ -1075,38 +1290,32 @@ static int hl_map_to_storage(request_rec *r)
         || rt->route.status == HL_ROUTE_NOT_FOUND)
         return DECLINED;
     ap_set_module_config(r->request_config, &hyperlane_module, rt);
-    return OK;
+    return server_conf(r->server)->skip_walk == 1 ? OK : DECLINED;
 }
 
-/* HyperlaneFastPath: the read-only endpoints below the given prefixes are
- * answered here, before Apache's per-directory configuration, access
- * control and handler phases run (as mod_cache's CacheQuickHandler does).
- * Opt-in, because it bypasses Require. */
-static int is_read_only(hl_endpoint ep)
-{
-    return ep == HL_EP_INDEX || ep == HL_EP_COUNTER_STATS
-        || ep == HL_EP_CACHE_STATS || ep == HL_EP_CACHE_KEY;
-}
-
+/* HyperlaneFastPath: the read-only endpoints (HL_RF_READ_ONLY) below the
+ * given prefixes are answered here, before Apache's per-directory
+ * configuration, access control and handler phases run (as mod_cache's
+ * CacheQuickHandler does).  Opt-in, because it bypasses Require. */
 static int hl_quick_handler(request_rec *r, int lookup_uri)
 {
-    hl_server_conf *sc = server_conf(r->server);
+    hl_host *host;
     unsigned method = hl_router_method_bit(r->method);
     const char *mount, *path;
     hl_route route;
 
-    if (lookup_uri || !sc->fast_paths || !runtime
+    if (lookup_uri || !(host = host_of(r->server)) || !host->fast_paths->nelts
         || (method != HL_M_GET && method != HL_M_HEAD))
         return DECLINED;
     /* Routed first: every request of the server passes here, and most are
      * below no fast path. */
     if (!(path = raw_path(r))
-        || hl_router_resolve(path, sc->fast_paths, NULL, method,
+        || hl_router_resolve(path, host->fast_paths, NULL, method,
                           &mount, &route) != APR_SUCCESS
-        || route.status != HL_ROUTE_OK || !is_read_only(route.endpoint)
+        || route.status != HL_ROUTE_OK || !(route.flags & HL_RF_READ_ONLY)
         || !names_what_uri_names(r, path))
         return DECLINED;
-    return endpoint_fn(route.endpoint)(r, &route, mount);
+    return run_endpoint(r, &route, mount);
 }
 
 static void hl_register_hooks(apr_pool_t *p)
@@ -1116,6 +1325,7 @@ static void hl_register_hooks(apr_pool_t *p)
     ap_hook_pre_config(hl_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(hl_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(hl_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_status(hl_child_status, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(hl_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_insert_error_filter(hl_insert_error_filter, NULL, NULL, APR_HOOK_MIDDLE);
     ap_register_output_filter("HYPERLANE_JSON_ERROR", json_error_filter, NULL,

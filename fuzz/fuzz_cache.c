@@ -5,7 +5,8 @@
  * bucket count (1 and 4 force collisions) and the hash seed; then each
  * operation takes a few bytes: set, get, delete, an interrupted set
  * followed by crash repair, a copy into a fresh region of another size (a
- * restart that resizes), the limiter, and time passing.  The clock is
+ * restart that resizes), the concurrency limiter (hl_limiter, beside the
+ * table), and time passing.  The clock is
  * injected and only moves forward.
  *
  * The model knows every key's value, expiry, set time and access count.
@@ -17,6 +18,7 @@
  */
 #include "hl_cache.h"
 #include "hl_json_reply.h"
+#include "hl_limiter.h"
 
 #include <json-c/json.h>
 
@@ -54,6 +56,7 @@ static apr_size_t cache_size;
 static hl_cache_config cfg;
 static apr_time_t now;
 static apr_uint32_t in_flight;
+static hl_limiter *limiter;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -306,7 +309,6 @@ static void do_copy(void)
     free(cache);
     cache = dst;
     cache_size = size;
-    in_flight = 0;   /* the limiter stays with the old region */
     st = stats();
     /* Entries too large for the new data area are skipped, not evicted. */
     for (i = 0; i < NKEYS; i++)
@@ -319,21 +321,25 @@ static void do_limiter(void)
     apr_int32_t me = (apr_int32_t)getpid();
     apr_uint32_t limit = 1 + byte() % 4;
     if (byte() & 1) {
-        apr_status_t rv = hl_cache_admit(cache, limit, me);
+        apr_status_t rv = hl_limiter_admit(limiter, limit, me);
         if (in_flight < limit) {
             CHECK(rv == APR_SUCCESS);
             in_flight++;
         }
         else {
             CHECK(rv == APR_EBUSY);
-            hl_cache_count_rejected(cache);
+            hl_limiter_count_rejected(limiter);
         }
     }
     else if (in_flight > 0) {
-        CHECK(hl_cache_release(cache, me) == APR_SUCCESS);
+        CHECK(hl_limiter_release(limiter, me) == APR_SUCCESS);
         in_flight--;
     }
-    CHECK(stats().in_flight == in_flight);
+    {
+        hl_limiter_stats ls;
+        hl_limiter_stats_read(limiter, &ls);
+        CHECK(ls.in_flight == in_flight && ls.peak_in_flight <= 4);
+    }
 }
 
 static void check_sound(void)
@@ -374,6 +380,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     cache = aligned_alloc(16, cache_size);
     CHECK(cache != NULL);
     CHECK(hl_cache_format(cache, cache_size, &cfg) == APR_SUCCESS);
+    limiter = aligned_alloc(64, hl_limiter_region_size());
+    CHECK(limiter != NULL && hl_limiter_format(limiter) == APR_SUCCESS);
     apr_pool_create(&p, root);
 
     for (op_no = 1; op_no <= MAX_OPS && in < in_end; op_no++) {
@@ -421,9 +429,11 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         do_get(i, p);
     check_sound();
     while (in_flight > 0) {
-        hl_cache_release(cache, (apr_int32_t)getpid());
+        hl_limiter_release(limiter, (apr_int32_t)getpid());
         in_flight--;
     }
+    free(limiter);
+    limiter = NULL;
     for (i = 0; i < NKEYS; i++)
         forget(&model[i]);
     free(cache);

@@ -1,21 +1,18 @@
 /* hl_cache: see hl_cache.h for the region layout, the allocator, the hash,
- * crash recovery and the limiter.  Reading order below: layout and
- * helpers, hash, allocator, lists, entries, crash safety, operations,
- * format/copy/validate, limiter. */
+ * and crash recovery.  Reading order below: layout and helpers, hash,
+ * allocator, lists, entries, crash safety, operations, format/copy/validate. */
 #include "hl_cache.h"
 
 #include <apr_strings.h>
 
-#include <errno.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #define CACHE_MAGIC      0x31434c48u   /* "HLC1" little-endian */
-#define CACHE_VERSION    2u
+#define CACHE_VERSION    3u
 #define UNIT             16u           /* allocation granule, link unit */
 #define NBINS            128
 #define BYTES_PER_BUCKET 128u          /* one bucket per this much data */
@@ -87,12 +84,6 @@ struct hl_cache {
 
     /* What reads count, split by CPU (see read_shard). */
     read_shard   reads[READ_SHARDS];
-
-    /* Limiter: atomics only, on their own cache lines. */
-    apr_uint64_t pad[8];
-    apr_uint32_t in_flight, max_concurrent, peak_in_flight, reserved;
-    apr_uint64_t rejected, healed;
-    apr_uint64_t admit_slots[HL_CACHE_ADMIT_SLOTS];   /* pid << 32 | count */
 };
 
 #define HDR_UNITS ((apr_uint32_t)((sizeof(hl_cache) + UNIT - 1) / UNIT))
@@ -1163,11 +1154,6 @@ apr_status_t hl_cache_stats_read(const hl_cache *c, hl_cache_stats *st)
     st->capacity_bytes = (apr_uint64_t)(c->data_end - c->data_start) * UNIT;
     st->max_key = c->max_key;
     st->max_value = c->max_value;
-    st->in_flight = __atomic_load_n(&c->in_flight, __ATOMIC_RELAXED);
-    st->max_concurrent = __atomic_load_n(&c->max_concurrent, __ATOMIC_RELAXED);
-    st->peak_in_flight = __atomic_load_n(&c->peak_in_flight, __ATOMIC_RELAXED);
-    st->rejected = __atomic_load_n(&c->rejected, __ATOMIC_RELAXED);
-    st->healed = __atomic_load_n(&c->healed, __ATOMIC_RELAXED);
     st->recoveries = c->recoveries;
     st->last_recovery_time = c->last_recovery_time;
     memcpy(st->last_recovery, c->last_recovery, sizeof(st->last_recovery));
@@ -1259,10 +1245,6 @@ static void copy_counters(hl_cache *dst, const hl_cache *src)
     dst->deletes = src->deletes;
     dst->evictions = src->evictions;
     dst->expirations = src->expirations;
-    dst->rejected = src->rejected;
-    dst->healed = src->healed;
-    dst->peak_in_flight = src->peak_in_flight;
-    dst->max_concurrent = src->max_concurrent;
     dst->recoveries = src->recoveries;
     dst->last_recovery_time = src->last_recovery_time;
     memcpy(dst->last_recovery, src->last_recovery, sizeof(dst->last_recovery));
@@ -1473,153 +1455,5 @@ apr_status_t hl_cache_validate(const hl_cache *c, char *why, apr_size_t len)
         return rv;
     if (c->bytes_used > (apr_uint64_t)(c->data_end - c->data_start) * UNIT)
         FAIL("bytes_used beyond capacity");
-    return APR_SUCCESS;
-}
-
-/* ---- limiter ----------------------------------------------------------- */
-
-#define SLOT(pid, n)    (((apr_uint64_t)(apr_uint32_t)(pid) << 32) | (n))
-#define SLOT_PID(w)     ((apr_int32_t)(apr_uint32_t)((w) >> 32))
-#define SLOT_COUNT(w)   ((apr_uint32_t)(w))
-
-/* Slots are probed linearly from the pid's home up to the first never-used word
- * (0).  A slot keeps its pid when its count drops to 0, so probe chains
- * never break; such a slot may then be taken by any pid.  A pid may own
- * several slots (threads racing to claim one); that is harmless. */
-static apr_uint64_t *slot_at(hl_cache *c, apr_int32_t pid, unsigned i)
-{
-    /* Home slots of consecutive pids (children are forked in a row) eight
-     * apart, on different cache lines: each child's CASes stay its own. */
-    apr_uint32_t p = (apr_uint32_t)pid % HL_CACHE_ADMIT_SLOTS;
-    apr_uint32_t lines = HL_CACHE_ADMIT_SLOTS / 8;
-    apr_uint32_t home = (p % lines) * 8 + p / lines;
-    return &c->admit_slots[(home + i) % HL_CACHE_ADMIT_SLOTS];
-}
-
-/* 1 if the admission is tracked, 0 if the table is full. */
-static int slot_inc(hl_cache *c, apr_int32_t pid)
-{
-    int tries;
-    for (tries = 0; tries < 8; tries++) {
-        apr_uint64_t *spare = NULL, spare_w = 0, w = 0;
-        unsigned i;
-        for (i = 0; i < HL_CACHE_ADMIT_SLOTS; i++) {
-            apr_uint64_t *s = slot_at(c, pid, i);
-            w = __atomic_load_n(s, __ATOMIC_ACQUIRE);
-            if (SLOT_PID(w) == pid && SLOT_COUNT(w) > 0)
-                break;
-            if (!spare && SLOT_COUNT(w) == 0) {
-                spare = s;
-                spare_w = w;
-            }
-            if (w == 0)
-                break;
-        }
-        if (i < HL_CACHE_ADMIT_SLOTS && w != 0) {
-            if (__atomic_compare_exchange_n(slot_at(c, pid, i), &w, w + 1, 0,
-                                            __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-                return 1;
-            continue;
-        }
-        if (!spare)
-            return 0;
-        if (__atomic_compare_exchange_n(spare, &spare_w, SLOT(pid, 1), 0,
-                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-            return 1;
-    }
-    return 0;
-}
-
-/* 1 if a slot of pid was decremented, 0 if the admission was untracked. */
-static int slot_dec(hl_cache *c, apr_int32_t pid)
-{
-    unsigned i;
-    for (i = 0; i < HL_CACHE_ADMIT_SLOTS; i++) {
-        apr_uint64_t *s = slot_at(c, pid, i);
-        apr_uint64_t w = __atomic_load_n(s, __ATOMIC_ACQUIRE);
-        while (SLOT_PID(w) == pid && SLOT_COUNT(w) > 0) {
-            if (__atomic_compare_exchange_n(s, &w, w - 1, 0,
-                                            __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-                return 1;
-        }
-        if (w == 0)
-            break;
-    }
-    return 0;
-}
-
-static void in_flight_sub(hl_cache *c, apr_uint32_t n)
-{
-    apr_uint32_t cur = __atomic_load_n(&c->in_flight, __ATOMIC_ACQUIRE);
-    while (!__atomic_compare_exchange_n(&c->in_flight, &cur, cur > n ? cur - n : 0,
-                                        0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-        ;
-}
-
-/* Gives back the admissions of processes that no longer exist. */
-static apr_uint32_t heal(hl_cache *c)
-{
-    apr_uint32_t total = 0;
-    unsigned i;
-    for (i = 0; i < HL_CACHE_ADMIT_SLOTS; i++) {
-        apr_uint64_t *s = &c->admit_slots[i];
-        apr_uint64_t w = __atomic_load_n(s, __ATOMIC_ACQUIRE);
-        if (SLOT_COUNT(w) == 0 || kill((pid_t)SLOT_PID(w), 0) == 0 || errno != ESRCH)
-            continue;
-        if (__atomic_compare_exchange_n(s, &w, SLOT(SLOT_PID(w), 0), 0,
-                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-            in_flight_sub(c, SLOT_COUNT(w));
-            __atomic_add_fetch(&c->healed, SLOT_COUNT(w), __ATOMIC_RELAXED);
-            total += SLOT_COUNT(w);
-        }
-    }
-    return total;
-}
-
-static void peak_raise(hl_cache *c, apr_uint32_t n)
-{
-    apr_uint32_t peak = __atomic_load_n(&c->peak_in_flight, __ATOMIC_RELAXED);
-    while (n > peak
-           && !__atomic_compare_exchange_n(&c->peak_in_flight, &peak, n, 0,
-                                           __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-        ;
-}
-
-apr_status_t hl_cache_admit(hl_cache *c, apr_uint32_t limit, apr_int32_t pid)
-{
-    int attempt;
-
-    if (limit == 0 || pid <= 0)
-        return APR_EINVAL;
-    /* For the stats; a store every time would take the line from the
-     * other CPUs on every operation. */
-    if (__atomic_load_n(&c->max_concurrent, __ATOMIC_RELAXED) != limit)
-        __atomic_store_n(&c->max_concurrent, limit, __ATOMIC_RELAXED);
-    for (attempt = 0; attempt < 2; attempt++) {
-        apr_uint32_t cur = __atomic_load_n(&c->in_flight, __ATOMIC_ACQUIRE);
-        while (cur < limit) {
-            if (__atomic_compare_exchange_n(&c->in_flight, &cur, cur + 1, 0,
-                                            __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-                slot_inc(c, pid);
-                peak_raise(c, cur + 1);
-                return APR_SUCCESS;
-            }
-        }
-        if (attempt == 0 && heal(c) == 0)
-            break;
-    }
-    return APR_EBUSY;
-}
-
-apr_status_t hl_cache_release(hl_cache *c, apr_int32_t pid)
-{
-    slot_dec(c, pid);
-    in_flight_sub(c, 1);
-    return APR_SUCCESS;
-}
-
-apr_status_t hl_cache_count_rejected(hl_cache *c)
-{
-    __atomic_add_fetch(&c->rejected, 1, __ATOMIC_RELAXED);
     return APR_SUCCESS;
 }

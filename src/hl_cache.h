@@ -12,7 +12,6 @@
  *                 |   LRU head/tail, expiry head/tail                  |
  *                 |   free bins: bitmap + 128 list heads               |
  *                 |   stats: entries, accesses, hits, misses, ...      |
- *                 |   limiter: in_flight, peak, rejected, pid slots    |
  *   bucket_off    +----------------------------------------------------+
  *                 | u32 bucket[nbuckets]  (power of two; head of the   |
  *                 |   chain of entries whose hash lands there)         |
@@ -73,8 +72,8 @@
  * evicts), and a reader that loses a race with a writer retries, then
  * takes the lock.
  *
- * Locking and crash safety: every function below except the limiter's
- * and hl_cache_get_lockfree assumes the caller holds the global mutex
+ * Locking and crash safety: every function below except
+ * hl_cache_get_lockfree assumes the caller holds the global mutex
  * (hl_store_shm.c takes it).  A
  * mutation sets writer_active first and clears it last.  Whoever finds it
  * set on entry knows the previous writer died mid-update (the mutex itself
@@ -91,13 +90,6 @@
  * cache is emptied.  Either way recoveries is counted and the reason kept
  * for the stats.
  *
- * Concurrency limiter: lock-free on atomics.  in_flight counts admitted
- * operations; each admission is also counted in a (pid, count) slot so
- * that when the limit is hit, slots of processes that no longer exist
- * (kill(pid, 0) fails with ESRCH) are given back.  A process killed in the
- * few instructions between the two counts can leak one slot; more pids in
- * flight at once than HL_CACHE_ADMIT_SLOTS go untracked (still counted).
- *
  * Time is always passed in (apr_time_t now), so tests drive the clock.
  */
 #ifndef HL_CACHE_H
@@ -108,7 +100,6 @@
 #include <apr_pools.h>
 #include <apr_time.h>
 
-#define HL_CACHE_ADMIT_SLOTS 512
 #define HL_CACHE_REASON_MAX  128
 
 typedef struct hl_cache hl_cache;   /* the region, opaque */
@@ -139,9 +130,6 @@ typedef struct hl_cache_stats {
     apr_uint64_t bytes_used;       /* data-area bytes held by live entries */
     apr_uint64_t capacity_bytes;   /* size of the data area */
     apr_uint64_t max_key, max_value;
-    apr_uint32_t in_flight, max_concurrent, peak_in_flight;
-    apr_uint64_t rejected;
-    apr_uint64_t healed;           /* slots given back from dead processes */
     apr_uint64_t recoveries;       /* repairs after a writer died */
     apr_time_t   last_recovery_time;
     char         last_recovery[HL_CACHE_REASON_MAX];   /* "" if none */
@@ -208,14 +196,6 @@ apr_status_t hl_cache_recover(hl_cache *c, apr_time_t now,
 /* Full consistency check of tags, lists, hash chains and stats, for tests
  * and debugging.  On failure why gets a description. */
 apr_status_t hl_cache_validate(const hl_cache *c, char *why, apr_size_t len);
-
-/* Limiter (no lock needed).  Admits one operation of process pid if fewer
- * than limit are in flight, else APR_EBUSY (after reclaiming slots of dead
- * processes).  Every APR_SUCCESS must be paired with a release by the same
- * pid; a caller that gives up calls hl_cache_count_rejected. */
-apr_status_t hl_cache_admit(hl_cache *c, apr_uint32_t limit, apr_int32_t pid);
-apr_status_t hl_cache_release(hl_cache *c, apr_int32_t pid);
-apr_status_t hl_cache_count_rejected(hl_cache *c);
 
 /* Tests only: runs hl_cache_set but stops after `steps` internal steps
  * (returning APR_EINTR), leaving the half-done state a killed writer would

@@ -1,25 +1,21 @@
 /* hl_config: the module's server-wide settings, their defaults and their
- * validation.  One table describes every numeric directive (name, bounds,
- * default, unit), so the Apache glue, the README and the unit tests all
- * read the same limits. */
+ * validation, from the one list of directives, hl_directives.def (name,
+ * bounds, default, unit, help), which the Apache glue, the README and the
+ * unit tests all read. */
 #ifndef HL_CONFIG_H
 #define HL_CONFIG_H
 
 #include <apr.h>
 #include <apr_pools.h>
 
+#define HL_KIB 1024ull
+#define HL_MIB (1024ull * HL_KIB)
+#define HL_GIB (1024ull * HL_MIB)
+
+/* The numeric directives of hl_directives.def, by number. */
 typedef enum {
-    HL_D_HISTORY_SIZE = 0,
-    HL_D_CHUNK_SIZE,
-    HL_D_MAX_BODY,
-    HL_D_POOL_BUFFERS,
-    HL_D_POOL_BUFFER_SIZE,
-    HL_D_CACHE_SIZE,
-    HL_D_CACHE_MAX_KEY,
-    HL_D_CACHE_MAX_VALUE,
-    HL_D_CACHE_TTL,
-    HL_D_CACHE_MAX_CONCURRENT,
-    HL_D_MEMORY_MAX_AGE,
+#define HL_NUMERIC(ID, name, min, max, dflt, is_bytes, help) HL_D_##ID,
+#include "hl_directives.def"
     HL_D_COUNT
 } hl_directive_id;
 

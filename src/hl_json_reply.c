@@ -317,9 +317,13 @@ void hl_json_cache_miss(hl_jsonw *w, const char *key, apr_size_t klen)
 void hl_json_cache_set(hl_jsonw *w, const char *key, apr_size_t klen,
                        const char *val, apr_size_t vlen, int replaced)
 {
+    int cut = vlen > HL_JSON_ECHO_MAX;
     hl_jsonw_object(w);
     hl_jsonw_kv_string(w, "key", key, klen);
-    hl_jsonw_kv_string(w, "value", val, vlen);
+    /* Repeating a large value would make the answer several times its
+     * size (escapes): the client has it already. */
+    hl_jsonw_kv_string(w, "value", val, cut ? HL_JSON_ECHO_MAX : vlen);
+    hl_jsonw_kv_bool(w, "value_truncated", cut);
     hl_jsonw_kv_literal(w, "operation", "set");
     hl_jsonw_kv_bool(w, "success", 1);
     hl_jsonw_kv_bool(w, "replaced", replaced);
@@ -336,8 +340,18 @@ void hl_json_cache_deleted(hl_jsonw *w, const char *key, apr_size_t klen)
     hl_jsonw_end(w);
 }
 
+void hl_json_limiter(hl_jsonw *w, const hl_limiter_stats *ls,
+                     apr_uint32_t limit)
+{
+    hl_jsonw_kv_u64(w, "in_flight", ls->in_flight);
+    hl_jsonw_kv_u64(w, "max_concurrent", limit);
+    hl_jsonw_kv_u64(w, "peak_in_flight", ls->peak_in_flight);
+    hl_jsonw_kv_u64(w, "rejected", ls->rejected);
+    hl_jsonw_kv_u64(w, "healed", ls->healed);
+}
+
 void hl_json_cache_stats(hl_jsonw *w, const hl_cache_stats *st,
-                         apr_uint32_t limit)
+                         const hl_limiter_stats *ls, apr_uint32_t limit)
 {
     hl_jsonw_object(w);
     hl_jsonw_kv_u64(w, "total_entries", st->total_entries);
@@ -353,11 +367,7 @@ void hl_json_cache_stats(hl_jsonw *w, const hl_cache_stats *st,
     hl_jsonw_kv_u64(w, "deletes", st->deletes);
     hl_jsonw_kv_u64(w, "evictions", st->evictions);
     hl_jsonw_kv_u64(w, "expirations", st->expirations);
-    hl_jsonw_kv_u64(w, "in_flight", st->in_flight);
-    hl_jsonw_kv_u64(w, "max_concurrent", limit);
-    hl_jsonw_kv_u64(w, "peak_in_flight", st->peak_in_flight);
-    hl_jsonw_kv_u64(w, "rejected", st->rejected);
-    hl_jsonw_kv_u64(w, "healed", st->healed);
+    hl_json_limiter(w, ls, limit);
     hl_jsonw_kv_u64(w, "max_key_bytes", st->max_key);
     hl_jsonw_kv_u64(w, "max_value_bytes", st->max_value);
     hl_jsonw_kv_u64(w, "recoveries", st->recoveries);

@@ -8,6 +8,7 @@
 
 #include "hl_counter.h"
 #include "hl_jsonw.h"
+#include "hl_limiter.h"
 #include "hl_procinfo.h"
 #include "hl_router.h"
 #include "hl_store.h"
@@ -46,10 +47,17 @@ void hl_json_cache_hit(hl_jsonw *w, const char *key, apr_size_t klen,
                        const hl_cache_result *res);
 /* 404 {"error": "Key not found", "status": 404, "key"} */
 void hl_json_cache_miss(hl_jsonw *w, const char *key, apr_size_t klen);
+/* A set repeats at most HL_JSON_ECHO_MAX bytes of the value it stored
+ * ("value_truncated": true when it cut; "value_bytes" is the whole). */
+#define HL_JSON_ECHO_MAX 1024
 void hl_json_cache_set(hl_jsonw *w, const char *key, apr_size_t klen,
                        const char *val, apr_size_t vlen, int replaced);
 void hl_json_cache_deleted(hl_jsonw *w, const char *key, apr_size_t klen);
+/* A limiter's figures as members of the open object: "in_flight",
+ * "max_concurrent" (limit), "peak_in_flight", "rejected", "healed". */
+void hl_json_limiter(hl_jsonw *w, const hl_limiter_stats *ls,
+                     apr_uint32_t limit);
 void hl_json_cache_stats(hl_jsonw *w, const hl_cache_stats *st,
-                         apr_uint32_t limit);
+                         const hl_limiter_stats *ls, apr_uint32_t limit);
 
 #endif

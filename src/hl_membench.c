@@ -1,5 +1,6 @@
 /* hl_membench: see hl_membench.h for the runs and what each phase times. */
 #include "hl_membench.h"
+#include "hl_json_reply.h"
 #include "hl_jsonw.h"
 
 #include <apr_allocator.h>
@@ -141,6 +142,11 @@ static apr_uint64_t fill_and_sum(unsigned char **blocks, apr_uint64_t n,
     return sum;
 }
 
+static int keep_going(int status)
+{
+    return status;
+}
+
 static apr_status_t pool_alloc(apr_pool_t *parent, apr_pool_t **sub,
                                unsigned char **blocks, apr_uint64_t n,
                                apr_size_t s)
@@ -150,7 +156,10 @@ static apr_status_t pool_alloc(apr_pool_t *parent, apr_pool_t **sub,
     apr_status_t rv = apr_allocator_create(&a);
     if (rv != APR_SUCCESS)
         return rv;
-    rv = apr_pool_create_ex(sub, parent, NULL, a);
+    /* Its own abort function, one that returns: inherited, httpd's would
+     * end the whole process when the memory runs out; this way apr_palloc
+     * returns NULL and the run answers APR_ENOMEM. */
+    rv = apr_pool_create_ex(sub, parent, keep_going, a);
     if (rv != APR_SUCCESS) {
         apr_allocator_destroy(a);
         return rv;
@@ -300,7 +309,8 @@ static void comparison(hl_jsonw *w, const hl_membench_result *r)
     hl_jsonw_end(w);
 }
 
-void hl_json_membench(hl_jsonw *w, const hl_membench_result *r)
+void hl_json_membench(hl_jsonw *w, const hl_membench_result *r,
+                      const hl_limiter_stats *runs, apr_uint32_t max_runs)
 {
     hl_jsonw_object(w);
     hl_jsonw_kv_u64(w, "allocations", r->allocations);
@@ -314,5 +324,11 @@ void hl_json_membench(hl_jsonw *w, const hl_membench_result *r)
     add_run(w, &r->heap, "malloc_free");
     hl_jsonw_end(w);
     comparison(w, r);
+    if (runs) {
+        hl_jsonw_key(w, "concurrency");
+        hl_jsonw_object(w);
+        hl_json_limiter(w, runs, max_runs);
+        hl_jsonw_end(w);
+    }
     hl_jsonw_end(w);
 }

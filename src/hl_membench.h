@@ -19,6 +19,7 @@
 #include <apr_errno.h>
 #include <apr_pools.h>
 #include "hl_jsonw.h"
+#include "hl_limiter.h"
 
 #define HL_MEMBENCH_DEFAULT_ALLOCATIONS 10000
 #define HL_MEMBENCH_DEFAULT_SIZE        1024
@@ -61,7 +62,9 @@ apr_status_t hl_membench_run_both(apr_pool_t *p, apr_uint64_t n, apr_uint64_t s,
  *  "malloc": {the same timings and checksum, "memory_model": "malloc_free"},
  *  "comparison": {"allocation_ratio", "access_ratio", "cleanup_ratio",
  *                 "total_ratio": malloc time / pool time, null if the pool
- *                 time is 0, "faster": "apr_pool" or "malloc"}} */
-void hl_json_membench(hl_jsonw *w, const hl_membench_result *r);
+ *                 time is 0, "faster": "apr_pool" or "malloc"},
+ *  "concurrency": {the runs limiter, hl_json_limiter}, when runs is given} */
+void hl_json_membench(hl_jsonw *w, const hl_membench_result *r,
+                      const hl_limiter_stats *runs, apr_uint32_t max_runs);
 
 #endif

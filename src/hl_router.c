@@ -5,16 +5,10 @@
 #include <string.h>
 
 static const hl_route_def routes[] = {
-    { "",                  0, HL_M_GET,                 HL_EP_INDEX },
-    { "counter/increment", 0, HL_M_GET | HL_M_POST,     HL_EP_COUNTER_INCREMENT },
-    { "counter/stats",     0, HL_M_GET,                 HL_EP_COUNTER_STATS },
-    { "process",           0, HL_M_POST,                HL_EP_PROCESS },
-    { "process/pooled",    0, HL_M_POST,                HL_EP_PROCESS_POOLED },
-    { "memory/benchmark",  0, HL_M_GET,                 HL_EP_MEMORY_BENCHMARK },
-    { "cache",             0, HL_M_GET,                 HL_EP_CACHE_STATS },
-    { "cache/",            1, HL_M_GET | HL_M_POST | HL_M_PUT | HL_M_DELETE,
-                                                        HL_EP_CACHE_KEY },
-    { NULL, 0, 0, HL_EP_NONE }
+#define HL_ENDPOINT(ID, path, is_prefix, methods, flags, handler) \
+    { path, is_prefix, methods, flags, HL_EP_##ID },
+#include "hl_endpoints.def"
+    { NULL, 0, 0, 0, HL_EP_NONE }
 };
 
 const hl_route_def *hl_router_table(void)
@@ -35,14 +29,24 @@ unsigned hl_router_method_bit(const char *method)
     return HL_M_OTHER;
 }
 
-static const char *allow_header(unsigned methods)
+/* The methods a row takes, as an Allow header lists them. */
+static void allow_header(const hl_route_def *d, char *out)
 {
-    /* Every combination the table uses, spelt once. */
-    switch (methods) {
-    case HL_M_GET:              return "GET, HEAD";
-    case HL_M_POST:             return "POST";
-    case HL_M_GET | HL_M_POST:  return "GET, HEAD, POST";
-    default:                    return "GET, HEAD, POST, PUT, DELETE";
+    static const struct { unsigned bit; const char *name; } order[] = {
+        { HL_M_GET, "GET" }, { HL_M_HEAD, "HEAD" }, { HL_M_POST, "POST" },
+        { HL_M_PUT, "PUT" }, { HL_M_DELETE, "DELETE" }
+    };
+    unsigned methods = d->methods;
+    char *p = out;
+    apr_size_t i;
+    if ((methods & HL_M_GET) && !(d->flags & HL_RF_NO_HEAD))
+        methods |= HL_M_HEAD;
+    *p = '\0';
+    for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        if (!(methods & order[i].bit))
+            continue;
+        p = apr_cpystrn(p, p == out ? "" : ", ", 3);
+        p = apr_cpystrn(p, order[i].name, HL_ALLOW_MAX - (apr_size_t)(p - out));
     }
 }
 
@@ -56,18 +60,20 @@ static int route_matches(const hl_route_def *d, const char *rel)
 apr_status_t hl_router_match(const char *rel, unsigned method, hl_route *out)
 {
     const hl_route_def *d;
-    unsigned effective = method == HL_M_HEAD ? HL_M_GET : method;
 
     memset(out, 0, sizeof(*out));
     for (d = routes; d->path; d++) {
+        unsigned effective = method == HL_M_HEAD && !(d->flags & HL_RF_NO_HEAD)
+                             ? HL_M_GET : method;
         if (!route_matches(d, rel))
             continue;
         out->endpoint = d->endpoint;
+        out->flags = d->flags;
         out->name = d->path;
         out->rest = d->is_prefix ? rel + strlen(d->path) : "";
         if (!(d->methods & effective)) {
             out->status = HL_ROUTE_BAD_METHOD;
-            out->allow = allow_header(d->methods);
+            allow_header(d, out->allow);
             return APR_SUCCESS;
         }
         out->status = HL_ROUTE_OK;

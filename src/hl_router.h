@@ -10,19 +10,16 @@
 #include <apr_pools.h>
 #include <apr_tables.h>
 
+/* The endpoints of hl_endpoints.def, by number (0: none). */
 typedef enum {
     HL_EP_NONE = 0,
-    HL_EP_INDEX,
-    HL_EP_COUNTER_INCREMENT,
-    HL_EP_COUNTER_STATS,
-    HL_EP_PROCESS,
-    HL_EP_PROCESS_POOLED,
-    HL_EP_MEMORY_BENCHMARK,
-    HL_EP_CACHE_STATS,
-    HL_EP_CACHE_KEY
+#define HL_ENDPOINT(ID, path, is_prefix, methods, flags, handler) HL_EP_##ID,
+#include "hl_endpoints.def"
+    HL_EP_COUNT
 } hl_endpoint;
 
-/* Methods as bits.  HEAD is served wherever GET is. */
+/* Methods as bits.  HEAD is served wherever GET is, except where a GET
+ * changes state (HL_RF_NO_HEAD). */
 enum {
     HL_M_GET = 1, HL_M_HEAD = 2, HL_M_POST = 4, HL_M_PUT = 8, HL_M_DELETE = 16,
     HL_M_OTHER = 32
@@ -34,18 +31,34 @@ typedef enum {
     HL_ROUTE_BAD_METHOD
 } hl_route_status;
 
+/* What an endpoint's methods do. */
+enum {
+    HL_RF_READ_ONLY  = 1,   /* its GET and HEAD only read: HyperlaneFastPath
+                             * may answer them */
+    HL_RF_NO_HEAD    = 2,   /* its GET changes state: HEAD is refused (405) */
+    HL_RF_GUARD_GET  = 4,   /* its GET costs real work: refused cross-site
+                             * like the state-changing methods */
+    HL_RF_READS_BODY = 8    /* its POST and PUT read the request body; any
+                             * other request's body is dropped unread */
+};
+
+/* "GET, HEAD, POST" and the like: the longest fits. */
+#define HL_ALLOW_MAX sizeof("GET, HEAD, POST, PUT, DELETE")
+
 typedef struct hl_route {
     hl_route_status status;
     hl_endpoint endpoint;
+    unsigned flags;          /* HL_RF_* */
     const char *name;        /* the route's path pattern, for logs */
     const char *rest;        /* what follows a prefix route (the raw key) */
-    const char *allow;       /* "GET, HEAD, POST" for a 405 */
+    char allow[HL_ALLOW_MAX];  /* for a 405: "GET, HEAD, POST" */
 } hl_route;
 
 typedef struct hl_route_def {
     const char *path;        /* relative to the mount, no leading '/' */
     int is_prefix;           /* path ends in '/' and takes a remainder */
     unsigned methods;
+    unsigned flags;          /* HL_RF_* */
     hl_endpoint endpoint;
 } hl_route_def;
 

@@ -48,19 +48,3 @@ apr_status_t hl_store_cache_stats(hl_store *st, hl_cache_stats *stats)
 {
     return st->ops->cache_stats(st, stats);
 }
-
-apr_status_t hl_store_cache_admit(hl_store *st, apr_uint32_t limit,
-                                  apr_int32_t pid)
-{
-    return st->ops->cache_admit(st, limit, pid);
-}
-
-apr_status_t hl_store_cache_release(hl_store *st, apr_int32_t pid)
-{
-    return st->ops->cache_release(st, pid);
-}
-
-apr_status_t hl_store_cache_count_rejected(hl_store *st)
-{
-    return st->ops->cache_count_rejected(st);
-}

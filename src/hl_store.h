@@ -45,10 +45,6 @@ typedef struct hl_store_ops {
     apr_status_t (*cache_delete)(hl_store *st, const void *key,
                                  apr_size_t klen, apr_time_t now);
     apr_status_t (*cache_stats)(hl_store *st, hl_cache_stats *stats);
-    apr_status_t (*cache_admit)(hl_store *st, apr_uint32_t limit,
-                                apr_int32_t pid);
-    apr_status_t (*cache_release)(hl_store *st, apr_int32_t pid);
-    apr_status_t (*cache_count_rejected)(hl_store *st);
 } hl_store_ops;
 
 /* Backends by number: a store outlives the module's code across graceful
@@ -83,12 +79,6 @@ apr_status_t hl_store_cache_set(hl_store *st, const void *key, apr_size_t klen,
 apr_status_t hl_store_cache_delete(hl_store *st, const void *key,
                                    apr_size_t klen, apr_time_t now);
 apr_status_t hl_store_cache_stats(hl_store *st, hl_cache_stats *stats);
-/* The concurrency limit: APR_SUCCESS (pair it with a release) or
- * APR_EBUSY; a caller that gives up after retrying counts a rejection. */
-apr_status_t hl_store_cache_admit(hl_store *st, apr_uint32_t limit,
-                                  apr_int32_t pid);
-apr_status_t hl_store_cache_release(hl_store *st, apr_int32_t pid);
-apr_status_t hl_store_cache_count_rejected(hl_store *st);
 
 /* How hl_store_shm_open came by its segment, for the log. */
 typedef enum {

@@ -10,7 +10,7 @@
  * when that cannot answer.  APR's
  * mechanisms on Linux (sysvsem with SEM_UNDO, fcntl, flock, robust
  * pthread mutexes) all free the lock of a killed process, so a dead child
- * cannot deadlock the others.  The limiter needs no lock.
+ * cannot deadlock the others.
  */
 #include "hl_store.h"
 
@@ -139,25 +139,6 @@ static apr_status_t shm_cache_stats(hl_store *st, hl_cache_stats *stats)
     return rv;
 }
 
-static apr_status_t shm_cache_admit(hl_store *st, apr_uint32_t limit,
-                                    apr_int32_t pid)
-{
-    hl_cache *c = shm_cache(st);
-    return c ? hl_cache_admit(c, limit, pid) : APR_ENOTIMPL;
-}
-
-static apr_status_t shm_cache_release(hl_store *st, apr_int32_t pid)
-{
-    hl_cache *c = shm_cache(st);
-    return c ? hl_cache_release(c, pid) : APR_ENOTIMPL;
-}
-
-static apr_status_t shm_cache_count_rejected(hl_store *st)
-{
-    hl_cache *c = shm_cache(st);
-    return c ? hl_cache_count_rejected(c) : APR_ENOTIMPL;
-}
-
 static const hl_store_ops shm_ops = {
     "shm",
     shm_child_init,
@@ -168,9 +149,6 @@ static const hl_store_ops shm_ops = {
     shm_cache_set,
     shm_cache_delete,
     shm_cache_stats,
-    shm_cache_admit,
-    shm_cache_release,
-    shm_cache_count_rejected,
 };
 
 void *hl_store_shm_base(hl_store *st)

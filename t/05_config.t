@@ -19,6 +19,16 @@ my @bad = (
     [ 'HyperlanePoolBuffers -5',         'HyperlanePoolBuffers' ],
     [ 'HyperlaneMemoryMaxAge 60001',     'HyperlaneMemoryMaxAge' ],
     [ 'HyperlaneMemoryMaxAge soon',      'HyperlaneMemoryMaxAge' ],
+    # A JSON answer may be six times its value: 1M at most.
+    [ 'HyperlaneCacheMaxValue 64M',      'HyperlaneCacheMaxValue' ],
+    [ 'HyperlaneBenchmarkMaxConcurrent 0', 'HyperlaneBenchmarkMaxConcurrent' ],
+    [ 'HyperlaneTrustedOrigin evil.example', 'HyperlaneTrustedOrigin' ],
+    [ 'HyperlaneTrustedOrigin https://a.example/path', 'HyperlaneTrustedOrigin' ],
+    [ 'HyperlaneTrustedOrigin ftp://a.example', 'HyperlaneTrustedOrigin' ],
+    [ 'HyperlaneFastPath /x off',        'HyperlaneFastPath' ],
+    [ 'HyperlaneFastPath fast',          'HyperlaneFastPath' ],
+    [ 'HyperlaneSkipDirectoryWalk maybe', 'HyperlaneSkipDirectoryWalk' ],
+    [ 'HyperlaneIncrementPostOnly yes',  'HyperlaneIncrementPostOnly' ],
     [ "<VirtualHost 127.0.0.1:1>\nHyperlaneHistorySize 5\n</VirtualHost>",
       'HyperlaneHistorySize' ],
 );
@@ -51,7 +61,11 @@ CONF
 }
 
 my ($rc, $out) = configtest("HyperlaneHistorySize 5\nHyperlaneCacheSize 64K\n"
-                          . "HyperlaneMemoryMaxAge 250");
+                          . "HyperlaneMemoryMaxAge 250\nHyperlaneCacheMaxValue 1M\n"
+                          . "HyperlaneBenchmarkMaxConcurrent 3\n"
+                          . "HyperlaneTrustedOrigin https://a.example http://b.example:8080\n"
+                          . "HyperlaneFastPath off\nHyperlaneSkipDirectoryWalk On\n"
+                          . "HyperlaneIncrementPostOnly Off");
 ok t_cmp($rc, 0, 'good values pass configtest');
 check($out =~ /Syntax OK/, "Syntax OK: $out");
 for my $b (@bad) {

@@ -12,7 +12,7 @@ use HL::Server;
 use HL::Test qw(check);
 use Time::HiRes qw(sleep time);
 
-plan tests => 13;
+plan tests => 15;
 
 my $srv = HL::Server->new;
 
@@ -85,4 +85,12 @@ check($srv->start, 'restarted with HyperlaneMemoryMaxAge 1');
 ok t_cmp(scalar @mi, 6, 'six answers');
 ok t_cmp(join(' ', map { $_->{rss_age_us} } @mi), '0 0 0 0 0 0',
          'each read afresh once its reading is older than 1 ms');
+$srv->stop;
+
+# 0: read for every answer, however close together.
+conf(0);
+check($srv->start, 'restarted with HyperlaneMemoryMaxAge 0');
+@mi = grep { defined } increments(6, 0);
+ok t_cmp(join(' ', map { $_->{rss_age_us} } @mi), '0 0 0 0 0 0',
+         'max age 0: every answer reads');
 $srv->stop;

@@ -775,68 +775,6 @@ START_TEST(test_lockfree_readers_race_a_writer)
 }
 END_TEST
 
-/* ---- limiter ---------------------------------------------------------- */
-
-static apr_int32_t dead_pid(void)
-{
-    int status;
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0)
-        _exit(0);
-    waitpid(pid, &status, 0);
-    return (apr_int32_t)pid;
-}
-
-START_TEST(test_limiter_admit_release_reject)
-{
-    hl_cache *c = cache_new(64 * 1024, 0, 250, 4096);
-    apr_int32_t me = (apr_int32_t)getpid();
-    hl_cache_stats st;
-    int i;
-
-    for (i = 0; i < 3; i++)
-        ck_assert_int_eq(hl_cache_admit(c, 3, me), APR_SUCCESS);
-    ck_assert_int_eq(hl_cache_admit(c, 3, me), APR_EBUSY);
-    hl_cache_count_rejected(c);
-    st = stats_of(c);
-    ck_assert_uint_eq(st.in_flight, 3);
-    ck_assert_uint_eq(st.max_concurrent, 3);
-    ck_assert_uint_eq(st.peak_in_flight, 3);
-    ck_assert_uint_eq(st.rejected, 1);
-    hl_cache_release(c, me);
-    ck_assert_int_eq(hl_cache_admit(c, 3, me), APR_SUCCESS);
-    for (i = 0; i < 3; i++)
-        hl_cache_release(c, me);
-    ck_assert_uint_eq(stats_of(c).in_flight, 0);
-    hl_cache_release(c, me);                    /* an extra one cannot underflow */
-    ck_assert_uint_eq(stats_of(c).in_flight, 0);
-    ck_assert_int_eq(hl_cache_admit(c, 0, me), APR_EINVAL);
-}
-END_TEST
-
-/* Slots held by a process that died are given back when the limit bites. */
-START_TEST(test_limiter_heals_dead_holders)
-{
-    hl_cache *c = cache_new(64 * 1024, 0, 250, 4096);
-    apr_int32_t me = (apr_int32_t)getpid(), dead = dead_pid();
-    hl_cache_stats st;
-
-    ck_assert_int_eq(hl_cache_admit(c, 4, me), APR_SUCCESS);
-    ck_assert_int_eq(hl_cache_admit(c, 4, dead), APR_SUCCESS);
-    ck_assert_int_eq(hl_cache_admit(c, 4, dead), APR_SUCCESS);
-    ck_assert_int_eq(hl_cache_admit(c, 4, me), APR_SUCCESS);
-    ck_assert_int_eq(hl_cache_admit(c, 4, me), APR_SUCCESS);   /* heals 2 */
-    st = stats_of(c);
-    ck_assert_uint_eq(st.in_flight, 3);
-    ck_assert_uint_eq(st.healed, 2);
-    ck_assert_int_eq(hl_cache_admit(c, 4, me), APR_SUCCESS);
-    ck_assert_int_eq(hl_cache_admit(c, 4, me), APR_EBUSY);      /* all alive */
-    while (stats_of(c).in_flight > 0)
-        hl_cache_release(c, me);
-}
-END_TEST
-
 /* ---- crash recovery ----------------------------------------------------- */
 
 static hl_cache *cache_with_twenty(void)
@@ -1211,8 +1149,6 @@ Suite *cache_suite(void)
     tcase_add_test(tc, test_lockfree_after_dead_writer);
     tcase_add_test(tc, test_lockfree_hits_keep_lru_exact);
     tcase_add_test(tc, test_lockfree_readers_race_a_writer);
-    tcase_add_test(tc, test_limiter_admit_release_reject);
-    tcase_add_test(tc, test_limiter_heals_dead_holders);
     suite_add_tcase(s, tc);
 
     tcase_add_checked_fixture(crash, pool_setup, pool_teardown);

@@ -88,6 +88,7 @@ int main(void)
     srunner_add_suite(sr, bufpool_suite());
     srunner_add_suite(sr, membench_suite());
     srunner_add_suite(sr, cache_suite());
+    srunner_add_suite(sr, limiter_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -18,6 +18,7 @@ Suite *checksum_suite(void);
 Suite *bufpool_suite(void);
 Suite *membench_suite(void);
 Suite *cache_suite(void);
+Suite *limiter_suite(void);
 
 /* A pool made fresh for each test by the fixtures below. */
 extern apr_pool_t *test_pool;

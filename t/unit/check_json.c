@@ -512,6 +512,7 @@ START_TEST(test_cache_shapes)
 {
     hl_cache_result res;
     hl_cache_stats st;
+    hl_limiter_stats ls;
     json_object *o;
 
     memset(&res, 0, sizeof(res));
@@ -538,15 +539,37 @@ START_TEST(test_cache_shapes)
     o = JSON_OF(hl_json_cache_set(test_w, "k", 1, "val", 3, 1));
     ck_assert_str_eq(json_object_get_string(json_field(o, "operation", json_type_string)), "set");
     ck_assert(json_object_get_boolean(json_field(o, "replaced", json_type_boolean)));
+    ck_assert_str_eq(json_object_get_string(json_field(o, "value", json_type_string)), "val");
+    ck_assert(!json_object_get_boolean(json_field(o, "value_truncated", json_type_boolean)));
     json_object_put(o);
+
+    /* A large value is repeated only in part; value_bytes tells the whole. */
+    {
+        apr_size_t big = HL_JSON_ECHO_MAX * 3 + 5;
+        char *v = apr_palloc(test_pool, big);
+        memset(v, 'x', big);
+        o = JSON_OF(hl_json_cache_set(test_w, "k", 1, v, big, 0));
+        ck_assert_uint_eq(strlen(json_object_get_string(
+            json_field(o, "value", json_type_string))), HL_JSON_ECHO_MAX);
+        ck_assert(json_object_get_boolean(json_field(o, "value_truncated", json_type_boolean)));
+        ck_assert_uint_eq(json_u64(o, "value_bytes"), big);
+        json_object_put(o);
+        o = JSON_OF(hl_json_cache_set(test_w, "k", 1, v, HL_JSON_ECHO_MAX, 0));
+        ck_assert(!json_object_get_boolean(json_field(o, "value_truncated", json_type_boolean)));
+        json_object_put(o);
+    }
 
     memset(&st, 0, sizeof(st));
     st.total_entries = 4;
     st.total_accesses = 10;
-    o = JSON_OF(hl_json_cache_stats(test_w, &st, 50));
+    memset(&ls, 0, sizeof(ls));
+    ls.rejected = 7;
+    ls.peak_in_flight = 3;
+    o = JSON_OF(hl_json_cache_stats(test_w, &st, &ls, 50));
     ck_assert_uint_eq(json_u64(o, "average_accesses"), 2);     /* 10 / 4 */
     ck_assert_uint_eq(json_u64(o, "max_concurrent"), 50);
-    json_field(o, "rejected", json_type_int);
+    ck_assert_uint_eq(json_u64(o, "rejected"), 7);
+    ck_assert_uint_eq(json_u64(o, "peak_in_flight"), 3);
     json_object_put(o);
 }
 END_TEST

@@ -174,7 +174,7 @@ static void assert_timings(json_object *o)
 START_TEST(test_json_shape)
 {
     hl_membench_result r = run(10000, 1536);
-    json_object *o = JSON_OF(hl_json_membench(test_w, &r));
+    json_object *o = JSON_OF(hl_json_membench(test_w, &r, NULL, 0));
     json_object *heap, *cmp;
 
     ck_assert_uint_eq(json_u64(o, "allocations"), 10000);
@@ -211,11 +211,33 @@ START_TEST(test_json_zero_times)
     r.allocations = 1;
     r.size = 1;
     r.heap.access_us = 2.5;
-    o = JSON_OF(hl_json_membench(test_w, &r));
+    o = JSON_OF(hl_json_membench(test_w, &r, NULL, 0));
     cmp = json_field(o, "comparison", json_type_object);
     json_field(cmp, "allocation_ratio", json_type_null);
     json_field(cmp, "total_ratio", json_type_null);
     ck_assert(number(json_field(o, "malloc", json_type_object), "access_time_us") == 2.5);
+    ck_assert(!json_object_object_get_ex(o, "concurrency", NULL));
+    json_object_put(o);
+}
+END_TEST
+
+/* With the runs limiter's figures, they come as "concurrency". */
+START_TEST(test_json_concurrency)
+{
+    hl_membench_result r;
+    hl_limiter_stats ls;
+    json_object *o, *c;
+    memset(&r, 0, sizeof(r));
+    memset(&ls, 0, sizeof(ls));
+    ls.in_flight = 1;
+    ls.peak_in_flight = 2;
+    ls.rejected = 5;
+    o = JSON_OF(hl_json_membench(test_w, &r, &ls, 2));
+    c = json_field(o, "concurrency", json_type_object);
+    ck_assert_uint_eq(json_u64(c, "in_flight"), 1);
+    ck_assert_uint_eq(json_u64(c, "max_concurrent"), 2);
+    ck_assert_uint_eq(json_u64(c, "peak_in_flight"), 2);
+    ck_assert_uint_eq(json_u64(c, "rejected"), 5);
     json_object_put(o);
 }
 END_TEST
@@ -233,6 +255,7 @@ Suite *membench_suite(void)
     tcase_add_test(tc, test_query_rejects);
     tcase_add_test(tc, test_json_shape);
     tcase_add_test(tc, test_json_zero_times);
+    tcase_add_test(tc, test_json_concurrency);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -19,7 +19,6 @@ START_TEST(test_table_routes)
         { "", "GET", HL_EP_INDEX },
         { "counter/increment", "GET", HL_EP_COUNTER_INCREMENT },
         { "counter/increment", "POST", HL_EP_COUNTER_INCREMENT },
-        { "counter/increment", "HEAD", HL_EP_COUNTER_INCREMENT },
         { "counter/stats", "GET", HL_EP_COUNTER_STATS },
         { "counter/stats", "HEAD", HL_EP_COUNTER_STATS },
         { "process", "POST", HL_EP_PROCESS },
@@ -37,6 +36,37 @@ START_TEST(test_table_routes)
         ck_assert_msg(r.status == HL_ROUTE_OK && r.endpoint == ok[i].ep,
                       "%s %s", ok[i].method, ok[i].rel);
     }
+}
+END_TEST
+
+/* Every row: its Allow names exactly its methods (HEAD beside GET unless
+ * the GET changes state), each of them routes, the others are 405. */
+START_TEST(test_table_allow_and_methods)
+{
+    static const char *names[] = { "GET", "HEAD", "POST", "PUT", "DELETE" };
+    const hl_route_def *d;
+    int n = 0;
+    for (d = hl_router_table(); d->path; d++, n++) {
+        const char *rel = d->is_prefix ? apr_pstrcat(test_pool, d->path, "k", NULL)
+                                       : d->path;
+        hl_route patch = route_of(rel, "PATCH");
+        int i;
+        ck_assert_int_eq(patch.status, HL_ROUTE_BAD_METHOD);
+        ck_assert_int_eq(patch.endpoint, d->endpoint);
+        for (i = 0; i < 5; i++) {
+            unsigned bit = hl_router_method_bit(names[i]);
+            int takes = (d->methods & bit)
+                || (bit == HL_M_HEAD && (d->methods & HL_M_GET)
+                    && !(d->flags & HL_RF_NO_HEAD));
+            char *listed = strstr(patch.allow, names[i]);
+            /* "PUT" is no part of another name; "GET" neither. */
+            ck_assert_msg(!takes == !listed, "%s: %s in Allow \"%s\"",
+                          d->path, names[i], patch.allow);
+            ck_assert_int_eq(route_of(rel, names[i]).status,
+                             takes ? HL_ROUTE_OK : HL_ROUTE_BAD_METHOD);
+        }
+    }
+    ck_assert_int_eq(n, HL_EP_COUNT - 1);
 }
 END_TEST
 
@@ -59,7 +89,14 @@ START_TEST(test_wrong_method_gives_allow)
     ck_assert_int_eq(r.status, HL_ROUTE_BAD_METHOD);
     ck_assert_str_eq(r.allow, "GET, HEAD");
     r = route_of("counter/increment", "DELETE");
-    ck_assert_str_eq(r.allow, "GET, HEAD, POST");
+    ck_assert_str_eq(r.allow, "GET, POST");
+    /* A GET that increments: HEAD would increment without showing it. */
+    r = route_of("counter/increment", "HEAD");
+    ck_assert_int_eq(r.status, HL_ROUTE_BAD_METHOD);
+    ck_assert_str_eq(r.allow, "GET, POST");
+    ck_assert_uint_eq(r.flags & HL_RF_NO_HEAD, HL_RF_NO_HEAD);
+    r = route_of("memory/benchmark", "GET");
+    ck_assert_uint_eq(r.flags & HL_RF_GUARD_GET, HL_RF_GUARD_GET);
     r = route_of("process", "GET");
     ck_assert_str_eq(r.allow, "POST");
     r = route_of("cache/x", "PATCH");
@@ -154,6 +191,7 @@ Suite *router_suite(void)
     tcase_add_test(tc, test_table_routes);
     tcase_add_test(tc, test_unknown_paths);
     tcase_add_test(tc, test_wrong_method_gives_allow);
+    tcase_add_test(tc, test_table_allow_and_methods);
     tcase_add_test(tc, test_cache_key_rest);
     tcase_add_test(tc, test_resolve_mounts);
     tcase_add_test(tc, test_percent_decode);

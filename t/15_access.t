@@ -1,0 +1,166 @@
+# Access control below a mount is Apache's, all of it (issue 14, findings 1
+# and 5): <Directory> and .htaccess sections that the mount's URL maps into
+# apply to every endpoint, as they do to server-status at the same place;
+# HyperlaneSkipDirectoryWalk On is the documented way to skip them; and
+# HyperlaneFastPath answers only where the module is mounted for the host.
+use strict;
+use warnings FATAL => 'all';
+use lib 't/lib', 'lib';
+
+use Apache::Test;
+use Apache::TestUtil;
+use Digest::SHA qw(sha1_base64);
+use HL::Server;
+use HL::Test qw(check);
+use MIME::Base64 qw(encode_base64);
+
+plan tests => 33;
+
+my $srv = HL::Server->new;
+my $dir = $srv->dir;
+for my $d (qw(docs docs/hl docs/ht docs/st docs/open docs/b docs/b/fast docs/b/fast/cache)) {
+    mkdir "$dir/$d" or die "$d: $!";
+}
+sub write_file { open my $f, '>', $_[0] or die "$_[0]: $!"; print $f $_[1]; close $f }
+write_file("$dir/htpasswd", "alice:{SHA}" . sha1_base64('wonderland') . "=\n");
+write_file("$dir/docs/ht/.htaccess", <<"HT");
+AuthType Basic
+AuthName "hyperlane"
+AuthUserFile "$dir/htpasswd"
+Require valid-user
+HT
+write_file("$dir/docs/b/fast/cache/secret", "b.test's own file\n");
+
+my $libexec = $srv->libexec;
+my $modules = join "\n", map { "LoadModule ${_}_module $libexec/mod_$_.so" }
+    qw(authz_host authn_core authn_file auth_basic authz_user status);
+$srv->configure(<<'CONF', $modules);
+DocumentRoot "@DIR@/docs"
+AccessFileName .htaccess
+<Directory "@DIR@/docs">
+    AllowOverride None
+</Directory>
+<Directory "@DIR@/docs/hl">
+    Require ip 10.0.0.1
+</Directory>
+<Directory "@DIR@/docs/st">
+    Require ip 10.0.0.1
+</Directory>
+<Directory "@DIR@/docs/ht">
+    AllowOverride AuthConfig
+</Directory>
+<Location /hl>
+    SetHandler hyperlane
+</Location>
+<Location /ht>
+    SetHandler hyperlane
+</Location>
+<Location /open>
+    SetHandler hyperlane
+</Location>
+<Location /st>
+    SetHandler server-status
+</Location>
+HyperlaneFastPath /fast
+<VirtualHost 127.0.0.1:@PORT@>
+    ServerName main.test
+</VirtualHost>
+<VirtualHost 127.0.0.1:@PORT@>
+    ServerName skip.test
+    HyperlaneSkipDirectoryWalk On
+</VirtualHost>
+<VirtualHost 127.0.0.1:@PORT@>
+    ServerName a.test
+    <Location /fast>
+        SetHandler hyperlane
+    </Location>
+</VirtualHost>
+<VirtualHost 127.0.0.1:@PORT@>
+    ServerName b.test
+    DocumentRoot "@DIR@/docs/b"
+    <Location /fast>
+        Require all denied
+    </Location>
+</VirtualHost>
+<VirtualHost 127.0.0.1:@PORT@>
+    ServerName c.test
+    HyperlaneFastPath off
+    <Location /fast>
+        SetHandler hyperlane
+        Require all denied
+    </Location>
+</VirtualHost>
+CONF
+check($srv->start, 'private server with <Directory> and .htaccess rules');
+
+sub req {
+    my ($method, $path, %o) = @_;
+    return $srv->request($method, $path, host => $o{host} || 'main.test', %o);
+}
+sub counter { my (undef, $j) = req('GET', '/open/counter/stats'); $j->{current_value} }
+
+# <Directory ... docs/hl> with Require ip 10.0.0.1: every endpoint, as for
+# server-status under the same kind of rule.
+my ($res) = req('GET', '/st');
+ok t_cmp($res->code, 403, 'server-status under Require ip 10.0.0.1: 403');
+for my $p ('/hl', '/hl/counter/stats', '/hl/counter/increment', '/hl/cache',
+           '/hl/cache/x', '/hl/memory/benchmark?allocations=1&size=1',
+           '/hl/nonexistent') {
+    ($res) = req('GET', $p);
+    ok t_cmp($res->code, 403, "GET $p: 403 like server-status");
+}
+($res) = req('PUT', '/hl/cache/x', content => 'stolen');
+ok t_cmp($res->code, 403, 'PUT below the mount: 403');
+($res) = req('POST', '/hl/counter/increment', content => '');
+ok t_cmp($res->code, 403, 'POST counter/increment: 403');
+($res) = req('POST', '/hl/process', content => 'abc');
+ok t_cmp($res->code, 403, 'POST process: 403');
+ok t_cmp(counter(), 0, 'no increment got through');
+($res) = req('GET', '/open/cache/x');
+ok t_cmp($res->code, 404, 'nothing was stored');
+
+# .htaccess with Basic auth (AllowOverride AuthConfig).
+($res) = req('GET', '/ht/counter/increment');
+ok t_cmp($res->code, 401, '.htaccess asks for credentials');
+check(($res->header('WWW-Authenticate') // '') =~ /Basic/, 'Basic challenge');
+my $good = 'Basic ' . encode_base64('alice:wonderland', '');
+my $bad = 'Basic ' . encode_base64('alice:looking-glass', '');
+my $r = HTTP::Request->new(GET => 'http://127.0.0.1:' . $srv->port . '/ht/counter/increment',
+                           [ Host => 'main.test', Authorization => $bad ]);
+ok t_cmp($srv->{ua}->request($r)->code, 401, 'a wrong password: 401');
+($res) = req('PUT', '/ht/cache/y', content => 'v');
+ok t_cmp($res->code, 401, 'PUT without credentials: 401');
+ok t_cmp(counter(), 0, 'still no increment');
+$r->header(Authorization => $good);
+$res = $srv->{ua}->request($r);
+ok t_cmp($res->code, 200, 'with the password: served');
+ok t_cmp(counter(), 1, 'one increment, the authorised one');
+
+# HyperlaneSkipDirectoryWalk On (skip.test): the documented bypass.
+($res) = req('GET', '/hl/counter/increment', host => 'skip.test');
+ok t_cmp($res->code, 200, 'HyperlaneSkipDirectoryWalk On skips <Directory>');
+($res) = req('GET', '/ht/counter/stats', host => 'skip.test');
+ok t_cmp($res->code, 200, 'and .htaccess');
+ok t_cmp(counter(), 2, 'counted');
+
+# HyperlaneFastPath /fast, set in the main server.  a.test mounts /fast:
+# served there.  b.test inherits the directive but has no mount at /fast,
+# only files of its own under Require all denied: the fast path must not
+# answer there.  c.test mounts /fast and turns the fast path off.
+($res) = req('PUT', '/fast/cache/secret', host => 'a.test', content => 'shared value');
+ok t_cmp($res->code, 201, 'a.test stores a value below its mount');
+my $j;
+($res, $j) = req('GET', '/fast/cache/secret', host => 'a.test');
+ok t_cmp($res->code, 200, 'a.test: fast path answers');
+ok t_cmp($j && $j->{value}, 'shared value');
+($res) = req('GET', '/fast/cache/secret', host => 'b.test');
+ok t_cmp($res->code, 403, 'b.test (no mount): its own Require applies');
+check($res->content !~ /shared value/, 'and the shared value is not shown');
+($res) = req('GET', '/fast/counter/stats', host => 'b.test');
+ok t_cmp($res->code, 403, 'nor counter/stats');
+($res) = req('GET', '/fast/cache/secret', host => 'c.test');
+ok t_cmp($res->code, 403, 'c.test: HyperlaneFastPath off, Require applies');
+check($srv->log =~ /HyperlaneFastPath \/fast is not used for b\.test/,
+      'the log says where the fast path is not used');
+
+check($srv->stop, 'the private server stopped');
