@@ -1,0 +1,141 @@
+/* hl_body: request bodies, streamed bucket by bucket in constant memory,
+ * bounded by LimitRequestBody and the endpoint's own limit; Apache's own
+ * refusals of a body answered as JSON too; bodies nobody reads dropped. */
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+
+#include <apr_strings.h>
+
+#include "hl_apache.h"
+
+/* A body that comes with a request the module does not read is dropped
+ * before any state changes, so that a broken or oversized one is refused
+ * and counts nothing.  A request that names no body has nothing to drop:
+ * asking the input filters anyway cost 500 instructions per increment, and
+ * Apache drops whatever is left after the handler in any case.  (httpd's
+ * ap_request_has_body says no for every HEAD, whose body would then go
+ * unchecked until after the increment.) */
+int hl_drop_body(request_rec *r)
+{
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    if (!r->kept_body && !apr_table_get(r->headers_in, "Transfer-Encoding")
+        && (!cl || strcmp(cl, "0") == 0))
+        return OK;
+    return ap_discard_request_body(r);
+}
+
+static int body_too_large(request_rec *r, apr_off_t limit)
+{
+    /* The rest of the body stays unread: the connection cannot be reused. */
+    r->connection->keepalive = AP_CONN_CLOSE;
+    hl_send_error(r, HTTP_REQUEST_ENTITY_TOO_LARGE,
+               apr_psprintf(r->pool, "Request body larger than %" APR_OFF_T_FMT
+                            " bytes", limit));
+    return HTTP_REQUEST_ENTITY_TOO_LARGE;
+}
+
+static int body_read_failed(request_rec *r, apr_status_t rv, apr_off_t seen)
+{
+    if (rv == AP_FILTER_ERROR)      /* answered by Apache's input filter */
+        return AP_FILTER_ERROR;
+    ap_log_rerror(APLOG_MARK, APLOG_NOTICE, rv, r,
+                  "mod_hyperlane: %s: request body ended after %" APR_OFF_T_FMT
+                  " bytes (client stopped sending or sent a broken body)",
+                  r->uri, seen);
+    r->connection->keepalive = AP_CONN_CLOSE;
+    hl_send_error(r, HTTP_BAD_REQUEST, "Request body incomplete or malformed");
+    return HTTP_BAD_REQUEST;
+}
+
+/* When Apache's own HTTP input filter refuses a body (a chunked body that
+ * outgrows LimitRequestBody, a bad chunk header) it answers by itself;
+ * these custom responses, with the JSON error filter below, keep that
+ * answer JSON too. */
+static void json_core_errors(request_rec *r, apr_off_t core_limit)
+{
+    ap_custom_response(r, HTTP_REQUEST_ENTITY_TOO_LARGE, hl_error_text(
+        r, HTTP_REQUEST_ENTITY_TOO_LARGE, apr_psprintf(
+            r->pool, "Request body larger than %" APR_OFF_T_FMT " bytes",
+            core_limit)));
+    ap_custom_response(r, HTTP_BAD_REQUEST, hl_error_text(
+        r, HTTP_BAD_REQUEST, "Request body incomplete or malformed"));
+    apr_table_setn(r->notes, HL_JSON_ERRORS_NOTE, "1");
+}
+
+/* The module's own body limit for the process endpoints: HyperlaneMaxBody,
+ * where 0 means none of its own (-1 here). */
+apr_off_t hl_max_body(request_rec *r)
+{
+    apr_off_t limit = (apr_off_t)hl_config_get(&HL_RT(r)->cfg, HL_D_MAX_BODY);
+    return limit > 0 ? limit : -1;
+}
+
+/* own: the endpoint's limit in bytes, -1 for none. */
+int hl_stream_body(request_rec *r, apr_off_t own, hl_consume_fn consume,
+                       void *ctx)
+{
+    apr_off_t core_limit = ap_get_limit_req_body(r);
+    apr_off_t seen = 0;
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    apr_bucket_brigade *bb;
+    int done = 0;
+
+    if (own >= 0 && cl && apr_atoi64(cl) > own)
+        return body_too_large(r, own);
+    if (core_limit > 0 && cl && apr_atoi64(cl) > core_limit)
+        return body_too_large(r, core_limit);
+    json_core_errors(r, core_limit);
+    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    while (!done) {
+        apr_bucket *b;
+        apr_status_t rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
+                                         APR_BLOCK_READ, HUGE_STRING_LEN * 8);
+        if (rv != APR_SUCCESS)
+            return body_read_failed(r, rv, seen);
+        for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
+             b = APR_BUCKET_NEXT(b)) {
+            const char *data;
+            apr_size_t len;
+            if (APR_BUCKET_IS_EOS(b)) {
+                done = 1;
+                break;
+            }
+            if (APR_BUCKET_IS_METADATA(b))
+                continue;
+            rv = apr_bucket_read(b, &data, &len, APR_BLOCK_READ);
+            if (rv != APR_SUCCESS)
+                return body_read_failed(r, rv, seen);
+            seen += (apr_off_t)len;
+            if (own >= 0 && seen > own)
+                return body_too_large(r, own);
+            consume(ctx, data, len);
+        }
+        apr_brigade_cleanup(bb);
+    }
+    return HTTP_OK;
+}
+
+/* Error answers that Apache writes itself for our requests say text/html;
+ * ours are JSON (see json_core_errors). */
+apr_status_t hl_json_error_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    ap_set_content_type(f->r, "application/json");
+    ap_remove_output_filter(f);
+    return ap_pass_brigade(f->next, bb);
+}
+
+void hl_insert_error_filter(request_rec *r)
+{
+    if (apr_table_get(r->notes, HL_JSON_ERRORS_NOTE))
+        ap_add_output_filter("HYPERLANE_JSON_ERROR", NULL, r, r->connection);
+}
+
+/* An endpoint's answer after hl_stream_body: the error was sent already. */
+int hl_body_answered(int rc)
+{
+    return rc == AP_FILTER_ERROR ? AP_FILTER_ERROR : OK;
+}

@@ -1,0 +1,201 @@
+/* hl_dispatch: request -> mount -> endpoint.  map_to_storage routes once
+ * and keeps the route (core's directory walk then runs, unless
+ * HyperlaneSkipDirectoryWalk); the handler refuses cross-site writes and
+ * runs the endpoint; the quick handler serves HyperlaneFastPath. */
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+
+#include <apr_strings.h>
+
+#include "hl_apache.h"
+
+/* The handlers of src/hl_endpoints.def, by endpoint. */
+static const hl_endpoint_fn handlers[HL_EP_COUNT] = {
+#define HL_ENDPOINT(ID, path, is_prefix, methods, flags, handler) \
+    [HL_EP_##ID] = handler,
+#include "src/hl_endpoints.def"
+};
+
+/* Runs a routed endpoint.  A body that comes with a request the endpoint
+ * does not read is dropped first (hl_drop_body). */
+static int hl_run_endpoint(request_rec *r, const hl_route *route,
+                        const char *mount)
+{
+    unsigned m = hl_router_method_bit(r->method);
+    if (!(route->flags & HL_RF_READS_BODY) || (m != HL_M_POST && m != HL_M_PUT)) {
+        int rc = hl_drop_body(r);
+        if (rc != OK)
+            return rc;
+    }
+    return handlers[route->endpoint](r, route, mount);
+}
+
+/* The path as the client sent it, still percent-encoded: Apache decodes
+ * r->uri (and parsed_uri.path) in place, and cache keys are decoded once,
+ * by the router, from the raw bytes. */
+static const char *raw_path(request_rec *r)
+{
+    const char *u = r->unparsed_uri, *q;
+    if (!u || *u != '/') {          /* "GET http://host/path?query" */
+        const char *scheme = u ? strstr(u, "://") : NULL;
+        if (!scheme)
+            return NULL;
+        u = scheme + 3 + strcspn(scheme + 3, "/?");
+        if (*u != '/')
+            return NULL;
+    }
+    q = strchr(u, '?');
+    return q ? apr_pstrmemdup(r->pool, u, (apr_size_t)(q - u)) : u;
+}
+
+/* Only a raw path that names what r->uri names is answered: Apache decodes
+ * it, removes dot segments and merges slashes, and its <Location> sections
+ * (with their Require) match that result.  A raw path that normalises to
+ * something else ("/hl/cache/x/../../counter/stats", or with %2e for the
+ * dots) would let the module answer a request that access control saw as
+ * another one. */
+static int in_normal_form(const char *path)
+{
+    const char *p;
+    for (p = path; (p = strchr(p, '/')) != NULL; p++) {
+        if (p[1] == '/')
+            return 0;
+        if (p[1] == '.' && (p[2] == '/' || p[2] == '\0'
+                            || (p[2] == '.' && (p[3] == '/' || p[3] == '\0'))))
+            return 0;
+    }
+    return 1;
+}
+
+static int names_what_uri_names(request_rec *r, const char *raw)
+{
+    core_dir_config *d = ap_get_core_module_config(r->per_dir_config);
+    char *decoded;
+    int rc;
+
+    if (!in_normal_form(raw))
+        return 0;
+    if (!strchr(raw, '%'))
+        return strcmp(raw, r->uri) == 0;
+    /* Decoded, it must still be in normal form (%2e%2e is a dot segment to
+     * Apache, and an encoded slash that Apache would refuse fails here). */
+    decoded = apr_pstrdup(r->pool, raw);
+    rc = d->allow_encoded_slashes
+         ? ap_unescape_url_keep2f(decoded, d->decode_encoded_slashes)
+         : ap_unescape_url(decoded);
+    if (rc != OK || !in_normal_form(decoded))
+        return 0;
+    /* r->uri is decoded by map_to_storage; in the quick handler it is
+     * still the raw path, neither decoded nor normalised. */
+    return strcmp(decoded, r->uri) == 0 || strcmp(raw, r->uri) == 0;
+}
+
+static const char *routable_path(request_rec *r)
+{
+    const char *raw = raw_path(r);
+    return raw && names_what_uri_names(r, raw) ? raw : NULL;
+}
+
+static hl_routed *route_request(request_rec *r, const char *path,
+                                 const char *section)
+{
+    hl_routed *rt = apr_palloc(r->pool, sizeof(*rt));
+    if (hl_router_resolve(path, hl_mounts_of(r->server), section,
+                          hl_router_method_bit(r->method), &rt->mount,
+                          &rt->route) != APR_SUCCESS)
+        return NULL;
+    return rt;
+}
+
+int hl_handler(request_rec *r)
+{
+    core_dir_config *core;
+    hl_routed *rt;
+    const char *refused;
+
+    if (!r->handler || strcmp(r->handler, HL_HANDLER) != 0)
+        return DECLINED;
+    if (!HL_RT(r))
+        return hl_send_error(r, HTTP_SERVICE_UNAVAILABLE,
+                          "mod_hyperlane has no shared store");
+    rt = ap_get_module_config(r->request_config, &hyperlane_module);
+    if (!rt) {
+        /* No mount prefixes the path (a <LocationMatch>, say): the
+         * innermost section's path stands in for the mount. */
+        const char *path = routable_path(r);
+        if (!path)
+            return hl_send_error(r, HTTP_BAD_REQUEST, "The path is not in normal "
+                              "form (dot segments or doubled slashes)");
+        core = ap_get_core_module_config(r->per_dir_config);
+        rt = route_request(r, path, core->r ? NULL : core->d);
+    }
+    if (!rt)
+        return hl_send_error(r, HTTP_NOT_FOUND,
+                          "mod_hyperlane must be mounted with a plain <Location>");
+    if (rt->route.status == HL_ROUTE_NOT_FOUND)
+        return hl_send_error(r, HTTP_NOT_FOUND,
+                          apr_psprintf(r->pool, "No endpoint at %s", r->uri));
+    if (rt->route.status == HL_ROUTE_BAD_METHOD) {
+        apr_table_set(r->headers_out, "Allow", rt->route.allow);
+        return hl_send_error(r, HTTP_METHOD_NOT_ALLOWED,
+                          apr_psprintf(r->pool, "Method %s not allowed here; "
+                                       "allowed: %s", r->method, rt->route.allow));
+    }
+    if (rt->route.endpoint == HL_EP_COUNTER_INCREMENT
+        && hl_server_conf_of(r->server)->increment_post_only == 1
+        && r->method_number != M_POST) {
+        apr_table_setn(r->headers_out, "Allow", "POST");
+        return hl_send_error(r, HTTP_METHOD_NOT_ALLOWED, "counter/increment takes "
+                          "POST only here (HyperlaneIncrementPostOnly)");
+    }
+    if (hl_guarded(r, &rt->route) && (refused = hl_cross_site(r)) != NULL)
+        return hl_send_error(r, HTTP_FORBIDDEN, refused);
+    return hl_run_endpoint(r, &rt->route, rt->mount);
+}
+
+/* A request below a mount keeps its route for the handler.  Core then
+ * walks the directories its URL maps to, as for server-status, so that
+ * <Directory> and .htaccess access control applies below a mount too;
+ * HyperlaneSkipDirectoryWalk On skips that walk and the file mapping (a
+ * mount names no file), and with them that access control. */
+int hl_map_to_storage(request_rec *r)
+{
+    apr_array_header_t *mounts = hl_mounts_of(r->server);
+    const char *path;
+    hl_routed *rt;
+    if (!mounts || !mounts->nelts || !(path = routable_path(r))
+        || !(rt = route_request(r, path, NULL))
+        || rt->route.status == HL_ROUTE_NOT_FOUND)
+        return DECLINED;
+    ap_set_module_config(r->request_config, &hyperlane_module, rt);
+    return hl_server_conf_of(r->server)->skip_walk == 1 ? OK : DECLINED;
+}
+
+/* HyperlaneFastPath: the read-only endpoints (HL_RF_READ_ONLY) below the
+ * given prefixes are answered here, before Apache's per-directory
+ * configuration, access control and handler phases run (as mod_cache's
+ * CacheQuickHandler does).  Opt-in, because it bypasses Require. */
+int hl_quick_handler(request_rec *r, int lookup_uri)
+{
+    hl_host *host;
+    unsigned method = hl_router_method_bit(r->method);
+    const char *mount, *path;
+    hl_route route;
+
+    if (lookup_uri || !(host = hl_host_of(r->server)) || !host->fast_paths->nelts
+        || (method != HL_M_GET && method != HL_M_HEAD))
+        return DECLINED;
+    /* Routed first: every request of the server passes here, and most are
+     * below no fast path. */
+    if (!(path = raw_path(r))
+        || hl_router_resolve(path, host->fast_paths, NULL, method,
+                          &mount, &route) != APR_SUCCESS
+        || route.status != HL_ROUTE_OK || !(route.flags & HL_RF_READ_ONLY)
+        || !names_what_uri_names(r, path))
+        return DECLINED;
+    return hl_run_endpoint(r, &route, mount);
+}

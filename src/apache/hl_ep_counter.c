@@ -1,0 +1,46 @@
+/* The counter's endpoints and the index. */
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+
+#include "hl_apache.h"
+
+int hl_ep_index(request_rec *r, const hl_route *route, const char *mount)
+{
+    hl_jsonw *w = hl_reply_new(r);
+    hl_json_index(w, mount, hl_router_table());
+    return hl_send_json(r, HTTP_OK, w);
+}
+
+int hl_ep_counter_increment(request_rec *r, const hl_route *route,
+                                const char *mount)
+{
+    apr_uint64_t value;
+    apr_status_t rv;
+    hl_memory_figures m;
+    hl_jsonw *w;
+    rv = hl_store_counter_increment(HL_RT(r)->store, HL_RT(r)->pid, &value);
+    if (rv != APR_SUCCESS)
+        return hl_send_failure(r, rv, "counter increment");
+    w = hl_reply_new(r);
+    hl_json_counter_increment(w, value, hl_memory_figures_of(r, &m));
+    return hl_send_json(r, HTTP_OK, w);
+}
+
+int hl_ep_counter_stats(request_rec *r, const hl_route *route,
+                            const char *mount)
+{
+    hl_counter_snapshot snap;
+    apr_status_t rv = hl_store_counter_snapshot(HL_RT(r)->store, HL_RECENT_MAX,
+                                                &snap);
+    hl_memory_figures m;
+    hl_jsonw *w;
+    if (rv != APR_SUCCESS)
+        return hl_send_failure(r, rv, "counter stats");
+    w = hl_reply_new(r);
+    hl_json_counter_stats(w, &snap, hl_memory_figures_of(r, &m));
+    return hl_send_json(r, HTTP_OK, w);
+}

@@ -1,0 +1,150 @@
+/* hl_mounts: where the module is mounted, per virtual host, read from the
+ * parsed configuration at startup, and which HyperlaneFastPath prefixes
+ * each host really uses. */
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+
+#include <apr_hash.h>
+#include <apr_strings.h>
+
+#include "hl_apache.h"
+
+/* The mounts are the <Location> sections that say "SetHandler hyperlane";
+ * reading them from the parsed configuration lets a nested <Location> that
+ * only adds a Require below a mount leave the routes relative to the mount.
+ * Each mount remembers the <VirtualHost> it stands in (NULL: main server,
+ * which every host inherits). */
+typedef struct hl_mount_def {
+    const char *path;
+    const ap_directive_t *vhost;
+} hl_mount_def;
+
+static const char *location_path(apr_pool_t *p, const ap_directive_t *d)
+{
+    char *args = apr_pstrdup(p, d->args);
+    char *gt = strrchr(args, '>');
+    const char *path;
+    if (gt)
+        *gt = '\0';
+    path = ap_getword_conf(p, (const char **)&args);
+    return *path && strcmp(path, "~") != 0 ? path : NULL;
+}
+
+static void find_mounts(const ap_directive_t *d, const char *location,
+                        const ap_directive_t *vhost, apr_array_header_t *found,
+                        apr_pool_t *p)
+{
+    for (; d; d = d->next) {
+        if (strcasecmp(d->directive, "<VirtualHost") == 0) {
+            find_mounts(d->first_child, NULL, d, found, p);
+        }
+        else if (strcasecmp(d->directive, "<Location") == 0) {
+            const char *path = location_path(p, d);
+            if (path)
+                find_mounts(d->first_child, path, vhost, found, p);
+        }
+        else if (location && strcasecmp(d->directive, "SetHandler") == 0
+                 && strcasecmp(d->args, HL_HANDLER) == 0) {
+            hl_mount_def *m = apr_array_push(found);
+            m->path = location;
+            m->vhost = vhost;
+        }
+        else if (d->first_child) {
+            find_mounts(d->first_child, location, vhost, found, p);
+        }
+    }
+}
+
+static int mount_applies(const hl_mount_def *m, const server_rec *s)
+{
+    return !m->vhost || (s->defn_name && (int)s->defn_line_number == m->vhost->line_num
+                         && strcmp(s->defn_name, m->vhost->filename) == 0);
+}
+
+/* The key is a server_rec pointer, looked up on every request: its bits
+ * are hash enough, where APR's default function walks the key byte by
+ * byte. */
+static unsigned int hash_server_key(const char *key, apr_ssize_t *klen)
+{
+    apr_uint64_t bits = 0;
+    if (*klen != (apr_ssize_t)sizeof(server_rec *))
+        return apr_hashfunc_default(key, klen);
+    memcpy(&bits, key, sizeof(server_rec *));
+    /* APR takes the low bits: a multiply's high half mixes them all. */
+    return (unsigned int)((bits * 0x9E3779B97F4A7C15ull) >> 32);
+}
+
+/* A host's fast paths: only the prefixes where the module is mounted for
+ * that host; a prefix it inherited from the main server and does not
+ * mount stays its own (files, other handlers, its own Require). */
+static apr_array_header_t *host_fast_paths(server_rec *s,
+                                           const apr_array_header_t *mounts,
+                                           apr_pool_t *p)
+{
+    const apr_array_header_t *wanted = hl_server_conf_of(s)->fast_paths;
+    apr_array_header_t *paths = apr_array_make(p, 2, sizeof(const char *));
+    int i, j;
+    for (i = 0; wanted && i < wanted->nelts; i++) {
+        const char *prefix = APR_ARRAY_IDX(wanted, i, const char *);
+        for (j = 0; j < mounts->nelts; j++)
+            if (strcmp(prefix, APR_ARRAY_IDX(mounts, j, const char *)) == 0)
+                break;
+        if (j < mounts->nelts)
+            APR_ARRAY_PUSH(paths, const char *) = prefix;
+        else
+            ap_log_error(APLOG_MARK, s->is_virtual ? APLOG_NOTICE : APLOG_WARNING,
+                         0, s, "mod_hyperlane: HyperlaneFastPath %s is not "
+                         "used for %s: no <Location %s> with SetHandler "
+                         "hyperlane applies there", prefix,
+                         s->server_hostname ? s->server_hostname : "-", prefix);
+    }
+    return paths;
+}
+
+/* Gives every server its hl_host, in a hash by server_rec. */
+apr_hash_t *hl_assign_hosts(server_rec *main_server, apr_pool_t *p)
+{
+    apr_array_header_t *found = apr_array_make(p, 4, sizeof(hl_mount_def));
+    apr_hash_t *by_server = apr_hash_make_custom(p, hash_server_key);
+    server_rec *s;
+    int i;
+
+    find_mounts(ap_conftree, NULL, NULL, found, p);
+    for (s = main_server; s; s = s->next) {
+        apr_array_header_t *mounts = apr_array_make(p, 4, sizeof(const char *));
+        server_rec **key = apr_pmemdup(p, &s, sizeof(s));
+        hl_host *host = apr_pcalloc(p, sizeof(*host));
+        host->mounts = mounts;
+        apr_hash_set(by_server, key, sizeof(*key), host);
+        for (i = 0; i < found->nelts; i++) {
+            const hl_mount_def *m = &APR_ARRAY_IDX(found, i, hl_mount_def);
+            if (mount_applies(m, s))
+                APR_ARRAY_PUSH(mounts, const char *) = m->path;
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
+                         "mod_hyperlane: mount %s (%s:%d) %s %s (%s:%d)",
+                         m->path, m->vhost ? m->vhost->filename : "main server",
+                         m->vhost ? m->vhost->line_num : 0,
+                         mount_applies(m, s) ? "applies to" : "skips",
+                         s->server_hostname, s->defn_name ? s->defn_name : "-",
+                         (int)s->defn_line_number);
+        }
+        host->fast_paths = host_fast_paths(s, mounts, p);
+    }
+    return by_server;
+}
+
+hl_host *hl_host_of(server_rec *s)
+{
+    hl_runtime *rt = hl_runtime_of(s);
+    return rt ? apr_hash_get(rt->hosts, &s, sizeof(s)) : NULL;
+}
+
+apr_array_header_t *hl_mounts_of(server_rec *s)
+{
+    hl_host *host = hl_host_of(s);
+    return host ? host->mounts : NULL;
+}

@@ -1,0 +1,67 @@
+/* hl_reply: every answer is JSON (src/hl_json_reply.c writes them); errors
+ * have the shape {"error", "status"}. */
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+
+#include <apr_strings.h>
+
+#include "hl_apache.h"
+
+hl_jsonw *hl_reply_new(request_rec *r)
+{
+    hl_jsonw *w = apr_palloc(r->pool, sizeof(*w));
+    hl_jsonw_init(w, r->pool);
+    return w;
+}
+
+int hl_send_json(request_rec *r, int status, hl_jsonw *w)
+{
+    apr_size_t len;
+    const char *body = hl_jsonw_text(w, &len);
+    r->status = status;
+    ap_set_content_type(r, "application/json");
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    ap_set_content_length(r, (apr_off_t)len);
+    if (!r->header_only)
+        ap_rwrite(body, (int)len, r);
+    return OK;
+}
+
+const char *hl_error_text(request_rec *r, int status, const char *message)
+{
+    apr_size_t len;
+    hl_jsonw *w = hl_reply_new(r);
+    hl_json_error(w, status, message);
+    return hl_jsonw_text(w, &len);
+}
+
+int hl_send_error(request_rec *r, int status, const char *message)
+{
+    hl_jsonw *w = hl_reply_new(r);
+    hl_json_error(w, status, message);
+    return hl_send_json(r, status, w);
+}
+
+int hl_send_failure(request_rec *r, apr_status_t rv, const char *what)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
+                  "mod_hyperlane: %s failed", what);
+    return hl_send_error(r, HTTP_INTERNAL_SERVER_ERROR,
+                      apr_psprintf(r->pool, "%s failed", what));
+}
+
+const hl_memory_figures *hl_memory_figures_of(request_rec *r,
+                                               hl_memory_figures *m)
+{
+    memset(m, 0, sizeof(*m));
+    if (hl_procinfo_read(HL_RT(r)->procinfo, &m->proc) != APR_SUCCESS)
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      "mod_hyperlane: cannot read this process's memory figures");
+    hl_store_usage_read(HL_RT(r)->store, &m->store);
+    m->mpm = HL_RT(r)->mpm;
+    return m;
+}

@@ -1,0 +1,114 @@
+/* hl_settings: the module's per-server configuration and the setters of
+ * its directives (their table is in mod_hyperlane.c, from
+ * src/hl_directives.def). */
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+
+#include <apr_strings.h>
+#include <apr_uri.h>
+
+#include "hl_apache.h"
+
+hl_server_conf *hl_server_conf_of(server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &hyperlane_module);
+}
+
+void *hl_create_server_config(apr_pool_t *p, server_rec *s)
+{
+    hl_server_conf *sc = apr_pcalloc(p, sizeof(*sc));
+    hl_config_defaults(&sc->cfg);
+    /* A host's flags start unset, to inherit the main server's, which
+     * start at their defaults. */
+#define HL_HOST_FLAG(field, name, dflt, help) \
+    sc->field = s->is_virtual ? -1 : (dflt);
+#include "src/hl_directives.def"
+    return sc;
+}
+
+void *hl_merge_server_config(apr_pool_t *p, void *basev, void *addv)
+{
+    hl_server_conf *base = basev, *add = addv;
+    hl_server_conf *sc = apr_pcalloc(p, sizeof(*sc));
+    sc->cfg = base->cfg;
+    sc->fast_paths = add->fast_paths ? add->fast_paths : base->fast_paths;
+    sc->trusted_origins = add->trusted_origins ? add->trusted_origins
+                                               : base->trusted_origins;
+    sc->skip_walk = add->skip_walk >= 0 ? add->skip_walk : base->skip_walk;
+    sc->increment_post_only = add->increment_post_only >= 0
+                              ? add->increment_post_only : base->increment_post_only;
+    return sc;
+}
+
+const char *hl_set_numeric(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    hl_server_conf *sc = hl_server_conf_of(cmd->server);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    if (err)
+        return err;
+    return hl_config_set(cmd->pool, &sc->cfg,
+                         (hl_directive_id)(apr_uintptr_t)cmd->info, arg);
+}
+
+/* "off" (alone) turns off in a host what it would inherit. */
+const char *hl_add_fast_path(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    hl_server_conf *sc = hl_server_conf_of(cmd->server);
+    int off = strcasecmp(arg, "off") == 0;
+    if (!off && arg[0] != '/')
+        return apr_psprintf(cmd->pool, "HyperlaneFastPath: '%s' is not a URL "
+                            "path (it must start with /) nor off", arg);
+    if (!sc->fast_paths)
+        sc->fast_paths = apr_array_make(cmd->pool, 2, sizeof(const char *));
+    else if (off || (sc->fast_paths->nelts == 0))
+        return "HyperlaneFastPath: off stands alone";
+    if (!off)
+        APR_ARRAY_PUSH(sc->fast_paths, const char *) = arg;
+    return NULL;
+}
+
+/* An origin as browsers send it, "scheme://host[:port]", written with its
+ * port so that equal origins compare equal as strings; NULL if it is not
+ * an http(s) origin. */
+const char *hl_origin_key(apr_pool_t *p, const char *origin)
+{
+    apr_uri_t u;
+    if (apr_uri_parse(p, origin, &u) != APR_SUCCESS || !u.scheme || !u.hostname
+        || u.user || u.query || u.fragment || (u.path && strcmp(u.path, "/"))
+        || (strcasecmp(u.scheme, "http") && strcasecmp(u.scheme, "https")))
+        return NULL;
+    return apr_psprintf(p, "%s://%s:%u", apr_pstrdup(p, u.scheme),
+                        u.hostname, u.port ? u.port
+                                           : apr_uri_port_of_scheme(u.scheme));
+}
+
+const char *hl_add_trusted_origin(cmd_parms *cmd, void *dummy,
+                                      const char *arg)
+{
+    hl_server_conf *sc = hl_server_conf_of(cmd->server);
+    char *key = (char *)hl_origin_key(cmd->pool, arg);
+    if (!key)
+        return apr_psprintf(cmd->pool, "HyperlaneTrustedOrigin: '%s' is not "
+                            "an origin such as https://example.com:8443", arg);
+    ap_str_tolower(key);
+    if (!sc->trusted_origins)
+        sc->trusted_origins = apr_array_make(cmd->pool, 2, sizeof(const char *));
+    APR_ARRAY_PUSH(sc->trusted_origins, const char *) = key;
+    return NULL;
+}
+
+const char *hl_set_flag(cmd_parms *cmd, void *dummy, int on)
+{
+    hl_server_conf *sc = hl_server_conf_of(cmd->server);
+    *(int *)((char *)sc + (apr_uintptr_t)cmd->info) = on;
+    return NULL;
+}
+
+hl_runtime *hl_runtime_of(server_rec *s)
+{
+    return hl_server_conf_of(s)->rt;
+}
