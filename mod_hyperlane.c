@@ -7,8 +7,10 @@
  *                 (map_to_storage, handler, quick handler), cross-site
  *                 refusals, request bodies, admission under the limits,
  *                 JSON replies, and the endpoints by family
- *   src/          the core, plain C on APR, which never sees a request;
- *                 src/hl_store.h is the one interface to shared state
+ *   src/core/     the core, plain C on APR, which never sees a request:
+ *                 router, directives, JSON, limits, body kernels, ...
+ *   src/store/    the store: hl_store.h, the one interface to shared
+ *                 state, its table of backends and the backends (shm)
  */
 #include "httpd.h"
 #include "http_config.h"
@@ -16,9 +18,9 @@
 #include "http_request.h"
 #include "ap_mpm.h"
 
-#include "src/apache/hl_apache.h"
+#include "hl_apache.h"
 
-/* Every directive, from its one definition in src/hl_directives.def. */
+/* Every directive, from its one definition in src/core/hl_directives.def. */
 static const command_rec hl_directives[] = {
 #define HL_NUMERIC(ID, name, min, max, dflt, is_bytes, help) \
     AP_INIT_TAKE1(name, hl_set_numeric, (void *)(apr_uintptr_t)HL_D_##ID, \
@@ -30,7 +32,7 @@ static const command_rec hl_directives[] = {
                  RSRC_CONF, help),
 #define HL_HOST_LIST(setter, name, dflt, help) \
     AP_INIT_ITERATE(name, setter, NULL, RSRC_CONF, help),
-#include "src/hl_directives.def"
+#include "hl_directives.def"
     { NULL }
 };
 

@@ -1,5 +1,5 @@
 /* hl_admission: a request's place under this host's concurrency limits
- * (src/hl_limiter.h), given back when its work is done or its pool goes. */
+ * (src/core/hl_limiter.h), given back when its work is done or its pool goes. */
 #include "httpd.h"
 #include "http_config.h"
 #include "http_core.h"

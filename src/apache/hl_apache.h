@@ -12,16 +12,16 @@
 #include <apr_global_mutex.h>
 #include <apr_hash.h>
 
-#include "../hl_bufpool.h"
-#include "../hl_checksum.h"
-#include "../hl_config.h"
-#include "../hl_json_reply.h"
-#include "../hl_limiter.h"
-#include "../hl_membench.h"
-#include "../hl_pooled.h"
-#include "../hl_procinfo.h"
-#include "../hl_router.h"
-#include "../hl_store.h"
+#include "hl_bufpool.h"
+#include "hl_checksum.h"
+#include "hl_config.h"
+#include "hl_json_reply.h"
+#include "hl_limiter.h"
+#include "hl_membench.h"
+#include "hl_pooled.h"
+#include "hl_procinfo.h"
+#include "hl_router.h"
+#include "hl_store.h"
 
 extern module AP_MODULE_DECLARE_DATA hyperlane_module;
 
@@ -151,11 +151,11 @@ void hl_insert_error_filter(request_rec *r);
 const char *hl_cross_site(request_rec *r);
 int hl_guarded(request_rec *r, const hl_route *route);
 
-/* The endpoints (src/hl_endpoints.def): hl_ep_counter.c, hl_ep_process.c,
+/* The endpoints (src/core/hl_endpoints.def): hl_ep_counter.c, hl_ep_process.c,
  * hl_ep_cache.c */
 #define HL_ENDPOINT(ID, path, is_prefix, methods, flags, handler) \
     int handler(request_rec *r, const hl_route *route, const char *mount);
-#include "../hl_endpoints.def"
+#include "hl_endpoints.def"
 
 /* hl_dispatch.c */
 int hl_handler(request_rec *r);

@@ -13,11 +13,11 @@
 
 #include "hl_apache.h"
 
-/* The handlers of src/hl_endpoints.def, by endpoint. */
+/* The handlers of src/core/hl_endpoints.def, by endpoint. */
 static const hl_endpoint_fn handlers[HL_EP_COUNT] = {
 #define HL_ENDPOINT(ID, path, is_prefix, methods, flags, handler) \
     [HL_EP_##ID] = handler,
-#include "src/hl_endpoints.def"
+#include "hl_endpoints.def"
 };
 
 /* Runs a routed endpoint.  A body that comes with a request the endpoint

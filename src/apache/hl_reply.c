@@ -1,4 +1,4 @@
-/* hl_reply: every answer is JSON (src/hl_json_reply.c writes them); errors
+/* hl_reply: every answer is JSON (src/core/hl_json_reply.c writes them); errors
  * have the shape {"error", "status"}. */
 #include "httpd.h"
 #include "http_config.h"

@@ -1,6 +1,6 @@
 /* hl_settings: the module's per-server configuration and the setters of
  * its directives (their table is in mod_hyperlane.c, from
- * src/hl_directives.def). */
+ * src/core/hl_directives.def). */
 #include "httpd.h"
 #include "http_config.h"
 #include "http_core.h"
@@ -23,12 +23,12 @@ void *hl_create_server_config(apr_pool_t *p, server_rec *s)
     hl_server_conf *sc = apr_pcalloc(p, sizeof(*sc));
     hl_config_defaults(&sc->cfg);
 #define HL_SERVER_WORD(field, setter, name, dflt, help) sc->field = (dflt);
-#include "../hl_directives.def"
+#include "hl_directives.def"
     /* A host's flags start unset, to inherit the main server's, which
      * start at their defaults. */
 #define HL_HOST_FLAG(field, name, dflt, help) \
     sc->field = s->is_virtual ? -1 : (dflt);
-#include "src/hl_directives.def"
+#include "hl_directives.def"
     return sc;
 }
 
