@@ -2,6 +2,7 @@
  * and crash recovery.  Reading order below: layout and helpers, hash,
  * allocator, lists, entries, crash safety, operations, format/copy/validate. */
 #include "hl_cache.h"
+#include "hl_offset_list.h"
 
 #include <apr_strings.h>
 
@@ -359,20 +360,19 @@ static void free_run(hl_cache *c, apr_uint32_t start, apr_uint32_t end)
 
 /* ---- the LRU and expiry lists ------------------------------------------ */
 
-static void lru_unlink(hl_cache *c, block *e)
+/* Both are one offset list (hl_offset_list.h) on two pairs of links. */
+static hl_olist lru_list(hl_cache *c)
 {
-    if (e->prev) blk(c, e->prev)->next = e->next; else c->lru_head = e->next;
-    if (e->next) blk(c, e->next)->prev = e->prev; else c->lru_tail = e->prev;
-    e->prev = e->next = 0;
+    hl_olist l = { (char *)c, UNIT, &c->lru_head, &c->lru_tail,
+                   offsetof(block, prev), offsetof(block, next) };
+    return l;
 }
 
-static void lru_push_head(hl_cache *c, block *e)
+static hl_olist exp_list(hl_cache *c)
 {
-    apr_uint32_t o = off_of(c, e);
-    e->prev = 0;
-    e->next = c->lru_head;
-    if (c->lru_head) blk(c, c->lru_head)->prev = o; else c->lru_tail = o;
-    c->lru_head = o;
+    hl_olist l = { (char *)c, UNIT, &c->exp_head, &c->exp_tail,
+                   offsetof(block, eprev), offsetof(block, enext) };
+    return l;
 }
 
 static apr_int64_t expiry_key(const block *e)
@@ -380,89 +380,32 @@ static apr_int64_t expiry_key(const block *e)
     return e->expires ? e->expires : APR_INT64_MAX;
 }
 
-static void exp_unlink(hl_cache *c, block *e)
+/* The LRU list: newest access first; the expiry list: soonest first. */
+static int newer_access(const void *a, const void *b)
 {
-    if (e->eprev) blk(c, e->eprev)->enext = e->enext; else c->exp_head = e->enext;
-    if (e->enext) blk(c, e->enext)->eprev = e->eprev; else c->exp_tail = e->eprev;
-    e->eprev = e->enext = 0;
+    return ((const block *)a)->access_time >= ((const block *)b)->access_time;
+}
+
+static int sooner_expiry(const void *a, const void *b)
+{
+    return expiry_key(a) <= expiry_key(b);
+}
+
+static void lists_sort(hl_cache *c)
+{
+    hl_olist lru = lru_list(c), exp = exp_list(c);
+    hl_ol_sort(&lru, newer_access);
+    hl_ol_sort(&exp, sooner_expiry);
 }
 
 /* Inserts after the last entry expiring no later: O(1) for a uniform TTL. */
 static void exp_insert(hl_cache *c, block *e)
 {
-    apr_uint32_t o = off_of(c, e), after = c->exp_tail;
+    hl_olist l = exp_list(c);
+    apr_uint32_t after = c->exp_tail;
     while (after && expiry_key(blk(c, after)) > expiry_key(e))
         after = blk(c, after)->eprev;
-    e->eprev = after;
-    e->enext = after ? blk(c, after)->enext : c->exp_head;
-    if (e->enext) blk(c, e->enext)->eprev = o; else c->exp_tail = o;
-    if (after) blk(c, after)->enext = o; else c->exp_head = o;
-}
-
-static void exp_append(hl_cache *c, block *e)
-{
-    apr_uint32_t o = off_of(c, e);
-    e->enext = 0;
-    e->eprev = c->exp_tail;
-    if (c->exp_tail) blk(c, c->exp_tail)->enext = o; else c->exp_head = o;
-    c->exp_tail = o;
-}
-
-/* Which list a sort works on: the LRU (newest access first) or the expiry
- * list (soonest first). */
-enum { BY_ACCESS, BY_EXPIRY };
-
-static apr_uint32_t *next_link(block *b, int which)
-{
-    return which == BY_ACCESS ? &b->next : &b->enext;
-}
-
-static int goes_first(const block *a, const block *b, int which)
-{
-    return which == BY_ACCESS ? a->access_time >= b->access_time
-                              : expiry_key(a) <= expiry_key(b);
-}
-
-/* Bottom-up merge sort of a list by its next links, O(n log n) without
- * memory; then the prev links and the tail are rebuilt. */
-static void list_sort(hl_cache *c, int which)
-{
-    apr_uint32_t head = which == BY_ACCESS ? c->lru_head : c->exp_head;
-    apr_uint32_t insize = 1, nmerges, tail, p, q, e, prev;
-
-    if (!head)
-        return;
-    do {
-        p = head;
-        head = tail = 0;
-        nmerges = 0;
-        while (p) {
-            apr_uint32_t psize = 0, qsize = insize;
-            nmerges++;
-            for (q = p; psize < insize && q; psize++)
-                q = *next_link(blk(c, q), which);
-            while (psize > 0 || (qsize > 0 && q)) {
-                if (psize == 0 || (qsize > 0 && q
-                                   && !goes_first(blk(c, p), blk(c, q), which))) {
-                    e = q; q = *next_link(blk(c, q), which); qsize--;
-                }
-                else {
-                    e = p; p = *next_link(blk(c, p), which); psize--;
-                }
-                if (tail) *next_link(blk(c, tail), which) = e; else head = e;
-                tail = e;
-            }
-            p = q;
-        }
-        *next_link(blk(c, tail), which) = 0;
-        insize *= 2;
-    } while (nmerges > 1);
-
-    for (prev = 0, e = head; e; prev = e, e = *next_link(blk(c, e), which)) {
-        if (which == BY_ACCESS) blk(c, e)->prev = prev; else blk(c, e)->eprev = prev;
-    }
-    if (which == BY_ACCESS) { c->lru_head = head; c->lru_tail = prev; }
-    else { c->exp_head = head; c->exp_tail = prev; }
+    hl_ol_insert_after(&l, after, off_of(c, e));
 }
 
 /* ---- touch slots: hit counts and last-hit times -------------------------- */
@@ -603,10 +546,11 @@ static void hash_unlink(hl_cache *c, block *e)
  * recovery does not bring the entry back. */
 static void entry_remove(hl_cache *c, block *e)
 {
+    hl_olist lru = lru_list(c), exp = exp_list(c);
     set_state(e, B_FREE);
     hash_unlink(c, e);
-    lru_unlink(c, e);
-    exp_unlink(c, e);
+    hl_ol_unlink(&lru, off_of(c, e));
+    hl_ol_unlink(&exp, off_of(c, e));
     c->total_entries--;
     count_accesses(c, -(apr_int64_t)touch_release(c, e));
     c->bytes_used -= (apr_uint64_t)e->size * UNIT;
@@ -620,25 +564,31 @@ static void entry_account(hl_cache *c, const block *e)
     c->bytes_used += (apr_uint64_t)e->size * UNIT;
 }
 
+/* Links a LIVE entry into its chain, at the head of the LRU list and the
+ * tail of the expiry list, and counts it: for rebuilding, the caller
+ * sorts both lists afterwards (lists_sort). */
+static void entry_index(hl_cache *c, block *e)
+{
+    hl_olist lru = lru_list(c), exp = exp_list(c);
+    hash_link(c, e, key_hash(c, e->data, e->klen));
+    hl_ol_push_head(&lru, off_of(c, e));
+    hl_ol_append(&exp, off_of(c, e));
+    entry_account(c, e);
+}
+
 /* Puts e where its access_time belongs in the LRU list (newest first),
  * looking from the head, since a moved entry was hit lately; at most
  * LRU_WALK steps, so that a pathological order costs a little exactness
  * rather than time under the lock. */
 static void lru_insert_sorted(hl_cache *c, block *e)
 {
+    hl_olist l = lru_list(c);
     apr_uint32_t after = 0, o, steps = 0;
     for (o = c->lru_head;
          o && blk(c, o)->access_time > e->access_time && steps++ < LRU_WALK;
          o = blk(c, o)->next)
         after = o;
-    if (!after) {
-        lru_push_head(c, e);
-        return;
-    }
-    e->prev = after;
-    e->next = blk(c, after)->next;
-    if (e->next) blk(c, e->next)->prev = off_of(c, e); else c->lru_tail = off_of(c, e);
-    blk(c, after)->next = off_of(c, e);
+    hl_ol_insert_after(&l, after, off_of(c, e));
 }
 
 /* The least recently used entry.  Hits do not move entries (lock-free
@@ -650,6 +600,7 @@ static void lru_insert_sorted(hl_cache *c, block *e)
  * per hit over time; one eviction makes at most LRU_MOVES of them. */
 static block *lru_victim(hl_cache *c)
 {
+    hl_olist l = lru_list(c);
     apr_uint32_t o, moves = 0;
     while ((o = c->lru_tail) != 0) {
         block *e = blk(c, o);
@@ -657,7 +608,7 @@ static block *lru_victim(hl_cache *c)
         if (t == e->access_time || moves++ >= LRU_MOVES)
             return e;
         e->access_time = t;
-        lru_unlink(c, e);
+        hl_ol_unlink(&l, o);
         lru_insert_sorted(c, e);
     }
     return NULL;
@@ -805,10 +756,7 @@ static void index_rebuild(hl_cache *c)
                 run = 0;
             }
             *footer(b) = size;
-            hash_link(c, b, key_hash(c, b->data, b->klen));
-            lru_push_head(c, b);   /* both lists are sorted below */
-            exp_append(c, b);
-            entry_account(c, b);
+            entry_index(c, b);   /* both lists are sorted below */
         }
         else if (!run) {
             run = o;
@@ -817,8 +765,7 @@ static void index_rebuild(hl_cache *c)
     }
     if (run)
         free_run(c, run, c->data_end);
-    list_sort(c, BY_ACCESS);
-    list_sort(c, BY_EXPIRY);
+    lists_sort(c);
 }
 
 static void data_reset(hl_cache *c)
@@ -1049,6 +996,7 @@ static apr_status_t cache_set(hl_cache *c, const void *key, apr_size_t klen,
                               apr_interval_time_t ttl, int *replaced,
                               int *budget)
 {
+    hl_olist lru = lru_list(c);
     apr_uint32_t units;
     apr_uint64_t h;
     apr_uint32_t *link;
@@ -1095,7 +1043,7 @@ static apr_status_t cache_set(hl_cache *c, const void *key, apr_size_t klen,
     STEP(budget);
     hash_link(c, e, h);
     STEP(budget);
-    lru_push_head(c, e);
+    hl_ol_push_head(&lru, off_of(c, e));
     exp_insert(c, e);
     entry_account(c, e);
     c->sets++;
@@ -1440,10 +1388,7 @@ static int copy_entry(hl_cache *dst, const hl_cache *src, const src_entry *s,
     if ((dup = entry_find(dst, e->data, e->klen)) != NULL)
         entry_remove(dst, dup);
     set_state(e, B_LIVE);
-    hash_link(dst, e, key_hash(dst, e->data, e->klen));
-    lru_push_head(dst, e);
-    exp_append(dst, e);   /* sorted once at the end */
-    entry_account(dst, e);
+    entry_index(dst, e);   /* both lists are sorted at the end */
     return 1;
 }
 
@@ -1558,8 +1503,7 @@ apr_status_t hl_cache_copy(hl_cache *dst, const hl_cache *src,
         dst->recoveries++;
         dst->last_recovery_time = now;
     }
-    list_sort(dst, BY_ACCESS);
-    list_sort(dst, BY_EXPIRY);
+    lists_sort(dst);
     write_end(dst);
     return rv;
 }
@@ -1678,27 +1622,36 @@ static apr_status_t validate_touches(const hl_cache *c, apr_uint64_t live,
     return APR_SUCCESS;
 }
 
-static apr_status_t validate_lists(const hl_cache *c, apr_uint64_t live,
-                                   char *why, apr_size_t len)
+/* One of the two ordered lists: every prev link right, only LIVE blocks,
+ * each exactly once, in order when ordered (the expiry list; the LRU
+ * list's order is in access_time and touch slots, and may lag hits). */
+static apr_status_t validate_list(const hl_olist *l, const char *name,
+                                  int ordered, apr_uint64_t live,
+                                  char *why, apr_size_t len)
 {
     apr_uint64_t n = 0;
     apr_uint32_t o, prev = 0;
-    for (o = c->lru_head; o; prev = o, o = blk(c, o)->next)
-        if (++n > live || blk(c, o)->prev != prev || blk(c, o)->state != B_LIVE)
-            FAIL("LRU list broken at unit %u", o);
-    if (n != live || c->lru_tail != prev)
-        FAIL("LRU list holds %" APR_UINT64_T_FMT " of %" APR_UINT64_T_FMT, n, live);
-    n = 0;
-    prev = 0;
-    for (o = c->exp_head; o; prev = o, o = blk(c, o)->enext) {
-        if (++n > live || blk(c, o)->eprev != prev || blk(c, o)->state != B_LIVE)
-            FAIL("expiry list broken at unit %u", o);
-        if (prev && expiry_key(blk(c, prev)) > expiry_key(blk(c, o)))
-            FAIL("expiry list out of order at unit %u", o);
+    for (o = *l->head; o; prev = o, o = *hl_ol_next(l, o)) {
+        const block *b = hl_ol_node(l, o);
+        if (++n > live || *hl_ol_prev(l, o) != prev || b->state != B_LIVE)
+            FAIL("%s list broken at unit %u", name, o);
+        if (ordered && prev
+            && expiry_key(hl_ol_node(l, prev)) > expiry_key(b))
+            FAIL("%s list out of order at unit %u", name, o);
     }
-    if (n != live || c->exp_tail != prev)
-        FAIL("expiry list holds %" APR_UINT64_T_FMT " of %" APR_UINT64_T_FMT, n, live);
+    if (n != live || *l->tail != prev)
+        FAIL("%s list holds %" APR_UINT64_T_FMT " of %" APR_UINT64_T_FMT,
+             name, n, live);
     return APR_SUCCESS;
+}
+
+static apr_status_t validate_lists(const hl_cache *c, apr_uint64_t live,
+                                   char *why, apr_size_t len)
+{
+    /* Only read: the lists' descriptors want a writable region. */
+    hl_olist lru = lru_list((hl_cache *)c), exp = exp_list((hl_cache *)c);
+    apr_status_t rv = validate_list(&lru, "LRU", 0, live, why, len);
+    return rv != APR_SUCCESS ? rv : validate_list(&exp, "expiry", 1, live, why, len);
 }
 
 apr_status_t hl_cache_validate(const hl_cache *c, char *why, apr_size_t len)
