@@ -1,22 +1,39 @@
-/* hl_cache: see hl_cache.h for the region layout, the allocator, the hash,
- * and crash recovery.  Reading order below: layout and helpers, hash,
- * allocator, lists, entries, crash safety, operations, format/copy/validate. */
-#include "hl_cache.h"
+/* hl_cache: the table of a cache region: entries, their touch slots,
+ * the LRU and expiry lists, the operations, lock-free reads and the
+ * format.  The region's layout is drawn in hl_cache.h; the allocator,
+ * the hash, crash repair and the resize copy have files of their own
+ * (hl_cache_impl.h lists them).
+ *
+ * A LIVE block is one entry and sits on three lists: its hash chain
+ * (singly linked, from a bucket), the LRU list (most recently used at the
+ * head) and the expiry list (soonest expiry at the head; with one TTL for
+ * all, as the module uses, an insert goes at the tail in O(1); mixed TTLs
+ * walk back from the tail).  The two ordered lists are one offset list
+ * (hl_offset_list.h) on two pairs of links.
+ *
+ * Reads without the lock: a hit is the common operation, and taking one
+ * global lock per hit serialised every process on it.  Writers make a
+ * sequence word odd around every change; hl_cache_get_lockfree reads the
+ * word, walks the chain with every offset and length checked against the
+ * region (what it sees may be half-written), copies the value, and trusts
+ * the copy only if the word is unchanged and even.  A reader must never
+ * write into a block, which may have been freed and reused since it
+ * looked; so what a hit changes lives in a fixed table of touch slots, one
+ * per entry: the access count, raised by a compare-and-swap that also
+ * checks the slot's generation (bumped when the entry goes), and the time
+ * of the last hit.  Hits therefore do not move entries in the LRU list;
+ * eviction looks at the tail and, if it was hit since it took its place,
+ * moves it to where that hit puts it and looks again (exact LRU, paid for
+ * at eviction, under the lock; one eviction settles at most LRU_MOVES hit
+ * entries, each placed within LRU_WALK steps, so a pathological order
+ * costs exactness rather than time).  Trade-offs: a slot per
+ * BYTES_PER_TOUCH bytes of data (small entries may run out of slots
+ * first, and a set then evicts), and a reader that loses a race with a
+ * writer retries, then takes the lock. */
+#include "hl_cache_impl.h"
 
 #include <apr_strings.h>
 
-#include <stddef.h>
-#include <sched.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/types.h>
-#include <unistd.h>
-
-#define CACHE_MAGIC      0x31434c48u   /* "HLC1" little-endian */
-#define CACHE_VERSION    3u
-#define UNIT             16u           /* allocation granule, link unit */
-#define NBINS            128
 #define BYTES_PER_BUCKET 128u          /* one bucket per this much data */
 #define BYTES_PER_TOUCH  128u          /* one touch slot per this much data */
 #define MAX_HOPS         64            /* chain steps a lock-free read takes */
@@ -24,456 +41,45 @@
 #define LRU_WALK         128           /* list steps to place one of them */
 #define MIN_DATA_UNITS   64u           /* 1 KiB: smallest useful data area */
 
-/* Block states: distinct non-zero words, so garbage is unlikely to pass. */
-#define B_FREE     0x46524545u
-#define B_RESERVED 0x52535644u
-#define B_LIVE     0x4c495645u
-
-typedef struct block {
-    apr_uint32_t size;          /* units, header and footer included */
-    apr_uint32_t state;
-    apr_uint32_t hnext;         /* LIVE: next in the hash chain */
-    apr_uint32_t tag;           /* LIVE: high 32 bits of the key's hash */
-    apr_uint32_t prev, next;    /* LIVE: LRU list; FREE: its bin's list */
-    apr_uint32_t eprev, enext;  /* LIVE: expiry list */
-    apr_uint32_t klen, vlen;
-    apr_int64_t  set_time;
-    apr_int64_t  access_time;   /* LIVE: its place in the LRU order */
-    apr_int64_t  expires;
-    apr_uint32_t id, gen;       /* LIVE: its touch slot and that slot's gen */
-    unsigned char data[];       /* key, value; the last 4 bytes: footer */
-} block;
-
-#define FOOTER_BYTES sizeof(apr_uint32_t)
-#define MIN_UNITS ((apr_uint32_t)((sizeof(block) + 1 + FOOTER_BYTES + UNIT - 1) / UNIT))
-
-/* Hits, misses and the accesses of live entries, counted by every read:
- * one shared word each would move between the CPUs on every hit, so each
- * CPU adds to its own line and the stats sum them.  accesses may go
- * "negative" in one shard (a removal subtracts on the writer's CPU what
- * hits added on others); only the sum means anything. */
-#define READ_SHARDS 16
-
-typedef struct read_shard {
-    apr_uint64_t hits, misses, accesses;
-    apr_uint64_t pad[5];                 /* one 64-byte line each */
-} read_shard;
-
-struct hl_cache {
-    apr_uint32_t magic, version;
-    apr_uint64_t region_size, max_key, max_value;
-    apr_uint64_t seed[2];
-    apr_uint32_t nbuckets, bucket_off, data_start, data_end;   /* units */
-    apr_uint32_t touch_off, ntouch;     /* units; slots */
-
-    /* Lock-free reads: odd while a writer changes what a reader walks. */
-    apr_uint64_t seq;
-    apr_uint32_t touch_free;            /* first free slot + 1; 0: none */
-
-    /* Crash safety: set around every mutation (see hl_cache.h). */
-    apr_uint32_t writer_active;
-    apr_int32_t  writer_pid;
-    apr_uint64_t recoveries;
-    apr_int64_t  last_recovery_time;
-    char         last_recovery[HL_CACHE_REASON_MAX];
-
-    apr_uint32_t lru_head, lru_tail, exp_head, exp_tail;
-    apr_uint64_t bin_map[NBINS / 64];
-    apr_uint32_t bins[NBINS];
-
-    apr_uint64_t total_entries, sets, deletes, evictions, expirations,
-                 bytes_used;
-
-    /* What reads count, split by CPU (see read_shard). */
-    read_shard   reads[READ_SHARDS];
-};
-
-#define HDR_UNITS ((apr_uint32_t)((sizeof(hl_cache) + UNIT - 1) / UNIT))
-
-/* A touch slot: what a hit changes, kept out of the blocks so that a
- * lock-free reader never writes into memory that may have been freed and
- * reused since it looked.  The gen moves on each time the slot is freed,
- * and a reader counts its hit only by a compare-and-swap that still sees
- * the gen it read in the entry. */
-typedef struct touch {
-    apr_uint64_t word;      /* gen << 48 | count; free: gen << 48 | T_FREE | next + 1 */
-    apr_int64_t  atime;     /* last hit */
-} touch;
-
-#define T_GEN_SHIFT 48
-#define T_FREE      (1ull << 47)
-#define T_MARK      (1ull << 46)     /* repair: claimed by a LIVE block */
-#define T_COUNT     (T_MARK - 1)     /* count, or the free list's link */
-#define NO_SLOT     0xffffffffu
-#define T_GEN(w)    ((apr_uint32_t)((w) >> T_GEN_SHIFT))
-
-/* ---- layout helpers ---------------------------------------------------- */
-
-static block *blk(const hl_cache *c, apr_uint32_t off)
-{
-    return (block *)((char *)c + (apr_size_t)off * UNIT);
-}
-
-static apr_uint32_t off_of(const hl_cache *c, const block *b)
-{
-    return (apr_uint32_t)(((const char *)b - (const char *)c) / UNIT);
-}
-
-static apr_uint32_t *buckets(const hl_cache *c)
-{
-    return (apr_uint32_t *)((char *)c + (apr_size_t)c->bucket_off * UNIT);
-}
-
-static read_shard *my_shard(hl_cache *c)
-{
-#ifdef __linux__
-    int cpu = sched_getcpu();      /* rseq or vDSO: no system call */
-    return &c->reads[cpu > 0 ? (unsigned)cpu % READ_SHARDS : 0];
-#else
-    return &c->reads[0];
-#endif
-}
-
-#define SUM_READS(c, field, out) do {                                     \
-        unsigned i_;                                                     \
-        (out) = 0;                                                       \
-        for (i_ = 0; i_ < READ_SHARDS; i_++)                             \
-            (out) += __atomic_load_n(&(c)->reads[i_].field, __ATOMIC_RELAXED); \
-    } while (0)
-
 static void count_miss(hl_cache *c)
 {
     __atomic_add_fetch(&my_shard(c)->misses, 1, __ATOMIC_RELAXED);
 }
 
-static void count_accesses(hl_cache *c, apr_int64_t n)
-{
-    __atomic_add_fetch(&my_shard(c)->accesses, (apr_uint64_t)n, __ATOMIC_RELAXED);
-}
-
-static touch *touches(const hl_cache *c)
-{
-    return (touch *)((char *)c + (apr_size_t)c->touch_off * UNIT);
-}
-
-static apr_uint32_t *footer(const block *b)
-{
-    return (apr_uint32_t *)((char *)b + (apr_size_t)b->size * UNIT) - 1;
-}
-
-/* Header first, as one store, so a walk by headers stays consistent
- * whenever a writer dies; the footer only serves coalescing. */
-static void set_size(block *b, apr_uint32_t units)
-{
-    __atomic_store_n(&b->size, units, __ATOMIC_RELEASE);
-    *footer(b) = units;
-}
-
-static void set_state(block *b, apr_uint32_t state)
-{
-    __atomic_store_n(&b->state, state, __ATOMIC_RELEASE);
-}
-
-static apr_uint32_t units_for(apr_size_t klen, apr_size_t vlen)
-{
-    return (apr_uint32_t)((sizeof(block) + klen + vlen + FOOTER_BYTES + UNIT - 1)
-                          / UNIT);
-}
-
-static int is_expired(const block *e, apr_time_t now)
-{
-    return e->expires != 0 && now >= e->expires;
-}
-
-/* ---- hash: SipHash-1-3 ------------------------------------------------- */
-
-#define ROTL(x, b) (apr_uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND do {                                                   \
-        v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);        \
-        v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                            \
-        v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                            \
-        v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);        \
-    } while (0)
-
-static apr_uint64_t load_le64(const unsigned char *p)
-{
-    apr_uint64_t v;
-    memcpy(&v, p, 8);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-    return v;
-}
-
-static apr_uint64_t siphash13(const void *data, apr_size_t len,
-                              const apr_uint64_t k[2])
-{
-    const unsigned char *in = data, *end = in + (len & ~(apr_size_t)7);
-    apr_uint64_t v0 = 0x736f6d6570736575ULL ^ k[0];
-    apr_uint64_t v1 = 0x646f72616e646f6dULL ^ k[1];
-    apr_uint64_t v2 = 0x6c7967656e657261ULL ^ k[0];
-    apr_uint64_t v3 = 0x7465646279746573ULL ^ k[1];
-    apr_uint64_t b = (apr_uint64_t)len << 56, m;
-    apr_size_t i;
-
-    for (; in != end; in += 8) {
-        m = load_le64(in);
-        v3 ^= m;
-        SIPROUND;
-        v0 ^= m;
-    }
-    for (i = 0; i < (len & 7); i++)
-        b |= (apr_uint64_t)in[i] << (8 * i);
-    v3 ^= b;
-    SIPROUND;
-    v0 ^= b;
-    v2 ^= 0xff;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    return v0 ^ v1 ^ v2 ^ v3;
-}
-
-static apr_uint64_t key_hash(const hl_cache *c, const void *key, apr_size_t klen)
-{
-    return siphash13(key, klen, c->seed);
-}
-
-/* ---- allocator: boundary tags + segregated free bins ------------------- */
-
-/* 4 bins per power of two: sizes within 25% share a bin. */
-static unsigned bin_of(apr_uint32_t units)
-{
-    unsigned fl = 31u - (unsigned)__builtin_clz(units);
-    if (fl < 2)
-        return units;
-    return fl * 4 + ((units >> (fl - 2)) & 3);
-}
-
-static void bin_insert(hl_cache *c, block *b)
-{
-    unsigned i = bin_of(b->size);
-    apr_uint32_t o = off_of(c, b);
-    b->prev = 0;
-    b->next = c->bins[i];
-    if (c->bins[i])
-        blk(c, c->bins[i])->prev = o;
-    c->bins[i] = o;
-    c->bin_map[i / 64] |= 1ull << (i % 64);
-}
-
-static void bin_remove(hl_cache *c, block *b)
-{
-    unsigned i = bin_of(b->size);
-    if (b->prev)
-        blk(c, b->prev)->next = b->next;
-    else
-        c->bins[i] = b->next;
-    if (b->next)
-        blk(c, b->next)->prev = b->prev;
-    if (!c->bins[i])
-        c->bin_map[i / 64] &= ~(1ull << (i % 64));
-}
-
-/* First non-empty bin above b, or -1. */
-static int bin_above(const hl_cache *c, unsigned b)
-{
-    unsigned i = b + 1;
-    while (i < NBINS) {
-        apr_uint64_t m = c->bin_map[i / 64] & (~0ull << (i % 64));
-        if (m)
-            return (int)((i / 64) * 64 + (unsigned)__builtin_ctzll(m));
-        i = (i / 64 + 1) * 64;
-    }
-    return -1;
-}
-
-/* Any block of a higher bin fits; only the request's own bin needs a scan. */
-static block *find_fit(const hl_cache *c, apr_uint32_t units)
-{
-    unsigned own = bin_of(units);
-    int above = bin_above(c, own);
-    apr_uint32_t o;
-
-    if (above >= 0)
-        return blk(c, c->bins[above]);
-    for (o = c->bins[own]; o; o = blk(c, o)->next)
-        if (blk(c, o)->size >= units)
-            return blk(c, o);
-    return NULL;
-}
-
-/* The rest goes back to a bin when it can hold a block of its own.  The
- * rest's header is written before b shrinks, so a header walk never sees
- * a half-split block. */
-static block *block_alloc(hl_cache *c, apr_uint32_t units)
-{
-    block *b = find_fit(c, units);
-    if (!b)
-        return NULL;
-    bin_remove(c, b);
-    if (b->size - units >= MIN_UNITS) {
-        block *rest = (block *)((char *)b + (apr_size_t)units * UNIT);
-        rest->state = B_FREE;
-        set_size(rest, b->size - units);
-        set_size(b, units);
-        bin_insert(c, rest);
-    }
-    set_state(b, B_RESERVED);
-    return b;
-}
-
-/* Merges with free neighbours: adjacent free blocks never exist. */
-static void block_free(hl_cache *c, block *b)
-{
-    apr_uint32_t o = off_of(c, b), size = b->size;
-
-    set_state(b, B_FREE);
-    if (o + size < c->data_end) {
-        block *n = blk(c, o + size);
-        if (n->state == B_FREE) {
-            bin_remove(c, n);
-            size += n->size;
-            set_size(b, size);
-        }
-    }
-    if (o > c->data_start) {
-        block *p = blk(c, o - ((apr_uint32_t *)b)[-1]);
-        if (p->state == B_FREE) {
-            bin_remove(c, p);
-            set_size(p, p->size + size);
-            b = p;
-        }
-    }
-    bin_insert(c, b);
-}
-
-/* Makes [start, end) one free block. */
-static void free_run(hl_cache *c, apr_uint32_t start, apr_uint32_t end)
-{
-    block *b = blk(c, start);
-    b->state = B_FREE;
-    set_size(b, end - start);
-    bin_insert(c, b);
-}
-
 /* ---- the LRU and expiry lists ------------------------------------------ */
 
-static void lru_unlink(hl_cache *c, block *e)
+/* The LRU list: newest access first; the expiry list: soonest first. */
+static int newer_access(const void *a, const void *b)
 {
-    if (e->prev) blk(c, e->prev)->next = e->next; else c->lru_head = e->next;
-    if (e->next) blk(c, e->next)->prev = e->prev; else c->lru_tail = e->prev;
-    e->prev = e->next = 0;
+    return ((const block *)a)->access_time >= ((const block *)b)->access_time;
 }
 
-static void lru_push_head(hl_cache *c, block *e)
+static int sooner_expiry(const void *a, const void *b)
 {
-    apr_uint32_t o = off_of(c, e);
-    e->prev = 0;
-    e->next = c->lru_head;
-    if (c->lru_head) blk(c, c->lru_head)->prev = o; else c->lru_tail = o;
-    c->lru_head = o;
+    return expiry_key(a) <= expiry_key(b);
 }
 
-static apr_int64_t expiry_key(const block *e)
+void hlc_lists_sort(hl_cache *c)
 {
-    return e->expires ? e->expires : APR_INT64_MAX;
-}
-
-static void exp_unlink(hl_cache *c, block *e)
-{
-    if (e->eprev) blk(c, e->eprev)->enext = e->enext; else c->exp_head = e->enext;
-    if (e->enext) blk(c, e->enext)->eprev = e->eprev; else c->exp_tail = e->eprev;
-    e->eprev = e->enext = 0;
+    hl_olist lru = lru_list(c), exp = exp_list(c);
+    hl_ol_sort(&lru, newer_access);
+    hl_ol_sort(&exp, sooner_expiry);
 }
 
 /* Inserts after the last entry expiring no later: O(1) for a uniform TTL. */
 static void exp_insert(hl_cache *c, block *e)
 {
-    apr_uint32_t o = off_of(c, e), after = c->exp_tail;
+    hl_olist l = exp_list(c);
+    apr_uint32_t after = c->exp_tail;
     while (after && expiry_key(blk(c, after)) > expiry_key(e))
         after = blk(c, after)->eprev;
-    e->eprev = after;
-    e->enext = after ? blk(c, after)->enext : c->exp_head;
-    if (e->enext) blk(c, e->enext)->eprev = o; else c->exp_tail = o;
-    if (after) blk(c, after)->enext = o; else c->exp_head = o;
-}
-
-static void exp_append(hl_cache *c, block *e)
-{
-    apr_uint32_t o = off_of(c, e);
-    e->enext = 0;
-    e->eprev = c->exp_tail;
-    if (c->exp_tail) blk(c, c->exp_tail)->enext = o; else c->exp_head = o;
-    c->exp_tail = o;
-}
-
-/* Which list a sort works on: the LRU (newest access first) or the expiry
- * list (soonest first). */
-enum { BY_ACCESS, BY_EXPIRY };
-
-static apr_uint32_t *next_link(block *b, int which)
-{
-    return which == BY_ACCESS ? &b->next : &b->enext;
-}
-
-static int goes_first(const block *a, const block *b, int which)
-{
-    return which == BY_ACCESS ? a->access_time >= b->access_time
-                              : expiry_key(a) <= expiry_key(b);
-}
-
-/* Bottom-up merge sort of a list by its next links, O(n log n) without
- * memory; then the prev links and the tail are rebuilt. */
-static void list_sort(hl_cache *c, int which)
-{
-    apr_uint32_t head = which == BY_ACCESS ? c->lru_head : c->exp_head;
-    apr_uint32_t insize = 1, nmerges, tail, p, q, e, prev;
-
-    if (!head)
-        return;
-    do {
-        p = head;
-        head = tail = 0;
-        nmerges = 0;
-        while (p) {
-            apr_uint32_t psize = 0, qsize = insize;
-            nmerges++;
-            for (q = p; psize < insize && q; psize++)
-                q = *next_link(blk(c, q), which);
-            while (psize > 0 || (qsize > 0 && q)) {
-                if (psize == 0 || (qsize > 0 && q
-                                   && !goes_first(blk(c, p), blk(c, q), which))) {
-                    e = q; q = *next_link(blk(c, q), which); qsize--;
-                }
-                else {
-                    e = p; p = *next_link(blk(c, p), which); psize--;
-                }
-                if (tail) *next_link(blk(c, tail), which) = e; else head = e;
-                tail = e;
-            }
-            p = q;
-        }
-        *next_link(blk(c, tail), which) = 0;
-        insize *= 2;
-    } while (nmerges > 1);
-
-    for (prev = 0, e = head; e; prev = e, e = *next_link(blk(c, e), which)) {
-        if (which == BY_ACCESS) blk(c, e)->prev = prev; else blk(c, e)->eprev = prev;
-    }
-    if (which == BY_ACCESS) { c->lru_head = head; c->lru_tail = prev; }
-    else { c->exp_head = head; c->exp_tail = prev; }
+    hl_ol_insert_after(&l, after, off_of(c, e));
 }
 
 /* ---- touch slots: hit counts and last-hit times -------------------------- */
 
-static touch *touch_of(const hl_cache *c, const block *e)
-{
-    return &touches(c)[e->id];
-}
-
 /* Gives e a slot with count 0; the caller made sure one is free. */
-static void touch_alloc(hl_cache *c, block *e, apr_time_t now)
+void hlc_touch_alloc(hl_cache *c, block *e, apr_time_t now)
 {
     apr_uint32_t id = c->touch_free - 1;
     touch *t = &touches(c)[id];
@@ -490,8 +96,8 @@ static void touch_alloc(hl_cache *c, block *e, apr_time_t now)
 /* Puts slot id at the head of the free list with its gen moved on past
  * gen, in one exchange, so no reader holding gen can add to it afterwards.
  * Returns the word it had. */
-static apr_uint64_t touch_push_free(hl_cache *c, apr_uint32_t id,
-                                    apr_uint32_t gen)
+apr_uint64_t hlc_touch_push_free(hl_cache *c, apr_uint32_t id,
+                                 apr_uint32_t gen)
 {
     apr_uint64_t next = (apr_uint64_t)((gen + 1u) & 0xffffu) << T_GEN_SHIFT
                         | T_FREE | c->touch_free;
@@ -504,21 +110,8 @@ static apr_uint64_t touch_push_free(hl_cache *c, apr_uint32_t id,
 /* Frees e's slot and returns its count. */
 static apr_uint64_t touch_release(hl_cache *c, const block *e)
 {
-    apr_uint64_t old = touch_push_free(c, e->id, e->gen);
+    apr_uint64_t old = hlc_touch_push_free(c, e->id, e->gen);
     return (old & T_FREE) ? 0 : old & T_COUNT;
-}
-
-static apr_uint64_t touch_count(const hl_cache *c, const block *e)
-{
-    apr_uint64_t w = __atomic_load_n(&touch_of(c, e)->word, __ATOMIC_ACQUIRE);
-    return (w & T_FREE) ? 0 : w & T_COUNT;
-}
-
-/* When e was last used: its last hit, or when it took its LRU place. */
-static apr_int64_t touched_at(const hl_cache *c, const block *e)
-{
-    apr_int64_t t = __atomic_load_n(&touch_of(c, e)->atime, __ATOMIC_RELAXED);
-    return t > e->access_time ? t : e->access_time;
 }
 
 /* Counts one hit of the entry whose slot is (id, gen); *count gets its
@@ -555,7 +148,7 @@ static void touch_reset(hl_cache *c)
     apr_uint32_t i = c->ntouch;
     c->touch_free = 0;
     while (i-- > 0) {
-        touch_push_free(c, i, T_GEN(touches(c)[i].word));
+        hlc_touch_push_free(c, i, T_GEN(touches(c)[i].word));
         touches(c)[i].atime = 0;
     }
 }
@@ -577,18 +170,10 @@ static apr_uint32_t *entry_link(const hl_cache *c, const void *key,
     return NULL;
 }
 
-static block *entry_find(const hl_cache *c, const void *key, apr_size_t klen)
+block *hlc_entry_find(const hl_cache *c, const void *key, apr_size_t klen)
 {
     apr_uint32_t *link = entry_link(c, key, klen, key_hash(c, key, klen));
     return link ? blk(c, *link) : NULL;
-}
-
-static void hash_link(hl_cache *c, block *e, apr_uint64_t h)
-{
-    apr_uint32_t *bucket = &buckets(c)[h & (c->nbuckets - 1)];
-    e->tag = (apr_uint32_t)(h >> 32);
-    e->hnext = *bucket;
-    *bucket = off_of(c, e);
 }
 
 static void hash_unlink(hl_cache *c, block *e)
@@ -601,23 +186,33 @@ static void hash_unlink(hl_cache *c, block *e)
 
 /* Marking the block FREE first is the commit: if the writer dies later,
  * recovery does not bring the entry back. */
-static void entry_remove(hl_cache *c, block *e)
+void hlc_entry_remove(hl_cache *c, block *e)
 {
+    hl_olist lru = lru_list(c), exp = exp_list(c);
     set_state(e, B_FREE);
     hash_unlink(c, e);
-    lru_unlink(c, e);
-    exp_unlink(c, e);
+    hl_ol_unlink(&lru, off_of(c, e));
+    hl_ol_unlink(&exp, off_of(c, e));
     c->total_entries--;
     count_accesses(c, -(apr_int64_t)touch_release(c, e));
     c->bytes_used -= (apr_uint64_t)e->size * UNIT;
-    block_free(c, e);
+    hlc_block_free(c, e);
 }
 
-static void entry_account(hl_cache *c, const block *e)
+void hlc_entry_account(hl_cache *c, const block *e)
 {
     c->total_entries++;
     count_accesses(c, (apr_int64_t)touch_count(c, e));
     c->bytes_used += (apr_uint64_t)e->size * UNIT;
+}
+
+void hlc_entry_index(hl_cache *c, block *e)
+{
+    hl_olist lru = lru_list(c), exp = exp_list(c);
+    hash_link(c, e, key_hash(c, e->data, e->klen));
+    hl_ol_push_head(&lru, off_of(c, e));
+    hl_ol_append(&exp, off_of(c, e));
+    hlc_entry_account(c, e);
 }
 
 /* Puts e where its access_time belongs in the LRU list (newest first),
@@ -626,19 +221,13 @@ static void entry_account(hl_cache *c, const block *e)
  * rather than time under the lock. */
 static void lru_insert_sorted(hl_cache *c, block *e)
 {
+    hl_olist l = lru_list(c);
     apr_uint32_t after = 0, o, steps = 0;
     for (o = c->lru_head;
          o && blk(c, o)->access_time > e->access_time && steps++ < LRU_WALK;
          o = blk(c, o)->next)
         after = o;
-    if (!after) {
-        lru_push_head(c, e);
-        return;
-    }
-    e->prev = after;
-    e->next = blk(c, after)->next;
-    if (e->next) blk(c, e->next)->prev = off_of(c, e); else c->lru_tail = off_of(c, e);
-    blk(c, after)->next = off_of(c, e);
+    hl_ol_insert_after(&l, after, off_of(c, e));
 }
 
 /* The least recently used entry.  Hits do not move entries (lock-free
@@ -650,6 +239,7 @@ static void lru_insert_sorted(hl_cache *c, block *e)
  * per hit over time; one eviction makes at most LRU_MOVES of them. */
 static block *lru_victim(hl_cache *c)
 {
+    hl_olist l = lru_list(c);
     apr_uint32_t o, moves = 0;
     while ((o = c->lru_tail) != 0) {
         block *e = blk(c, o);
@@ -657,7 +247,7 @@ static block *lru_victim(hl_cache *c)
         if (t == e->access_time || moves++ >= LRU_MOVES)
             return e;
         e->access_time = t;
-        lru_unlink(c, e);
+        hl_ol_unlink(&l, o);
         lru_insert_sorted(c, e);
     }
     return NULL;
@@ -668,12 +258,12 @@ static int evict_one(hl_cache *c, apr_time_t now)
 {
     block *e;
     if (c->exp_head && is_expired(blk(c, c->exp_head), now)) {
-        entry_remove(c, blk(c, c->exp_head));
+        hlc_entry_remove(c, blk(c, c->exp_head));
         c->expirations++;
         return 1;
     }
     if ((e = lru_victim(c)) != NULL) {
-        entry_remove(c, e);
+        hlc_entry_remove(c, e);
         c->evictions++;
         return 1;
     }
@@ -681,13 +271,13 @@ static int evict_one(hl_cache *c, apr_time_t now)
 }
 
 /* A block of units and a free touch slot, evicting until both exist. */
-static block *alloc_evicting(hl_cache *c, apr_uint32_t units, apr_time_t now)
+block *hlc_alloc_evicting(hl_cache *c, apr_uint32_t units, apr_time_t now)
 {
     block *b;
     while (!c->touch_free)
         if (!evict_one(c, now))
             return NULL;
-    while (!(b = block_alloc(c, units)))
+    while (!(b = hlc_block_alloc(c, units)))
         if (!evict_one(c, now))
             return NULL;
     return b;
@@ -697,86 +287,12 @@ static block *alloc_evicting(hl_cache *c, apr_uint32_t units, apr_time_t now)
 static void purge_expired(hl_cache *c, apr_time_t now, int max)
 {
     while (max-- > 0 && c->exp_head && is_expired(blk(c, c->exp_head), now)) {
-        entry_remove(c, blk(c, c->exp_head));
+        hlc_entry_remove(c, blk(c, c->exp_head));
         c->expirations++;
     }
 }
 
-/* ---- crash safety ------------------------------------------------------ */
-
-/* A walk by block headers from data_start must end exactly at data_end,
- * and every LIVE block must hold a plausible entry. */
-static int walk_is_sound(const hl_cache *c, char *why, apr_size_t len)
-{
-    apr_uint32_t o = c->data_start;
-    while (o < c->data_end) {
-        const block *b = blk(c, o);
-        if (b->size < MIN_UNITS || b->size > c->data_end - o) {
-            apr_snprintf(why, len, "bad block size %u at unit %u", b->size, o);
-            return 0;
-        }
-        if (b->state != B_FREE && b->state != B_RESERVED && b->state != B_LIVE) {
-            apr_snprintf(why, len, "bad block state at unit %u", o);
-            return 0;
-        }
-        if (b->state == B_LIVE
-            && (b->klen == 0 || b->klen > c->max_key || b->vlen > c->max_value
-                || units_for(b->klen, b->vlen) > b->size)) {
-            apr_snprintf(why, len, "bad entry lengths at unit %u", o);
-            return 0;
-        }
-        o += b->size;
-    }
-    return 1;
-}
-
-/* A LIVE block keeps its touch slot (and count) if the slot still carries
- * its gen and no other block claimed it first; claimed slots are marked,
- * the rest become the free list, and blocks left without a slot get a
- * fresh one (count 0), or are dropped if none is left.  Last hits fold
- * into access_time, so the LRU sort below sees them. */
-static void touch_rebuild(hl_cache *c)
-{
-    apr_uint32_t o, i;
-
-    for (o = c->data_start; o < c->data_end; o += blk(c, o)->size) {
-        block *b = blk(c, o);
-        touch *t;
-        apr_uint64_t w;
-        if (b->state != B_LIVE)
-            continue;
-        t = b->id < c->ntouch ? &touches(c)[b->id] : NULL;
-        w = t ? __atomic_load_n(&t->word, __ATOMIC_ACQUIRE) : 0;
-        if (t && T_GEN(w) == b->gen && !(w & (T_FREE | T_MARK)))
-            __atomic_fetch_or(&t->word, T_MARK, __ATOMIC_ACQ_REL);
-        else
-            b->id = NO_SLOT;
-    }
-    c->touch_free = 0;
-    for (i = c->ntouch; i-- > 0;) {
-        touch *t = &touches(c)[i];
-        apr_uint64_t w = __atomic_load_n(&t->word, __ATOMIC_ACQUIRE);
-        if (w & T_MARK)
-            __atomic_fetch_and(&t->word, ~T_MARK, __ATOMIC_ACQ_REL);
-        else
-            touch_push_free(c, i, T_GEN(w));
-    }
-    for (o = c->data_start; o < c->data_end; o += blk(c, o)->size) {
-        block *b = blk(c, o);
-        if (b->state != B_LIVE)
-            continue;
-        if (b->id == NO_SLOT) {
-            if (!c->touch_free) {
-                set_state(b, B_FREE);
-                continue;
-            }
-            touch_alloc(c, b, b->access_time);
-        }
-        b->access_time = touched_at(c, b);
-    }
-}
-
-static void index_clear(hl_cache *c)
+void hlc_index_clear(hl_cache *c)
 {
     unsigned i;
     memset(buckets(c), 0, (apr_size_t)c->nbuckets * sizeof(apr_uint32_t));
@@ -788,113 +304,11 @@ static void index_clear(hl_cache *c)
         __atomic_store_n(&c->reads[i].accesses, 0, __ATOMIC_RELAXED);
 }
 
-/* Rebuilds buckets, bins, lists and the live stats from the blocks:
- * runs of FREE and RESERVED blocks become one free block each. */
-static void index_rebuild(hl_cache *c)
+void hlc_data_reset(hl_cache *c)
 {
-    apr_uint32_t o = c->data_start, run = 0;
-
-    touch_rebuild(c);
-    index_clear(c);
-    while (o < c->data_end) {
-        block *b = blk(c, o);
-        apr_uint32_t size = b->size;
-        if (b->state == B_LIVE) {
-            if (run) {
-                free_run(c, run, o);
-                run = 0;
-            }
-            *footer(b) = size;
-            hash_link(c, b, key_hash(c, b->data, b->klen));
-            lru_push_head(c, b);   /* both lists are sorted below */
-            exp_append(c, b);
-            entry_account(c, b);
-        }
-        else if (!run) {
-            run = o;
-        }
-        o += size;
-    }
-    if (run)
-        free_run(c, run, c->data_end);
-    list_sort(c, BY_ACCESS);
-    list_sort(c, BY_EXPIRY);
-}
-
-static void data_reset(hl_cache *c)
-{
-    index_clear(c);
+    hlc_index_clear(c);
     touch_reset(c);
-    free_run(c, c->data_start, c->data_end);
-}
-
-static void repair(hl_cache *c, apr_time_t now)
-{
-    char why[HL_CACHE_REASON_MAX];
-    apr_int32_t pid = c->writer_pid;
-
-    if (walk_is_sound(c, why, sizeof(why))) {
-        index_rebuild(c);
-        apr_snprintf(c->last_recovery, sizeof(c->last_recovery),
-                     "writer pid %d died mid-update: index rebuilt, %"
-                     APR_UINT64_T_FMT " entries kept", pid, c->total_entries);
-    }
-    else {
-        data_reset(c);
-        apr_snprintf(c->last_recovery, sizeof(c->last_recovery),
-                     "writer pid %d died mid-update, %s: cache emptied",
-                     pid, why);
-    }
-    c->recoveries++;
-    c->last_recovery_time = now;
-    __atomic_store_n(&c->writer_active, 0, __ATOMIC_RELEASE);
-}
-
-/* seq is odd from before a writer's first change to after its last, and
- * stays odd if the writer dies; lock-free readers retry or take the lock
- * while it is odd or when it moved under them. */
-static void seq_open(hl_cache *c)
-{
-    apr_uint64_t s = __atomic_load_n(&c->seq, __ATOMIC_RELAXED);
-    if (!(s & 1))
-        __atomic_store_n(&c->seq, s + 1, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-}
-
-static void seq_close(hl_cache *c)
-{
-    apr_uint64_t s = __atomic_load_n(&c->seq, __ATOMIC_RELAXED);
-    __atomic_store_n(&c->seq, (s | 1) + 1, __ATOMIC_RELEASE);
-}
-
-static void write_begin(hl_cache *c, apr_time_t now)
-{
-    seq_open(c);
-    if (__atomic_load_n(&c->writer_active, __ATOMIC_ACQUIRE))
-        repair(c, now);
-    c->writer_pid = (apr_int32_t)getpid();
-    __atomic_store_n(&c->writer_active, 1, __ATOMIC_SEQ_CST);
-    /* No store of the mutation may be moved before the flag. */
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-}
-
-static void write_end(hl_cache *c)
-{
-    __atomic_store_n(&c->writer_active, 0, __ATOMIC_RELEASE);
-    seq_close(c);
-}
-
-apr_status_t hl_cache_recover(hl_cache *c, apr_time_t now, const char **reason)
-{
-    int dirty = __atomic_load_n(&c->writer_active, __ATOMIC_ACQUIRE) != 0;
-    if (dirty) {
-        seq_open(c);
-        repair(c, now);
-        seq_close(c);
-    }
-    if (reason)
-        *reason = dirty ? c->last_recovery : NULL;
-    return APR_SUCCESS;
+    hlc_free_run(c, c->data_start, c->data_end);
 }
 
 /* ---- operations -------------------------------------------------------- */
@@ -913,10 +327,10 @@ apr_status_t hl_cache_get(hl_cache *c, apr_pool_t *pool, const void *key,
     if (!key_ok(c, klen))
         return APR_EINVAL;
     hl_cache_recover(c, now, NULL);
-    e = entry_find(c, key, klen);
+    e = hlc_entry_find(c, key, klen);
     if (e && is_expired(e, now)) {
         write_begin(c, now);
-        entry_remove(c, e);
+        hlc_entry_remove(c, e);
         c->expirations++;
         write_end(c);
         e = NULL;
@@ -948,8 +362,6 @@ typedef struct snapshot {
     apr_uint32_t found, id, gen, vlen;
     apr_int64_t  set_time, expires;
 } snapshot;
-
-#define RELAXED(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
 /* The block at unit o if a block header and n data bytes fit there. */
 static const block *block_in_range(const hl_cache *c, apr_uint32_t o,
@@ -1049,6 +461,7 @@ static apr_status_t cache_set(hl_cache *c, const void *key, apr_size_t klen,
                               apr_interval_time_t ttl, int *replaced,
                               int *budget)
 {
+    hl_olist lru = lru_list(c);
     apr_uint32_t units;
     apr_uint64_t h;
     apr_uint32_t *link;
@@ -1072,11 +485,11 @@ static apr_status_t cache_set(hl_cache *c, const void *key, apr_size_t klen,
             c->expirations++;
         else if (replaced)
             *replaced = 1;
-        entry_remove(c, e);
+        hlc_entry_remove(c, e);
     }
     STEP(budget);
     purge_expired(c, now, 2);
-    if (!(e = alloc_evicting(c, units, now))) {
+    if (!(e = hlc_alloc_evicting(c, units, now))) {
         write_end(c);   /* cannot happen while the tags are sound */
         return APR_ENOSPC;
     }
@@ -1086,7 +499,7 @@ static apr_status_t cache_set(hl_cache *c, const void *key, apr_size_t klen,
     e->vlen = (apr_uint32_t)vlen;
     e->set_time = e->access_time = now;
     e->expires = ttl ? now + ttl : 0;
-    touch_alloc(c, e, now);
+    hlc_touch_alloc(c, e, now);
     e->hnext = e->prev = e->next = e->eprev = e->enext = 0;
     memcpy(e->data, key, klen);
     memcpy(e->data + klen, val, vlen);
@@ -1095,9 +508,9 @@ static apr_status_t cache_set(hl_cache *c, const void *key, apr_size_t klen,
     STEP(budget);
     hash_link(c, e, h);
     STEP(budget);
-    lru_push_head(c, e);
+    hl_ol_push_head(&lru, off_of(c, e));
     exp_insert(c, e);
-    entry_account(c, e);
+    hlc_entry_account(c, e);
     c->sets++;
     write_end(c);
     return APR_SUCCESS;
@@ -1201,7 +614,7 @@ apr_status_t hl_cache_delete(hl_cache *c, const void *key, apr_size_t klen,
     if (!key_ok(c, klen))
         return APR_EINVAL;
     write_begin(c, now);
-    if ((e = entry_find(c, key, klen)) != NULL) {
+    if ((e = hlc_entry_find(c, key, klen)) != NULL) {
         if (is_expired(e, now)) {
             c->expirations++;
         }
@@ -1209,7 +622,7 @@ apr_status_t hl_cache_delete(hl_cache *c, const void *key, apr_size_t klen,
             c->deletes++;
             rv = APR_SUCCESS;
         }
-        entry_remove(c, e);
+        hlc_entry_remove(c, e);
     }
     write_end(c);
     return rv;
@@ -1247,7 +660,7 @@ apr_size_t hl_cache_bytes_used(const hl_cache *c)
     return (apr_size_t)c->data_start * UNIT + (apr_size_t)c->bytes_used;
 }
 
-/* ---- format, check, copy ----------------------------------------------- */
+/* ---- format, check --------------------------------------------------- */
 
 static apr_uint32_t pow2_at_least(apr_size_t n)
 {
@@ -1321,7 +734,7 @@ apr_status_t hl_cache_format(void *region, apr_size_t size,
     memset(touches(c), 0, (apr_size_t)geo.ntouch * sizeof(touch));
     c->data_start = geo.data_start;
     c->data_end = geo.data_end;
-    data_reset(c);
+    hlc_data_reset(c);
     __atomic_store_n(&c->magic, CACHE_MAGIC, __ATOMIC_RELEASE);
     return APR_SUCCESS;
 }
@@ -1341,382 +754,5 @@ apr_status_t hl_cache_check(const void *region, const hl_cache_geometry *geo)
         || RELAXED(c->data_start) != geo->data_start
         || RELAXED(c->data_end) != geo->data_end)
         return APR_EINVAL;
-    return APR_SUCCESS;
-}
-
-static void copy_counters(hl_cache *dst, const hl_cache *src)
-{
-    SUM_READS(src, hits, dst->reads[0].hits);
-    SUM_READS(src, misses, dst->reads[0].misses);
-    dst->sets = src->sets;
-    dst->deletes = src->deletes;
-    dst->evictions = src->evictions;
-    dst->expirations = src->expirations;
-    dst->recoveries = src->recoveries;
-    dst->last_recovery_time = src->last_recovery_time;
-    memcpy(dst->last_recovery, src->last_recovery, sizeof(dst->last_recovery));
-    /* src's text may be unterminated garbage. */
-    dst->last_recovery[sizeof(dst->last_recovery) - 1] = '\0';
-}
-
-/* An entry of src as the copy read it: each word read once and checked
- * against the geometry before use.  off places the block. */
-typedef struct src_entry {
-    apr_uint32_t off, klen, vlen;
-    apr_int64_t  set_time, access_time, expires;
-    apr_uint64_t count;
-} src_entry;
-
-/* Reads the block at unit off of src (off inside geo's data area): its
- * size in units, or 0 if the block breaks the layout; *live says whether
- * it holds an entry, then filled in e.  A slot id out of range or a slot
- * that is no longer the block's gives count 0 and no hit time, as repair
- * would. */
-static apr_uint32_t src_block_read(const hl_cache *src,
-                                   const hl_cache_geometry *geo,
-                                   apr_uint32_t off, int *live, src_entry *e)
-{
-    const block *b = blk(src, off);
-    apr_uint32_t size = RELAXED(b->size), state = RELAXED(b->state), id, gen;
-
-    *live = 0;
-    if (size < MIN_UNITS || size > geo->data_end - off)
-        return 0;
-    if (state == B_FREE || state == B_RESERVED)
-        return size;
-    if (state != B_LIVE)
-        return 0;
-    e->off = off;
-    e->klen = RELAXED(b->klen);
-    e->vlen = RELAXED(b->vlen);
-    if (e->klen == 0 || e->klen > geo->max_key || e->vlen > geo->max_value
-        || units_for(e->klen, e->vlen) > size)
-        return 0;
-    e->set_time = RELAXED(b->set_time);
-    e->access_time = RELAXED(b->access_time);
-    e->expires = RELAXED(b->expires);
-    e->count = 0;
-    id = RELAXED(b->id);
-    gen = RELAXED(b->gen);
-    if (id < geo->ntouch) {
-        const touch *t = (const touch *)((const char *)src
-                                         + (apr_size_t)geo->touch_off * UNIT) + id;
-        apr_uint64_t w = __atomic_load_n(&t->word, __ATOMIC_ACQUIRE);
-        apr_int64_t hit = RELAXED(t->atime);
-        if (T_GEN(w) == gen && !(w & (T_FREE | T_MARK))) {
-            e->count = w & T_COUNT;
-            if (hit > e->access_time)
-                e->access_time = hit;
-        }
-    }
-    *live = 1;
-    return size;
-}
-
-/* One entry of src into dst, at the head of dst's LRU.  The bytes come
- * from the block e places, within the bounds checked when it was read; a
- * key already in dst (src may hold it twice) is replaced, since entries
- * arrive oldest first. */
-static int copy_entry(hl_cache *dst, const hl_cache *src, const src_entry *s,
-                      apr_time_t now)
-{
-    apr_uint32_t units = units_for(s->klen, s->vlen);
-    block *e, *dup;
-    if ((s->expires != 0 && now >= s->expires)
-        || s->klen > dst->max_key || s->vlen > dst->max_value
-        || units > dst->data_end - dst->data_start)
-        return 0;
-    if (!(e = alloc_evicting(dst, units, now)))
-        return 0;
-    e->klen = s->klen;
-    e->vlen = s->vlen;
-    e->set_time = s->set_time;
-    e->access_time = s->access_time;
-    e->expires = s->expires;
-    touch_alloc(dst, e, e->access_time);
-    __atomic_store_n(&touch_of(dst, e)->word,
-                     (apr_uint64_t)e->gen << T_GEN_SHIFT | s->count, __ATOMIC_RELEASE);
-    memcpy(e->data, blk(src, s->off)->data, (apr_size_t)s->klen + s->vlen);
-    if ((dup = entry_find(dst, e->data, e->klen)) != NULL)
-        entry_remove(dst, dup);
-    set_state(e, B_LIVE);
-    hash_link(dst, e, key_hash(dst, e->data, e->klen));
-    lru_push_head(dst, e);
-    exp_append(dst, e);   /* sorted once at the end */
-    entry_account(dst, e);
-    return 1;
-}
-
-/* Where an entry of src is, and when it was last used: the copy's order. */
-typedef struct src_rank {
-    apr_int64_t  access_time;
-    apr_uint32_t off;
-} src_rank;
-
-static int rank_cmp(const void *a, const void *b)
-{
-    const src_rank *x = a, *y = b;
-    if (x->access_time != y->access_time)
-        return x->access_time < y->access_time ? -1 : 1;
-    return x->off < y->off ? -1 : x->off > y->off;
-}
-
-/* Walks src's data area by block sizes from data_start to data_end (each
- * step at least MIN_UNITS, so it ends); every entry goes into rank[] when
- * given (at most cap), else into dst when given; *n counts the entries
- * ranked, copied or (with neither) seen.
- * APR_EINVAL at the first block that breaks the layout. */
-static apr_status_t src_walk(const hl_cache *src, const hl_cache_geometry *geo,
-                             src_rank *rank, apr_size_t cap, hl_cache *dst,
-                             apr_time_t now, apr_size_t *n)
-{
-    apr_uint32_t o = geo->data_start;
-    *n = 0;
-    while (o < geo->data_end) {
-        src_entry e;
-        int live;
-        apr_uint32_t size = src_block_read(src, geo, o, &live, &e);
-        if (!size)
-            return APR_EINVAL;
-        if (live) {
-            if (rank) {
-                if (*n == cap)
-                    return APR_EINVAL;   /* changed since it was counted */
-                rank[*n].access_time = e.access_time;
-                rank[*n].off = o;
-                (*n)++;
-            }
-            else if (dst)
-                *n += (apr_size_t)copy_entry(dst, src, &e, now);
-            else
-                (*n)++;
-        }
-        o += size;
-    }
-    return APR_SUCCESS;
-}
-
-/* Counts the entries, ranks them by last use and copies them oldest
- * first, reading each block again (and checking it again) as it goes; if
- * the ranks cannot be allocated, copies in the order of the data area. */
-static apr_status_t copy_entries(hl_cache *dst, const hl_cache *src,
-                                 const hl_cache_geometry *geo, apr_time_t now,
-                                 apr_size_t *copied)
-{
-    apr_size_t n, i;
-    src_rank *rank;
-    apr_status_t rv = src_walk(src, geo, NULL, 0, NULL, now, &n);
-
-    *copied = 0;
-    if (rv != APR_SUCCESS)
-        return rv;
-    if (n > geo->ntouch)   /* every entry of a sound table owns a slot */
-        return APR_EINVAL;
-    if (n == 0)
-        return APR_SUCCESS;
-    if ((rank = malloc(n * sizeof(*rank))) == NULL)
-        return src_walk(src, geo, NULL, 0, dst, now, copied);
-    rv = src_walk(src, geo, rank, n, NULL, now, &n);
-    if (rv == APR_SUCCESS)
-        qsort(rank, n, sizeof(*rank), rank_cmp);
-    for (i = 0; rv == APR_SUCCESS && i < n; i++) {
-        src_entry e;
-        int live;
-        if (!src_block_read(src, geo, rank[i].off, &live, &e))
-            rv = APR_EINVAL;
-        else if (live)
-            *copied += (apr_size_t)copy_entry(dst, src, &e, now);
-    }
-    free(rank);
-    return rv;
-}
-
-apr_status_t hl_cache_copy(hl_cache *dst, const hl_cache *src,
-                           const hl_cache_geometry *geo, apr_time_t now)
-{
-    apr_status_t rv;
-    apr_size_t copied;
-    apr_int32_t dead_pid;
-    int dirty;
-
-    if (dst->magic != CACHE_MAGIC)
-        return APR_EGENERAL;
-    if ((rv = hl_cache_check(src, geo)) != APR_SUCCESS)
-        return rv;
-    dirty = RELAXED(src->writer_active) != 0;
-    dead_pid = RELAXED(src->writer_pid);
-    write_begin(dst, now);
-    copy_counters(dst, src);
-    rv = copy_entries(dst, src, geo, now, &copied);
-    /* A writer that died mid-update leaves committed entries in the data
-     * area, which is all the copy reads: what repair would have kept. */
-    if (dirty) {
-        apr_snprintf(dst->last_recovery, sizeof(dst->last_recovery),
-                     "writer pid %d died mid-update: %" APR_SIZE_T_FMT
-                     " entries copied from the data area at a resize",
-                     dead_pid, copied);
-        dst->recoveries++;
-        dst->last_recovery_time = now;
-    }
-    list_sort(dst, BY_ACCESS);
-    list_sort(dst, BY_EXPIRY);
-    write_end(dst);
-    return rv;
-}
-
-/* ---- validate ---------------------------------------------------------- */
-
-#define FAIL(...) do { apr_snprintf(why, len, __VA_ARGS__); return APR_EGENERAL; } while (0)
-
-static apr_status_t validate_blocks(const hl_cache *c, apr_uint64_t *live,
-                                    apr_uint64_t *nfree, char *why,
-                                    apr_size_t len)
-{
-    apr_uint32_t o = c->data_start, prev_state = 0;
-    apr_uint64_t bytes = 0, accesses = 0, total;
-
-    *live = *nfree = 0;
-    if (!walk_is_sound(c, why, len))
-        return APR_EGENERAL;
-    for (; o < c->data_end; o += blk(c, o)->size) {
-        const block *b = blk(c, o);
-        if (*footer(b) != b->size)
-            FAIL("footer %u != size %u at unit %u", *footer(b), b->size, o);
-        if (b->state == B_RESERVED)
-            FAIL("reserved block at unit %u outside a write", o);
-        if (b->state == B_FREE && prev_state == B_FREE)
-            FAIL("adjacent free blocks at unit %u", o);
-        if (b->state == B_FREE)
-            (*nfree)++;
-        else {
-            (*live)++;
-            bytes += (apr_uint64_t)b->size * UNIT;
-            accesses += touch_count(c, b);
-        }
-        prev_state = b->state;
-    }
-    SUM_READS(c, accesses, total);
-    if (*live != c->total_entries || bytes != c->bytes_used || accesses != total)
-        FAIL("stats: entries %" APR_UINT64_T_FMT "/%" APR_UINT64_T_FMT
-             " bytes %" APR_UINT64_T_FMT "/%" APR_UINT64_T_FMT,
-             c->total_entries, *live, c->bytes_used, bytes);
-    return APR_SUCCESS;
-}
-
-static apr_status_t validate_bins(const hl_cache *c, apr_uint64_t nfree,
-                                  char *why, apr_size_t len)
-{
-    apr_uint64_t seen = 0;
-    unsigned i;
-    for (i = 0; i < NBINS; i++) {
-        apr_uint32_t o, prev = 0;
-        int bit = (c->bin_map[i / 64] >> (i % 64)) & 1;
-        if (bit != (c->bins[i] != 0))
-            FAIL("bin %u bitmap bit %d", i, bit);
-        for (o = c->bins[i]; o; prev = o, o = blk(c, o)->next) {
-            const block *b = blk(c, o);
-            if (++seen > nfree || b->state != B_FREE || bin_of(b->size) != i
-                || b->prev != prev)
-                FAIL("bin %u holds a bad block at unit %u", i, o);
-        }
-    }
-    if (seen != nfree)
-        FAIL("%" APR_UINT64_T_FMT " free blocks, %" APR_UINT64_T_FMT " in bins",
-             nfree, seen);
-    return APR_SUCCESS;
-}
-
-static apr_status_t validate_hash(const hl_cache *c, apr_uint64_t live,
-                                  char *why, apr_size_t len)
-{
-    apr_uint64_t seen = 0;
-    apr_uint32_t i;
-    for (i = 0; i < c->nbuckets; i++) {
-        apr_uint32_t o;
-        for (o = buckets(c)[i]; o; o = blk(c, o)->hnext) {
-            const block *e = blk(c, o);
-            apr_uint64_t h = key_hash(c, e->data, e->klen);
-            if (++seen > live || e->state != B_LIVE
-                || (h & (c->nbuckets - 1)) != i || e->tag != (apr_uint32_t)(h >> 32))
-                FAIL("bucket %u holds a bad entry at unit %u", i, o);
-            if (entry_find(c, e->data, e->klen) != e)
-                FAIL("duplicate key at unit %u", o);
-        }
-    }
-    if (seen != live)
-        FAIL("%" APR_UINT64_T_FMT " live, %" APR_UINT64_T_FMT " hashed", live, seen);
-    return APR_SUCCESS;
-}
-
-/* Every LIVE block owns the slot its (id, gen) names, and the free list
- * holds exactly the other slots. */
-static apr_status_t validate_touches(const hl_cache *c, apr_uint64_t live,
-                                     char *why, apr_size_t len)
-{
-    apr_uint64_t nfree = 0;
-    apr_uint32_t o, link;
-
-    for (o = c->data_start; o < c->data_end; o += blk(c, o)->size) {
-        const block *b = blk(c, o);
-        apr_uint64_t w;
-        if (b->state != B_LIVE)
-            continue;
-        if (b->id >= c->ntouch)
-            FAIL("entry at unit %u has slot %u of %u", o, b->id, c->ntouch);
-        w = touches(c)[b->id].word;
-        if (T_GEN(w) != b->gen || (w & (T_FREE | T_MARK)))
-            FAIL("entry at unit %u does not own slot %u", o, b->id);
-    }
-    for (link = c->touch_free; link; link = (apr_uint32_t)(touches(c)[link - 1].word & T_COUNT)) {
-        if (link > c->ntouch || ++nfree > c->ntouch
-            || !(touches(c)[link - 1].word & T_FREE))
-            FAIL("touch free list broken at slot %u", link - 1);
-    }
-    if (nfree + live != c->ntouch)
-        FAIL("%" APR_UINT64_T_FMT " free + %" APR_UINT64_T_FMT " live slots of %u",
-             nfree, live, c->ntouch);
-    return APR_SUCCESS;
-}
-
-static apr_status_t validate_lists(const hl_cache *c, apr_uint64_t live,
-                                   char *why, apr_size_t len)
-{
-    apr_uint64_t n = 0;
-    apr_uint32_t o, prev = 0;
-    for (o = c->lru_head; o; prev = o, o = blk(c, o)->next)
-        if (++n > live || blk(c, o)->prev != prev || blk(c, o)->state != B_LIVE)
-            FAIL("LRU list broken at unit %u", o);
-    if (n != live || c->lru_tail != prev)
-        FAIL("LRU list holds %" APR_UINT64_T_FMT " of %" APR_UINT64_T_FMT, n, live);
-    n = 0;
-    prev = 0;
-    for (o = c->exp_head; o; prev = o, o = blk(c, o)->enext) {
-        if (++n > live || blk(c, o)->eprev != prev || blk(c, o)->state != B_LIVE)
-            FAIL("expiry list broken at unit %u", o);
-        if (prev && expiry_key(blk(c, prev)) > expiry_key(blk(c, o)))
-            FAIL("expiry list out of order at unit %u", o);
-    }
-    if (n != live || c->exp_tail != prev)
-        FAIL("expiry list holds %" APR_UINT64_T_FMT " of %" APR_UINT64_T_FMT, n, live);
-    return APR_SUCCESS;
-}
-
-apr_status_t hl_cache_validate(const hl_cache *c, char *why, apr_size_t len)
-{
-    apr_uint64_t live, nfree;
-    apr_status_t rv;
-
-    if (c->magic != CACHE_MAGIC)
-        FAIL("no cache magic");
-    if (c->writer_active)
-        FAIL("writer_active set (pid %d)", c->writer_pid);
-    if ((rv = validate_blocks(c, &live, &nfree, why, len)) != APR_SUCCESS
-        || (rv = validate_bins(c, nfree, why, len)) != APR_SUCCESS
-        || (rv = validate_hash(c, live, why, len)) != APR_SUCCESS
-        || (rv = validate_lists(c, live, why, len)) != APR_SUCCESS
-        || (rv = validate_touches(c, live, why, len)) != APR_SUCCESS)
-        return rv;
-    if (c->bytes_used > (apr_uint64_t)(c->data_end - c->data_start) * UNIT)
-        FAIL("bytes_used beyond capacity");
     return APR_SUCCESS;
 }

@@ -29,68 +29,17 @@
  *   data_end      +----------------------------------------------------+
  *
  * A block is FREE, RESERVED (being written) or LIVE.  A LIVE block is one
- * entry and sits on three lists: its hash chain (singly linked), the LRU
- * list (most recently used at the head) and the expiry list (soonest
- * expiry at the head; with one TTL for all, as the module uses, an insert
- * goes at the tail in O(1); mixed TTLs walk back from the tail).
+ * entry, on its hash chain, the LRU list and the expiry list.  Where the
+ * reasons for each structure are written down:
+ *   hl_cache.c         the table, its lists, touch slots, lock-free reads
+ *   hl_cache_alloc.c   the allocator (boundary tags, segregated free bins)
+ *   hl_cache_hash.c    the keyed hash
+ *   hl_cache_repair.c  crash safety and repair
+ *   hl_cache_copy.c    the copy a resize migrates with
  *
- * Allocator: boundary tags with immediate coalescing and segregated free
- * lists (TLSF-like: 4 bins per power of two, a bitmap of non-empty bins).
- * Allocation takes the head of the first non-empty bin whose every block
- * fits (O(1)), else first-fit in the request's own bin, and splits off the
- * rest.  Freeing merges with free neighbours, so free space never stays
- * chopped into pieces smaller than it needs to be.  Trade-off: against
- * size classes without coalescing, this costs a footer per block and some
- * splitting work, but cannot strand memory in the wrong class when value
- * sizes change; and since evicting every entry leaves one free block,
- * a set that fits the data area at all always succeeds (it may evict many
- * LRU entries to find a contiguous hole, which is the price of not moving
- * entries).
- *
- * Hash: SipHash-1-3 keyed with a per-region random seed (keys come from
- * clients, so an unkeyed hash would let them flood one chain).  Buckets are
- * sized at one per 128 bytes of data area and the smallest entry takes 80
- * bytes, so the load factor stays below 1.6 whatever the keys.
- *
- * Reads without the lock: a hit is the common operation, and taking one
- * global lock per hit serialised every process on it.  Writers make a
- * sequence word odd around every change; hl_cache_get_lockfree reads
- * the word, walks the chain with every offset and length checked against
- * the region (what it sees may be half-written), copies the value, and
- * trusts the copy only if the word is unchanged and even.  A reader must
- * never write into a block, which may have been freed and reused since it
- * looked; so what a hit changes lives in a fixed table of touch slots,
- * one per entry: the access count, raised by a compare-and-swap that also
- * checks the slot's generation (bumped when the entry goes), and the time
- * of the last hit.  Hits therefore do not move entries in the LRU list;
- * eviction looks at the tail and, if it was hit since it took its place,
- * moves it to where that hit puts it and looks again (exact LRU, paid for
- * at eviction, under the lock; one eviction settles at most 256 hit
- * entries, each placed within 128 steps, so a pathological order costs
- * exactness rather than time).  Trade-offs: 16 bytes of slot per 128
- * bytes of data (small entries may run out of slots first, and a set then
- * evicts), and a reader that loses a race with a writer retries, then
- * takes the lock.
- *
- * Locking and crash safety: every function below except
- * hl_cache_get_lockfree assumes the caller holds the global mutex
- * (hl_store_shm.c takes it).  A
- * mutation sets writer_active first and clears it last.  Whoever finds it
- * set on entry knows the previous writer died mid-update (the mutex itself
- * is released by the kernel or made consistent by APR) and rebuilds the
- * indexes from the data area: the blocks are walked by their headers
- * (every header change is a single store that keeps the walk consistent),
- * FREE and RESERVED blocks are merged back into free space, LIVE blocks are
- * rehashed and relinked, LRU and expiry order restored by sorting on the
- * stored times, and the stats recounted.  An entry's key and value are
- * written before the block turns LIVE (the commit of a set) and never
- * changed after, and turning FREE is the commit of a removal; so after an
- * interrupted set the key holds the old value, the new one, or nothing
- * (the old was removed first), never a mix.  If the walk itself fails the
- * cache is emptied.  Either way recoveries is counted and the reason kept
- * for the stats.
- *
- * Time is always passed in (apr_time_t now), so tests drive the clock.
+ * Locking: every function below except hl_cache_get_lockfree assumes the
+ * caller holds the global mutex (hl_store_shm.c takes it).  Time is always
+ * passed in (apr_time_t now), so tests drive the clock.
  */
 #ifndef HL_CACHE_H
 #define HL_CACHE_H

@@ -114,7 +114,7 @@ static unsigned char *nth_block(hl_cache *c, unsigned n, apr_uint32_t state)
     return NULL;
 }
 
-#define B_LIVE 0x4c495645u   /* hl_cache.c's state word of an entry */
+#define B_LIVE 0x4c495645u   /* hl_cache_impl.h's state word of an entry */
 
 static void assert_valid(const hl_cache *c)
 {
