@@ -13,23 +13,11 @@ use lib 't/lib', 'lib';
 use Apache::Test;
 use Apache::TestUtil;
 use HL::Test qw(check json_req hammer httpd_pid connect_server send_request
-                read_response decode_json_ok);
+                read_response decode_json_ok children_of);
 use HL::Server;
 use Time::HiRes qw(sleep time);
 
 plan tests => 21;
-
-sub children_of {
-    my $parent = shift;
-    my @kids;
-    for my $stat (glob '/proc/[0-9]*/stat') {
-        open my $fh, '<', $stat or next;
-        my $line = <$fh> // next;
-        my ($pid, $ppid) = $line =~ /^(\d+) \(.*\) \S+ (\d+)/ or next;
-        push @kids, $pid if $ppid == $parent;
-    }
-    return @kids;
-}
 
 # --- SIGKILL children under load ------------------------------------------
 my (undef, $before) = json_req('GET', '/hl/counter/stats');

@@ -2,11 +2,15 @@ package HL::Server;
 # A private httpd beside the Apache::Test one, with a configuration of the
 # test's own (for settings that differ from the suite's, such as a tiny
 # cache or several virtual hosts).  It listens on 127.0.0.1 only, on a free
-# port, and runs the MPM the suite runs.
+# port, and runs the MPM the suite runs, or the one new(mpm => ...) names
+# (two hosts of one Redis store, one of each MPM).  Once started it is
+# stopped whatever happens to the test (HL::Cleanup).
 use strict;
 use warnings FATAL => 'all';
 
 use Apache::Test ();
+use HL::Cleanup ();
+use HL::Test ();
 use File::Path qw(remove_tree);
 use File::Temp qw(tempdir);
 use HTTP::Request ();
@@ -22,7 +26,7 @@ sub new {
     my $self = bless {
         httpd   => $cfg->{vars}{httpd},
         libexec => $libexec,
-        mpm     => $cfg->{server}{mpm} || 'event',
+        mpm     => $opt{mpm} || $cfg->{server}{mpm} || 'event',
         so      => "$cfg->{vars}{top_dir}/.libs/mod_hyperlane.so",
         # Removed by DESTROY once the server is down (File::Temp's own
         # cleanup runs at exit before DESTROY, and would take the pid file).
@@ -39,6 +43,8 @@ sub new {
 sub dir  { $_[0]{dir} }
 sub port { $_[0]{port} }
 sub mpm  { $_[0]{mpm} }
+# The parent's pid, once started.
+sub pid  { $_[0]{pid} }
 
 # Writes httpd.conf: the common part, then $body (the test's own lines,
 # where @DIR@ and @PORT@ are filled in).  $modules: more LoadModule lines,
@@ -77,8 +83,16 @@ sub ctl {
     return system($self->{httpd}, '-f', "$self->{dir}/httpd.conf", '-k', $what) == 0;
 }
 
+# (exit code, what httpd -t said)
+sub configtest {
+    my $self = shift;
+    my $out = `"$self->{httpd}" -t -f "$self->{dir}/httpd.conf" 2>&1`;
+    return ($? >> 8, $out);
+}
+
 sub start {
     my $self = shift;
+    HL::Cleanup::register($self);
     $self->ctl('start') or die "httpd did not start: " . $self->log;
     my $up = wait_for(sub { IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                                   PeerPort => $self->{port}) });
@@ -107,16 +121,14 @@ sub stop {
     my $pid = $self->{pid};
     my $gone = wait_for(sub { !-e "$self->{dir}/httpd.pid"
                               && !($pid && kill(0, $pid)) });
-    delete $self->{pid} if $gone;
+    if ($gone) {
+        delete $self->{pid};
+        HL::Cleanup::forget($self);
+    }
     return $gone;
 }
 
-sub log {
-    my $self = shift;
-    open my $fh, '<', "$self->{dir}/error_log" or return '';
-    local $/;
-    return <$fh>;
-}
+sub log { HL::Test::read_file("$_[0]{dir}/error_log") }
 
 # (HTTP::Response, decoded JSON or undef)
 sub request {

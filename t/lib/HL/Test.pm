@@ -16,7 +16,7 @@ use Exporter 'import';
 
 our @EXPORT_OK = qw(check json_req connect_server send_request one_request
                     read_response refsum decode_json_ok hammer port httpd_pid
-                    wait_for_generation);
+                    wait_for_generation children_of fork_clients read_file);
 
 # ok() of Test.pm compares when given two arguments; check() takes a
 # condition and a name, and prints the name on failure.
@@ -60,8 +60,21 @@ sub httpd_pid {
     return $pid;
 }
 
-# One HTTP/1.1 request on a keep-alive socket.  Returns (status, close)
-# or () when no answer came at all.
+# The pids of a process's children, from /proc.
+sub children_of {
+    my $parent = shift;
+    my @kids;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $fh, '<', $stat or next;
+        my $line = <$fh> // next;
+        my ($pid, $ppid) = $line =~ /^(\d+) \(.*\) \S+ (\d+)/ or next;
+        push @kids, $pid if $ppid == $parent;
+    }
+    return @kids;
+}
+
+# One HTTP/1.1 request on a keep-alive socket.  Returns (status, close,
+# head, body) or () when no answer came at all.
 sub one_request {
     my ($sock, $method, $path, $body, $timeout) = @_;
     $body //= '';
@@ -86,7 +99,7 @@ sub one_request {
             $close = $head =~ m{\r\nConnection:\s*close}i ? 1 : 0;
             return () unless defined $status && defined $len;
         }
-        return ($status, $close)
+        return ($status, $close, substr($buf, 0, $head_end), substr($buf, $head_end, $len))
             if defined $head_end && length($buf) >= $head_end + $len;
     }
 }
@@ -94,8 +107,13 @@ sub one_request {
 # Runs $clients processes that together send $total requests ($method $path)
 # over keep-alive connections to 127.0.0.1, each request at most once (a
 # request with no answer is counted, never retried).  Bounded by $opt{seconds}.
-# With stop_file, clients also stop once that file exists.
-# Returns { ok => 2xx answers, other => non-2xx, none => no answer, sent }.
+# With stop_file, clients also stop once that file exists.  The server is
+# the test server, or with ports => [...] client i talks to port i mod n.
+# An answer must come within $opt{timeout} seconds (30), else it is none.
+# Returns { ok => 2xx answers, other => non-2xx, none => no answer, sent,
+# s503 => 503 answers, bad503 => those of them without Retry-After or
+# without a JSON error of status 503, slow => answers that took longer
+# than $opt{slow} seconds (when given), ok_pN => 2xx answers of port N }.
 sub hammer {
     my (%opt) = @_;
     my $clients = $opt{clients} || 50;
@@ -103,31 +121,54 @@ sub hammer {
     my $method = $opt{method} || 'GET';
     my $path = $opt{path} or die "path";
     my $seconds = $opt{seconds} || 120;
-    my $port = port();
-    my @kids;
-    for my $c (0 .. $clients - 1) {
+    my @ports = $opt{ports} ? @{ $opt{ports} } : (port());
+    my $timeout = $opt{timeout} || 30;
+    return fork_clients($clients, sub {
+        my $c = shift;
+        my $port = $ports[$c % @ports];
         my $share = int($total / $clients) + ($c < $total % $clients ? 1 : 0);
+        my %n = (ok => 0, other => 0, none => 0, sent => 0, s503 => 0,
+                 bad503 => 0, slow => 0, "ok_p$port" => 0);
+        my $deadline = time + $seconds;
+        my $sock;
+        for (1 .. $share) {
+            last if time > $deadline;
+            last if $opt{stop_file} && -e $opt{stop_file};
+            $sock ||= IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                PeerPort => $port, Proto => 'tcp', Timeout => 10);
+            if (!$sock) { $n{none}++; $n{sent}++; select(undef, undef, undef, 0.05); next }
+            $n{sent}++;
+            my $t0 = time;
+            my ($status, $close, $head, $body) = one_request($sock, $method,
+                $path, $opt{body}, $timeout);
+            if (!defined $status) { $n{none}++; undef $sock; next }
+            $n{slow}++ if $opt{slow} && time - $t0 > $opt{slow};
+            if ($status =~ /^2/) { $n{ok}++; $n{"ok_p$port"}++ } else { $n{other}++ }
+            if ($status == 503) {
+                $n{s503}++;
+                my $j = decode_json_ok($body);
+                $n{bad503}++ unless $head =~ /\r\nRetry-After:\s*\d+/i
+                    && ref $j eq 'HASH' && defined $j->{error} && ($j->{status} // 0) == 503;
+            }
+            undef $sock if $close;
+        }
+        return \%n;
+    }, qw(ok other none sent s503 bad503 slow));
+}
+
+# Runs $code->($i) in $n forked processes (i = 0 .. n-1) at once; each
+# returns a hash of counts, and the sums come back (the names in @zero
+# are there even when 0).
+sub fork_clients {
+    my ($n, $code, @zero) = @_;
+    my @kids;
+    for my $c (0 .. $n - 1) {
         pipe(my $r, my $w) or die "pipe: $!";
         my $pid = fork() // die "fork: $!";
         if (!$pid) {
             close $r;
-            my %n = (ok => 0, other => 0, none => 0, sent => 0);
-            my $deadline = time + $seconds;
-            my $sock;
-            for (1 .. $share) {
-                last if time > $deadline;
-                last if $opt{stop_file} && -e $opt{stop_file};
-                $sock ||= IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                    PeerPort => $port, Proto => 'tcp', Timeout => 10);
-                if (!$sock) { $n{none}++; $n{sent}++; select(undef, undef, undef, 0.05); next }
-                $n{sent}++;
-                my ($status, $close) = one_request($sock, $method, $path,
-                    $opt{body}, 30);
-                if (!defined $status) { $n{none}++; undef $sock; next }
-                if ($status =~ /^2/) { $n{ok}++ } else { $n{other}++ }
-                undef $sock if $close;
-            }
-            print $w join(' ', map { "$_=$n{$_}" } sort keys %n), "\n";
+            my $counts = $code->($c);
+            print $w join(' ', map { "$_=$counts->{$_}" } sort keys %$counts), "\n";
             close $w;
             require POSIX;
             POSIX::_exit(0);
@@ -135,7 +176,7 @@ sub hammer {
         close $w;
         push @kids, [$pid, $r];
     }
-    my %sum = (ok => 0, other => 0, none => 0, sent => 0);
+    my %sum = map { $_ => 0 } @zero;
     for my $k (@kids) {
         my ($pid, $r) = @$k;
         my $line = <$r> // '';
@@ -143,6 +184,13 @@ sub hammer {
         waitpid($pid, 0);
     }
     return \%sum;
+}
+
+sub read_file {
+    my $file = shift;
+    open my $fh, '<', $file or return '';
+    local $/;
+    return <$fh>;
 }
 
 sub connect_server {
