@@ -11,7 +11,7 @@ use warnings FATAL => 'all';
 use Exporter 'import';
 use HL::Server ();
 
-our @EXPORT_OK = qw(host);
+our @EXPORT_OK = qw(host backend_built);
 
 my $WORKERS = <<'CONF';
 <IfModule mpm_prefork_module>
@@ -38,7 +38,10 @@ CONF
 sub host {
     my (%o) = @_;
     my $srv = HL::Server->new(mpm => $o{mpm});
-    $srv->configure(($o{store} ? "HyperlaneStore $o{store}\n" : '')
+    # ServerName with the port: the host's name in the history entries
+    # it makes, two hosts on one machine told apart.
+    $srv->configure("ServerName 127.0.0.1:\@PORT\@\n"
+                    . ($o{store} ? "HyperlaneStore $o{store}\n" : '')
                     . ($o{conf} // '') . $WORKERS . <<'CONF');
 <Location /hl>
     SetHandler hyperlane
@@ -47,6 +50,15 @@ CONF
     return $srv if defined $o{start} && !$o{start};
     $srv->start or die "httpd ($o{mpm}) did not answer: " . $srv->log;
     return $srv;
+}
+
+# True when the module under test has the Redis backend (configure
+# builds it when hiredis is there): configtest takes a redis:// store.
+sub backend_built {
+    my $srv = HL::Server->new;
+    $srv->configure("HyperlaneStore redis://127.0.0.1:1\n");
+    my ($rc) = $srv->configtest;
+    return $rc == 0;
 }
 
 1;
