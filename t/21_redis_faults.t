@@ -1,0 +1,345 @@
+# A Redis store that fails: two Apache hosts (prefork and event) of one
+# redis-server (a password, AOF with appendfsync always).
+#
+#  - Redis SIGKILLed under load: both hosts answer 503 JSON with
+#    Retry-After, every request within a bound, no child crashes; Redis
+#    started again on its data: service resumes without an Apache restart,
+#    and the counter is within the bound below.
+#  - Redis paused (SIGSTOP) or busy (DEBUG SLEEP) past the timeout: 503
+#    within the timeout plus slack; once it answers again no connection
+#    hands one request another's reply.
+#  - a wrong password, a port nobody listens on: Apache starts, answers
+#    503 JSON, and its log says why, naming the address; a malformed
+#    setting: configtest fails naming the directive.
+#  - one log line when an outage starts and one when it ends; the password
+#    in no log line and no answer.
+#
+# The counter's bound (README, "When Redis is down"): with appendfsync
+# always Redis writes an increment to its AOF before it answers, so every
+# 2xx increment survives the kill: counter >= 2xx answers.  An increment
+# that Redis ran but whose answer the kill cut off was answered 503; there
+# is at most one such request per client connection in flight at the kill
+# (50 here): counter <= 2xx answers + 50.
+use strict;
+use warnings FATAL => 'all';
+use lib 't/lib', 'lib';
+
+use Apache::Test;
+use Apache::TestUtil;
+use File::Temp qw(tempdir);
+use HL::Test qw(check hammer one_request decode_json_ok fork_clients);
+use HL::Redis;
+use HL::RedisHost qw(host backend_built);
+use IO::Socket::INET ();
+use POSIX ();
+use Time::HiRes qw(sleep time);
+
+plan tests => 76, need { 'redis-server on PATH' => defined HL::Redis::binary(),
+                     'the Redis backend in this build' => backend_built() };
+
+my $CLIENTS = 50;
+my $TIMEOUT_MS = 500;
+my $SLACK = 3;                       # seconds: a loaded machine, generously
+my $BOUND = $TIMEOUT_MS / 1000 + $SLACK;
+my $PW = sprintf 'hl-pw-%d-%d', $$, int rand 1e9;
+my $WRONG = "wrong-$PW";
+my $tmp = tempdir(CLEANUP => 1);
+
+my $redis = HL::Redis->new(password => $PW, aof => 1);
+my $addr = $redis->addr;
+my $common = "HyperlaneRedisTimeout $TIMEOUT_MS\nHyperlaneCacheSize 1M\n"
+           . "HyperlaneCacheMaxConcurrent 100\n";
+my $hp = host(mpm => 'prefork', store => $redis->url, conf => $common);
+my $he = host(mpm => 'event', store => $redis->url, conf => $common);
+my @hosts = ($hp, $he);
+my %name = ($hp->port => 'prefork host', $he->port => 'event host');
+my %parent = map { $_->port => $_->pid } @hosts;
+
+# Every answer the test reads itself is kept, to look for the password.
+my @answers;
+sub req {
+    my ($h, $m, $p, %o) = @_;
+    my ($r, $j) = $h->request($m, "/hl/$p", %o);
+    push @answers, $r->as_string;
+    return ($r, $j);
+}
+sub is_503_json {
+    my ($r, $j) = @_;
+    return $r->code == 503 && ($r->header('Retry-After') // '') =~ /^\d+$/
+        && ($r->header('Content-Type') // '') =~ m{^application/json}
+        && ref $j eq 'HASH' && defined $j->{error} && ($j->{status} // 0) == 503;
+}
+sub stats { (req($_[0], "GET", "counter/stats"))[1] || {} }
+sub log_since { my ($h, $off) = @_; substr($h->log, $off) }
+sub addr_lines { my ($text, $where) = @_; grep { /\Q$where\E/ } split /\n/, $text }
+
+# The lines of a log text naming $where, by the pid that wrote them: those
+# that say trouble started (error or warn) and those that say it ended.
+sub outage_lines {
+    my ($text, $where) = @_;
+    my (%start, %end);
+    for (addr_lines($text, $where)) {
+        my ($pid) = /\[pid (\d+)/ or next;
+        if (/:(?:emerg|alert|crit|error|warn)\]/) { $start{$pid}++ } else { $end{$pid}++ }
+    }
+    return (\%start, \%end);
+}
+
+# More requests than the host may have processes (MaxRequestWorkers 40 in
+# HL::RedisHost; a 503 closes its connection), each answered 503: some
+# process answers several, and still no process logs trouble more than
+# once.
+sub many_503s {
+    my ($h, $where) = @_;
+    my $n503 = grep { is_503_json(req($h, 'GET', 'counter/increment')) } 1 .. 50;
+    my ($start) = outage_lines($h->log, $where);
+    my ($most) = sort { $b <=> $a } values %$start;
+    $most //= 0;
+    t_debug(sprintf '%d answers 503; lines naming %s from %d processes, at most %d each',
+            $n503, $where, scalar(keys %$start), $most);
+    return $n503 == 50 && keys %$start && $most == 1;
+}
+
+my ($res, $j) = req($hp, 'GET', 'counter/increment');
+ok t_cmp($res->code, 200, 'the prefork host increments through Redis (AUTH)');
+($res) = req($he, 'GET', 'counter/increment');
+ok t_cmp($res->code, 200, 'so does the event host');
+my $direct_ok = 2;
+
+# --- Redis SIGKILLed under load, then started again on its AOF --------------
+my $stop = "$tmp/stop";
+pipe(my $rd, my $wr) or die "pipe: $!";
+my $loader = fork() // die "fork: $!";
+if (!$loader) {
+    close $rd;
+    my $n = hammer(clients => $CLIENTS, total => 1_000_000, path => '/hl/counter/increment',
+                   ports => [map { $_->port } @hosts], seconds => 120, timeout => 10,
+                   slow => $BOUND, stop_file => $stop);
+    print $wr join(' ', map { "$_=$n->{$_}" } sort keys %$n), "\n";
+    close $wr;
+    POSIX::_exit(0);
+}
+close $wr;
+my $flowing = HL::Server::wait_for(sub { (stats($hp)->{current_value} // 0) > 2000 });
+check($flowing, 'the load is flowing');
+my %off = map { $_->port => length $_->log } @hosts;
+$redis->kill;
+sleep 1;
+for my $h (@hosts) {
+    my $t = time;
+    ($res, $j) = req($h, 'GET', 'counter/increment');
+    my $took = time - $t;
+    check(is_503_json($res, $j), "Redis killed: the $name{$h->port} answers an increment 503 JSON"
+          . " with Retry-After (" . $res->code . ' ' . $res->content . ')');
+    check($took < $BOUND, sprintf 'within %.1f s (%.2f s)', $BOUND, $took);
+    check(is_503_json(req($h, 'GET', 'counter/stats')), 'counter/stats: 503 JSON');
+    check(is_503_json(req($h, 'GET', 'cache/some-key')), 'a cache get: 503 JSON');
+    check(is_503_json(req($h, 'PUT', 'cache/some-key', content => 'v')), 'a cache set: 503 JSON');
+}
+$redis->start;
+my $direct_other = 0;
+my $resumed = HL::Server::wait_for(sub {
+    my $up = 0;
+    for my $h (@hosts) {
+        my ($r) = req($h, 'GET', 'counter/increment');
+        if ($r->code == 200) { $direct_ok++; $up++ } else { $direct_other++ }
+    }
+    $up == @hosts;
+});
+check($resumed, 'Redis back: both hosts increment again');
+sleep 1;
+open my $fh, '>', $stop or die $!;
+close $fh;
+my %n;
+my $line = <$rd> // '';
+$n{$1} = $2 while $line =~ /(\w+)=(\d+)/g;
+waitpid($loader, 0);
+close $rd;
+t_debug("load: $line");
+check(($n{ok} // 0) > 2000, "the clients got 2xx answers ($n{ok})");
+check(($n{s503} // 0) > 0, "and 503 answers during the outage ($n{s503})");
+ok t_cmp($n{none}, 0, "every request got an answer within 10 s");
+ok t_cmp($n{slow}, 0, "every answer came within $BOUND s");
+ok t_cmp($n{other}, $n{s503}, 'every error was a 503');
+ok t_cmp($n{bad503}, 0, 'every 503 was JSON with Retry-After');
+for my $h (@hosts) {
+    $h->note_pid;
+    check(kill(0, $parent{$h->port}) && $h->pid == $parent{$h->port},
+          "no restart of the $name{$h->port}");
+}
+my ($sp, $se) = (stats($hp), stats($he));
+ok t_cmp($se->{current_value}, $sp->{current_value}, 'both hosts see one counter');
+my $acked = $n{ok} + $direct_ok;
+my $counter = $sp->{current_value};
+t_debug("counter $counter; 2xx increments $acked (load $n{ok}, the test's $direct_ok)");
+check($counter >= $acked, "no acknowledged increment lost ($counter >= $acked)");
+check($counter <= $acked + $CLIENTS,
+      "at most one increment per connection in flight at the kill ($counter <= $acked + $CLIENTS)");
+ok t_cmp("@{ $sp->{recent_values} }", join(' ', map { $counter - $_ } 0 .. 9),
+         'the history is consistent with the counter');
+
+# One line when the outage starts (an error) and one when it ends (a
+# notice), not one per request: each process that saw the outage says so
+# once (hl_store_redis.c keeps the state per process), and the thousands
+# of 503s above add nothing.
+for my $h (@hosts) {
+    my $text = log_since($h, $off{$h->port});
+    t_debug("$name{$h->port}, lines naming $addr:\n" . join("\n", addr_lines($text, $addr)));
+    my ($start, $end) = outage_lines($text, $addr);
+    check(keys %$start && keys %$end, "the $name{$h->port} logs the outage and its end");
+    check(!grep({ $_ > 1 } values %$start, values %$end),
+          'once each per process, not per request (' . scalar(keys %$start)
+          . " processes; $n{s503} answers 503)");
+}
+
+# Redis forgets the module's functions (FUNCTION FLUSH, as after a failover
+# to a replica without them): the module loads them again by itself.
+ok t_cmp(ref $redis->command('FUNCTION', 'FLUSH') ? 'error' : 'OK', 'OK', 'FUNCTION FLUSH');
+$redis->command('SCRIPT', 'FLUSH');
+for my $h (@hosts) {
+    ($res, $j) = req($h, 'GET', 'counter/increment');
+    ok t_cmp($res->code, 200, "the $name{$h->port} increments after a FUNCTION FLUSH");
+    ok t_cmp($j && $j->{counter}, ++$counter, 'the next value');
+}
+
+# --- Redis slower than the timeout: paused, then busy ------------------------
+# Each client keeps its connection and checks every answer it gets: after
+# a timeout the module must not hand a later request the reply meant for
+# the one that timed out.  Returns {ok, s503, late, wrong, none}.
+sub exchange {
+    my (%o) = @_;
+    return fork_clients($o{clients}, sub {
+        my $c = shift;
+        my %m = (ok => 0, s503 => 0, late => 0, wrong => 0, none => 0);
+        my $port = $hosts[$c % 2]->port;
+        my $sock;
+        for my $i (1 .. $o{rounds}) {
+            $sock ||= IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                            PeerPort => $port, Timeout => 10);
+            last unless $sock;
+            my $val = "c$c-i$i-" . ('z' x $i);
+            for my $step (['PUT', "/hl/cache/x$c", $val], ['GET', "/hl/cache/x$c", undef]) {
+                my $t = time;
+                my ($st, $close, $head, $body) = one_request($sock, @$step, 10);
+                if (!defined $st) { $m{none}++; undef $sock; last }
+                $m{late}++ if time - $t > $BOUND;
+                my $jj = decode_json_ok($body);
+                if ($st == 503) { $m{s503}++ }
+                elsif ($st =~ /^2/ && ref $jj eq 'HASH' && ($jj->{key} // '') eq "x$c"
+                       && ($step->[0] eq 'PUT' || ($jj->{value} // '') eq $val)) {
+                    $m{ok}++;
+                }
+                else { $m{wrong}++ }
+                undef $sock if $close;
+                last if $st == 503;    # a set that failed: its get proves nothing
+            }
+        }
+        return \%m;
+    }, qw(ok s503 late wrong none));
+}
+sub sum_line { my $s = shift; join ' ', map { "$_=" . ($s->{$_} // 0) } sort keys %$s }
+
+my $warm = exchange(clients => 20, rounds => 3);
+ok t_cmp("$warm->{ok} $warm->{wrong}", '120 0', 'sets and gets, 20 connections: every answer right');
+$redis->pause;
+my $t = time;
+($res, $j) = req($hp, 'GET', 'counter/increment');
+my $took = time - $t;
+check(is_503_json($res, $j), 'Redis paused: 503 JSON with Retry-After (' . $res->code . ')');
+check($took < $BOUND, sprintf 'within the timeout plus slack (%.2f s < %.1f s)', $took, $BOUND);
+my $paused = exchange(clients => 20, rounds => 1);
+t_debug('while paused: ' . sum_line($paused));
+ok t_cmp($paused->{s503}, 20, 'every connection gets 503 (a set each)');
+ok t_cmp($paused->{late} + $paused->{none}, 0, "each within $BOUND s");
+$redis->resume;
+check(HL::Server::wait_for(sub { (req($he, 'GET', 'cache/probe'))[0]->code =~ /^(?:200|404)$/ }),
+      'Redis resumed: answers again');
+# A process that saw the timeout fails at once for a second
+# (HL_REDIS_RETRY_INTERVAL) before it tries Redis again.
+sleep 1.5;
+my $after = exchange(clients => 20, rounds => 5);
+t_debug('after the pause: ' . sum_line($after));
+ok t_cmp("$after->{ok} $after->{wrong} $after->{s503} $after->{none}", '200 0 0 0',
+         'every answer right: no connection hands over a stale reply');
+
+# DEBUG SLEEP: Redis busy (it answers PING again only afterwards).
+my $sleeper = fork() // die "fork: $!";
+if (!$sleeper) { eval { $redis->command('DEBUG', 'SLEEP', '2') }; POSIX::_exit(0) }
+sleep 0.3;
+$t = time;
+($res, $j) = req($he, 'PUT', 'cache/busy', content => 'v');
+$took = time - $t;
+check(is_503_json($res, $j), 'Redis busy (DEBUG SLEEP): 503 JSON with Retry-After ('
+      . $res->code . ')');
+check($took < $BOUND, sprintf 'within the timeout plus slack (%.2f s)', $took);
+waitpid($sleeper, 0);
+sleep 1.5;
+$after = exchange(clients => 20, rounds => 3);
+ok t_cmp("$after->{ok} $after->{wrong}", '120 0', 'after it: every answer right');
+
+# --- a wrong password ----------------------------------------------------------
+my $before_wrong = stats($hp)->{current_value};
+my $hw = host(mpm => 'event', store => "redis://:$WRONG\@$addr", conf => $common);
+check($hw->pid, 'a wrong password: Apache starts');
+for my $p ('counter/increment', 'counter/stats', 'cache/k') {
+    check(is_503_json(req($hw, 'GET', $p)), "GET $p: 503 JSON with Retry-After");
+}
+my @l = addr_lines($hw->log, $addr);
+t_debug("lines naming $addr:\n" . join("\n", @l));
+check(grep({ /auth|password|WRONGPASS/i } @l), 'the log names the address and says: authentication');
+check(many_503s($hw, $addr), 'fifty more requests, all 503: one line per process at most');
+ok t_cmp(stats($hp)->{current_value}, $before_wrong, 'nothing written');
+
+# --- a port nobody listens on ----------------------------------------------------
+my $dead = HL::Redis::free_port();
+my $hd = host(mpm => 'prefork', store => "redis://127.0.0.1:$dead", conf => $common);
+check($hd->pid, 'Redis unreachable: Apache starts');
+my @start = addr_lines($hd->log, "127.0.0.1:$dead");
+$t = time;
+($res, $j) = req($hd, 'GET', 'counter/increment');
+$took = time - $t;
+check(is_503_json($res, $j), 'and answers 503 JSON with Retry-After (' . $res->code . ')');
+check($took < $BOUND, sprintf 'promptly (%.2f s)', $took);
+check(is_503_json(req($hd, 'PUT', 'cache/k', content => 'v')), 'a cache set too');
+@l = addr_lines($hd->log, "127.0.0.1:$dead");
+t_debug("lines naming 127.0.0.1:$dead:\n" . join("\n", @l));
+check(@l >= 1, 'the log names the address');
+check(many_503s($hd, "127.0.0.1:$dead"), 'fifty more requests, all 503: one line per process at most');
+
+# --- malformed settings: configtest fails naming the directive ------------------
+my @bad = (
+    [ "HyperlaneStore redis://127.0.0.1:notaport",      'HyperlaneStore' ],
+    [ "HyperlaneStore redis://127.0.0.1:70000",         'HyperlaneStore' ],
+    [ "HyperlaneStore redis://:$PW\@127.0.0.1:6379/x",  'HyperlaneStore' ],
+    [ "HyperlaneStore redis://",                        'HyperlaneStore' ],
+    [ "HyperlaneStore redis+unix://",                   'HyperlaneStore' ],
+    [ "HyperlaneStore redis:/127.0.0.1",                'HyperlaneStore' ],
+    [ "HyperlaneRedisTimeout 0",                        'HyperlaneRedisTimeout' ],
+    [ "HyperlaneRedisTimeout soon",                     'HyperlaneRedisTimeout' ],
+    [ "HyperlaneRedisPrefix \"a b\"",                   'HyperlaneRedisPrefix' ],
+);
+my @configtest_out;
+my $ct = host(mpm => 'event', start => 0, store => $redis->url, conf => $common);
+my ($rc, $out) = $ct->configtest;
+ok t_cmp($rc, 0, "the hosts' configuration passes configtest");
+for my $b (@bad) {
+    my ($directive, $name) = @$b;
+    $ct = host(mpm => 'event', start => 0, conf => "$directive\n");
+    ($rc, $out) = $ct->configtest;
+    push @configtest_out, $out;
+    check($rc != 0 && $out =~ /\Q$name\E/, "'$directive' fails configtest naming $name: $out");
+}
+
+# --- the password: in no log line, no answer ---------------------------------------
+for my $h ($hp, $he, $hw, $hd) {
+    my $log = $h->log;
+    check(index($log, $PW) < 0, "the password is not in the log of the $h->{mpm} host on " . $h->port);
+}
+check(!grep({ index($_, $PW) >= 0 } @answers), 'nor in any of ' . scalar(@answers) . ' answers');
+check(!grep({ index($_, $PW) >= 0 } @configtest_out), 'nor in what configtest said');
+
+# --- nothing crashed -----------------------------------------------------------------
+for my $h ($hp, $he) {
+    my @bad = grep { /exit signal|AddressSanitizer/ } split /\n/, $h->log;
+    check(!@bad, "no child of the $name{$h->port} crashed: @bad[0 .. ($#bad < 2 ? $#bad : 2)]");
+}
