@@ -53,6 +53,7 @@ typedef struct hl_server_conf {
     hl_runtime *rt;                  /* set in post_config for every server */
     hl_config cfg;
     const char *store_spec;          /* HyperlaneStore (main server) */
+    const char *redis_prefix;        /* HyperlaneRedisPrefix (main server) */
     apr_array_header_t *fast_paths;  /* HyperlaneFastPath; empty: "off" */
     apr_array_header_t *trusted_origins;  /* "scheme://host:port" */
     int skip_walk;                   /* HyperlaneSkipDirectoryWalk; -1 unset */
@@ -99,6 +100,7 @@ void *hl_merge_server_config(apr_pool_t *p, void *basev, void *addv);
 const char *hl_set_numeric(cmd_parms *cmd, void *dummy, const char *arg);
 const char *hl_set_flag(cmd_parms *cmd, void *dummy, int on);
 const char *hl_set_store(cmd_parms *cmd, void *dummy, const char *arg);
+const char *hl_set_redis_prefix(cmd_parms *cmd, void *dummy, const char *arg);
 const char *hl_add_fast_path(cmd_parms *cmd, void *dummy, const char *arg);
 const char *hl_add_trusted_origin(cmd_parms *cmd, void *dummy, const char *arg);
 /* An http(s) origin written with its port, "scheme://host:port", or NULL. */
@@ -128,6 +130,11 @@ const char *hl_error_text(request_rec *r, int status, const char *message);
 int hl_send_error(request_rec *r, int status, const char *message);
 /* 500 JSON, logged, for a core call that failed with rv. */
 int hl_send_failure(request_rec *r, apr_status_t rv, const char *what);
+/* The answer for a store operation that failed with rv: 503 JSON with
+ * Retry-After when the store cannot serve now (APR_ECONNREFUSED,
+ * APR_TIMEUP, APR_EACCES, APR_EGENERAL: hl_store.h; the store logs the
+ * outage, once), else hl_send_failure. */
+int hl_send_store_error(request_rec *r, apr_status_t rv, const char *what);
 const hl_memory_figures *hl_memory_figures_of(request_rec *r,
                                               hl_memory_figures *m);
 

@@ -14,6 +14,7 @@
 #include "ap_mpm.h"
 #include "util_mutex.h"
 
+#include <apr_strings.h>
 #include <unistd.h>
 
 #include "hl_apache.h"
@@ -44,6 +45,22 @@ static hl_store_sizes sizes_of(const hl_config *cfg)
     z.cache_max_key = (apr_size_t)hl_config_get(cfg, HL_D_CACHE_MAX_KEY);
     z.cache_max_value = (apr_size_t)hl_config_get(cfg, HL_D_CACHE_MAX_VALUE);
     return z;
+}
+
+/* What a store says outside any request (an outage that starts or ends)
+ * goes to the main server's log. */
+static void store_log(void *baton, int level, const char *message)
+{
+    ap_log_error(APLOG_MARK, level, 0, (server_rec *)baton, "%s", message);
+}
+
+/* This host's name in the history entries it makes: the main server's
+ * name, with its port when ServerName gives one, so that two servers on
+ * one machine are told apart. */
+static const char *host_name_of(server_rec *s, apr_pool_t *p)
+{
+    const char *name = s->server_hostname ? s->server_hostname : "";
+    return s->port ? apr_psprintf(p, "%s:%u", name, (unsigned)s->port) : name;
 }
 
 int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog,
@@ -80,11 +97,19 @@ int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     open.previous = rt->store;
     open.mutex = rt->mutex;
     open.pool = life;
+    open.host = host_name_of(s, life);
+    open.key_prefix = sc->redis_prefix;
+    open.timeout = apr_time_from_msec(hl_config_get(&sc->cfg, HL_D_REDIS_TIMEOUT));
+    open.max_connections = (int)hl_config_get(&sc->cfg, HL_D_REDIS_MAX_CONNECTIONS);
+    open.log = store_log;
+    open.log_baton = s;
     rv = hl_store_open(&rt->store, &open, &origin);
     if (rv != APR_SUCCESS) {
+        /* origin may say why; the spec is not repeated: it may hold a
+         * password. */
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
-                     "mod_hyperlane: cannot open the store (HyperlaneStore %s)",
-                     open.spec);
+                     "mod_hyperlane: cannot open the store (HyperlaneStore): %s",
+                     origin ? origin : "no detail");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     rv = hl_limits_open(&rt->limits, rt->limits, life);
@@ -141,7 +166,8 @@ void hl_child_init(apr_pool_t *pchild, server_rec *s)
     rv = hl_store_child_init(rt->store, pchild);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
-                     "mod_hyperlane: cannot re-attach the %s mutex in child",
+                     "mod_hyperlane: cannot attach the store in this child "
+                     "(the %s mutex, or the Redis connection pool)",
                      HL_MUTEX_TYPE);
         exit(APEXIT_CHILDSICK);
     }

@@ -54,6 +54,27 @@ int hl_send_failure(request_rec *r, apr_status_t rv, const char *what)
                       apr_psprintf(r->pool, "%s failed", what));
 }
 
+int hl_send_store_error(request_rec *r, apr_status_t rv, const char *what)
+{
+    const char *why;
+    switch (rv) {
+    case APR_ECONNREFUSED: why = "unavailable";                      break;
+    case APR_TIMEUP:       why = "slower than its timeout";          break;
+    case APR_EACCES:       why = "refusing this server's commands";  break;
+    case APR_EGENERAL:     why = "failing";                          break;
+    default:
+        return hl_send_failure(r, rv, what);
+    }
+    /* The store logged the start of the outage once; a line per request
+     * would flood the log while it lasts. */
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r,
+                  "mod_hyperlane: %s: the store is %s", what, why);
+    apr_table_setn(r->headers_out, "Retry-After", "1");
+    return hl_send_error(r, HTTP_SERVICE_UNAVAILABLE,
+                         apr_psprintf(r->pool, "%s: the store is %s; retry "
+                                      "later", what, why));
+}
+
 const hl_memory_figures *hl_memory_figures_of(request_rec *r,
                                                hl_memory_figures *m)
 {

@@ -38,6 +38,7 @@ void *hl_merge_server_config(apr_pool_t *p, void *basev, void *addv)
     hl_server_conf *sc = apr_pcalloc(p, sizeof(*sc));
     sc->cfg = base->cfg;
     sc->store_spec = base->store_spec;
+    sc->redis_prefix = base->redis_prefix;
     sc->fast_paths = add->fast_paths ? add->fast_paths : base->fast_paths;
     sc->trusted_origins = add->trusted_origins ? add->trusted_origins
                                                : base->trusted_origins;
@@ -116,8 +117,8 @@ hl_runtime *hl_runtime_of(server_rec *s)
     return hl_server_conf_of(s)->rt;
 }
 
-/* The store is checked here, so that a name this build does not have
- * stops configtest. */
+/* The store is checked here, so that a name this build does not have, or
+ * a malformed URL, stops configtest (the message never shows a password). */
 const char *hl_set_store(cmd_parms *cmd, void *dummy, const char *arg)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY), *why = NULL;
@@ -126,5 +127,16 @@ const char *hl_set_store(cmd_parms *cmd, void *dummy, const char *arg)
     if (hl_store_spec_check(cmd->pool, arg, &why) != APR_SUCCESS)
         return apr_pstrcat(cmd->pool, "HyperlaneStore: ", why, NULL);
     hl_server_conf_of(cmd->server)->store_spec = arg;
+    return NULL;
+}
+
+const char *hl_set_redis_prefix(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY), *why;
+    if (err)
+        return err;
+    if ((why = hl_store_prefix_check(cmd->pool, arg)) != NULL)
+        return apr_pstrcat(cmd->pool, "HyperlaneRedisPrefix: ", why, NULL);
+    hl_server_conf_of(cmd->server)->redis_prefix = arg;
     return NULL;
 }

@@ -234,13 +234,16 @@ static char *entry_times(char *p, apr_time_t when, second_memo *memo)
 /* The names and punctuation (under 80 bytes), three numbers and a time. */
 #define ENTRY_MAX (80 + 3 * HL_JSONW_SPAN_NUMBER + HL_RFC3339_SIZE + 2)
 
-/* {"value","time","time_us","pid"}, or {"value","pending":true} while the
- * increment is being recorded: one span each, because in the server the
- * writer's calls for these forty members cost more than their text. */
+/* {"value","time","time_us","pid"[,"host"]}, or {"value","pending":true}
+ * while the increment is being recorded: one span each, because in the
+ * server the writer's calls for these forty members cost more than their
+ * text.  "host" only when the backend knows who made the entry. */
 static void history_entry(hl_jsonw *w, const hl_history_entry *e,
                           second_memo *memo)
 {
-    char *p = hl_jsonw_span(w, ENTRY_MAX);
+    apr_size_t hlen = e->complete ? strnlen(e->host, sizeof(e->host)) : 0;
+    char *p = hl_jsonw_span(w, ENTRY_MAX + (hlen ? 10 + HL_JSONW_SPAN_STRING(hlen)
+                                                 : 0));
     p = hl_jsonw_paste(p, "{\"value\":");
     p = hl_jsonw_span_u64(p, e->value);
     if (e->complete) {
@@ -248,6 +251,10 @@ static void history_entry(hl_jsonw *w, const hl_history_entry *e,
         p = entry_times(p, e->time, memo);
         p = hl_jsonw_paste(p, ",\"pid\":");
         p = hl_jsonw_span_i64(p, e->pid);
+        if (hlen) {
+            p = hl_jsonw_paste(p, ",\"host\":");
+            p = hl_jsonw_span_string(w, p, e->host, hlen);
+        }
         *p++ = '}';
     }
     else {
@@ -355,6 +362,8 @@ void hl_json_cache_stats(hl_jsonw *w, const hl_cache_stats *st,
 {
     int i;
     hl_jsonw_object(w);
+    if (st->store)
+        hl_jsonw_member_cstr(w, HL_JSONW_NAME("store"), st->store);
     hl_jsonw_kv_u64(w, "total_entries", st->total_entries);
     hl_jsonw_kv_u64(w, "total_accesses", st->total_accesses);
     /* As the seed: integer division, 0 when empty. */

@@ -1,6 +1,9 @@
 /* hl_store: the table of backends, and dispatch to the one in use. */
 #include "hl_store.h"
 #include "hl_store_shm.h"
+#ifdef HL_HAVE_REDIS   /* configure --with-redis: Makefile.am defines it */
+#include "hl_store_redis.h"
+#endif
 
 #include <apr_strings.h>
 #include <string.h>
@@ -8,6 +11,10 @@
 /* Every backend built in: adding one is its file and a row here. */
 static const hl_store_backend *const backends[] = {
     &hl_store_shm_backend,
+#ifdef HL_HAVE_REDIS
+    &hl_store_redis_backend,
+    &hl_store_redis_unix_backend,
+#endif
     NULL
 };
 
@@ -27,10 +34,11 @@ static const hl_store_backend *backend_of(const char *spec)
 apr_status_t hl_store_spec_check(apr_pool_t *p, const char *spec,
                                  const char **error)
 {
+    const hl_store_backend *b = backend_of(spec);
     const char *known = "";
     int i;
-    if (backend_of(spec))
-        return APR_SUCCESS;
+    if (b)
+        return b->check ? b->check(p, spec, error) : APR_SUCCESS;
     for (i = 0; backends[i]; i++)
         known = apr_pstrcat(p, known, i ? ", " : "", backends[i]->name, NULL);
     *error = apr_psprintf(p, "unknown store '%s' (this build has: %s)",
@@ -58,6 +66,18 @@ apr_status_t hl_store_open(hl_store **out, const hl_store_open_args *a,
         && backends[i] != b)
         hl_store_close(previous);
     return rv;
+}
+
+const char *hl_store_prefix_check(apr_pool_t *p, const char *prefix)
+{
+    const char *c;
+    if (!prefix || !*prefix || strlen(prefix) > HL_STORE_PREFIX_MAX)
+        return apr_psprintf(p, "the prefix must be 1-%d bytes",
+                            HL_STORE_PREFIX_MAX);
+    for (c = prefix; *c; c++)
+        if (*c <= ' ' || *c > '~')
+            return "the prefix must be printable ASCII without spaces";
+    return NULL;
 }
 
 apr_status_t hl_store_close(hl_store *st)
@@ -110,5 +130,9 @@ apr_status_t hl_store_cache_delete(hl_store *st, const void *key,
 
 apr_status_t hl_store_cache_stats(hl_store *st, hl_cache_stats *stats)
 {
-    return st->ops->cache_stats(st, stats);
+    hl_store_usage u;
+    apr_status_t rv = st->ops->cache_stats(st, stats);
+    if (rv == APR_SUCCESS && st->ops->usage(st, &u) == APR_SUCCESS)
+        stats->store = u.backend;
+    return rv;
 }

@@ -9,7 +9,18 @@
  * from a spec ("shm", ...), the sizes the configuration asks for and the
  * store of the previous generation (a backend may keep it, carry its
  * state over, or close it); each child calls child_init; a full stop
- * closes it with the parent's pool. */
+ * closes it with the parent's pool.
+ *
+ * What an operation answers, besides APR_SUCCESS and the statuses each one
+ * lists below (APR_NOTFOUND, APR_EINVAL, APR_ENOSPC): a backend that
+ * cannot serve now answers
+ *   APR_ECONNREFUSED  it is down, unreachable, or the connection was lost
+ *   APR_TIMEUP        it was slower than its timeout
+ *   APR_EACCES        it refused us: authentication failed, or a command
+ *                     was refused (read-only replica, out of memory, ...)
+ *   APR_EGENERAL      any other error of the backend
+ * and changed nothing the caller can see half-done.  The Apache side
+ * answers all four with 503 and Retry-After (hl_send_store_error). */
 #ifndef HL_STORE_H
 #define HL_STORE_H
 
@@ -24,12 +35,15 @@ typedef struct hl_store hl_store;
 /* ---- the counter: its value and the newest entries of its history ---- */
 
 #define HL_RECENT_MAX 10
+#define HL_HISTORY_HOST_MAX 64   /* a host's name, NUL included */
 
 typedef struct hl_history_entry {
     apr_uint64_t value;
     apr_time_t   time;      /* 0 while pending */
     apr_int32_t  pid;       /* 0 while pending */
     int          complete;  /* 0: the increment is still being recorded */
+    char         host[HL_HISTORY_HOST_MAX];  /* who made it; "" when the
+                                              * backend does not know */
 } hl_history_entry;
 
 typedef struct hl_counter_snapshot {
@@ -71,6 +85,8 @@ typedef struct hl_cache_stats {
     apr_uint64_t bytes_used;       /* bytes held by live entries */
     apr_uint64_t capacity_bytes;   /* what the cache may hold */
     apr_uint64_t max_key, max_value;
+    const char  *store;            /* the backend's name (hl_store_usage);
+                                    * hl_store_cache_stats sets it */
     int          n_extra;
     hl_store_figure extra[HL_STORE_EXTRA_MAX];
 } hl_cache_stats;
@@ -78,7 +94,7 @@ typedef struct hl_cache_stats {
 /* ---- the store itself --------------------------------------------------- */
 
 typedef struct hl_store_usage {
-    const char  *backend;      /* its row's name: "shm" */
+    const char  *backend;      /* "shm" or "redis" */
     apr_size_t   size_bytes;   /* what the backend reserved */
     apr_size_t   used_bytes;   /* what holds data now */
     apr_uint64_t generation;   /* configuration generations it has lived */
@@ -93,13 +109,24 @@ typedef struct hl_store_sizes {
     apr_size_t   cache_max_value;
 } hl_store_sizes;
 
+/* How a backend tells the server's log what happened to it (an outage
+ * that starts or ends), outside any request.  level: an APLOG_* level. */
+typedef void (*hl_store_log_fn)(void *baton, int level, const char *message);
+
 typedef struct hl_store_open_args {
-    const char    *spec;       /* HyperlaneStore: "shm", ... */
+    const char    *spec;       /* HyperlaneStore: "shm", "redis://...", ... */
     hl_store_sizes sizes;
     hl_store      *previous;   /* the last generation's store, or NULL */
     apr_global_mutex_t *mutex; /* the server's lock, for backends in shared
                                 * memory; NULL: no locking (tests) */
     apr_pool_t    *pool;       /* lives as long as the parent process */
+    /* For backends over the network; 0 or NULL: their defaults. */
+    const char    *host;       /* this host's name, for history entries */
+    const char    *key_prefix; /* HyperlaneRedisPrefix */
+    apr_interval_time_t timeout;      /* connect and command timeout */
+    int            max_connections;   /* per process */
+    hl_store_log_fn log;       /* NULL: say nothing */
+    void          *log_baton;
 } hl_store_open_args;
 
 typedef struct hl_store_ops {
@@ -131,6 +158,9 @@ typedef struct hl_store_backend {
     apr_status_t (*open)(hl_store **out, const hl_store_open_args *a,
                          const char **origin);
     int (*adopt)(hl_store *previous);
+    /* NULL, or checks the whole spec (at configtest): APR_EINVAL and
+     * *error, in p, for a malformed one. */
+    apr_status_t (*check)(apr_pool_t *p, const char *spec, const char **error);
 } hl_store_backend;
 
 struct hl_store {
@@ -144,11 +174,19 @@ struct hl_store {
  * another backend is closed once the new one is open. */
 apr_status_t hl_store_open(hl_store **out, const hl_store_open_args *a,
                            const char **origin);
-/* APR_SUCCESS if spec names a backend that is built in; else APR_EINVAL
- * and *error, in p, says so and lists those that are. */
+/* APR_SUCCESS if spec names a backend that is built in and is well
+ * formed; else APR_EINVAL and *error, in p, says why (an unknown name:
+ * with those that are built in).  A password in spec never appears in
+ * *error. */
 apr_status_t hl_store_spec_check(apr_pool_t *p, const char *spec,
                                  const char **error);
 apr_status_t hl_store_close(hl_store *st);
+
+/* A key prefix for backends that name keys (HyperlaneRedisPrefix): NULL
+ * if prefix is 1..HL_STORE_PREFIX_MAX printable ASCII bytes without
+ * spaces, else why not, in p. */
+#define HL_STORE_PREFIX_MAX 64
+const char *hl_store_prefix_check(apr_pool_t *p, const char *prefix);
 
 apr_status_t hl_store_child_init(hl_store *st, apr_pool_t *pchild);
 apr_status_t hl_store_counter_increment(hl_store *st, apr_int32_t pid,

@@ -324,4 +324,6 @@ static int shm_adopt(hl_store *previous)
     return 1;
 }
 
-const hl_store_backend hl_store_shm_backend = { "shm", shm_open_args, shm_adopt };
+const hl_store_backend hl_store_shm_backend = {
+    "shm", shm_open_args, shm_adopt, NULL
+};

@@ -1,5 +1,8 @@
 /* The unit-test runner: every suite of src/, in one SRunner. */
 #include "check_hl.h"
+#ifdef HL_HAVE_REDIS
+#include "check_redis.h"
+#endif
 
 
 #include <apr_general.h>
@@ -78,6 +81,10 @@ int main(void)
 
     apr_initialize();
     atexit(apr_terminate);
+#ifdef HL_HAVE_REDIS
+    /* Before any test forks: the tests' children share it. */
+    test_redis_shared_start();
+#endif
     sr = srunner_create(counter_suite());
     srunner_add_suite(sr, router_suite());
     srunner_add_suite(sr, json_suite());
@@ -91,6 +98,9 @@ int main(void)
     srunner_add_suite(sr, limiter_suite());
     srunner_add_suite(sr, store_suite());
     srunner_add_suite(sr, shm_suite());
+#ifdef HL_HAVE_REDIS
+    srunner_add_suite(sr, redis_suite());
+#endif
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

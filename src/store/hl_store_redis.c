@@ -1,0 +1,1042 @@
+/* hl_store_redis: the store in a Redis server, so that several Apache
+ * hosts share one counter, one history and one cache.
+ *
+ * Every operation is one FCALL of the library in hl_store_redis.lua
+ * (embedded at build time), which does the whole step inside Redis: no
+ * host ever reads, decides and writes in separate round trips, so hosts
+ * writing at once cannot break the counter, the history or the cache's
+ * accounting.  The library is loaded by each process before its first
+ * call, and again whenever Redis answers that it is missing (a restart
+ * without persistence, a failover, FUNCTION FLUSH).
+ *
+ * Connections: each process keeps an apr_reslist of them (as mod_proxy
+ * keeps its own), made in child_init, opened lazily, reused across
+ * requests and threads, dropped after any error on them.  A connection
+ * that cannot be made, or a command slower than the timeout, starts a
+ * short stretch (HL_REDIS_RETRY_INTERVAL) in which requests fail at once
+ * instead of each waiting out the timeout; then one request tries again,
+ * so service resumes by itself.  The log gets one line when trouble
+ * starts and one when Redis answers again, per process, never one per
+ * request; the address it names has its password masked.
+ */
+#include "hl_store_redis.h"
+#include "hl_store_redis_lua.h"
+
+#include <apr_lib.h>
+#include <apr_reslist.h>
+#include <apr_strings.h>
+#include <hiredis/hiredis.h>
+#include <json-c/json.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LEVEL_ERR    3    /* APLOG_ERR, APLOG_NOTICE: the core has no httpd */
+#define LEVEL_NOTICE 5
+#define FCALL_MAX_ARGS 8
+
+/* A connection of the pool, and the epoch it was made in: when one is
+ * lost (Redis restarted, say), those made before are dropped unused
+ * rather than each failing one request. */
+typedef struct redis_conn {
+    redisContext *c;
+    apr_uint32_t  epoch;
+} redis_conn;
+
+typedef struct redis_store {
+    hl_redis_addr addr;
+    const char   *masked;            /* the address to show */
+    const char   *prefix;
+    apr_interval_time_t timeout;
+    int           max_connections;
+    hl_store_sizes sizes;
+    char          host[HL_HISTORY_HOST_MAX];
+    hl_store_log_fn log;
+    void         *log_baton;
+    apr_reslist_t *conns;            /* this process's connections */
+    apr_time_t    created;
+    apr_uint64_t  generation;
+    /* This process's view of Redis, shared by its threads (atomics). */
+    apr_int64_t   down_until;        /* fail at once until then; 0: up */
+    apr_uint32_t  last_error;        /* the status failing at once gives */
+    apr_uint32_t  trouble;           /* 1 from a failure to the next success */
+    apr_uint32_t  loaded;            /* the library loaded by this process */
+    apr_uint32_t  epoch;             /* moves on when a connection is lost */
+    apr_uint64_t  bytes_seen;        /* the cache's bytes, as last answered */
+} redis_store;
+
+/* ---- the address ----------------------------------------------------- */
+
+/* Percent-decodes [s, s + n) into p; NULL on a bad escape or a NUL. */
+static char *decode(apr_pool_t *p, const char *s, apr_size_t n)
+{
+    char *out = apr_palloc(p, n + 1), *o = out;
+    apr_size_t i;
+    for (i = 0; i < n; i++) {
+        if (s[i] == '%') {
+            char hex[3] = { 0, 0, 0 };
+            char *end;
+            long v;
+            if (i + 2 >= n)
+                return NULL;
+            hex[0] = s[i + 1];
+            hex[1] = s[i + 2];
+            v = strtol(hex, &end, 16);
+            if (*end || v == 0 || !apr_isxdigit(hex[0]) || !apr_isxdigit(hex[1]))
+                return NULL;
+            *o++ = (char)v;
+            i += 2;
+        }
+        else
+            *o++ = s[i];
+    }
+    *o = '\0';
+    return out;
+}
+
+/* A decimal number in [min, max] spanning all of s. */
+static int number_in(const char *s, long min, long max, long *out)
+{
+    char *end;
+    long v;
+    if (!apr_isdigit(*s) || strlen(s) > 9)
+        return 0;
+    v = strtol(s, &end, 10);
+    if (*end || v < min || v > max)
+        return 0;
+    *out = v;
+    return 1;
+}
+
+static int host_ok(const char *h, int bracketed)
+{
+    const char *c;
+    if (!*h || strlen(h) > 253)
+        return 0;
+    for (c = h; *c; c++)
+        if (bracketed ? !(apr_isxdigit(*c) || *c == ':' || *c == '.')
+                      : !(apr_isalnum(*c) || *c == '-' || *c == '.' || *c == '_'))
+            return 0;
+    return 1;
+}
+
+/* "[[user]:password@]" at the front of *rest, ending at at (NULL: none),
+ * taken off it.  The user ends at the first colon; the password may hold
+ * any byte, percent-encoded or not (but @ and / only encoded for a
+ * socket path). */
+static const char *take_userinfo(apr_pool_t *p, const char **rest,
+                                 const char *at, hl_redis_addr *out)
+{
+    const char *colon;
+    if (!at)
+        return NULL;
+    colon = memchr(*rest, ':', (apr_size_t)(at - *rest));
+    if (!colon)
+        return "a user needs a password (user:password@)";
+    if (colon > *rest
+        && !(out->user = decode(p, *rest, (apr_size_t)(colon - *rest))))
+        return "bad percent-encoding in the user";
+    if (!(out->password = decode(p, colon + 1, (apr_size_t)(at - colon - 1))))
+        return "bad percent-encoding in the password";
+    if (!*out->password)
+        return "empty password";
+    *rest = at + 1;
+    return NULL;
+}
+
+static apr_status_t parse_tcp(apr_pool_t *p, const char *rest,
+                              hl_redis_addr *out, const char **why)
+{
+    const char *slash, *hostport, *portstr = NULL;
+    char *host;
+    long v;
+
+    /* Neither the host nor the database holds an @: the last one ends
+     * the password. */
+    if ((*why = take_userinfo(p, &rest, strrchr(rest, '@'), out)) != NULL)
+        return APR_EINVAL;
+    slash = strchr(rest, '/');
+    hostport = slash ? apr_pstrndup(p, rest, (apr_size_t)(slash - rest))
+                     : apr_pstrdup(p, rest);
+    if (hostport[0] == '[') {
+        const char *close = strchr(hostport, ']');
+        if (!close) {
+            *why = "an IPv6 address needs its closing ]";
+            return APR_EINVAL;
+        }
+        host = apr_pstrndup(p, hostport + 1, (apr_size_t)(close - hostport - 1));
+        if (close[1] == ':')
+            portstr = close + 2;
+        else if (close[1]) {
+            *why = "unexpected text after the IPv6 address";
+            return APR_EINVAL;
+        }
+        if (!host_ok(host, 1)) {
+            *why = "bad IPv6 address";
+            return APR_EINVAL;
+        }
+    }
+    else {
+        char *colon;
+        host = apr_pstrdup(p, hostport);
+        if ((colon = strchr(host, ':')) != NULL) {
+            *colon = '\0';
+            portstr = colon + 1;
+        }
+        if (!host_ok(host, 0)) {
+            *why = "missing or bad host name";
+            return APR_EINVAL;
+        }
+    }
+    out->host = host;
+    out->port = HL_REDIS_DEFAULT_PORT;
+    if (portstr) {
+        if (!number_in(portstr, 1, 65535, &v)) {
+            *why = "the port must be 1-65535";
+            return APR_EINVAL;
+        }
+        out->port = (int)v;
+    }
+    if (slash && slash[1]) {
+        if (!number_in(slash + 1, 0, 999999999, &v)) {
+            *why = "the database must be a number (/0, /1, ...)";
+            return APR_EINVAL;
+        }
+        out->db = (int)v;
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t parse_unix(apr_pool_t *p, const char *rest,
+                               hl_redis_addr *out, const char **why)
+{
+    const char *q;
+    long v;
+    if (rest[0] != '/'
+        && (*why = take_userinfo(p, &rest, strstr(rest, "@/"), out)) != NULL)
+        return APR_EINVAL;
+    if (rest[0] != '/') {
+        *why = "the socket needs an absolute path (redis+unix:///path)";
+        return APR_EINVAL;
+    }
+    q = strchr(rest, '?');
+    out->socket_path = q ? apr_pstrndup(p, rest, (apr_size_t)(q - rest))
+                         : apr_pstrdup(p, rest);
+    if (strlen(out->socket_path) < 2 || strlen(out->socket_path) > 107) {
+        *why = "the socket path must be 2-107 bytes";
+        return APR_EINVAL;
+    }
+    if (q) {
+        if (strncmp(q, "?db=", 4) != 0 || !number_in(q + 4, 0, 999999999, &v)) {
+            *why = "after the path only ?db=N may follow";
+            return APR_EINVAL;
+        }
+        out->db = (int)v;
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t hl_redis_addr_parse(apr_pool_t *p, const char *spec,
+                                 hl_redis_addr *out, const char **error)
+{
+    const char *why = NULL;
+    apr_status_t rv;
+    memset(out, 0, sizeof(*out));
+    if (spec && strncmp(spec, "redis://", 8) == 0)
+        rv = parse_tcp(p, spec + 8, out, &why);
+    else if (spec && strncmp(spec, "redis+unix://", 13) == 0)
+        rv = parse_unix(p, spec + 13, out, &why);
+    else {
+        rv = APR_EINVAL;
+        why = "not a redis:// or redis+unix:// URL";
+    }
+    if (rv != APR_SUCCESS)
+        *error = apr_pstrcat(p, "malformed Redis URL: ", why,
+                             " (expected redis://[user:password@]host[:port][/db]"
+                             " or redis+unix:///path/to.sock)", NULL);
+    return rv;
+}
+
+const char *hl_redis_addr_masked(apr_pool_t *p, const hl_redis_addr *a)
+{
+    const char *auth = a->password
+        ? apr_pstrcat(p, a->user ? a->user : "", ":***@", NULL) : "";
+    if (a->socket_path)
+        return a->db ? apr_psprintf(p, "redis+unix://%s%s?db=%d", auth,
+                                    a->socket_path, a->db)
+                     : apr_psprintf(p, "redis+unix://%s%s", auth, a->socket_path);
+    return apr_psprintf(p, strchr(a->host, ':') ? "redis://%s[%s]:%d/%d"
+                                                : "redis://%s%s:%d/%d",
+                        auth, a->host, a->port, a->db);
+}
+
+/* ---- what went wrong ----------------------------------------------- */
+
+static int starts(const char *s, const char *word)
+{
+    return strncmp(s, word, strlen(word)) == 0;
+}
+
+apr_status_t hl_redis_status_of(int context_err, int saved_errno,
+                                const char *reply_error)
+{
+    if (context_err == REDIS_ERR_IO)
+        return saved_errno == EAGAIN || saved_errno == EWOULDBLOCK
+               || saved_errno == ETIMEDOUT || saved_errno == EINPROGRESS
+               ? APR_TIMEUP : APR_ECONNREFUSED;
+    if (context_err == REDIS_ERR_EOF || context_err == REDIS_ERR_OTHER)
+        return APR_ECONNREFUSED;      /* lost, or no such host */
+    if (context_err)
+        return APR_EGENERAL;          /* protocol, out of memory */
+    if (!reply_error)
+        return APR_EGENERAL;
+    if (starts(reply_error, "NOAUTH") || starts(reply_error, "WRONGPASS")
+        || starts(reply_error, "NOPERM") || starts(reply_error, "READONLY")
+        || starts(reply_error, "OOM") || starts(reply_error, "MISCONF")
+        || starts(reply_error, "ERR AUTH")
+        || starts(reply_error, "ERR invalid password")
+        || starts(reply_error, "ERR Client sent AUTH"))
+        return APR_EACCES;
+    if (starts(reply_error, "LOADING") || starts(reply_error, "MASTERDOWN")
+        || starts(reply_error, "TRYAGAIN"))
+        return APR_ECONNREFUSED;
+    if (starts(reply_error, "BUSY"))
+        return APR_TIMEUP;
+    return APR_EGENERAL;
+}
+
+static void say(redis_store *s, int level, const char *fmt, const char *what,
+                const char *detail)
+{
+    char line[512];
+    if (!s->log)
+        return;
+    apr_snprintf(line, sizeof(line), fmt, s->masked, what, detail);
+    s->log(s->log_baton, level, line);
+}
+
+/* A failure: logged if it starts a stretch of trouble; fail_fast: the
+ * next requests fail at once for a while. */
+static void note_failure(redis_store *s, apr_status_t rv, const char *what,
+                         const char *detail, int fail_fast)
+{
+    apr_uint32_t calm = 0;
+    if (fail_fast) {
+        __atomic_store_n(&s->last_error, (apr_uint32_t)rv, __ATOMIC_RELAXED);
+        __atomic_store_n(&s->down_until,
+                         apr_time_now() + HL_REDIS_RETRY_INTERVAL,
+                         __ATOMIC_RELEASE);
+    }
+    if (__atomic_compare_exchange_n(&s->trouble, &calm, 1, 0, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_RELAXED))
+        say(s, LEVEL_ERR, "mod_hyperlane: Redis at %s: %s (%s); requests that "
+            "need the store get 503 until it answers", what,
+            detail && *detail ? detail : "no detail");
+}
+
+static void note_success(redis_store *s)
+{
+    apr_uint32_t troubled = 1;
+    if (__atomic_load_n(&s->trouble, __ATOMIC_RELAXED)
+        && __atomic_compare_exchange_n(&s->trouble, &troubled, 0, 0,
+                                       __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+        __atomic_store_n(&s->down_until, 0, __ATOMIC_RELEASE);
+        say(s, LEVEL_NOTICE, "mod_hyperlane: Redis at %s answers again%s%s", "",
+            "");
+    }
+}
+
+/* ---- connections ----------------------------------------------------- */
+
+static struct timeval timeval_of(apr_interval_time_t t)
+{
+    struct timeval tv;
+    tv.tv_sec = (long)apr_time_sec(t);
+    tv.tv_usec = (long)apr_time_usec(t);
+    return tv;
+}
+
+/* Runs one command; its error, if any, as a status with its text. */
+static apr_status_t command(redisContext *c, redisReply **out, int argc,
+                            const char **argv, const size_t *argvlen,
+                            const char **detail)
+{
+    redisReply *r;
+    errno = 0;
+    r = redisCommandArgv(c, argc, argv, argvlen);
+    if (!r) {
+        *detail = c->errstr;
+        return hl_redis_status_of(c->err ? c->err : REDIS_ERR_OTHER, errno, NULL);
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        apr_status_t rv = hl_redis_status_of(0, 0, r->str);
+        *out = r;
+        *detail = r->str;
+        return rv;
+    }
+    *out = r;
+    return APR_SUCCESS;
+}
+
+/* A command whose answer does not matter beyond its success. */
+static apr_status_t command_ok(redisContext *c, int argc, const char **argv,
+                               const size_t *argvlen, char *detail,
+                               apr_size_t detail_len)
+{
+    redisReply *r = NULL;
+    const char *why = NULL;
+    apr_status_t rv = command(c, &r, argc, argv, argvlen, &why);
+    if (rv != APR_SUCCESS)
+        apr_cpystrn(detail, why ? why : "", detail_len);
+    if (r)
+        freeReplyObject(r);
+    return rv;
+}
+
+static apr_status_t library_load(redis_store *s, redisContext *c, char *detail,
+                                 apr_size_t detail_len)
+{
+    const char *argv[] = { "FUNCTION", "LOAD", "REPLACE", HL_REDIS_LUA };
+    size_t argvlen[] = { 8, 4, 7, sizeof(HL_REDIS_LUA) - 1 };
+    apr_status_t rv = command_ok(c, 4, argv, argvlen, detail, detail_len);
+    if (rv == APR_SUCCESS)
+        __atomic_store_n(&s->loaded, 1, __ATOMIC_RELEASE);
+    return rv;
+}
+
+/* A new connection, authenticated, on its database, with the library
+ * loaded if this process has not loaded it yet; on failure, why. */
+static apr_status_t connect_to(redis_store *s, redisContext **out,
+                               char *detail, apr_size_t detail_len)
+{
+    struct timeval tv = timeval_of(s->timeout);
+    redisContext *c;
+    apr_status_t rv = APR_SUCCESS;
+    int i;
+
+    errno = 0;
+    c = s->addr.socket_path ? redisConnectUnixWithTimeout(s->addr.socket_path, tv)
+                            : redisConnectWithTimeout(s->addr.host, s->addr.port, tv);
+    if (!c) {
+        apr_cpystrn(detail, "out of memory", detail_len);
+        return APR_ENOMEM;
+    }
+    if (c->err) {
+        rv = hl_redis_status_of(c->err, errno, NULL);
+        apr_cpystrn(detail, c->errstr, detail_len);
+    }
+    else if (redisSetTimeout(c, tv) != REDIS_OK) {
+        rv = APR_EGENERAL;
+        apr_cpystrn(detail, "cannot set the command timeout", detail_len);
+    }
+    if (rv == APR_SUCCESS && s->addr.password) {
+        const char *argv[3];
+        size_t argvlen[3];
+        int argc = 0;
+        argv[argc++] = "AUTH";
+        if (s->addr.user)
+            argv[argc++] = s->addr.user;
+        argv[argc++] = s->addr.password;
+        for (i = 0; i < argc; i++)
+            argvlen[i] = strlen(argv[i]);
+        rv = command_ok(c, argc, argv, argvlen, detail, detail_len);
+    }
+    if (rv == APR_SUCCESS && s->addr.db) {
+        char dbtext[16];
+        const char *argv[] = { "SELECT", dbtext };
+        size_t argvlen[2];
+        apr_snprintf(dbtext, sizeof(dbtext), "%d", s->addr.db);
+        argvlen[0] = 6;
+        argvlen[1] = strlen(dbtext);
+        rv = command_ok(c, 2, argv, argvlen, detail, detail_len);
+    }
+    if (rv == APR_SUCCESS && !__atomic_load_n(&s->loaded, __ATOMIC_ACQUIRE))
+        rv = library_load(s, c, detail, detail_len);
+    if (rv != APR_SUCCESS) {
+        redisFree(c);
+        return rv;
+    }
+    *out = c;
+    return APR_SUCCESS;
+}
+
+static apr_status_t conn_make(void **resource, void *params, apr_pool_t *pool)
+{
+    redis_store *s = params;
+    char detail[256];
+    redis_conn *conn = malloc(sizeof(*conn));
+    apr_status_t rv;
+    if (!conn)
+        return APR_ENOMEM;
+    conn->epoch = __atomic_load_n(&s->epoch, __ATOMIC_ACQUIRE);
+    rv = connect_to(s, &conn->c, detail, sizeof(detail));
+    if (rv != APR_SUCCESS) {
+        free(conn);
+        note_failure(s, rv, "cannot connect", detail, 1);
+        return rv;
+    }
+    *resource = conn;
+    return APR_SUCCESS;
+}
+
+static apr_status_t conn_free(void *resource, void *params, apr_pool_t *pool)
+{
+    redis_conn *conn = resource;
+    redisFree(conn->c);
+    free(conn);
+    return APR_SUCCESS;
+}
+
+static apr_status_t conns_make(redis_store *s, apr_pool_t *pool)
+{
+    apr_status_t rv = apr_reslist_create(&s->conns, 0, s->max_connections,
+                                         s->max_connections, 0, conn_make,
+                                         conn_free, s, pool);
+    if (rv == APR_SUCCESS)
+        apr_reslist_timeout_set(s->conns, s->timeout);
+    return rv;
+}
+
+/* A connection, unless Redis failed lately (then at once the status it
+ * failed with, until the retry interval is over and this caller is the
+ * one that tries again). */
+static apr_status_t conn_acquire(redis_store *s, redis_conn **conn)
+{
+    apr_int64_t until = __atomic_load_n(&s->down_until, __ATOMIC_ACQUIRE);
+    apr_status_t rv;
+    int stale;
+    if (until) {
+        apr_time_t now = apr_time_now();
+        if (now < until
+            || !__atomic_compare_exchange_n(&s->down_until, &until,
+                                            now + HL_REDIS_RETRY_INTERVAL, 0,
+                                            __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            return (apr_status_t)__atomic_load_n(&s->last_error, __ATOMIC_RELAXED);
+    }
+    for (stale = 0; stale <= s->max_connections; stale++) {
+        rv = apr_reslist_acquire(s->conns, (void **)conn);
+        if (rv == APR_EAGAIN || rv == APR_TIMEUP)
+            return APR_TIMEUP;     /* every connection busy for the timeout */
+        if (rv != APR_SUCCESS
+            || (*conn)->epoch == __atomic_load_n(&s->epoch, __ATOMIC_ACQUIRE))
+            return rv;
+        apr_reslist_invalidate(s->conns, *conn);
+    }
+    return APR_ECONNREFUSED;
+}
+
+static int function_missing(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ERROR && r->str
+           && strstr(r->str, "Function not found") != NULL;
+}
+
+/* FCALL hyperlane_v1_<fn> 0 prefix args...: the reply, or a status. */
+static apr_status_t fcall(redis_store *s, const char *fn, int nargs,
+                          const char *const *args, const size_t *lens,
+                          redisReply **out)
+{
+    const char *argv[4 + FCALL_MAX_ARGS];
+    size_t argvlen[4 + FCALL_MAX_ARGS];
+    char name[64], detail[256];
+    redis_conn *conn;
+    redisContext *c;
+    redisReply *r = NULL;
+    const char *why = NULL;
+    apr_status_t rv;
+    int i, attempt;
+
+    apr_snprintf(name, sizeof(name), "%s_%s", HL_REDIS_LIBRARY, fn);
+    argv[0] = "FCALL";
+    argv[1] = name;
+    argv[2] = "0";
+    argv[3] = s->prefix;
+    for (i = 0; i < 4; i++)
+        argvlen[i] = strlen(argv[i]);
+    for (i = 0; i < nargs; i++) {
+        argv[4 + i] = args[i];
+        argvlen[4 + i] = lens ? lens[i] : strlen(args[i]);
+    }
+    if ((rv = conn_acquire(s, &conn)) != APR_SUCCESS)
+        return rv;
+    c = conn->c;
+    for (attempt = 0; ; attempt++) {
+        if (r)
+            freeReplyObject(r);
+        r = NULL;
+        rv = command(c, &r, 4 + nargs, argv, argvlen, &why);
+        if (rv == APR_SUCCESS || !r || attempt > 0 || !function_missing(r))
+            break;
+        /* Redis lost the library: load it and call once more. */
+        rv = library_load(s, c, detail, sizeof(detail));
+        if (rv != APR_SUCCESS) {
+            freeReplyObject(r);
+            r = NULL;
+            why = detail;
+            break;
+        }
+    }
+    if (rv != APR_SUCCESS) {
+        if (!r && c->err) {
+            /* The connection is gone or out of step: never reused.  A
+             * timeout means Redis is stalled: fail at once for a while. */
+            note_failure(s, rv, rv == APR_TIMEUP ? "timed out"
+                                                 : "lost the connection",
+                         why, rv == APR_TIMEUP);
+            __atomic_add_fetch(&s->epoch, 1, __ATOMIC_ACQ_REL);
+            apr_reslist_invalidate(s->conns, conn);
+        }
+        else {
+            note_failure(s, rv, "refused a command", why, 0);
+            apr_reslist_release(s->conns, conn);
+        }
+        if (r)
+            freeReplyObject(r);
+        return rv;
+    }
+    apr_reslist_release(s->conns, conn);
+    note_success(s);
+    *out = r;
+    return APR_SUCCESS;
+}
+
+/* ---- the operations ---------------------------------------------------- */
+
+static apr_status_t redis_child_init(hl_store *st, apr_pool_t *pchild)
+{
+    redis_store *s = st->impl;
+    /* What the parent knew is not this process's: its own connections,
+     * its own load of the library, its own view of outages. */
+    s->loaded = 0;
+    s->trouble = 0;
+    s->down_until = 0;
+    return conns_make(s, pchild);
+}
+
+static apr_status_t redis_close(hl_store *st)
+{
+    redis_store *s = st->impl;
+    apr_status_t rv = s->conns ? apr_reslist_destroy(s->conns) : APR_SUCCESS;
+    s->conns = NULL;
+    return rv;
+}
+
+static apr_status_t redis_counter_increment(hl_store *st, apr_int32_t pid,
+                                            apr_uint64_t *value_out)
+{
+    redis_store *s = st->impl;
+    char cap[24], now[24], pidtext[16];
+    const char *args[4];
+    redisReply *r;
+    apr_status_t rv;
+
+    apr_snprintf(cap, sizeof(cap), "%u", s->sizes.history_capacity);
+    apr_snprintf(now, sizeof(now), "%" APR_TIME_T_FMT, apr_time_now());
+    apr_snprintf(pidtext, sizeof(pidtext), "%d", (int)pid);
+    args[0] = cap;
+    args[1] = now;
+    args[2] = pidtext;
+    args[3] = s->host;
+    if ((rv = fcall(s, "incr", 4, args, NULL, &r)) != APR_SUCCESS)
+        return rv;
+    if (r->type == REDIS_REPLY_INTEGER && r->integer > 0)
+        *value_out = (apr_uint64_t)r->integer;
+    else
+        rv = APR_EGENERAL;
+    freeReplyObject(r);
+    return rv;
+}
+
+static apr_uint64_t json_u64_of(json_object *o, const char *key)
+{
+    json_object *v = NULL;
+    if (!json_object_object_get_ex(o, key, &v))
+        return 0;
+    if (json_object_is_type(v, json_type_string))
+        return strtoull(json_object_get_string(v), NULL, 10);
+    return (apr_uint64_t)json_object_get_uint64(v);
+}
+
+/* The function's JSON answer, parsed; NULL if it is not JSON. */
+static json_object *reply_json(const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_STRING)
+        return NULL;
+    return json_tokener_parse(r->str);
+}
+
+static apr_status_t redis_counter_snapshot(hl_store *st, int max_recent,
+                                           hl_counter_snapshot *snap)
+{
+    redis_store *s = st->impl;
+    char cap[24], n[8];
+    const char *args[2];
+    redisReply *r;
+    json_object *o, *recent = NULL;
+    apr_status_t rv;
+    int i;
+
+    if (max_recent < 0 || max_recent > HL_RECENT_MAX)
+        return APR_EINVAL;
+    apr_snprintf(cap, sizeof(cap), "%u", s->sizes.history_capacity);
+    apr_snprintf(n, sizeof(n), "%d", max_recent);
+    args[0] = cap;
+    args[1] = n;
+    if ((rv = fcall(s, "counter", 2, args, NULL, &r)) != APR_SUCCESS)
+        return rv;
+    o = reply_json(r);
+    freeReplyObject(r);
+    if (!o)
+        return APR_EGENERAL;
+    memset(snap, 0, sizeof(*snap));
+    snap->current_value = json_u64_of(o, "value");
+    snap->history_length = json_u64_of(o, "length");
+    snap->capacity = s->sizes.history_capacity;
+    if (json_object_object_get_ex(o, "recent", &recent)
+        && json_object_is_type(recent, json_type_array)) {
+        int len = (int)json_object_array_length(recent);
+        for (i = 0; i < len && i < max_recent; i++) {
+            json_object *e = json_object_array_get_idx(recent, i), *h = NULL;
+            hl_history_entry *out = &snap->recent[i];
+            out->value = json_u64_of(e, "value");
+            out->time = (apr_time_t)json_u64_of(e, "time");
+            out->pid = (apr_int32_t)json_u64_of(e, "pid");
+            out->complete = 1;
+            if (json_object_object_get_ex(e, "host", &h)
+                && json_object_is_type(h, json_type_string))
+                apr_cpystrn(out->host, json_object_get_string(h),
+                            sizeof(out->host));
+        }
+        snap->n_recent = i;
+    }
+    json_object_put(o);
+    return APR_SUCCESS;
+}
+
+static apr_status_t redis_usage(hl_store *st, hl_store_usage *u)
+{
+    redis_store *s = st->impl;
+    u->backend = "redis";
+    u->size_bytes = s->sizes.cache_bytes;
+    u->used_bytes = (apr_size_t)__atomic_load_n(&s->bytes_seen, __ATOMIC_RELAXED);
+    u->generation = s->generation;
+    u->created = s->created;
+    return APR_SUCCESS;
+}
+
+/* Whether the cache takes a key of klen bytes; APR_ENOTIMPL without one. */
+static apr_status_t key_check(const redis_store *s, apr_size_t klen)
+{
+    if (!s->sizes.cache_bytes)
+        return APR_ENOTIMPL;
+    return klen >= 1 && klen <= s->sizes.cache_max_key ? APR_SUCCESS : APR_EINVAL;
+}
+
+static apr_int64_t number_of(const redisReply *r)
+{
+    if (r->type == REDIS_REPLY_INTEGER)
+        return r->integer;
+    if (r->type == REDIS_REPLY_STRING)
+        return apr_atoi64(r->str);
+    return 0;
+}
+
+/* FCALL fn with (key, now), the key checked first. */
+static apr_status_t fcall_key(redis_store *s, const char *fn, const void *key,
+                              apr_size_t klen, apr_time_t now, redisReply **r)
+{
+    char nowtext[24];
+    const char *args[2];
+    size_t lens[2];
+    apr_status_t rv = key_check(s, klen);
+
+    if (rv != APR_SUCCESS)
+        return rv;
+    apr_snprintf(nowtext, sizeof(nowtext), "%" APR_TIME_T_FMT, now);
+    args[0] = key;
+    lens[0] = klen;
+    args[1] = nowtext;
+    lens[1] = strlen(nowtext);
+    return fcall(s, fn, 2, args, lens, r);
+}
+
+static apr_status_t redis_cache_get(hl_store *st, apr_pool_t *pool,
+                                    const void *key, apr_size_t klen,
+                                    apr_time_t now, hl_cache_result *res)
+{
+    redisReply *r;
+    apr_status_t rv = fcall_key(st->impl, "get", key, klen, now, &r);
+
+    if (rv != APR_SUCCESS)
+        return rv;
+    if (r->type == REDIS_REPLY_NIL) {
+        rv = APR_NOTFOUND;
+    }
+    else if (r->type != REDIS_REPLY_ARRAY || r->elements != 4
+             || r->element[0]->type != REDIS_REPLY_STRING) {
+        rv = APR_EGENERAL;
+    }
+    else {
+        res->vlen = r->element[0]->len;
+        res->value = apr_palloc(pool, res->vlen + 1);
+        memcpy(res->value, r->element[0]->str, res->vlen);
+        res->value[res->vlen] = '\0';
+        res->set_time = (apr_time_t)number_of(r->element[1]);
+        res->expires = (apr_time_t)number_of(r->element[2]);
+        res->access_count = (apr_uint64_t)number_of(r->element[3]);
+        res->age = now - res->set_time;
+        res->age_seconds = (double)res->age / (double)APR_USEC_PER_SEC;
+    }
+    freeReplyObject(r);
+    return rv;
+}
+
+/* {flag, bytes used}: the flag, with bytes_seen updated. */
+static apr_status_t flag_and_bytes(redis_store *s, redisReply *r, int *flag)
+{
+    apr_status_t rv = APR_EGENERAL;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+        *flag = number_of(r->element[0]) != 0;
+        __atomic_store_n(&s->bytes_seen, (apr_uint64_t)number_of(r->element[1]),
+                         __ATOMIC_RELAXED);
+        rv = APR_SUCCESS;
+    }
+    freeReplyObject(r);
+    return rv;
+}
+
+static apr_status_t redis_cache_set(hl_store *st, const void *key,
+                                    apr_size_t klen, const void *val,
+                                    apr_size_t vlen, apr_time_t now,
+                                    apr_interval_time_t ttl, int *replaced)
+{
+    redis_store *s = st->impl;
+    char nowtext[24], expires[24], bytes[24], cap[24];
+    const char *args[6];
+    size_t lens[6];
+    apr_size_t need = klen + vlen + HL_REDIS_ENTRY_OVERHEAD;
+    redisReply *r;
+    int flag = 0, i;
+    apr_status_t rv = key_check(s, klen);
+
+    if (replaced)
+        *replaced = 0;
+    if (rv != APR_SUCCESS)
+        return rv;
+    if (vlen > s->sizes.cache_max_value || ttl < 0)
+        return APR_EINVAL;
+    if (need > s->sizes.cache_bytes)
+        return APR_ENOSPC;
+    apr_snprintf(nowtext, sizeof(nowtext), "%" APR_TIME_T_FMT, now);
+    apr_snprintf(expires, sizeof(expires), "%" APR_TIME_T_FMT,
+                 ttl ? now + ttl : 0);
+    apr_snprintf(bytes, sizeof(bytes), "%" APR_SIZE_T_FMT, need);
+    apr_snprintf(cap, sizeof(cap), "%" APR_SIZE_T_FMT, s->sizes.cache_bytes);
+    args[0] = key;
+    args[1] = val;
+    args[2] = nowtext;
+    args[3] = expires;
+    args[4] = bytes;
+    args[5] = cap;
+    for (i = 2; i < 6; i++)
+        lens[i] = strlen(args[i]);
+    lens[0] = klen;
+    lens[1] = vlen;
+    if ((rv = fcall(s, "set", 6, args, lens, &r)) != APR_SUCCESS)
+        return rv;
+    rv = flag_and_bytes(s, r, &flag);
+    if (rv == APR_SUCCESS && replaced)
+        *replaced = flag;
+    return rv;
+}
+
+static apr_status_t redis_cache_delete(hl_store *st, const void *key,
+                                       apr_size_t klen, apr_time_t now)
+{
+    redisReply *r;
+    int deleted = 0;
+    apr_status_t rv = fcall_key(st->impl, "del", key, klen, now, &r);
+
+    if (rv != APR_SUCCESS)
+        return rv;
+    rv = flag_and_bytes(st->impl, r, &deleted);
+    if (rv == APR_SUCCESS && !deleted)
+        rv = APR_NOTFOUND;
+    return rv;
+}
+
+static void figure_text(hl_store_figure *f, const char *name, const char *text)
+{
+    f->name = name;
+    f->number = 0;
+    apr_cpystrn(f->text, text, sizeof(f->text));
+}
+
+/* The common figures; the extra ones: the address (masked), Redis's
+ * version and the memory it uses in all. */
+static apr_status_t redis_cache_stats(hl_store *st, hl_cache_stats *stats)
+{
+    redis_store *s = st->impl;
+    redisReply *r;
+    json_object *o, *v = NULL;
+    apr_status_t rv;
+
+    if (!s->sizes.cache_bytes)
+        return APR_ENOTIMPL;
+    if ((rv = fcall(s, "stats", 0, NULL, NULL, &r)) != APR_SUCCESS)
+        return rv;
+    o = reply_json(r);
+    freeReplyObject(r);
+    if (!o)
+        return APR_EGENERAL;
+    memset(stats, 0, sizeof(*stats));
+    stats->total_entries = json_u64_of(o, "entries");
+    stats->total_accesses = json_u64_of(o, "accesses");
+    stats->hits = json_u64_of(o, "hits");
+    stats->misses = json_u64_of(o, "misses");
+    stats->sets = json_u64_of(o, "sets");
+    stats->deletes = json_u64_of(o, "deletes");
+    stats->evictions = json_u64_of(o, "evictions");
+    stats->expirations = json_u64_of(o, "expirations");
+    stats->bytes_used = json_u64_of(o, "bytes");
+    stats->capacity_bytes = s->sizes.cache_bytes;
+    stats->max_key = s->sizes.cache_max_key;
+    stats->max_value = s->sizes.cache_max_value;
+    __atomic_store_n(&s->bytes_seen, stats->bytes_used, __ATOMIC_RELAXED);
+    figure_text(&stats->extra[0], "redis_address", s->masked);
+    figure_text(&stats->extra[1], "redis_version",
+                json_object_object_get_ex(o, "redis_version", &v)
+                ? json_object_get_string(v) : "");
+    stats->extra[2].name = "redis_used_memory";
+    stats->extra[2].number = json_u64_of(o, "used_memory");
+    stats->extra[2].text[0] = '\0';
+    stats->n_extra = 3;
+    json_object_put(o);
+    return APR_SUCCESS;
+}
+
+static const hl_store_ops redis_ops = {
+    redis_child_init,
+    redis_close,
+    redis_counter_increment,
+    redis_counter_snapshot,
+    redis_usage,
+    redis_cache_get,
+    redis_cache_set,
+    redis_cache_delete,
+    redis_cache_stats,
+};
+
+/* ---- opening ----------------------------------------------------------- */
+
+/* One look at Redis from the parent, for the log: its version, or why it
+ * cannot be reached now (the server starts anyway). */
+static const char *probe(redis_store *s, apr_pool_t *p)
+{
+    char detail[256];
+    redisContext *c;
+    redisReply *r = NULL;
+    const char *why = NULL, *origin;
+    const char *argv[] = { "FCALL", HL_REDIS_LIBRARY "_stats", "0", s->prefix };
+    size_t argvlen[4];
+    json_object *o, *v = NULL;
+    apr_status_t rv = connect_to(s, &c, detail, sizeof(detail));
+    int i;
+
+    if (rv != APR_SUCCESS)
+        return apr_psprintf(p, "at %s, %s now (%s): requests that need it get "
+                            "503 until it serves", s->masked,
+                            rv == APR_EACCES ? "refusing this server"
+                                             : "not answering", detail);
+    for (i = 0; i < 4; i++)
+        argvlen[i] = strlen(argv[i]);
+    rv = command(c, &r, 4, argv, argvlen, &why);
+    if (rv == APR_SUCCESS && (o = reply_json(r)) != NULL) {
+        origin = apr_psprintf(p, "at %s, Redis %s", s->masked,
+                              json_object_object_get_ex(o, "redis_version", &v)
+                              ? json_object_get_string(v) : "?");
+        json_object_put(o);
+    }
+    else
+        origin = apr_psprintf(p, "at %s, which answers but refused a command "
+                              "(%s): requests that need it get 503", s->masked,
+                              why ? why : "an answer that is not JSON");
+    if (r)
+        freeReplyObject(r);
+    redisFree(c);
+    s->loaded = 0;
+    return origin;
+}
+
+static apr_status_t redis_open(hl_store **out, const hl_store_open_args *a,
+                               const char **origin)
+{
+    redis_store *s;
+    hl_store *st;
+    const char *error;
+    apr_status_t rv;
+
+    s = apr_pcalloc(a->pool, sizeof(*s));
+    if ((rv = hl_redis_addr_parse(a->pool, a->spec, &s->addr, &error))
+        != APR_SUCCESS) {
+        *origin = error;
+        return rv;
+    }
+    s->masked = hl_redis_addr_masked(a->pool, &s->addr);
+    s->prefix = apr_pstrdup(a->pool, a->key_prefix ? a->key_prefix
+                                                   : HL_REDIS_DEFAULT_PREFIX);
+    if ((error = hl_store_prefix_check(a->pool, s->prefix)) != NULL) {
+        *origin = error;
+        return APR_EINVAL;
+    }
+    s->timeout = a->timeout > 0 ? a->timeout : HL_REDIS_DEFAULT_TIMEOUT;
+    s->max_connections = a->max_connections > 0 ? a->max_connections
+                                                : HL_REDIS_DEFAULT_CONNECTIONS;
+    s->sizes = a->sizes;
+    apr_cpystrn(s->host, a->host ? a->host : "", sizeof(s->host));
+    s->log = a->log;
+    s->log_baton = a->log_baton;
+    s->created = apr_time_now();
+    s->generation = 1;
+    if (a->previous && a->previous->backend == HL_STORE_BACKEND_REDIS) {
+        redis_store *old = a->previous->impl;
+        s->created = old->created;
+        s->generation = old->generation + 1;
+        redis_close(a->previous);
+    }
+    /* For callers that never call child_init (the parent, tests): the
+     * parent opens no connection in it, so children inherit none. */
+    if ((rv = conns_make(s, a->pool)) != APR_SUCCESS)
+        return rv;
+    *origin = probe(s, a->pool);
+    st = apr_pcalloc(a->pool, sizeof(*st));
+    st->ops = &redis_ops;
+    st->impl = s;
+    st->backend = HL_STORE_BACKEND_REDIS;
+    *out = st;
+    return APR_SUCCESS;
+}
+
+static int redis_adopt(hl_store *previous)
+{
+    if (previous->backend != HL_STORE_BACKEND_REDIS)
+        return 0;
+    previous->ops = &redis_ops;
+    return 1;
+}
+
+static apr_status_t redis_check(apr_pool_t *p, const char *spec,
+                                const char **error)
+{
+    hl_redis_addr a;
+    return hl_redis_addr_parse(p, spec, &a, error);
+}
+
+const hl_store_backend hl_store_redis_backend = {
+    "redis", redis_open, redis_adopt, redis_check
+};
+const hl_store_backend hl_store_redis_unix_backend = {
+    "redis+unix", redis_open, redis_adopt, redis_check
+};

@@ -1,0 +1,53 @@
+/* hl_store_redis: the store backend in a Redis server shared by several
+ * Apache hosts (HyperlaneStore redis://... or redis+unix://...), through
+ * hiredis.  Built when configure finds hiredis (--with-redis). */
+#ifndef HL_STORE_REDIS_H
+#define HL_STORE_REDIS_H
+
+#include "hl_store.h"
+
+/* Its stores' number (hl_store.h); far from the shm backend's. */
+enum { HL_STORE_BACKEND_REDIS = 16 };
+
+#define HL_REDIS_DEFAULT_PORT        6379
+#define HL_REDIS_DEFAULT_PREFIX      "hyperlane:"
+#define HL_REDIS_DEFAULT_TIMEOUT     apr_time_from_msec(250)
+#define HL_REDIS_DEFAULT_CONNECTIONS 25
+/* How long after a failed connect requests fail at once, before one of
+ * them tries again. */
+#define HL_REDIS_RETRY_INTERVAL      apr_time_from_sec(1)
+/* What an entry costs the cache's byte budget beyond its key and value:
+ * its hash's fields and its places in the two sorted sets. */
+#define HL_REDIS_ENTRY_OVERHEAD      64
+
+/* Where a spec says Redis is. */
+typedef struct hl_redis_addr {
+    const char *host;          /* NULL for a Unix socket */
+    int         port;
+    const char *socket_path;   /* redis+unix:// */
+    const char *user;          /* NULL: none (AUTH password alone) */
+    const char *password;      /* NULL: no AUTH */
+    int         db;
+} hl_redis_addr;
+
+/* Parses redis://[[user]:password@]host[:port][/db] (host a name, an IPv4
+ * address or [an IPv6 one]; user and password percent-decoded) or
+ * redis+unix://[[user]:password@]/path/to.sock[?db=N].  APR_EINVAL and
+ * *error (in p, the password never in it) for anything else. */
+apr_status_t hl_redis_addr_parse(apr_pool_t *p, const char *spec,
+                                 hl_redis_addr *out, const char **error);
+
+/* The address as a URL to show, its password (if any) written "***". */
+const char *hl_redis_addr_masked(apr_pool_t *p, const hl_redis_addr *a);
+
+/* The store status (hl_store.h) for what went wrong: a hiredis context
+ * error (REDIS_ERR_*, 0: none) with the errno it left, or else an error
+ * reply's text. */
+apr_status_t hl_redis_status_of(int context_err, int saved_errno,
+                                const char *reply_error);
+
+/* The rows of the table (hl_store.c). */
+extern const hl_store_backend hl_store_redis_backend;
+extern const hl_store_backend hl_store_redis_unix_backend;
+
+#endif

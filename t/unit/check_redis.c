@@ -1,0 +1,494 @@
+/* The Redis backend's own tests (the store contract runs against it in
+ * check_store.c): its URLs, the password kept out of every message, the
+ * statuses of its failures, and that it comes back by itself after Redis
+ * restarts, loses its functions or stalls.  Each fault test runs its own
+ * redis-server (check_redis_server.c), never the shared one. */
+#include "check_hl.h"
+#include "check_redis.h"
+#include "hl_json_reply.h"
+#include "hl_store.h"
+#include "hl_store_redis.h"
+
+#include <apr_strings.h>
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SECRET "s3cr%40t"          /* decodes to s3cr@t */
+
+/* ---- URLs ----------------------------------------------------------- */
+
+START_TEST(test_url_forms)
+{
+    hl_redis_addr a;
+    const char *error = NULL;
+
+    ck_assert_int_eq(hl_redis_addr_parse(test_pool, "redis://localhost", &a,
+                                         &error), APR_SUCCESS);
+    ck_assert_str_eq(a.host, "localhost");
+    ck_assert_int_eq(a.port, 6379);
+    ck_assert_int_eq(a.db, 0);
+    ck_assert_ptr_null(a.password);
+    ck_assert_ptr_null(a.socket_path);
+
+    ck_assert_int_eq(hl_redis_addr_parse(test_pool, "redis://app:" SECRET
+                                         "@10.0.0.7:6380/3", &a, &error),
+                     APR_SUCCESS);
+    ck_assert_str_eq(a.user, "app");
+    ck_assert_str_eq(a.password, "s3cr@t");
+    ck_assert_str_eq(a.host, "10.0.0.7");
+    ck_assert_int_eq(a.port, 6380);
+    ck_assert_int_eq(a.db, 3);
+
+    ck_assert_int_eq(hl_redis_addr_parse(test_pool, "redis://:pw@[::1]:7000",
+                                         &a, &error), APR_SUCCESS);
+    ck_assert_ptr_null(a.user);
+    ck_assert_str_eq(a.password, "pw");
+    ck_assert_str_eq(a.host, "::1");
+    ck_assert_int_eq(a.port, 7000);
+
+    ck_assert_int_eq(hl_redis_addr_parse(test_pool, "redis+unix:///run/redis.sock",
+                                         &a, &error), APR_SUCCESS);
+    ck_assert_str_eq(a.socket_path, "/run/redis.sock");
+    ck_assert_ptr_null(a.host);
+    ck_assert_int_eq(hl_redis_addr_parse(test_pool,
+                                         "redis+unix://:pw@/run/r.sock?db=2",
+                                         &a, &error), APR_SUCCESS);
+    ck_assert_str_eq(a.socket_path, "/run/r.sock");
+    ck_assert_str_eq(a.password, "pw");
+    ck_assert_int_eq(a.db, 2);
+}
+END_TEST
+
+/* Each malformed URL is refused with a message that never shows the
+ * password, even where the password is what is malformed. */
+START_TEST(test_url_malformed)
+{
+    static const char *const bad[] = {
+        "redis://", "redis://:" SECRET "@", "redis://host:0",
+        "redis://host:65536", "redis://host:port", "redis://host/db",
+        "redis://host/-1", "redis://ho st", "redis://host:6379/1?x=y",
+        "redis://user@host", "redis://:@host", "redis://:%zz" SECRET "@host",
+        "redis://[::1", "redis://[::1]x", "redis://[zz]:1", "redis:/host",
+        "redis+unix://relative.sock", "redis+unix:///s.sock?db=x",
+        "redis+unix:///s.sock?foo=1", "redis+unix://:" SECRET "@", "rediss://h",
+    };
+    hl_redis_addr a;
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *error = NULL;
+        ck_assert_msg(hl_redis_addr_parse(test_pool, bad[i], &a, &error)
+                      == APR_EINVAL, "accepted %s", bad[i]);
+        ck_assert_ptr_nonnull(error);
+        ck_assert_msg(strstr(error, "s3cr") == NULL, "%s: %s", bad[i], error);
+        ck_assert_ptr_nonnull(strstr(error, "malformed Redis URL"));
+    }
+}
+END_TEST
+
+/* What configtest runs (HyperlaneStore): the name, then the URL. */
+START_TEST(test_spec_check)
+{
+    const char *error = NULL;
+    ck_assert_int_eq(hl_store_spec_check(test_pool, "redis://127.0.0.1:6379/0",
+                                         &error), APR_SUCCESS);
+    ck_assert_int_eq(hl_store_spec_check(test_pool, "redis+unix:///tmp/r.sock",
+                                         &error), APR_SUCCESS);
+    ck_assert_int_eq(hl_store_spec_check(test_pool, "redis://u:" SECRET
+                                         "@host:99999", &error), APR_EINVAL);
+    ck_assert_ptr_null(strstr(error, "s3cr"));
+    ck_assert_ptr_nonnull(strstr(error, "port"));
+    ck_assert_int_eq(hl_store_spec_check(test_pool, "memcached", &error),
+                     APR_EINVAL);
+    ck_assert_ptr_nonnull(strstr(error, "redis"));
+}
+END_TEST
+
+START_TEST(test_masked)
+{
+    hl_redis_addr a;
+    const char *error, *m;
+
+    hl_redis_addr_parse(test_pool, "redis://app:" SECRET "@h.example:6380/3",
+                        &a, &error);
+    m = hl_redis_addr_masked(test_pool, &a);
+    ck_assert_str_eq(m, "redis://app:***@h.example:6380/3");
+    hl_redis_addr_parse(test_pool, "redis://:" SECRET "@[::1]", &a, &error);
+    ck_assert_str_eq(hl_redis_addr_masked(test_pool, &a), "redis://:***@[::1]:6379/0");
+    hl_redis_addr_parse(test_pool, "redis://h", &a, &error);
+    ck_assert_str_eq(hl_redis_addr_masked(test_pool, &a), "redis://h:6379/0");
+    hl_redis_addr_parse(test_pool, "redis+unix://:" SECRET "@/r.sock?db=4", &a,
+                        &error);
+    ck_assert_str_eq(hl_redis_addr_masked(test_pool, &a),
+                     "redis+unix://:***@/r.sock?db=4");
+}
+END_TEST
+
+START_TEST(test_prefix_check)
+{
+    char longer[HL_STORE_PREFIX_MAX + 2];
+    ck_assert_ptr_null(hl_store_prefix_check(test_pool, "hyperlane:"));
+    ck_assert_ptr_null(hl_store_prefix_check(test_pool, "{site-a}:hl/"));
+    ck_assert_ptr_nonnull(hl_store_prefix_check(test_pool, ""));
+    ck_assert_ptr_nonnull(hl_store_prefix_check(test_pool, "a b"));
+    ck_assert_ptr_nonnull(hl_store_prefix_check(test_pool, "tab\t"));
+    ck_assert_ptr_nonnull(hl_store_prefix_check(test_pool, "caf\xc3\xa9"));
+    memset(longer, 'p', sizeof(longer) - 1);
+    longer[sizeof(longer) - 1] = '\0';
+    ck_assert_ptr_nonnull(hl_store_prefix_check(test_pool, longer));
+    longer[HL_STORE_PREFIX_MAX] = '\0';
+    ck_assert_ptr_null(hl_store_prefix_check(test_pool, longer));
+}
+END_TEST
+
+START_TEST(test_status_mapping)
+{
+    ck_assert_int_eq(hl_redis_status_of(REDIS_ERR_IO, ECONNREFUSED, NULL),
+                     APR_ECONNREFUSED);
+    ck_assert_int_eq(hl_redis_status_of(REDIS_ERR_IO, ETIMEDOUT, NULL), APR_TIMEUP);
+    ck_assert_int_eq(hl_redis_status_of(REDIS_ERR_IO, EAGAIN, NULL), APR_TIMEUP);
+    ck_assert_int_eq(hl_redis_status_of(REDIS_ERR_EOF, 0, NULL), APR_ECONNREFUSED);
+    ck_assert_int_eq(hl_redis_status_of(REDIS_ERR_OTHER, 0, NULL), APR_ECONNREFUSED);
+    ck_assert_int_eq(hl_redis_status_of(REDIS_ERR_PROTOCOL, 0, NULL), APR_EGENERAL);
+    ck_assert_int_eq(hl_redis_status_of(0, 0, "WRONGPASS invalid username-password "
+                                        "pair or user is disabled."), APR_EACCES);
+    ck_assert_int_eq(hl_redis_status_of(0, 0, "NOAUTH Authentication required."),
+                     APR_EACCES);
+    ck_assert_int_eq(hl_redis_status_of(0, 0, "NOPERM this user has no "
+                                        "permissions"), APR_EACCES);
+    ck_assert_int_eq(hl_redis_status_of(0, 0, "READONLY You can't write against "
+                                        "a read only replica."), APR_EACCES);
+    ck_assert_int_eq(hl_redis_status_of(0, 0, "OOM command not allowed"), APR_EACCES);
+    ck_assert_int_eq(hl_redis_status_of(0, 0, "LOADING Redis is loading"),
+                     APR_ECONNREFUSED);
+    ck_assert_int_eq(hl_redis_status_of(0, 0, "BUSY Redis is busy running a "
+                                        "script."), APR_TIMEUP);
+    ck_assert_int_eq(hl_redis_status_of(0, 0, "ERR something else"), APR_EGENERAL);
+    ck_assert_int_eq(hl_redis_status_of(0, 0, NULL), APR_EGENERAL);
+}
+END_TEST
+
+/* ---- against a server ---------------------------------------------------- */
+
+/* What a store logged: each line, and how many of each kind. */
+typedef struct log_record {
+    int troubles, recoveries;
+    char all[4096];
+} log_record;
+
+static void record(void *baton, int level, const char *message)
+{
+    log_record *l = baton;
+    if (strstr(message, "answers again"))
+        l->recoveries++;
+    else
+        l->troubles++;
+    apr_cpystrn(l->all + strlen(l->all), message, sizeof(l->all) - strlen(l->all));
+    apr_cpystrn(l->all + strlen(l->all), "\n", sizeof(l->all) - strlen(l->all));
+}
+
+static hl_store *open_spec(const char *spec, const char *host, log_record *l,
+                           apr_interval_time_t timeout, const char **origin)
+{
+    hl_store_open_args a;
+    hl_store *st = NULL;
+    memset(&a, 0, sizeof(a));
+    a.spec = spec;
+    a.sizes.history_capacity = 5;
+    a.sizes.cache_bytes = 64 * 1024;
+    a.sizes.cache_max_key = 32;
+    a.sizes.cache_max_value = 4096;
+    a.pool = test_pool;
+    a.host = host;
+    /* 0: generous, as in check_store.c; the stall test sets its own. */
+    a.timeout = timeout ? timeout : apr_time_from_sec(10);
+    a.log = l ? record : NULL;
+    a.log_baton = l;
+    ck_assert_int_eq(hl_store_open(&st, &a, origin), APR_SUCCESS);
+    ck_assert_int_eq(hl_store_child_init(st, test_pool), APR_SUCCESS);
+    return st;
+}
+
+static const char *spec_of(const test_redis *t, const char *auth)
+{
+    return apr_psprintf(test_pool, "redis://%s127.0.0.1:%d", auth ? auth : "",
+                        t->port);
+}
+
+/* A redis-server of the test's own (with password, if not NULL) and a
+ * fresh log record; 0 when the Redis tests are skipped
+ * (HL_TEST_NO_REDIS=1). */
+static int private_server(test_redis *t, log_record *l, const char *password)
+{
+    if (!test_redis_shared())
+        return 0;
+    memset(t, 0, sizeof(*t));
+    memset(l, 0, sizeof(*l));
+    t->password = password;
+    ck_assert(test_redis_start(t));
+    return 1;
+}
+
+/* Increments until one succeeds, for at most about 5 s; its status. */
+static apr_status_t increment_soon(hl_store *st, apr_uint64_t *v)
+{
+    apr_status_t rv = APR_EGENERAL;
+    int i;
+    for (i = 0; i < 50; i++) {
+        if ((rv = hl_store_counter_increment(st, 1, v)) == APR_SUCCESS)
+            break;
+        usleep(100000);
+    }
+    return rv;
+}
+
+/* A host's name goes with its increments into the shared history. */
+START_TEST(test_history_names_the_host)
+{
+    const test_redis *t = test_redis_shared();
+    hl_counter_snapshot snap;
+    hl_memory_figures m;
+    json_object *o, *recent;
+    const char *origin;
+    hl_store *a, *b;
+    apr_uint64_t v;
+
+    if (!t)
+        return;
+    test_redis_command(t, "FLUSHALL");
+    a = open_spec(spec_of(t, NULL), "alpha:8080", NULL, 0, &origin);
+    b = open_spec(spec_of(t, NULL), "beta", NULL, 0, &origin);
+    ck_assert_ptr_nonnull(strstr(origin, "Redis 7"));
+    ck_assert_int_eq(hl_store_counter_increment(a, 11, &v), APR_SUCCESS);
+    ck_assert_int_eq(hl_store_counter_increment(b, 22, &v), APR_SUCCESS);
+    ck_assert_uint_eq(v, 2);
+    ck_assert_int_eq(hl_store_counter_snapshot(a, HL_RECENT_MAX, &snap), APR_SUCCESS);
+    ck_assert_int_eq(snap.n_recent, 2);
+    ck_assert_str_eq(snap.recent[0].host, "beta");
+    ck_assert_int_eq(snap.recent[0].pid, 22);
+    ck_assert_str_eq(snap.recent[1].host, "alpha:8080");
+    memset(&m, 0, sizeof(m));
+    m.store.backend = "redis";
+    m.mpm = "event";
+    o = JSON_OF(hl_json_counter_stats(test_w, &snap, &m));
+    recent = json_field(o, "recent", json_type_array);
+    ck_assert_str_eq(json_object_get_string(json_field(
+        json_object_array_get_idx(recent, 0), "host", json_type_string)), "beta");
+    json_object_put(o);
+}
+END_TEST
+
+/* Two prefixes on one Redis are two stores. */
+START_TEST(test_prefixes_are_separate)
+{
+    const test_redis *t = test_redis_shared();
+    hl_store_open_args a;
+    hl_store *one, *two;
+    const char *origin;
+    apr_uint64_t v;
+
+    if (!t)
+        return;
+    test_redis_command(t, "FLUSHALL");
+    one = open_spec(spec_of(t, NULL), "h", NULL, 0, &origin);
+    memset(&a, 0, sizeof(a));
+    a.spec = spec_of(t, NULL);
+    a.sizes.history_capacity = 5;
+    a.pool = test_pool;
+    a.key_prefix = "other:";
+    ck_assert_int_eq(hl_store_open(&two, &a, &origin), APR_SUCCESS);
+    ck_assert_int_eq(hl_store_counter_increment(one, 1, &v), APR_SUCCESS);
+    ck_assert_int_eq(hl_store_counter_increment(one, 1, &v), APR_SUCCESS);
+    ck_assert_int_eq(hl_store_counter_increment(two, 1, &v), APR_SUCCESS);
+    ck_assert_uint_eq(v, 1);
+    ck_assert_int_eq(hl_store_cache_set(two, "k", 1, "v", 1, 1, 0, NULL),
+                     APR_ENOTIMPL);     /* "two" has no cache */
+}
+END_TEST
+
+/* The same store through the server's Unix socket. */
+START_TEST(test_unix_socket)
+{
+    const test_redis *t = test_redis_shared();
+    const char *origin;
+    hl_store *st;
+    apr_uint64_t v;
+    if (!t)
+        return;
+    test_redis_command(t, "FLUSHALL");
+    st = open_spec(apr_pstrcat(test_pool, "redis+unix://", t->socket, NULL),
+                   "h", NULL, 0, &origin);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
+    ck_assert_uint_eq(v, 1);
+}
+END_TEST
+
+/* Nothing listens: the store opens anyway (the server must start), says
+ * so, answers ECONNREFUSED, and logs one line however many calls fail. */
+START_TEST(test_down_at_open)
+{
+    test_redis t;
+    log_record l;
+    const char *origin;
+    hl_store *st;
+    hl_counter_snapshot snap;
+    hl_cache_result res;
+    apr_uint64_t v;
+    int i;
+
+    if (!private_server(&t, &l, NULL))
+        return;
+    test_redis_kill(&t);          /* a port where nothing listens now */
+    st = open_spec(spec_of(&t, NULL), "h", &l, 0, &origin);
+    ck_assert_ptr_nonnull(strstr(origin, "not answering"));
+    for (i = 0; i < 20; i++) {
+        ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_ECONNREFUSED);
+        ck_assert_int_eq(hl_store_counter_snapshot(st, 3, &snap), APR_ECONNREFUSED);
+        ck_assert_int_eq(hl_store_cache_get(st, test_pool, "k", 1, 1, &res),
+                         APR_ECONNREFUSED);
+    }
+    ck_assert_int_eq(l.troubles, 1);
+    ck_assert_int_eq(l.recoveries, 0);
+    ck_assert_ptr_nonnull(strstr(l.all, "127.0.0.1"));
+    test_redis_stop(&t);
+}
+END_TEST
+
+/* Redis killed and started again: the store fails while it is away, then
+ * serves again by itself; one line for each, and its functions are
+ * loaded again into the new, empty server. */
+START_TEST(test_reconnect_after_restart)
+{
+    test_redis t;
+    log_record l;
+    const char *origin;
+    hl_store *st;
+    apr_uint64_t v;
+
+    if (!private_server(&t, &l, NULL))
+        return;
+    st = open_spec(spec_of(&t, NULL), "h", &l, 0, &origin);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
+    ck_assert_int_eq(hl_store_cache_set(st, "k", 1, "v", 1, 1, 0, NULL),
+                     APR_SUCCESS);
+    test_redis_kill(&t);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_ECONNREFUSED);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_ECONNREFUSED);
+    ck_assert_int_eq(l.troubles, 1);
+    ck_assert(test_redis_start(&t));
+    ck_assert_int_eq(increment_soon(st, &v), APR_SUCCESS);
+    ck_assert_uint_eq(v, 1);          /* a new server without persistence */
+    ck_assert_int_eq(hl_store_cache_set(st, "k", 1, "v", 1, 1, 0, NULL),
+                     APR_SUCCESS);
+    ck_assert_int_eq(l.troubles, 1);
+    ck_assert_int_eq(l.recoveries, 1);
+    test_redis_stop(&t);
+}
+END_TEST
+
+/* FUNCTION FLUSH under a running store: the next call loads them again
+ * and succeeds, with nothing logged. */
+START_TEST(test_reload_after_function_flush)
+{
+    test_redis t;
+    log_record l;
+    const char *origin;
+    hl_store *st;
+    hl_counter_snapshot snap;
+    apr_uint64_t v;
+
+    if (!private_server(&t, &l, NULL))
+        return;
+    st = open_spec(spec_of(&t, NULL), "h", &l, 0, &origin);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
+    ck_assert(test_redis_command(&t, "FUNCTION FLUSH"));
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
+    ck_assert_uint_eq(v, 2);
+    ck_assert(test_redis_command(&t, "FUNCTION FLUSH"));
+    ck_assert_int_eq(hl_store_counter_snapshot(st, 2, &snap), APR_SUCCESS);
+    ck_assert_uint_eq(snap.current_value, 2);
+    ck_assert_int_eq(l.troubles, 0);
+    test_redis_stop(&t);
+}
+END_TEST
+
+/* A wrong password: EACCES, one line that names the server but not the
+ * password; the right one works. */
+START_TEST(test_wrong_password)
+{
+    test_redis t;
+    log_record l;
+    const char *origin;
+    hl_store *st;
+    apr_uint64_t v;
+
+    if (!private_server(&t, &l, "right-one"))
+        return;
+    st = open_spec(spec_of(&t, ":wrong-one@"), "h", &l, 0, &origin);
+    ck_assert_ptr_null(strstr(origin, "wrong-one"));
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_EACCES);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_EACCES);
+    ck_assert_int_eq(l.troubles, 1);
+    ck_assert_ptr_null(strstr(l.all, "wrong-one"));
+    ck_assert_ptr_nonnull(strstr(l.all, ":***@127.0.0.1"));
+    st = open_spec(spec_of(&t, "default:right-one@"), "h", NULL, 0, &origin);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
+    st = open_spec(spec_of(&t, NULL), "h", NULL, 0, &origin);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_EACCES);
+    test_redis_stop(&t);
+}
+END_TEST
+
+/* A stalled Redis (SIGSTOP): APR_TIMEUP; once it runs again, service
+ * resumes by itself. */
+START_TEST(test_stalled_server_times_out)
+{
+    test_redis t;
+    log_record l;
+    const char *origin;
+    hl_store *st;
+    apr_uint64_t v;
+
+    if (!private_server(&t, &l, NULL))
+        return;
+    st = open_spec(spec_of(&t, NULL), "h", &l, apr_time_from_msec(100), &origin);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
+    kill(t.pid, SIGSTOP);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_TIMEUP);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_TIMEUP);
+    ck_assert_int_eq(l.troubles, 1);
+    kill(t.pid, SIGCONT);
+    ck_assert_int_eq(increment_soon(st, &v), APR_SUCCESS);
+    ck_assert_int_eq(l.recoveries, 1);
+    test_redis_stop(&t);
+}
+END_TEST
+
+Suite *redis_suite(void)
+{
+    Suite *s = suite_create("redis backend");
+    TCase *tc = tcase_create("urls");
+    TCase *live = tcase_create("against redis-server");
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
+    tcase_add_test(tc, test_url_forms);
+    tcase_add_test(tc, test_url_malformed);
+    tcase_add_test(tc, test_spec_check);
+    tcase_add_test(tc, test_masked);
+    tcase_add_test(tc, test_prefix_check);
+    tcase_add_test(tc, test_status_mapping);
+    suite_add_tcase(s, tc);
+    tcase_add_checked_fixture(live, pool_setup, pool_teardown);
+    tcase_set_timeout(live, 60);
+    tcase_add_test(live, test_history_names_the_host);
+    tcase_add_test(live, test_prefixes_are_separate);
+    tcase_add_test(live, test_unix_socket);
+    tcase_add_test(live, test_down_at_open);
+    tcase_add_test(live, test_reconnect_after_restart);
+    tcase_add_test(live, test_reload_after_function_flush);
+    tcase_add_test(live, test_wrong_password);
+    tcase_add_test(live, test_stalled_server_times_out);
+    suite_add_tcase(s, live);
+    return s;
+}
