@@ -93,7 +93,8 @@ CONF
     close $fh;
 }
 
-# Starts redis-server and waits (bounded) until it answers PING.  Dies if
+# Starts redis-server and waits (60 s at most: a busy machine) until it
+# answers PING, with PONG or, while it loads its data, LOADING.  Dies if
 # it does not.
 sub start {
     my $self = shift;
@@ -109,17 +110,17 @@ sub start {
         POSIX::_exit(127);
     }
     $self->{pid} = $pid;
-    my $deadline = time + 20;
+    my $deadline = time + 60;
     while (time < $deadline) {
         my $r = eval { $self->command('PING') };
-        return 1 if defined $r && $r eq 'PONG';
+        return 1 if defined $r && ($r eq 'PONG' || (ref $r && $r->{error} =~ /^LOADING/));
         if (waitpid($pid, POSIX::WNOHANG()) == $pid) {
             delete $self->{pid};
             die "redis-server exited: " . $self->log;
         }
         sleep 0.05;
     }
-    die "redis-server did not answer PING within 20 s: " . $self->log;
+    die "redis-server did not answer PING within 60 s: " . $self->log;
 }
 
 # SIGKILL, and reaped: Redis has no chance to write anything more.

@@ -113,7 +113,9 @@ sub one_request {
 # Returns { ok => 2xx answers, other => non-2xx, none => no answer, sent,
 # s503 => 503 answers, bad503 => those of them without Retry-After or
 # without a JSON error of status 503, slow => answers that took longer
-# than $opt{slow} seconds (when given), ok_pN => 2xx answers of port N }.
+# than $opt{slow} seconds (when given), ok_pN => 2xx answers of port N,
+# and for each NAME => qr/.../ of $opt{match} the answers whose body
+# matches }.
 sub hammer {
     my (%opt) = @_;
     my $clients = $opt{clients} || 50;
@@ -129,6 +131,8 @@ sub hammer {
         my $share = int($total / $clients) + ($c < $total % $clients ? 1 : 0);
         my %n = (ok => 0, other => 0, none => 0, sent => 0, s503 => 0,
                  bad503 => 0, slow => 0, "ok_p$port" => 0);
+        my %match = %{ $opt{match} || {} };
+        $n{$_} = 0 for keys %match;
         my $deadline = time + $seconds;
         my $sock;
         for (1 .. $share) {
@@ -144,6 +148,7 @@ sub hammer {
             if (!defined $status) { $n{none}++; undef $sock; next }
             $n{slow}++ if $opt{slow} && time - $t0 > $opt{slow};
             if ($status =~ /^2/) { $n{ok}++; $n{"ok_p$port"}++ } else { $n{other}++ }
+            $body =~ $match{$_} and $n{$_}++ for keys %match;
             if ($status == 503) {
                 $n{s503}++;
                 my $j = decode_json_ok($body);
