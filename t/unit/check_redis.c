@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define SECRET "s3cr%40t"          /* decodes to s3cr@t */
@@ -503,6 +505,49 @@ END_TEST
 /* Redis killed and started again: the store fails while it is away, then
  * serves again by itself; one line for each, and its functions are
  * loaded again into the new, empty server. */
+/* The processes of one host tell an outage once between them: a child
+ * process that finds Redis down logs it, its parent (which fails too)
+ * does not, and the one that sees it back says so once. */
+START_TEST(test_one_line_per_host)
+{
+    test_redis t;
+    log_record *l;
+    const char *origin;
+    hl_store *st;
+    apr_uint64_t v;
+    pid_t child;
+    int status;
+
+    if (!private_server(&t, &(log_record){ 0 }, NULL))
+        return;
+    /* Both processes write their lines here. */
+    l = mmap(NULL, sizeof(*l), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+             -1, 0);
+    ck_assert(l != MAP_FAILED);
+    memset(l, 0, sizeof(*l));
+    test_redis_kill(&t);
+    st = open_spec(spec_of(&t, NULL), "h", l, 0, &origin);
+    child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        apr_pool_t *pchild;
+        apr_pool_create(&pchild, NULL);
+        hl_store_child_init(st, pchild);
+        _exit(hl_store_counter_increment(st, 1, &v) == APR_ECONNREFUSED ? 0 : 1);
+    }
+    ck_assert_int_eq(waitpid(child, &status, 0), child);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ck_assert_int_eq(l->troubles, 1);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_ECONNREFUSED);
+    ck_assert_int_eq(l->troubles, 1);           /* told by the child */
+    ck_assert(test_redis_start(&t));
+    ck_assert_int_eq(increment_soon(st, &v), APR_SUCCESS);
+    ck_assert_int_eq(l->recoveries, 1);
+    munmap(l, sizeof(*l));
+    test_redis_stop(&t);
+}
+END_TEST
+
 START_TEST(test_reconnect_after_restart)
 {
     test_redis t;
@@ -631,6 +676,7 @@ Suite *redis_suite(void)
     tcase_add_test(live, test_two_hosts_keep_the_accounting);
     tcase_add_test(live, test_down_at_open);
     tcase_add_test(live, test_reconnect_after_restart);
+    tcase_add_test(live, test_one_line_per_host);
     tcase_add_test(live, test_reload_after_function_flush);
     tcase_add_test(live, test_wrong_password);
     tcase_add_test(live, test_stalled_server_times_out);
