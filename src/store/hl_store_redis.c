@@ -16,14 +16,16 @@
  * short stretch (HL_REDIS_RETRY_INTERVAL) in which requests fail at once
  * instead of each waiting out the timeout; then one request tries again,
  * so service resumes by itself.  The log gets one line when trouble
- * starts and one when Redis answers again, per process, never one per
- * request; the address it names has its password masked.
+ * starts and one when Redis answers again, for the whole host (the
+ * processes share a word that says whether the outage was told), never
+ * one per request; the address it names has its password masked.
  */
 #include "hl_store_redis.h"
 #include "hl_store_redis_lua.h"
 
 #include <apr_lib.h>
 #include <apr_reslist.h>
+#include <apr_shm.h>
 #include <apr_strings.h>
 #include <hiredis/hiredis.h>
 #include <json-c/json.h>
@@ -62,6 +64,9 @@ typedef struct redis_store {
     apr_int64_t   down_until;        /* fail at once until then; 0: up */
     apr_uint32_t  last_error;        /* the status failing at once gives */
     apr_uint32_t  trouble;           /* 1 from a failure to the next success */
+    apr_shm_t    *told_shm;          /* the host's word below, shared by */
+    apr_uint32_t *told;              /* every process: 1 while an outage
+                                      * is told in the log */
     apr_uint32_t  loaded;            /* the library loaded by this process */
     apr_uint32_t  epoch;             /* moves on when a connection is lost */
     apr_uint64_t  bytes_seen;        /* the cache's bytes, as last answered */
@@ -330,7 +335,10 @@ static void note_failure(redis_store *s, apr_status_t rv, const char *what,
                          __ATOMIC_RELEASE);
     }
     if (__atomic_compare_exchange_n(&s->trouble, &calm, 1, 0, __ATOMIC_ACQ_REL,
-                                    __ATOMIC_RELAXED))
+                                    __ATOMIC_RELAXED)
+        && (calm = 0, __atomic_compare_exchange_n(s->told, &calm, 1, 0,
+                                                  __ATOMIC_ACQ_REL,
+                                                  __ATOMIC_RELAXED)))
         say(s, LEVEL_ERR, "mod_hyperlane: Redis at %s: %s (%s); requests that "
             "need the store get 503 until it answers", what,
             detail && *detail ? detail : "no detail");
@@ -343,8 +351,11 @@ static void note_success(redis_store *s)
         && __atomic_compare_exchange_n(&s->trouble, &troubled, 0, 0,
                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
         __atomic_store_n(&s->down_until, 0, __ATOMIC_RELEASE);
-        say(s, LEVEL_NOTICE, "mod_hyperlane: Redis at %s answers again%s%s", "",
-            "");
+        troubled = 1;
+        if (__atomic_compare_exchange_n(s->told, &troubled, 0, 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            say(s, LEVEL_NOTICE, "mod_hyperlane: Redis at %s answers "
+                "again%s%s", "", "");
     }
 }
 
@@ -620,6 +631,9 @@ static apr_status_t redis_close(hl_store *st)
     redis_store *s = st->impl;
     apr_status_t rv = s->conns ? apr_reslist_destroy(s->conns) : APR_SUCCESS;
     s->conns = NULL;
+    if (s->told_shm)
+        apr_shm_destroy(s->told_shm);
+    s->told_shm = NULL;
     return rv;
 }
 
@@ -1004,8 +1018,19 @@ static apr_status_t redis_open(hl_store **out, const hl_store_open_args *a,
         redis_store *old = a->previous->impl;
         s->created = old->created;
         s->generation = old->generation + 1;
+        /* The host's word lives on: an outage told before a graceful
+         * restart is told to have ended after it. */
+        s->told_shm = old->told_shm;
+        old->told_shm = NULL;
         redis_close(a->previous);
     }
+    if (!s->told_shm) {
+        rv = apr_shm_create(&s->told_shm, sizeof(*s->told), NULL, a->pool);
+        if (rv != APR_SUCCESS)
+            return rv;
+        *(apr_uint32_t *)apr_shm_baseaddr_get(s->told_shm) = 0;
+    }
+    s->told = apr_shm_baseaddr_get(s->told_shm);
     /* For callers that never call child_init (the parent, tests): the
      * parent opens no connection in it, so children inherit none. */
     if ((rv = conns_make(s, a->pool)) != APR_SUCCESS)

@@ -11,8 +11,12 @@
 
 #include <apr_strings.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define SECRET "s3cr%40t"          /* decodes to s3cr@t */
@@ -309,6 +313,148 @@ START_TEST(test_prefixes_are_separate)
 END_TEST
 
 /* The same store through the server's Unix socket. */
+/* Two hosts (two stores on one prefix), four threads each, setting,
+ * reading and deleting a few keys at once, some with a short TTL: every
+ * figure adds up afterwards, checked against the keys Redis holds. */
+#define HOST_THREADS 4
+#define HOST_OPS     600
+#define HOST_KEYS    80
+
+typedef struct cache_worker {
+    hl_store *st;
+    apr_uint64_t seed;
+    apr_uint64_t sets, replaced, hits, misses, deletes, failures;
+} cache_worker;
+
+static void *cache_traffic(void *arg)
+{
+    cache_worker *w = arg;
+    apr_pool_t *pool;
+    char key[8], value[3000];
+    int i;
+
+    apr_pool_create(&pool, NULL);
+    memset(value, 'v', sizeof(value));
+    for (i = 0; i < HOST_OPS; i++) {
+        apr_uint64_t r = test_rand(&w->seed);
+        apr_time_t now = (apr_time_t)1700000000 * APR_USEC_PER_SEC + i * 1000;
+        hl_cache_result res;
+        apr_status_t rv;
+        int replaced = 0;
+        apr_snprintf(key, sizeof(key), "k%d", (int)(r % HOST_KEYS));
+        switch ((r >> 8) % 3) {
+        case 0:
+            rv = hl_store_cache_set(w->st, key, strlen(key), value,
+                                    (apr_size_t)((r >> 16) % sizeof(value)), now,
+                                    (r >> 32) % 4 ? 0 : 3000, &replaced);
+            w->sets += rv == APR_SUCCESS;
+            w->replaced += rv == APR_SUCCESS && replaced;
+            break;
+        case 1:
+            rv = hl_store_cache_get(w->st, pool, key, strlen(key), now, &res);
+            w->hits += rv == APR_SUCCESS;
+            w->misses += rv == APR_NOTFOUND;
+            break;
+        default:
+            rv = hl_store_cache_delete(w->st, key, strlen(key), now);
+            w->deletes += rv == APR_SUCCESS;
+            break;
+        }
+        w->failures += rv != APR_SUCCESS && rv != APR_NOTFOUND;
+        apr_pool_clear(pool);
+    }
+    apr_pool_destroy(pool);
+    return NULL;
+}
+
+/* A number from one Redis command's integer or string reply. */
+static long long redis_number(redisContext *c, const char *fmt, const char *arg)
+{
+    redisReply *r = redisCommand(c, fmt, arg);
+    long long n;
+    ck_assert_ptr_nonnull(r);
+    n = r->type == REDIS_REPLY_INTEGER ? r->integer
+        : r->type == REDIS_REPLY_STRING ? atoll(r->str) : -1;
+    freeReplyObject(r);
+    return n;
+}
+
+START_TEST(test_two_hosts_keep_the_accounting)
+{
+    const test_redis *t = test_redis_shared();
+    cache_worker w[2 * HOST_THREADS];
+    pthread_t th[2 * HOST_THREADS];
+    hl_store *host[2];
+    hl_cache_stats st;
+    hl_limiter_stats ls;
+    json_object *o;
+    apr_uint64_t sets = 0, replaced = 0, hits = 0, misses = 0, deletes = 0;
+    long long entries = 0, bytes = 0, accesses = 0;
+    redisContext *c;
+    redisReply *keys;
+    const char *origin;
+    size_t i;
+
+    if (!t)
+        return;
+    test_redis_command(t, "FLUSHALL");
+    host[0] = open_spec(spec_of(t, NULL), "one", NULL, 0, &origin);
+    host[1] = open_spec(spec_of(t, NULL), "two", NULL, 0, &origin);
+    for (i = 0; i < 2 * HOST_THREADS; i++) {
+        memset(&w[i], 0, sizeof(w[i]));
+        w[i].st = host[i % 2];
+        w[i].seed = 0x9E3779B97F4A7C15ull * (i + 1);
+        ck_assert_int_eq(pthread_create(&th[i], NULL, cache_traffic, &w[i]), 0);
+    }
+    for (i = 0; i < 2 * HOST_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_uint_eq(w[i].failures, 0);
+        sets += w[i].sets;
+        replaced += w[i].replaced;
+        hits += w[i].hits;
+        misses += w[i].misses;
+        deletes += w[i].deletes;
+    }
+    ck_assert_int_eq(hl_store_cache_stats(host[1], &st), APR_SUCCESS);
+    ck_assert_uint_gt(sets, 0);
+    ck_assert_uint_eq(st.sets, sets);
+    ck_assert_uint_eq(st.hits, hits);
+    ck_assert_uint_eq(st.misses, misses);
+    ck_assert_uint_eq(st.deletes, deletes);
+    ck_assert_uint_gt(st.evictions, 0);
+    ck_assert_uint_gt(st.expirations, 0);
+    /* Every entry set ended one way, or is still there. */
+    ck_assert_uint_eq(st.sets, st.total_entries + replaced + st.evictions
+                               + st.expirations + st.deletes);
+    ck_assert_uint_le(st.bytes_used, st.capacity_bytes);
+    /* The answer names the store and carries Redis's own figures. */
+    memset(&ls, 0, sizeof(ls));
+    o = JSON_OF(hl_json_cache_stats(test_w, &st, &ls, 50));
+    ck_assert_str_eq(json_object_get_string(json_field(o, "store", json_type_string)),
+                     "redis");
+    ck_assert_ptr_nonnull(strstr(json_object_get_string(
+        json_field(o, "redis_version", json_type_string)), "7."));
+    ck_assert_uint_gt(json_u64(o, "redis_used_memory"), 0);
+    json_object_put(o);
+    /* What the figures say is what Redis holds. */
+    c = test_redis_connect(t);
+    ck_assert_ptr_nonnull(c);
+    keys = redisCommand(c, "KEYS %s", "hyperlane:c:e:*");
+    ck_assert_ptr_nonnull(keys);
+    for (i = 0; i < keys->elements; i++) {
+        bytes += redis_number(c, "HGET %s b", keys->element[i]->str);
+        accesses += redis_number(c, "HGET %s a", keys->element[i]->str);
+        entries++;
+    }
+    freeReplyObject(keys);
+    ck_assert_int_eq(entries, (long long)st.total_entries);
+    ck_assert_int_eq(bytes, (long long)st.bytes_used);
+    ck_assert_int_eq(accesses, (long long)st.total_accesses);
+    ck_assert_int_eq(redis_number(c, "ZCARD %s", "hyperlane:c:lru"), entries);
+    redisFree(c);
+}
+END_TEST
+
 START_TEST(test_unix_socket)
 {
     const test_redis *t = test_redis_shared();
@@ -359,6 +505,49 @@ END_TEST
 /* Redis killed and started again: the store fails while it is away, then
  * serves again by itself; one line for each, and its functions are
  * loaded again into the new, empty server. */
+/* The processes of one host tell an outage once between them: a child
+ * process that finds Redis down logs it, its parent (which fails too)
+ * does not, and the one that sees it back says so once. */
+START_TEST(test_one_line_per_host)
+{
+    test_redis t;
+    log_record *l;
+    const char *origin;
+    hl_store *st;
+    apr_uint64_t v;
+    pid_t child;
+    int status;
+
+    if (!private_server(&t, &(log_record){ 0 }, NULL))
+        return;
+    /* Both processes write their lines here. */
+    l = mmap(NULL, sizeof(*l), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+             -1, 0);
+    ck_assert(l != MAP_FAILED);
+    memset(l, 0, sizeof(*l));
+    test_redis_kill(&t);
+    st = open_spec(spec_of(&t, NULL), "h", l, 0, &origin);
+    child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        apr_pool_t *pchild;
+        apr_pool_create(&pchild, NULL);
+        hl_store_child_init(st, pchild);
+        _exit(hl_store_counter_increment(st, 1, &v) == APR_ECONNREFUSED ? 0 : 1);
+    }
+    ck_assert_int_eq(waitpid(child, &status, 0), child);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ck_assert_int_eq(l->troubles, 1);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_ECONNREFUSED);
+    ck_assert_int_eq(l->troubles, 1);           /* told by the child */
+    ck_assert(test_redis_start(&t));
+    ck_assert_int_eq(increment_soon(st, &v), APR_SUCCESS);
+    ck_assert_int_eq(l->recoveries, 1);
+    munmap(l, sizeof(*l));
+    test_redis_stop(&t);
+}
+END_TEST
+
 START_TEST(test_reconnect_after_restart)
 {
     test_redis t;
@@ -484,8 +673,10 @@ Suite *redis_suite(void)
     tcase_add_test(live, test_history_names_the_host);
     tcase_add_test(live, test_prefixes_are_separate);
     tcase_add_test(live, test_unix_socket);
+    tcase_add_test(live, test_two_hosts_keep_the_accounting);
     tcase_add_test(live, test_down_at_open);
     tcase_add_test(live, test_reconnect_after_restart);
+    tcase_add_test(live, test_one_line_per_host);
     tcase_add_test(live, test_reload_after_function_flush);
     tcase_add_test(live, test_wrong_password);
     tcase_add_test(live, test_stalled_server_times_out);
