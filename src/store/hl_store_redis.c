@@ -344,9 +344,14 @@ static void note_failure(redis_store *s, apr_status_t rv, const char *what,
             detail && *detail ? detail : "no detail");
 }
 
-static void note_success(redis_store *s)
+static void note_success(redis_store *s, apr_uint32_t conn_epoch)
 {
     apr_uint32_t troubled = 1;
+    /* A reply on a connection older than the last failure says nothing
+     * of Redis now: it may have answered just before it went away, while
+     * another thread already told the outage. */
+    if (conn_epoch != __atomic_load_n(&s->epoch, __ATOMIC_ACQUIRE))
+        return;
     if (__atomic_load_n(&s->trouble, __ATOMIC_RELAXED)
         && __atomic_compare_exchange_n(&s->trouble, &troubled, 0, 0,
                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
@@ -485,6 +490,8 @@ static apr_status_t conn_make(void **resource, void *params, apr_pool_t *pool)
     rv = connect_to(s, &conn->c, detail, sizeof(detail));
     if (rv != APR_SUCCESS) {
         free(conn);
+        /* The connections made before are as good as gone. */
+        __atomic_add_fetch(&s->epoch, 1, __ATOMIC_ACQ_REL);
         note_failure(s, rv, "cannot connect", detail, 1);
         return rv;
     }
@@ -557,6 +564,7 @@ static apr_status_t fcall(redis_store *s, const char *fn, int nargs,
     redisReply *r = NULL;
     const char *why = NULL;
     apr_status_t rv;
+    apr_uint32_t epoch;
     int i, attempt;
 
     apr_snprintf(name, sizeof(name), "%s_%s", HL_REDIS_LIBRARY, fn);
@@ -573,6 +581,7 @@ static apr_status_t fcall(redis_store *s, const char *fn, int nargs,
     if ((rv = conn_acquire(s, &conn)) != APR_SUCCESS)
         return rv;
     c = conn->c;
+    epoch = conn->epoch;
     for (attempt = 0; ; attempt++) {
         if (r)
             freeReplyObject(r);
@@ -592,11 +601,13 @@ static apr_status_t fcall(redis_store *s, const char *fn, int nargs,
     if (rv != APR_SUCCESS) {
         if (!r && c->err) {
             /* The connection is gone or out of step: never reused.  A
-             * timeout means Redis is stalled: fail at once for a while. */
+             * timeout means Redis is stalled: fail at once for a while.
+             * The epoch moves first, so that no success on an older
+             * connection ends the outage this failure tells. */
+            __atomic_add_fetch(&s->epoch, 1, __ATOMIC_ACQ_REL);
             note_failure(s, rv, rv == APR_TIMEUP ? "timed out"
                                                  : "lost the connection",
                          why, rv == APR_TIMEUP);
-            __atomic_add_fetch(&s->epoch, 1, __ATOMIC_ACQ_REL);
             apr_reslist_invalidate(s->conns, conn);
         }
         else {
@@ -608,7 +619,7 @@ static apr_status_t fcall(redis_store *s, const char *fn, int nargs,
         return rv;
     }
     apr_reslist_release(s->conns, conn);
-    note_success(s);
+    note_success(s, epoch);
     *out = r;
     return APR_SUCCESS;
 }

@@ -74,13 +74,17 @@ sub children_of {
 }
 
 # One HTTP/1.1 request on a keep-alive socket.  Returns (status, close,
-# head, body) or () when no answer came at all.
+# head, body) or () when no answer came at all; then $no_answer says why:
+# write (the request could not be sent), timeout, eof (the server closed
+# the connection first), or bad (not an answer with a Content-Length).
+our $no_answer = '';
 sub one_request {
     my ($sock, $method, $path, $body, $timeout) = @_;
     $body //= '';
     my $req = "$method $path HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             . "Content-Length: " . length($body) . "\r\n\r\n$body";
     local $SIG{PIPE} = 'IGNORE';
+    $no_answer = 'write';
     return () unless defined syswrite($sock, $req);
     my $buf = '';
     my $sel = IO::Select->new($sock);
@@ -88,9 +92,12 @@ sub one_request {
     my ($head_end, $status, $len, $close);
     while (1) {
         my $left = $deadline - time;
+        $no_answer = 'timeout';
         return () if $left <= 0 || !$sel->can_read($left);
+        $no_answer = 'eof';
         my $n = sysread($sock, $buf, 65536, length $buf);
         return () unless $n;
+        $no_answer = 'bad';
         if (!defined $head_end && (my $i = index($buf, "\r\n\r\n")) >= 0) {
             $head_end = $i + 4;
             my $head = substr($buf, 0, $i);
@@ -140,12 +147,12 @@ sub hammer {
             last if $opt{stop_file} && -e $opt{stop_file};
             $sock ||= IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                 PeerPort => $port, Proto => 'tcp', Timeout => 10);
-            if (!$sock) { $n{none}++; $n{sent}++; select(undef, undef, undef, 0.05); next }
+            if (!$sock) { $n{none}++; $n{none_connect}++; $n{sent}++; select(undef, undef, undef, 0.05); next }
             $n{sent}++;
             my $t0 = time;
             my ($status, $close, $head, $body) = one_request($sock, $method,
                 $path, $opt{body}, $timeout);
-            if (!defined $status) { $n{none}++; undef $sock; next }
+            if (!defined $status) { $n{none}++; $n{"none_$no_answer"}++; undef $sock; next }
             $n{slow}++ if $opt{slow} && time - $t0 > $opt{slow};
             if ($status =~ /^2/) { $n{ok}++; $n{"ok_p$port"}++ } else { $n{other}++ }
             $body =~ $match{$_} and $n{$_}++ for keys %match;
