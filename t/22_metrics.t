@@ -15,7 +15,7 @@ use File::Temp qw(tempfile);
 use HL::Test qw(check json_req hammer);
 use Time::HiRes qw(sleep time);
 
-plan tests => 41;
+plan tests => 42;
 
 # name{labels} => value, exactly as the lines are written.
 sub scrape {
@@ -61,6 +61,8 @@ check(n($m0, 'hyperlane_process_resident_memory_bytes') > 0
       'RSS and peak of the answering process');
 my ($head) = json_req('HEAD', '/hl/metrics');
 check($head->code == 200 && $head->content eq '', 'HEAD: 200, no body');
+my ($denied) = json_req('GET', '/fast/metrics');
+ok t_cmp($denied->code, 403, 'no fast path answers metrics: its Require applies');
 
 # ---- known traffic.
 ($res, $m0) = scrape();

@@ -24,7 +24,8 @@ void hl_metrics_view_of(request_rec *r, hl_metrics_view *v)
 
 /* The store's figures are read without a slot of the cache limit: a
  * monitor must see a saturated limiter, not be refused by it.  Protect
- * the endpoint with Require like /server-status (README). */
+ * the endpoint with Require like /server-status (README); it is not
+ * HL_RF_READ_ONLY, so no fast path answers it before that Require. */
 int hl_ep_metrics(request_rec *r, const hl_route *route, const char *mount)
 {
     hl_metrics_view v;
