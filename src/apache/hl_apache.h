@@ -18,6 +18,8 @@
 #include "hl_json_reply.h"
 #include "hl_limiter.h"
 #include "hl_membench.h"
+#include "hl_metrics.h"
+#include "hl_metrics_report.h"
 #include "hl_pooled.h"
 #include "hl_procinfo.h"
 #include "hl_router.h"
@@ -34,6 +36,7 @@ extern module AP_MODULE_DECLARE_DATA hyperlane_module;
 typedef struct hl_runtime {
     hl_store *store;
     hl_limits *limits;             /* this host's concurrency limits */
+    hl_metrics *metrics;           /* what this host served (hl_metrics.h) */
     apr_global_mutex_t *mutex;
     hl_config cfg;                 /* the settings of the current generation */
     const char *mpm;
@@ -84,7 +87,9 @@ typedef int (*hl_endpoint_fn)(request_rec *r, const hl_route *route,
                               const char *mount);
 
 /* Where a request was routed; map_to_storage leaves it on the request so
- * that the handler does not route it again. */
+ * that the handler does not route it again, and whatever answers a request
+ * below a mount leaves it there for the accounting at its end
+ * (hl_log_transaction). */
 typedef struct hl_routed {
     const char *mount;
     hl_route route;
@@ -142,6 +147,8 @@ const char *hl_error_text(request_rec *r, int status, const char *message);
 int hl_send_error(request_rec *r, int status, const char *message);
 /* 500 JSON, logged, for a core call that failed with rv. */
 int hl_send_failure(request_rec *r, apr_status_t rv, const char *what);
+/* The same for a store call, counted in this host's store errors. */
+int hl_send_store_failure(request_rec *r, apr_status_t rv, const char *what);
 const hl_memory_figures *hl_memory_figures_of(request_rec *r,
                                               hl_memory_figures *m);
 
@@ -166,10 +173,18 @@ const char *hl_cross_site(request_rec *r);
 int hl_guarded(request_rec *r, const hl_route *route);
 
 /* The endpoints (src/core/hl_endpoints.def): hl_ep_counter.c, hl_ep_process.c,
- * hl_ep_cache.c, hl_ep_dashboard.c */
+ * hl_ep_cache.c, hl_ep_dashboard.c, hl_ep_metrics.c */
 #define HL_ENDPOINT(ID, path, is_prefix, methods, flags, handler) \
     int handler(request_rec *r, const hl_route *route, const char *mount);
 #include "hl_endpoints.def"
+
+/* hl_ep_metrics.c: every figure of the metrics endpoint and the
+ * server-status section; the accounting of each request below a mount. */
+void hl_metrics_view_of(request_rec *r, hl_metrics_view *v);
+int hl_log_transaction(request_rec *r);
+
+/* hl_status.c: mod_status's status_hook (when mod_status is loaded). */
+int hl_status_hook(request_rec *r, int flags);
 
 /* hl_dispatch.c */
 int hl_handler(request_rec *r);

@@ -99,7 +99,7 @@ static int cache_get(request_rec *r, const hl_key *key)
     if (rv == APR_NOTFOUND)
         return send_cache_miss(r, key);
     if (rv != APR_SUCCESS)
-        return hl_send_failure(r, rv, "cache get");
+        return hl_send_store_failure(r, rv, "cache get");
     if (raw)
         return send_raw(r, res.value, res.vlen);
     w = hl_reply_new(r);
@@ -161,7 +161,7 @@ static int cache_set(request_rec *r, const hl_key *key)
         return hl_send_error(r, HTTP_REQUEST_ENTITY_TOO_LARGE,
                           "Value does not fit in the cache (HyperlaneCacheSize)");
     if (rv != APR_SUCCESS)
-        return hl_send_failure(r, rv, "cache set");
+        return hl_send_store_failure(r, rv, "cache set");
     w = hl_reply_new(r);
     hl_json_cache_set(w, key->bytes, key->len,
                       value.data ? value.data : "", value.len, replaced);
@@ -181,7 +181,7 @@ static int cache_delete(request_rec *r, const hl_key *key)
     if (rv == APR_NOTFOUND)
         return send_cache_miss(r, key);
     if (rv != APR_SUCCESS)
-        return hl_send_failure(r, rv, "cache delete");
+        return hl_send_store_failure(r, rv, "cache delete");
     w = hl_reply_new(r);
     hl_json_cache_deleted(w, key->bytes, key->len);
     return hl_send_json(r, HTTP_OK, w);
@@ -214,7 +214,7 @@ int hl_ep_cache_stats(request_rec *r, const hl_route *route,
     rv = hl_store_cache_stats(HL_RT(r)->store, &stats);
     hl_admit_done(r, a);
     if (rv != APR_SUCCESS)
-        return hl_send_failure(r, rv, "cache stats");
+        return hl_send_store_failure(r, rv, "cache stats");
     hl_limiter_stats_read(hl_limiter_for(r, HL_LIMIT_CACHE), &ls);
     w = hl_reply_new(r);
     hl_json_cache_stats(w, &stats, &ls, hl_limit_for(r, HL_LIMIT_CACHE));

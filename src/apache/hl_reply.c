@@ -54,6 +54,12 @@ int hl_send_failure(request_rec *r, apr_status_t rv, const char *what)
                       apr_psprintf(r->pool, "%s failed", what));
 }
 
+int hl_send_store_failure(request_rec *r, apr_status_t rv, const char *what)
+{
+    hl_metrics_count_store_error(HL_RT(r)->metrics, rv);
+    return hl_send_failure(r, rv, what);
+}
+
 const hl_memory_figures *hl_memory_figures_of(request_rec *r,
                                                hl_memory_figures *m)
 {

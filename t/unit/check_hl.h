@@ -20,6 +20,7 @@ Suite *membench_suite(void);
 Suite *cache_suite(void);
 Suite *limiter_suite(void);
 Suite *store_suite(void);
+Suite *metrics_suite(void);
 Suite *shm_suite(void);
 
 /* A pool made fresh for each test by the fixtures below. */

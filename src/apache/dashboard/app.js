@@ -13,6 +13,8 @@
   var samples = [];                 /* one per poll, the last WINDOW_MS */
   var hasMetrics = false;
   var mount = '';
+  var colors = {};                  /* endpoint -> its colour, for good */
+  var COLORS = 12;                  /* .s0 to .s11 in style.css */
   var polls = 0, errors = 0;
 
   function $(id) { return document.getElementById(id); }
@@ -173,7 +175,7 @@
                     'text-anchor': 'end' }, svg).textContent = 'now';
     for (i = 0; i < series.length; i++) {
       var pts = series[i].points.filter(function (p) { return p[0] >= t0; });
-      var cls = 's' + (series[i].color % 8);
+      var cls = 's' + (series[i].color % COLORS);
       if (!pts.length) continue;
       var line = svgEl('polyline', { 'class': 'line ' + cls,
         points: pts.map(function (p) {
@@ -321,12 +323,14 @@
 
     renderLimiters(metrics);
 
-    var by = endpointFigures(metrics), names = Object.keys(by).sort();
+    /* Endpoints that served nothing yet are left out. */
+    var by = endpointFigures(metrics), names = Object.keys(by).sort()
+      .filter(function (n) { return by[n].requests > 0 || by[n].count > 0; });
     sample.endpoints = by;
     var body = $('endpoints'), reqSeries = [], latSeries = [], legend = $('legend');
     while (body.firstChild) body.removeChild(body.firstChild);
     while (legend.firstChild) legend.removeChild(legend.firstChild);
-    names.forEach(function (name, i) {
+    names.forEach(function (name) {
       function fig(k) {
         return function (s) { return s.endpoints && s.endpoints[name]
                               ? s.endpoints[name][k] : null; };
@@ -355,11 +359,13 @@
         tr.appendChild(td);
       });
       body.appendChild(tr);
-      reqSeries.push({ name: name, color: i, points: req });
-      latSeries.push({ name: name, color: i, points: lat });
+      if (!(name in colors)) colors[name] = Object.keys(colors).length;
+      reqSeries.push({ name: name, color: colors[name], points: req });
+      latSeries.push({ name: name, color: colors[name], points: lat });
       var item = document.createElement('span');
       var mark = svgEl('svg', { viewBox: '0 0 12 12' });
-      svgEl('rect', { 'class': 'dot s' + (i % 8), width: 12, height: 12 }, mark);
+      svgEl('rect', { 'class': 'dot s' + (colors[name] % COLORS), width: 12,
+                      height: 12 }, mark);
       item.appendChild(mark);
       item.appendChild(document.createTextNode(name));
       legend.appendChild(item);
@@ -371,11 +377,15 @@
   /* ---- polling: one poll at a time, the next interval ms after it */
   function poll() {
     var t = Date.now();
-    Promise.all([
-      fetchJSON('counter/stats'),
-      fetchJSON('cache'),
-      hasMetrics ? fetchText('metrics').then(parseMetrics) : Promise.resolve(null)
-    ]).then(function (got) {
+    /* metrics after the others, so that it has counted them (the page's
+     * own requests then show as a steady rate). */
+    Promise.all([fetchJSON('counter/stats'), fetchJSON('cache')])
+    .then(function (got) {
+      if (!hasMetrics) return got.concat([null]);
+      return fetchText('metrics').then(function (text) {
+        return got.concat([parseMetrics(text)]);
+      });
+    }).then(function (got) {
       var stats = got[0], cache = got[1];
       var looked = cache.hits + cache.misses;
       var sample = { t: t, counter: stats.current_value,
