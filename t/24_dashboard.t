@@ -20,7 +20,7 @@ use POSIX ();
 use Time::HiRes qw(time sleep);
 
 my ($chromium) = grep { -x } ($ENV{HL_CHROMIUM} // (), '/usr/bin/chromium');
-plan tests => 81, need { 'chromium (Debian package chromium)' => $chromium };
+plan tests => 83, need { 'chromium (Debian package chromium)' => $chromium };
 
 my $top = Apache::Test::vars('top_dir');
 my $policy = qr/^default-src 'none'; script-src 'self'; style-src 'self'; /;
@@ -320,6 +320,26 @@ else {
     ok t_cmp(text_of('metrics-note'), qr/no metrics endpoint/, 'no metrics: said');
     skip('no metrics endpoint in this build', 0) for 1 .. 6;
 }
+
+# ---- below another mount of the same state: its relative URLs follow
+$rc = browser(90, "$logs/$name.mount2.dom.html", "$logs/$name.mount2.console.log",
+              '--virtual-time-budget=3000', '--dump-dom',
+              "http://127.0.0.1:" . port() . "/api/v2/state/dashboard?interval=1000");
+my $dom2 = HTML::TreeBuilder->new;
+$dom2->ignore_unknown(0);
+$dom2->parse_content(-e "$logs/$name.mount2.dom.html"
+                     ? slurp("$logs/$name.mount2.dom.html") : '');
+my $body2 = $dom2->look_down(_tag => 'body');
+my %by_id2 = map { ($_->attr('id') => $_) } $dom2->look_down(id => qr/./);
+check $rc eq '0' && $body2 && ($body2->attr('data-polls') // 0) >= 1
+    && ($body2->attr('data-errors') // '') eq '0',
+    'below /api/v2/state: polled, no error';
+ok t_cmp(join(' | ', map { $by_id2{$_} ? $by_id2{$_}->as_text : '(missing)' }
+                     qw(where counter-value cache-entries)),
+         join(' | ', text_of('where') =~ s{/hl}{/api/v2/state}r,
+              $after->{current_value}, $cache_after->{total_entries}),
+         'below /api/v2/state: its mount, the same figures');
+$dom2->delete;
 $dom->delete;
 
 # ---- a screenshot for the logs (a person looks at it)
