@@ -20,7 +20,7 @@ use POSIX ();
 use Time::HiRes qw(time sleep);
 
 my ($chromium) = grep { -x } ($ENV{HL_CHROMIUM} // (), '/usr/bin/chromium');
-plan tests => 83, need { 'chromium (Debian package chromium)' => $chromium };
+plan tests => 84, need { 'chromium (Debian package chromium)' => $chromium };
 
 my $top = Apache::Test::vars('top_dir');
 my $policy = qr/^default-src 'none'; script-src 'self'; style-src 'self'; /;
@@ -52,7 +52,8 @@ for my $path (sort keys %files) {
     check $etag =~ /^"[0-9a-f]{16}"$/, "$path: ETag $etag";
     my ($again) = json_req('GET', "/hl/$path",
                            headers => ['If-None-Match' => $etag]);
-    ok t_cmp($again->code, 304, "$path: 304 when unchanged");
+    check $again->code == 304 && ($again->header('ETag') // '') eq $etag
+        && $again->content eq '', "$path: 304 when unchanged, with its ETag";
 }
 {
     my ($res) = json_req('HEAD', '/hl/dashboard');
@@ -68,6 +69,13 @@ for my $path (sort keys %files) {
     ($res) = json_req('GET', '/api/v2/state/dashboard');
     check $res->code == 200 && ($res->header('Content-Security-Policy') // '') =~ $policy,
         'served below every mount';
+    # HyperlaneFastPath answers it in the quick handler, 304 included.
+    ($res) = json_req('GET', '/fast/dashboard/app.js');
+    my ($fast304) = json_req('GET', '/fast/dashboard/app.js',
+        headers => ['If-None-Match' => $res->header('ETag') // 'none']);
+    check $res->code == 200 && ($res->header('Content-Security-Policy') // '') =~ $policy
+        && $fast304->code == 304 && ($fast304->header('ETag') // '') eq $res->header('ETag'),
+        'and by the fast path: ' . $res->code . ', then ' . $fast304->code;
 }
 
 # ---- known traffic: increments and cache operations, each answer checked
