@@ -20,7 +20,8 @@ sub ka_connect {
 }
 
 # (status, {lower-case header => value}, body, decoded JSON or undef), or
-# () when no full answer came within $o{timeout} (30) seconds.
+# () when no full answer came within $o{timeout} (30) seconds.  decode => 0
+# leaves the body undecoded (the JSON is undef).
 sub ka_request {
     my ($sock, $method, $path, %o) = @_;
     my $body = $o{body} // '';
@@ -51,7 +52,8 @@ sub ka_request {
                       ? 0 : $h{'content-length'};
             if (defined $len && length($buf) >= $end + $len) {
                 my $b = substr($buf, $end, $len);
-                my $j = eval { JSON::PP->new->utf8->decode($b) };
+                my $j = ($o{decode} // 1)
+                        ? eval { JSON::PP->new->utf8->decode($b) } : undef;
                 return ($status, \%h, $b, $j);
             }
         }
