@@ -7,13 +7,14 @@
  *   - a refused body has a message and no items;
  *   - an accepted one is within every bound: 1..max_items items, keys of
  *     1..max_key bytes, values (sets only, always present) within
- *     max_value, ttls within 0..max_ttl, conditions of at most
- *     HL_COND_TAGS_MAX versions;
+ *     max_value, keys and values valid UTF-8, ttls within 0..max_ttl,
+ *     conditions of at most HL_COND_TAGS_MAX versions;
  *   - an accepted get body, written back as JSON with the module's writer
  *     (keys escaped, made valid UTF-8), parses again to the same keys.
  */
 #include "hl_cache_bulk.h"
 #include "hl_jsonw.h"
+#include "hl_utf8.h"
 
 #include <apr_general.h>
 #include <apr_strings.h>
@@ -84,6 +85,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         const hl_bulk_item *it = &req.items[i];
         CHECK(it->klen >= 1 && it->klen <= bounds.max_key);
         CHECK(it->key[it->klen] == '\0');
+        CHECK(hl_utf8_valid(it->key, it->klen));
+        CHECK(!it->value || hl_utf8_valid(it->value, it->vlen));
         CHECK(is_set ? it->value != NULL && it->vlen <= bounds.max_value
                      : it->value == NULL && !it->has_ttl && !it->has_cond);
         CHECK(!it->has_ttl || (it->ttl >= 0 && it->ttl <= bounds.max_ttl));

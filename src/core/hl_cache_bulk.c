@@ -4,6 +4,7 @@
  * whatever happened. */
 #include "hl_cache_bulk.h"
 #include "hl_cache_query.h"
+#include "hl_utf8.h"
 
 #include <apr_strings.h>
 #include <json-c/json.h>
@@ -20,6 +21,12 @@ static apr_status_t string_of(apr_pool_t *p, json_object *o, const char *what,
         return APR_EINVAL;
     }
     *len = (apr_size_t)json_object_get_string_len(o);
+    /* json-c lets some invalid UTF-8 through (overlong forms): the
+     * module's own check decides. */
+    if (!hl_utf8_valid(json_object_get_string(o), *len)) {
+        *error = apr_psprintf(p, "%s is not valid UTF-8", what);
+        return APR_EINVAL;
+    }
     if (*len < min || *len > max) {
         *error = apr_psprintf(p, "%s must be %" APR_SIZE_T_FMT " to %"
                               APR_SIZE_T_FMT " bytes", what, min, max);

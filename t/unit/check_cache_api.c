@@ -210,6 +210,8 @@ START_TEST(test_bulk_refusals)
         { "{\"keys\": [\"a\"], \"ttl\": 5}", 0 },               /* not for a get */
         { "{\"keys\": [[[[\"a\"]]]]}", 0 },                     /* too deep */
         { "{\"keys\": [\"\xff\"]}", 0 },                        /* not UTF-8 */
+        { "{\"keys\": [\"\xc0\x99\"]}", 0 },                   /* overlong */
+        { "{\"items\": [{\"key\": \"a\", \"value\": \"\xed\xa0\x80\"}]}", 1 },
         { "{\"items\": [{\"key\": \"a\"}]}", 1 },
         { "{\"items\": [{\"value\": \"a\"}]}", 1 },
         { "{\"items\": [{\"key\": \"a\", \"value\": 1}]}", 1 },
