@@ -592,6 +592,7 @@ apr_status_t hl_cache_field(const char *name, apr_size_t *offset,
 {
     static const struct { const char *name; apr_size_t off, width; } f[] = {
         FIELD(hl_cache, "magic", magic),
+        FIELD(hl_cache, "version", version),
         FIELD(hl_cache, "region_size", region_size),
         FIELD(hl_cache, "max_key", max_key),
         FIELD(hl_cache, "max_value", max_value),
@@ -796,6 +797,13 @@ apr_status_t hl_cache_format(void *region, apr_size_t size,
 void hl_cache_versions_begin(hl_cache *c, apr_uint64_t first)
 {
     c->next_version = first;
+}
+
+int hl_cache_other_version(const void *region)
+{
+    const hl_cache *c = region;
+    return RELAXED(c->magic) == CACHE_MAGIC
+           && RELAXED(c->version) != CACHE_VERSION;
 }
 
 apr_status_t hl_cache_check(const void *region, const hl_cache_geometry *geo)

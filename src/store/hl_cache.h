@@ -102,6 +102,11 @@ void hl_cache_versions_begin(hl_cache *c, apr_uint64_t first);
  * APR_EINVAL on any other difference.  Reads only the header. */
 apr_status_t hl_cache_check(const void *region, const hl_cache_geometry *geo);
 
+/* 1 when region holds the magic of a cache but another version's layout
+ * (an older build's, met across a graceful restart that upgraded the
+ * module).  Reads two words only. */
+int hl_cache_other_version(const void *region);
+
 /* Copies the stats and the unexpired entries of src, a region formatted
  * as geo, into a formatted dst, least recently used first so that if dst
  * is smaller the oldest go.  Entries that do not fit dst's limits are

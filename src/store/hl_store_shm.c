@@ -21,6 +21,10 @@
 
 #include <string.h>
 
+/* hl_store_shm_open's note to itself: the counter came over, the cache
+ * (another version's) did not. */
+#define HL_STORE_CACHE_LEFT_RV (APR_OS_START_USERERR + 2101)
+
 /* The parent's own, private record of its segment: children can write the
  * segment but not this, so every offset and size comes from plan. */
 typedef struct shm_store {
@@ -351,10 +355,28 @@ apr_status_t hl_store_shm_open(hl_store **out, const hl_shm_params *params,
             return rv;
         rv = hl_shm_migrate(s->base, &plan, old->base, &old->plan,
                             apr_time_now());
+        if (rv == APR_EGENERAL && old->plan.cache_size
+            && hl_cache_other_version((const char *)old->base
+                                      + old->plan.cache_off)) {
+            /* An upgrade: the old cache's entries have another shape.
+             * The counter comes over (checked as always); the cache,
+             * never read, starts empty. */
+            hl_shm_plan counter_only = plan;
+            counter_only.cache_size = 0;
+            memset(s->base, 0, plan.total_size);
+            rv = hl_shm_format(s->base, &plan, apr_time_now());
+            if (rv == APR_SUCCESS)
+                rv = hl_shm_migrate(s->base, &counter_only, old->base,
+                                    &old->plan, apr_time_now());
+            if (rv == APR_SUCCESS)
+                rv = HL_STORE_CACHE_LEFT_RV;
+        }
         if (mutex)
             apr_global_mutex_unlock(mutex);
         if (rv == APR_SUCCESS)
             *origin = HL_STORE_MIGRATED;
+        else if (rv == HL_STORE_CACHE_LEFT_RV)
+            *origin = HL_STORE_CACHE_LEFT;
         else if (rv == APR_ENOTIMPL)
             *origin = HL_STORE_REPLACED;
         else {
@@ -390,6 +412,10 @@ static const char *origin_text(hl_store_origin origin)
                                      "out by another version of the module";
     case HL_STORE_DISTRUSTED: return "replaced, empty: the old segment "
                                      "failed its checks";
+    case HL_STORE_CACHE_LEFT: return "re-laid out, the counter copied; the "
+                                     "cache starts empty: the old one was "
+                                     "laid out by another version of the "
+                                     "module";
     default:                  return "created";
     }
 }
