@@ -37,7 +37,7 @@
 
 #define LEVEL_ERR    3    /* APLOG_ERR, APLOG_NOTICE: the core has no httpd */
 #define LEVEL_NOTICE 5
-#define FCALL_MAX_ARGS 8
+#define FCALL_MAX_ARGS (7 + 4 + 2 * HL_COND_TAGS_MAX)
 
 /* A connection of the pool, and the epoch it was made in: when one is
  * lost (Redis restarted, say), those made before are dropped unused
@@ -551,7 +551,7 @@ static int function_missing(const redisReply *r)
            && strstr(r->str, "Function not found") != NULL;
 }
 
-/* FCALL hyperlane_v1_<fn> 0 prefix args...: the reply, or a status. */
+/* FCALL <library>_<fn> 0 prefix args...: the reply, or a status. */
 static apr_status_t fcall(redis_store *s, const char *fn, int nargs,
                           const char *const *args, const size_t *lens,
                           redisReply **out)
@@ -799,7 +799,7 @@ static apr_status_t redis_cache_get(hl_store *st, apr_pool_t *pool,
     if (r->type == REDIS_REPLY_NIL) {
         rv = APR_NOTFOUND;
     }
-    else if (r->type != REDIS_REPLY_ARRAY || r->elements != 4
+    else if (r->type != REDIS_REPLY_ARRAY || r->elements != 5
              || r->element[0]->type != REDIS_REPLY_STRING) {
         rv = APR_EGENERAL;
     }
@@ -811,6 +811,7 @@ static apr_status_t redis_cache_get(hl_store *st, apr_pool_t *pool,
         res->set_time = (apr_time_t)number_of(r->element[1]);
         res->expires = (apr_time_t)number_of(r->element[2]);
         res->access_count = (apr_uint64_t)number_of(r->element[3]);
+        res->version = (apr_uint64_t)number_of(r->element[4]);
         res->age = now - res->set_time;
         res->age_seconds = (double)res->age / (double)APR_USEC_PER_SEC;
     }
@@ -832,49 +833,370 @@ static apr_status_t flag_and_bytes(redis_store *s, redisReply *r, int *flag)
     return rv;
 }
 
+/* The conditions as FCALL arguments (the library's cond_holds reads
+ * them), appended to args from n; the new count. */
+static int cond_args(apr_pool_t *p, const hl_cache_cond *cond,
+                     const char **args, int n)
+{
+    int i;
+    if (!cond)
+        return n;
+    args[n++] = apr_itoa(p, cond->if_match);
+    args[n++] = apr_itoa(p, cond->n_match);
+    for (i = 0; i < cond->n_match && i < HL_COND_TAGS_MAX; i++)
+        args[n++] = apr_psprintf(p, "%" APR_UINT64_T_FMT, cond->match[i]);
+    args[n++] = apr_itoa(p, cond->if_none_match);
+    args[n++] = apr_itoa(p, cond->n_none_match);
+    for (i = 0; i < cond->n_none_match && i < HL_COND_TAGS_MAX; i++)
+        args[n++] = apr_psprintf(p, "%" APR_UINT64_T_FMT, cond->none_match[i]);
+    return n;
+}
+
+static int cond_fits(const hl_cache_cond *cond)
+{
+    return !cond || (cond->n_match >= 0 && cond->n_match <= HL_COND_TAGS_MAX
+                     && cond->n_none_match >= 0
+                     && cond->n_none_match <= HL_COND_TAGS_MAX);
+}
+
+/* A set of key expiring at expires (0: never) under cond (NULL: none);
+ * w (may be NULL) gets the entry's state afterwards. */
+static apr_status_t put_at(redis_store *s, const void *key, apr_size_t klen,
+                           const void *val, apr_size_t vlen, apr_time_t now,
+                           apr_time_t expires, const hl_cache_cond *cond,
+                           int *replaced, hl_cache_written *w)
+{
+    const char *args[FCALL_MAX_ARGS];
+    size_t lens[FCALL_MAX_ARGS];
+    apr_size_t need = klen + vlen + HL_REDIS_ENTRY_OVERHEAD;
+    apr_pool_t *p;
+    redisReply *r;
+    int n, i;
+    apr_status_t rv = key_check(s, klen);
+
+    if (replaced)
+        *replaced = 0;
+    if (w)
+        memset(w, 0, sizeof(*w));
+    if (rv != APR_SUCCESS)
+        return rv;
+    if (vlen > s->sizes.cache_max_value || expires < 0 || !cond_fits(cond))
+        return APR_EINVAL;
+    if (need > s->sizes.cache_bytes)
+        return APR_ENOSPC;
+    if ((rv = apr_pool_create(&p, NULL)) != APR_SUCCESS)
+        return rv;
+    args[0] = key;
+    args[1] = val;
+    args[2] = apr_psprintf(p, "%" APR_TIME_T_FMT, now);
+    args[3] = apr_psprintf(p, "%" APR_TIME_T_FMT, expires);
+    args[4] = apr_psprintf(p, "%" APR_SIZE_T_FMT, need);
+    args[5] = apr_psprintf(p, "%" APR_SIZE_T_FMT, s->sizes.cache_bytes);
+    n = cond_args(p, cond, args, 6);
+    for (i = 2; i < n; i++)
+        lens[i] = strlen(args[i]);
+    lens[0] = klen;
+    lens[1] = vlen;
+    rv = fcall(s, "set", n, args, lens, &r);
+    apr_pool_destroy(p);
+    if (rv != APR_SUCCESS)
+        return rv;
+    if (r->type != REDIS_REPLY_ARRAY || (r->elements != 3 && r->elements != 4))
+        rv = APR_EGENERAL;
+    else if (number_of(r->element[0]) < 0) {
+        rv = HL_STORE_EPRECONDITION;
+        if (w) {
+            w->existed = number_of(r->element[1]) != 0;
+            w->version = (apr_uint64_t)number_of(r->element[2]);
+            w->expires = (apr_time_t)number_of(r->element[3]);
+        }
+    }
+    else {
+        __atomic_store_n(&s->bytes_seen, (apr_uint64_t)number_of(r->element[1]),
+                         __ATOMIC_RELAXED);
+        if (replaced)
+            *replaced = number_of(r->element[0]) != 0;
+        if (w) {
+            w->existed = number_of(r->element[0]) != 0;
+            w->version = (apr_uint64_t)number_of(r->element[2]);
+            w->expires = expires;
+        }
+    }
+    freeReplyObject(r);
+    return rv;
+}
+
 static apr_status_t redis_cache_set(hl_store *st, const void *key,
                                     apr_size_t klen, const void *val,
                                     apr_size_t vlen, apr_time_t now,
                                     apr_interval_time_t ttl, int *replaced)
 {
-    redis_store *s = st->impl;
-    char nowtext[24], expires[24], bytes[24], cap[24];
-    const char *args[6];
-    size_t lens[6];
-    apr_size_t need = klen + vlen + HL_REDIS_ENTRY_OVERHEAD;
-    redisReply *r;
-    int flag = 0, i;
-    apr_status_t rv = key_check(s, klen);
+    if (ttl < 0) {
+        if (replaced)
+            *replaced = 0;
+        return key_check(st->impl, klen) == APR_ENOTIMPL ? APR_ENOTIMPL
+                                                          : APR_EINVAL;
+    }
+    return put_at(st->impl, key, klen, val, vlen, now, ttl ? now + ttl : 0,
+                  NULL, replaced, NULL);
+}
 
-    if (replaced)
-        *replaced = 0;
+static apr_status_t redis_cache_put(hl_store *st, const void *key,
+                                    apr_size_t klen, const void *val,
+                                    apr_size_t vlen, apr_time_t now,
+                                    apr_interval_time_t ttl,
+                                    const hl_cache_cond *cond,
+                                    hl_cache_written *w)
+{
+    memset(w, 0, sizeof(*w));
+    if (ttl < 0)
+        return APR_EINVAL;
+    return put_at(st->impl, key, klen, val, vlen, now, ttl ? now + ttl : 0,
+                  cond, NULL, w);
+}
+
+/* FCALL fn (key, now, extra, conditions): remove and touch. */
+static apr_status_t fcall_cond(redis_store *s, const char *fn, const void *key,
+                               apr_size_t klen, apr_time_t now,
+                               const char *extra, const hl_cache_cond *cond,
+                               redisReply **r)
+{
+    const char *args[FCALL_MAX_ARGS];
+    size_t lens[FCALL_MAX_ARGS];
+    apr_pool_t *p;
+    apr_status_t rv = key_check(s, klen);
+    int n = 2, i;
+
     if (rv != APR_SUCCESS)
         return rv;
-    if (vlen > s->sizes.cache_max_value || ttl < 0)
+    if (!cond_fits(cond))
         return APR_EINVAL;
-    if (need > s->sizes.cache_bytes)
-        return APR_ENOSPC;
-    apr_snprintf(nowtext, sizeof(nowtext), "%" APR_TIME_T_FMT, now);
-    apr_snprintf(expires, sizeof(expires), "%" APR_TIME_T_FMT,
-                 ttl ? now + ttl : 0);
-    apr_snprintf(bytes, sizeof(bytes), "%" APR_SIZE_T_FMT, need);
-    apr_snprintf(cap, sizeof(cap), "%" APR_SIZE_T_FMT, s->sizes.cache_bytes);
+    if ((rv = apr_pool_create(&p, NULL)) != APR_SUCCESS)
+        return rv;
     args[0] = key;
-    args[1] = val;
-    args[2] = nowtext;
-    args[3] = expires;
-    args[4] = bytes;
-    args[5] = cap;
-    for (i = 2; i < 6; i++)
+    args[1] = apr_psprintf(p, "%" APR_TIME_T_FMT, now);
+    if (extra)
+        args[n++] = extra;
+    n = cond_args(p, cond, args, n);
+    for (i = 1; i < n; i++)
         lens[i] = strlen(args[i]);
     lens[0] = klen;
-    lens[1] = vlen;
-    if ((rv = fcall(s, "set", 6, args, lens, &r)) != APR_SUCCESS)
-        return rv;
-    rv = flag_and_bytes(s, r, &flag);
-    if (rv == APR_SUCCESS && replaced)
-        *replaced = flag;
+    rv = fcall(s, fn, n, args, lens, r);
+    apr_pool_destroy(p);
     return rv;
+}
+
+static apr_status_t redis_cache_remove(hl_store *st, const void *key,
+                                       apr_size_t klen, apr_time_t now,
+                                       const hl_cache_cond *cond,
+                                       hl_cache_written *w)
+{
+    redisReply *r;
+    apr_status_t rv;
+
+    memset(w, 0, sizeof(*w));
+    if ((rv = fcall_cond(st->impl, "remove", key, klen, now, NULL, cond, &r))
+        != APR_SUCCESS)
+        return rv;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+        rv = APR_EGENERAL;
+    else if (number_of(r->element[0]) == 0)
+        rv = APR_NOTFOUND;
+    else {
+        w->existed = 1;
+        if (number_of(r->element[0]) < 0) {
+            rv = HL_STORE_EPRECONDITION;
+            w->version = (apr_uint64_t)number_of(r->element[1]);
+        }
+    }
+    freeReplyObject(r);
+    return rv;
+}
+
+static apr_status_t redis_cache_touch(hl_store *st, const void *key,
+                                      apr_size_t klen, apr_time_t now,
+                                      apr_interval_time_t ttl,
+                                      const hl_cache_cond *cond,
+                                      hl_cache_written *w)
+{
+    char expires[24];
+    redisReply *r;
+    apr_status_t rv;
+
+    memset(w, 0, sizeof(*w));
+    if (ttl < 0)
+        return key_check(st->impl, klen) == APR_ENOTIMPL ? APR_ENOTIMPL
+                                                          : APR_EINVAL;
+    apr_snprintf(expires, sizeof(expires), "%" APR_TIME_T_FMT,
+                 ttl ? now + ttl : 0);
+    if ((rv = fcall_cond(st->impl, "touch", key, klen, now, expires, cond, &r))
+        != APR_SUCCESS)
+        return rv;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+        rv = APR_EGENERAL;
+    else if (number_of(r->element[0]) == 0)
+        rv = APR_NOTFOUND;
+    else {
+        if (number_of(r->element[0]) < 0)
+            rv = HL_STORE_EPRECONDITION;
+        w->existed = 1;
+        w->version = (apr_uint64_t)number_of(r->element[1]);
+        w->expires = (apr_time_t)number_of(r->element[2]);
+    }
+    freeReplyObject(r);
+    return rv;
+}
+
+/* The add reads the entry, computes in C (Redis's Lua numbers are
+ * doubles, an int64 is not) and writes it back only if its version did
+ * not move meanwhile (If-Match), else reads again: compare-and-set, so
+ * concurrent adds from any host sum exactly. */
+#define ADD_ATTEMPTS 1000
+
+static apr_status_t redis_cache_add(hl_store *st, const void *key,
+                                    apr_size_t klen, apr_int64_t delta,
+                                    const apr_int64_t *init,
+                                    apr_interval_time_t init_ttl,
+                                    apr_time_t now, hl_cache_written *w)
+{
+    redis_store *s = st->impl;
+    int attempt;
+
+    memset(w, 0, sizeof(*w));
+    if (init_ttl < 0)
+        return key_check(s, klen) == APR_ENOTIMPL ? APR_ENOTIMPL : APR_EINVAL;
+    for (attempt = 0; attempt < ADD_ATTEMPTS; attempt++) {
+        hl_cache_cond cond;
+        apr_int64_t base, sum;
+        apr_time_t expires;
+        char text[24];
+        redisReply *r;
+        apr_status_t rv = fcall_key(s, "peek", key, klen, now, &r);
+        int live;
+
+        if (rv != APR_SUCCESS)
+            return rv;
+        memset(&cond, 0, sizeof(cond));
+        live = r->type == REDIS_REPLY_ARRAY && r->elements == 3;
+        if (live) {
+            w->existed = 1;
+            w->version = (apr_uint64_t)number_of(r->element[2]);
+            w->expires = expires = (apr_time_t)number_of(r->element[1]);
+            if (r->element[0]->type != REDIS_REPLY_STRING
+                || !hl_cache_parse_int(r->element[0]->str, r->element[0]->len,
+                                       &base)) {
+                freeReplyObject(r);
+                return HL_STORE_ENOTINT;
+            }
+            cond.if_match = HL_COND_LIST;
+            cond.n_match = 1;
+            cond.match[0] = w->version;
+        }
+        freeReplyObject(r);
+        if (!live) {
+            if (!init)
+                return APR_NOTFOUND;
+            base = *init;
+            expires = init_ttl ? now + init_ttl : 0;
+            cond.if_none_match = HL_COND_ANY;
+        }
+        if (__builtin_add_overflow(base, delta, &sum))
+            return HL_STORE_EOVERFLOW;
+        apr_snprintf(text, sizeof(text), "%" APR_INT64_T_FMT, sum);
+        rv = put_at(s, key, klen, text, strlen(text), now, expires, &cond,
+                    NULL, w);
+        if (rv != HL_STORE_EPRECONDITION) {
+            if (rv == APR_SUCCESS) {
+                w->existed = live;
+                w->number = sum;
+            }
+            return rv;
+        }
+    }
+    return APR_EGENERAL;      /* lost every race: say the store failed */
+}
+
+/* Cursors: "r1:" and the hex of the last key a page looked at. */
+static const char *cursor_of(apr_pool_t *p, const char *key, apr_size_t len)
+{
+    char *c = apr_palloc(p, 4 + 2 * len), *o = c + 3;
+    apr_size_t i;
+    memcpy(c, "r1:", 3);
+    for (i = 0; i < len; i++, o += 2)
+        apr_snprintf(o, 3, "%02x", (unsigned char)key[i]);
+    *o = '\0';
+    return c;
+}
+
+static int key_of_cursor(apr_pool_t *p, const char *cursor, char **key,
+                         apr_size_t *len)
+{
+    apr_size_t n, i;
+    if (strncmp(cursor, "r1:", 3) != 0 || (n = strlen(cursor + 3)) % 2 || !n)
+        return 0;
+    *len = n / 2;
+    *key = apr_palloc(p, *len + 1);
+    for (i = 0; i < *len; i++) {
+        char hex[3] = { cursor[3 + 2 * i], cursor[4 + 2 * i], 0 };
+        if (!apr_isxdigit(hex[0]) || !apr_isxdigit(hex[1]))
+            return 0;
+        (*key)[i] = (char)strtol(hex, NULL, 16);
+    }
+    return 1;
+}
+
+static apr_status_t redis_cache_list(hl_store *st, apr_pool_t *pool,
+                                     const hl_cache_list_args *a,
+                                     hl_cache_list_page *page)
+{
+    redis_store *s = st->impl;
+    const char *args[4];
+    size_t lens[4];
+    char *after = "";
+    apr_size_t after_len = 0;
+    redisReply *r;
+    apr_status_t rv;
+    size_t i;
+
+    memset(page, 0, sizeof(*page));
+    if (!s->sizes.cache_bytes)
+        return APR_ENOTIMPL;
+    if (a->limit < 1 || (a->plen && !a->prefix)
+        || (a->cursor && *a->cursor
+            && !key_of_cursor(pool, a->cursor, &after, &after_len)))
+        return APR_EINVAL;
+    args[0] = a->plen ? a->prefix : "";
+    lens[0] = a->plen;
+    args[1] = after;
+    lens[1] = after_len;
+    args[2] = apr_itoa(pool, a->limit);
+    lens[2] = strlen(args[2]);
+    args[3] = apr_psprintf(pool, "%" APR_TIME_T_FMT, a->now);
+    lens[3] = strlen(args[3]);
+    if ((rv = fcall(s, "list", 4, args, lens, &r)) != APR_SUCCESS)
+        return rv;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3
+        || (r->elements - 3) % 4) {
+        freeReplyObject(r);
+        return APR_EGENERAL;
+    }
+    page->n = (int)((r->elements - 3) / 4);
+    page->items = apr_pcalloc(pool, sizeof(*page->items) * (page->n + 1));
+    page->scanned = (apr_uint64_t)number_of(r->element[2]);
+    if (number_of(r->element[0]))
+        page->next_cursor = cursor_of(pool, r->element[1]->str,
+                                      r->element[1]->len);
+    for (i = 0; i < (size_t)page->n; i++) {
+        redisReply **e = r->element + 3 + 4 * i;
+        hl_cache_listed *it = &page->items[i];
+        it->klen = e[0]->len;
+        it->key = apr_pstrmemdup(pool, e[0]->str, e[0]->len);
+        it->vlen = (apr_size_t)number_of(e[1]);
+        it->version = (apr_uint64_t)number_of(e[2]);
+        it->expires = (apr_time_t)number_of(e[3]);
+    }
+    freeReplyObject(r);
+    return APR_SUCCESS;
 }
 
 static apr_status_t redis_cache_delete(hl_store *st, const void *key,
@@ -952,6 +1274,11 @@ static const hl_store_ops redis_ops = {
     redis_cache_set,
     redis_cache_delete,
     redis_cache_stats,
+    redis_cache_put,
+    redis_cache_remove,
+    redis_cache_touch,
+    redis_cache_add,
+    redis_cache_list,
 };
 
 /* ---- opening ----------------------------------------------------------- */
