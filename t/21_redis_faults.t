@@ -40,7 +40,7 @@ plan tests => 75, need { 'redis-server on PATH' => defined HL::Redis::binary(),
                      'the Redis backend in this build' => backend_built() };
 
 my $CLIENTS = 50;
-my $TIMEOUT_MS = 500;
+my $TIMEOUT_MS = 1000;
 # Seconds beyond the timeout that an answer may take: generous, for a
 # machine whose load may be ten times its cores; a hung worker would take
 # Apache's Timeout (60 s) or for ever.
@@ -161,8 +161,13 @@ check(($n{ok} // 0) > 2000, "the clients got 2xx answers ($n{ok})");
 check(($n{s503} // 0) > 0, "and 503 answers during the outage ($n{s503})");
 # The load's own bound is 15 s an answer (a busy machine, 50 clients
 # and a Redis loading its AOF on 2 cores); the bound of a single request
-# was checked above.
-ok t_cmp($n{none}, 0, "every request got an answer within 15 s ($n{slow} took over $BOUND s)");
+# was checked above.  A kept-alive connection that the server closes just
+# as a request goes out (the event MPM closes idle ones when it is busy;
+# HTTP allows it) ends that request without an answer: counted apart
+# (none_eof), and in the counter's bound below.
+my $eof = $n{none_eof} // 0;
+ok t_cmp($n{none} - $eof, 0,
+         "every request got an answer within 15 s ($n{slow} took over $BOUND s; $eof closed first)");
 ok t_cmp($n{other}, $n{s503}, 'every error was a 503');
 ok t_cmp($n{bad503}, 0, 'every 503 was JSON with Retry-After');
 for my $h (@hosts) {
@@ -176,9 +181,9 @@ my $acked = $n{ok} + $direct_ok;
 my $counter = $sp->{current_value};
 t_debug("counter $counter; 2xx increments $acked (load $n{ok}, the test's $direct_ok)");
 check($counter >= $acked, "no acknowledged increment lost ($counter >= $acked)");
-check($counter <= $acked + $CLIENTS + $n{timeout503},
+check($counter <= $acked + $CLIENTS + $n{timeout503} + $eof,
       "at most one increment per connection in flight at the kill, and those that timed out"
-      . " ($counter <= $acked + $CLIENTS + $n{timeout503})");
+      . " or were cut off ($counter <= $acked + $CLIENTS + $n{timeout503} + $eof)");
 ok t_cmp("@{ $sp->{recent_values} }", join(' ', map { $counter - $_ } 0 .. 9),
          'the history is consistent with the counter');
 
@@ -219,7 +224,8 @@ sub exchange {
     my (%o) = @_;
     return fork_clients($o{clients}, sub {
         my $c = shift;
-        my %m = (ok => 0, s503 => 0, late => 0, wrong => 0, none => 0);
+        my %m = (ok => 0, s503 => 0, timeout503 => 0, skipped => 0, late => 0,
+                 wrong => 0, none => 0);
         my $port = $hosts[$c % 2]->port;
         my $sock;
         for my $i (1 .. $o{rounds}) {
@@ -233,18 +239,32 @@ sub exchange {
                 if (!defined $st) { $m{none}++; undef $sock; last }
                 $m{late}++ if time - $t > $BOUND;
                 my $jj = decode_json_ok($body);
-                if ($st == 503) { $m{s503}++ }
+                if ($st == 503) {
+                    $m{s503}++;
+                    $m{timeout503}++ if ($jj->{error} // '') =~ /slower than its timeout/;
+                }
                 elsif ($st =~ /^2/ && ref $jj eq 'HASH' && ($jj->{key} // '') eq "x$c"
                        && ($step->[0] eq 'PUT' || ($jj->{value} // '') eq $val)) {
                     $m{ok}++;
                 }
                 else { $m{wrong}++ }
                 undef $sock if $close;
-                last if $st == 503;    # a set that failed: its get proves nothing
+                # A set that failed: its get proves nothing.
+                if ($st == 503 && $step->[0] eq 'PUT') { $m{skipped}++; last }
             }
         }
         return \%m;
-    }, qw(ok s503 late wrong none));
+    }, qw(ok s503 timeout503 skipped late wrong none));
+}
+# Once Redis answers again, of $want steps: none wrong (a stale reply),
+# none unanswered or late, and every one right but for 503s that say
+# Redis was slower than the timeout, answered in time (on a machine that
+# stalls past the timeout that is what must come); and some right.
+sub after_ok {
+    my ($m, $want) = @_;
+    return $m->{wrong} == 0 && $m->{none} == 0 && $m->{late} == 0
+        && $m->{s503} == $m->{timeout503}
+        && $m->{ok} + $m->{s503} + $m->{skipped} == $want && $m->{ok} > 0;
 }
 sub sum_line { my $s = shift; join ' ', map { "$_=" . ($s->{$_} // 0) } sort keys %$s }
 
@@ -258,7 +278,7 @@ check(is_503_json($res, $j), 'Redis paused: 503 JSON with Retry-After (' . $res-
 check($took < $BOUND, sprintf 'within the timeout plus slack (%.2f s < %.1f s)', $took, $BOUND);
 my $paused = exchange(clients => 20, rounds => 1);
 t_debug('while paused: ' . sum_line($paused));
-ok t_cmp($paused->{s503}, 20, 'every connection gets 503 (a set each)');
+ok t_cmp($paused->{timeout503}, 20, 'every connection gets 503 (a set each), for the timeout');
 ok t_cmp($paused->{late} + $paused->{none}, 0, "each within $BOUND s");
 $redis->resume;
 check(HL::Server::wait_for(sub { (req($he, 'GET', 'cache/probe'))[0]->code =~ /^(?:200|404)$/ }),
@@ -268,12 +288,11 @@ check(HL::Server::wait_for(sub { (req($he, 'GET', 'cache/probe'))[0]->code =~ /^
 sleep 1.5;
 my $after = exchange(clients => 20, rounds => 5);
 t_debug('after the pause: ' . sum_line($after));
-ok t_cmp("$after->{ok} $after->{wrong} $after->{s503} $after->{none}", '200 0 0 0',
-         'every answer right: no connection hands over a stale reply');
+check(after_ok($after, 200), 'every answer right: no connection hands over a stale reply');
 
 # DEBUG SLEEP: Redis busy (it answers PING again only afterwards).
 my $sleeper = fork() // die "fork: $!";
-if (!$sleeper) { eval { $redis->command('DEBUG', 'SLEEP', '2') }; POSIX::_exit(0) }
+if (!$sleeper) { eval { $redis->command('DEBUG', 'SLEEP', '3') }; POSIX::_exit(0) }
 sleep 0.3;
 $t = time;
 ($res, $j) = req($he, 'PUT', 'cache/busy', content => 'v');
@@ -285,7 +304,7 @@ waitpid($sleeper, 0);
 sleep 1.5;
 $after = exchange(clients => 20, rounds => 3);
 t_debug('after DEBUG SLEEP: ' . sum_line($after));
-ok t_cmp("$after->{ok} $after->{wrong}", '120 0', 'after it: every answer right');
+check(after_ok($after, 120), 'after it: every answer right');
 
 # --- a wrong password ----------------------------------------------------------
 my $before_wrong = stats($hp)->{current_value};
