@@ -5,7 +5,8 @@
  *   - hl_router_resolve / hl_router_match never crash and give a sane
  *     route: a known status, an endpoint for every found route, the mount
  *     one of the candidates and a path prefix of the URI, the remainder a
- *     suffix of the URI (the cache key is what follows "cache/");
+ *     suffix of the URI (the cache key is what follows "cache/", or the
+ *     path of another prefix route);
  *   - hl_percent_decode (on the whole raw input, NULs included) agrees with
  *     a reference decoder byte for byte, never grows its input, and
  *     decoding the %XX re-encoding of its output gives the output back;
@@ -129,6 +130,12 @@ static void check_route(const hl_route *r, const char *rel)
     if (r->endpoint == HL_EP_CACHE_KEY) {
         CHECK(strncmp(rel, "cache/", 6) == 0);
         CHECK(r->rest == rel + 6);
+    }
+    else if (*r->name && r->name[strlen(r->name) - 1] == '/') {
+        /* The other prefix routes (cache-ttl/, cache-add/): the key is
+         * what follows the route's path. */
+        CHECK(strncmp(rel, r->name, strlen(r->name)) == 0);
+        CHECK(r->rest == rel + strlen(r->name));
     }
     else {
         CHECK(strcmp(rel, r->name) == 0);

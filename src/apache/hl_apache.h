@@ -13,6 +13,8 @@
 #include <apr_hash.h>
 
 #include "hl_bufpool.h"
+#include "hl_cache_bulk.h"
+#include "hl_cache_query.h"
 #include "hl_checksum.h"
 #include "hl_config.h"
 #include "hl_json_reply.h"
@@ -163,6 +165,41 @@ int hl_guarded(request_rec *r, const hl_route *route);
 #define HL_ENDPOINT(ID, path, is_prefix, methods, flags, handler) \
     int handler(request_rec *r, const hl_route *route, const char *mount);
 #include "hl_endpoints.def"
+
+/* The cache API's shared parts (hl_ep_cache_api.c).  A key is the rest
+ * of the path after cache/ (or cache-ttl/, cache-add/), percent-decoded
+ * (so it may hold any byte), checked before anything is stored. */
+typedef struct hl_key {
+    char *bytes;
+    apr_size_t len;
+} hl_key;
+
+/* Each returns OK, or the error answer has been sent (and returns OK). */
+int hl_cache_key_of(request_rec *r, const hl_route *route, hl_key *key);
+int hl_cache_query_of(request_rec *r, hl_cache_query *q);
+/* If-Match and If-None-Match into cond; *has: whether there was one. */
+int hl_cache_cond_of(request_rec *r, hl_cache_cond *cond, int *has);
+int hl_cache_admit(request_rec *r, hl_admission **out);
+/* The lifetime a write asks for: ?ttl=, else HyperlaneCacheTTL. */
+apr_interval_time_t hl_cache_ttl_of(request_rec *r, const hl_cache_query *q);
+/* ETag (and for raw answers Expires) of an entry. */
+void hl_cache_entry_headers(request_rec *r, apr_uint64_t version,
+                            apr_time_t expires, int with_expires);
+/* The answer to a store operation on key that did not succeed: 404, 409,
+ * 412, 413, 400, 501 (the backend lacks it), else 500. */
+int hl_cache_refusal(request_rec *r, apr_status_t rv, const hl_key *key,
+                     const hl_cache_written *wr, const char *what);
+/* A body read whole into the pool (hl_ep_cache.c): the value of a set,
+ * the JSON of a bulk request; hl_value_buf_add is an hl_consume_fn. */
+typedef struct hl_value_buf {
+    apr_pool_t *pool;
+    char *data;
+    apr_size_t len, cap;
+} hl_value_buf;
+void hl_value_buf_add(void *ctx, const char *data, apr_size_t len);
+
+/* GET cache with a listing query (hl_ep_cache_stats passes it on). */
+int hl_cache_list(request_rec *r, const hl_cache_query *q);
 
 /* hl_dispatch.c */
 int hl_handler(request_rec *r);

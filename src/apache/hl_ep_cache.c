@@ -1,5 +1,9 @@
-/* The cache's endpoints: get, set, delete and statistics, each admitted
- * under HyperlaneCacheMaxConcurrent. */
+/* The cache's endpoints: get, set, delete and statistics (or a listing),
+ * each admitted under HyperlaneCacheMaxConcurrent.  Get, set and delete
+ * honour If-Match and If-None-Match (RFC 9110) on the entry's version,
+ * which the answers carry as a strong ETag; sets take ?ttl=.  The other
+ * operations of the cache API are in hl_ep_cache_api.c and
+ * hl_ep_cache_bulk.c. */
 #include "httpd.h"
 #include "http_config.h"
 #include "http_core.h"
@@ -12,55 +16,6 @@
 #include <apr_strings.h>
 
 #include "hl_apache.h"
-
-/* The cache.  A key is the rest of the path after cache/, percent-decoded
- * here (so it may hold any byte), checked before anything is stored. */
-typedef struct hl_key {
-    char *bytes;
-    apr_size_t len;
-} hl_key;
-
-static int cache_admit(request_rec *r, hl_admission **out)
-{
-    return hl_admit(r, HL_LIMIT_CACHE,
-                       "Too many cache operations in flight; retry later", out);
-}
-
-static int parse_key(request_rec *r, const hl_route *route, hl_key *key)
-{
-    apr_size_t max = (apr_size_t)hl_config_get(&HL_RT(r)->cfg, HL_D_CACHE_MAX_KEY);
-    if (hl_percent_decode(r->pool, route->rest, strlen(route->rest), &key->bytes,
-                          &key->len) != APR_SUCCESS) {
-        hl_send_error(r, HTTP_BAD_REQUEST, "Invalid percent-encoding in key");
-        return HTTP_BAD_REQUEST;
-    }
-    if (key->len == 0) {
-        hl_send_error(r, HTTP_BAD_REQUEST, "Empty key");
-        return HTTP_BAD_REQUEST;
-    }
-    if (key->len > max) {
-        hl_send_error(r, HTTP_REQUEST_URI_TOO_LARGE,
-                   apr_psprintf(r->pool, "Key longer than %" APR_SIZE_T_FMT
-                                " bytes", max));
-        return HTTP_REQUEST_URI_TOO_LARGE;
-    }
-    return OK;
-}
-
-/* ?raw=1 asks for the stored bytes themselves. */
-static int want_raw(request_rec *r, int *raw)
-{
-    apr_table_t *args = NULL;
-    const char *v;
-    ap_args_to_table(r, &args);
-    v = args ? apr_table_get(args, "raw") : NULL;
-    *raw = v && strcmp(v, "1") == 0;
-    if (v && !*raw && strcmp(v, "0") != 0) {
-        hl_send_error(r, HTTP_BAD_REQUEST, "raw must be 0 or 1");
-        return HTTP_BAD_REQUEST;
-    }
-    return OK;
-}
 
 /* The stored bytes are whatever a client put there: never to be sniffed
  * into a page and run in the origin of this server. */
@@ -87,12 +42,16 @@ static int cache_get(request_rec *r, const hl_key *key)
 {
     hl_jsonw *w;
     hl_cache_result res;
+    hl_cache_query q;
+    hl_cache_cond cond;
     hl_admission *a;
     apr_status_t rv;
-    int raw;
+    int has_cond;
 
-    if (want_raw(r, &raw) != OK || cache_admit(r, &a) != OK)
+    if (hl_cache_query_of(r, &q) != OK || hl_cache_cond_of(r, &cond, &has_cond) != OK
+        || hl_cache_admit(r, &a) != OK)
         return OK;
+    memset(&res, 0, sizeof(res));
     rv = hl_store_cache_get(HL_RT(r)->store, r->pool, key->bytes, key->len,
                             apr_time_now(), &res);
     hl_admit_done(r, a);
@@ -100,20 +59,34 @@ static int cache_get(request_rec *r, const hl_key *key)
         return send_cache_miss(r, key);
     if (rv != APR_SUCCESS)
         return hl_send_store_error(r, rv, "cache get");
-    if (raw)
+    if (res.version)
+        hl_cache_entry_headers(r, res.version, res.expires, q.raw);
+    if (has_cond) {
+        /* RFC 9110, 13.2.2: If-Match first (strong comparison), then
+         * If-None-Match (weak: the parser kept weak tags for it), which
+         * answers a GET or HEAD with 304. */
+        hl_cache_cond match = cond, none_match = cond;
+        hl_cache_written current;
+        match.if_none_match = HL_COND_NONE;
+        none_match.if_match = HL_COND_NONE;
+        memset(&current, 0, sizeof(current));
+        current.version = res.version;
+        if (!hl_cache_cond_holds(&match, 1, res.version))
+            return hl_cache_refusal(r, HL_STORE_EPRECONDITION, key, &current,
+                                    "cache get");
+        if (!hl_cache_cond_holds(&none_match, 1, res.version)) {
+            r->status = HTTP_NOT_MODIFIED;    /* headers only */
+            return OK;
+        }
+    }
+    if (q.raw)
         return send_raw(r, res.value, res.vlen);
     w = hl_reply_new(r);
     hl_json_cache_hit(w, key->bytes, key->len, &res);
     return hl_send_json(r, HTTP_OK, w);
 }
 
-typedef struct hl_value_buf {
-    apr_pool_t *pool;
-    char *data;
-    apr_size_t len, cap;
-} hl_value_buf;
-
-static void consume_value(void *ctx, const char *data, apr_size_t len)
+void hl_value_buf_add(void *ctx, const char *data, apr_size_t len)
 {
     hl_value_buf *v = ctx;
     if (v->len + len > v->cap) {
@@ -134,54 +107,76 @@ static void consume_value(void *ctx, const char *data, apr_size_t len)
 /* The value is the request body, at most HyperlaneCacheMaxValue bytes
  * (and HyperlaneMaxBody); a larger one is refused with 413 and nothing is
  * stored.  The whole body is read before the set is admitted: a slow
- * client holds a worker of its own, never a slot of the limit. */
+ * client holds a worker of its own, never a slot of the limit.  The query
+ * and the conditions are checked before the body is read. */
 static int cache_set(request_rec *r, const hl_key *key)
 {
     hl_jsonw *w;
     apr_off_t limit = (apr_off_t)hl_config_get(&HL_RT(r)->cfg, HL_D_CACHE_MAX_VALUE);
     hl_value_buf value = { r->pool, NULL, 0, 0 };
+    hl_cache_written wr;
+    hl_cache_query q;
+    hl_cache_cond cond;
     hl_admission *a;
+    apr_time_t now;
     apr_status_t rv;
-    int replaced = 0, rc;
+    int has_cond, rc;
 
+    if (hl_cache_query_of(r, &q) != OK || hl_cache_cond_of(r, &cond, &has_cond) != OK)
+        return OK;
     if (hl_max_body(r) >= 0 && hl_max_body(r) < limit)
         limit = hl_max_body(r);
-    rc = hl_stream_body(r, limit, consume_value, &value);
+    rc = hl_stream_body(r, limit, hl_value_buf_add, &value);
     if (rc != HTTP_OK)
         return hl_body_answered(rc);
-    if (cache_admit(r, &a) != OK)
+    if (hl_cache_admit(r, &a) != OK)
         return OK;
-    rv = hl_store_cache_set(HL_RT(r)->store, key->bytes, key->len,
-                            value.data ? value.data : "", value.len,
-                            apr_time_now(), apr_time_from_sec(
-                                hl_config_get(&HL_RT(r)->cfg, HL_D_CACHE_TTL)),
-                            &replaced);
+    now = apr_time_now();
+    rv = hl_store_cache_put(HL_RT(r)->store, key->bytes, key->len,
+                            value.data ? value.data : "", value.len, now,
+                            hl_cache_ttl_of(r, &q), has_cond ? &cond : NULL,
+                            &wr);
+    if (rv == APR_ENOTIMPL && !has_cond && !q.has_ttl)
+        /* A backend without versions still takes a plain set. */
+        rv = hl_store_cache_set(HL_RT(r)->store, key->bytes, key->len,
+                                value.data ? value.data : "", value.len, now,
+                                hl_cache_ttl_of(r, &q), &wr.existed);
     hl_admit_done(r, a);
-    if (rv == APR_ENOSPC)
-        return hl_send_error(r, HTTP_REQUEST_ENTITY_TOO_LARGE,
-                          "Value does not fit in the cache (HyperlaneCacheSize)");
     if (rv != APR_SUCCESS)
-        return hl_send_store_error(r, rv, "cache set");
+        return hl_cache_refusal(r, rv, key, &wr, "cache set");
     w = hl_reply_new(r);
-    hl_json_cache_set(w, key->bytes, key->len,
-                      value.data ? value.data : "", value.len, replaced);
-    return hl_send_json(r, replaced ? HTTP_OK : HTTP_CREATED, w);
+    if (wr.version) {
+        hl_cache_entry_headers(r, wr.version, wr.expires, 0);
+        hl_json_cache_stored(w, key->bytes, key->len,
+                             value.data ? value.data : "", value.len, &wr, now);
+    }
+    else
+        hl_json_cache_set(w, key->bytes, key->len,
+                          value.data ? value.data : "", value.len, wr.existed);
+    return hl_send_json(r, wr.existed ? HTTP_OK : HTTP_CREATED, w);
 }
 
 static int cache_delete(request_rec *r, const hl_key *key)
 {
     hl_jsonw *w;
+    hl_cache_written wr;
+    hl_cache_cond cond;
     hl_admission *a;
     apr_status_t rv;
-    if (cache_admit(r, &a) != OK)
+    int has_cond;
+
+    if (hl_cache_cond_of(r, &cond, &has_cond) != OK || hl_cache_admit(r, &a) != OK)
         return OK;
-    rv = hl_store_cache_delete(HL_RT(r)->store, key->bytes, key->len,
-                               apr_time_now());
+    memset(&wr, 0, sizeof(wr));
+    if (has_cond)
+        rv = hl_store_cache_remove(HL_RT(r)->store, key->bytes, key->len,
+                                   apr_time_now(), &cond, &wr);
+    else
+        rv = hl_store_cache_delete(HL_RT(r)->store, key->bytes, key->len,
+                                   apr_time_now());
     hl_admit_done(r, a);
-    if (rv == APR_NOTFOUND)
-        return send_cache_miss(r, key);
     if (rv != APR_SUCCESS)
-        return hl_send_store_error(r, rv, "cache delete");
+        return hl_cache_refusal(r, rv, key, &wr, "cache delete");
     w = hl_reply_new(r);
     hl_json_cache_deleted(w, key->bytes, key->len);
     return hl_send_json(r, HTTP_OK, w);
@@ -190,7 +185,7 @@ static int cache_delete(request_rec *r, const hl_key *key)
 int hl_ep_cache_key(request_rec *r, const hl_route *route, const char *mount)
 {
     hl_key key;
-    if (parse_key(r, route, &key) != OK)
+    if (hl_cache_key_of(r, route, &key) != OK)
         return OK;
     switch (hl_router_method_bit(r->method)) {
     case HL_M_POST:
@@ -206,10 +201,17 @@ int hl_ep_cache_stats(request_rec *r, const hl_route *route,
     hl_jsonw *w;
     hl_cache_stats stats;
     hl_limiter_stats ls;
+    hl_cache_query q;
     hl_admission *a;
     apr_status_t rv;
+    /* With prefix=, limit= or cursor= it is a listing; without, the
+     * statistics as they always were. */
+    if (hl_cache_query_of(r, &q) != OK)
+        return OK;
+    if (q.listing)
+        return hl_cache_list(r, &q);
     /* It takes the store's lock: under the limit like every operation. */
-    if (cache_admit(r, &a) != OK)
+    if (hl_cache_admit(r, &a) != OK)
         return OK;
     rv = hl_store_cache_stats(HL_RT(r)->store, &stats);
     hl_admit_done(r, a);

@@ -295,9 +295,32 @@ void hl_json_counter_stats(hl_jsonw *w, const hl_counter_snapshot *snap,
     hl_jsonw_end(w);
 }
 
+/* The strong entity-tag of a version, "\"N\"", into out[32]. */
+static const char *etag_text(char *out, apr_uint64_t version)
+{
+    apr_snprintf(out, 32, "\"%" APR_UINT64_T_FMT "\"", version);
+    return out;
+}
+
+/* "version", "etag" and "ttl_seconds" of an entry. */
+static void entry_members(hl_jsonw *w, apr_uint64_t version,
+                          apr_time_t expires, apr_time_t now)
+{
+    char etag[32];
+    hl_jsonw_kv_u64(w, "version", version);
+    hl_jsonw_kv_cstr(w, "etag", etag_text(etag, version));
+    hl_jsonw_key(w, "ttl_seconds");
+    if (!expires)
+        hl_jsonw_null(w);
+    else
+        hl_jsonw_i64(w, expires <= now ? 0
+                        : (expires - now + APR_USEC_PER_SEC - 1) / APR_USEC_PER_SEC);
+}
+
 void hl_json_cache_hit(hl_jsonw *w, const char *key, apr_size_t klen,
                        const hl_cache_result *res)
 {
+    apr_time_t now = res->set_time + res->age;
     hl_jsonw_object(w);
     hl_jsonw_kv_string(w, "key", key, klen);
     hl_jsonw_kv_string(w, "value", res->value, res->vlen);
@@ -309,6 +332,7 @@ void hl_json_cache_hit(hl_jsonw *w, const char *key, apr_size_t klen,
         hl_jsonw_kv_fixed(w, "expires_in_seconds",
                           (double)(res->expires - res->set_time - res->age)
                           / APR_USEC_PER_SEC, 6);
+    entry_members(w, res->version, res->expires, now);
     hl_jsonw_end(w);
 }
 
@@ -321,8 +345,10 @@ void hl_json_cache_miss(hl_jsonw *w, const char *key, apr_size_t klen)
     hl_jsonw_end(w);
 }
 
-void hl_json_cache_set(hl_jsonw *w, const char *key, apr_size_t klen,
-                       const char *val, apr_size_t vlen, int replaced)
+/* The set's answer; wr NULL: without the members of an entry. */
+static void set_answer(hl_jsonw *w, const char *key, apr_size_t klen,
+                       const char *val, apr_size_t vlen, int replaced,
+                       const hl_cache_written *wr, apr_time_t now)
 {
     int cut = vlen > HL_JSON_ECHO_MAX;
     hl_jsonw_object(w);
@@ -335,7 +361,22 @@ void hl_json_cache_set(hl_jsonw *w, const char *key, apr_size_t klen,
     hl_jsonw_kv_bool(w, "success", 1);
     hl_jsonw_kv_bool(w, "replaced", replaced);
     hl_jsonw_kv_u64(w, "value_bytes", vlen);
+    if (wr)
+        entry_members(w, wr->version, wr->expires, now);
     hl_jsonw_end(w);
+}
+
+void hl_json_cache_set(hl_jsonw *w, const char *key, apr_size_t klen,
+                       const char *val, apr_size_t vlen, int replaced)
+{
+    set_answer(w, key, klen, val, vlen, replaced, NULL, 0);
+}
+
+void hl_json_cache_stored(hl_jsonw *w, const char *key, apr_size_t klen,
+                          const char *val, apr_size_t vlen,
+                          const hl_cache_written *wr, apr_time_t now)
+{
+    set_answer(w, key, klen, val, vlen, wr->existed, wr, now);
 }
 
 void hl_json_cache_deleted(hl_jsonw *w, const char *key, apr_size_t klen)
@@ -344,6 +385,127 @@ void hl_json_cache_deleted(hl_jsonw *w, const char *key, apr_size_t klen)
     hl_jsonw_kv_string(w, "key", key, klen);
     hl_jsonw_kv_literal(w, "operation", "delete");
     hl_jsonw_kv_bool(w, "success", 1);
+    hl_jsonw_end(w);
+}
+
+void hl_json_cache_touched(hl_jsonw *w, const char *key, apr_size_t klen,
+                           const hl_cache_written *wr, apr_time_t now)
+{
+    hl_jsonw_object(w);
+    hl_jsonw_kv_string(w, "key", key, klen);
+    hl_jsonw_kv_literal(w, "operation", "touch");
+    hl_jsonw_kv_bool(w, "success", 1);
+    entry_members(w, wr->version, wr->expires, now);
+    hl_jsonw_end(w);
+}
+
+void hl_json_cache_added(hl_jsonw *w, const char *key, apr_size_t klen,
+                         const hl_cache_written *wr, apr_time_t now)
+{
+    hl_jsonw_object(w);
+    hl_jsonw_kv_string(w, "key", key, klen);
+    hl_jsonw_kv_literal(w, "operation", "add");
+    hl_jsonw_kv_bool(w, "success", 1);
+    hl_jsonw_kv_i64(w, "value", wr->number);
+    hl_jsonw_kv_bool(w, "created", !wr->existed);
+    entry_members(w, wr->version, wr->expires, now);
+    hl_jsonw_end(w);
+}
+
+static void current_members(hl_jsonw *w, apr_uint64_t version)
+{
+    char etag[32];
+    hl_jsonw_key(w, "current_version");
+    if (!version) {
+        hl_jsonw_null(w);
+        return;
+    }
+    hl_jsonw_u64(w, version);
+    hl_jsonw_kv_cstr(w, "current_etag", etag_text(etag, version));
+}
+
+void hl_json_cache_refused(hl_jsonw *w, int status, const char *message,
+                           const char *key, apr_size_t klen,
+                           const hl_cache_written *wr)
+{
+    hl_jsonw_object(w);
+    hl_jsonw_kv_cstr(w, "error", message);
+    hl_jsonw_kv_i64(w, "status", status);
+    hl_jsonw_kv_string(w, "key", key, klen);
+    current_members(w, wr->version);
+    hl_jsonw_end(w);
+}
+
+void hl_json_cache_page(hl_jsonw *w, const hl_cache_list_page *page,
+                        const char *prefix, apr_size_t plen, int limit,
+                        apr_time_t now)
+{
+    int i;
+    hl_jsonw_object(w);
+    hl_jsonw_key(w, "keys");
+    hl_jsonw_array(w);
+    for (i = 0; i < page->n; i++) {
+        const hl_cache_listed *it = &page->items[i];
+        hl_jsonw_object(w);
+        hl_jsonw_kv_string(w, "key", it->key, it->klen);
+        hl_jsonw_kv_u64(w, "value_bytes", it->vlen);
+        entry_members(w, it->version, it->expires, now);
+        hl_jsonw_end(w);
+    }
+    hl_jsonw_end(w);
+    hl_jsonw_kv_i64(w, "count", page->n);
+    hl_jsonw_kv_i64(w, "limit", limit);
+    hl_jsonw_kv_string(w, "prefix", prefix ? prefix : "", plen);
+    hl_jsonw_key(w, "next_cursor");
+    if (page->next_cursor)
+        hl_jsonw_cstr(w, page->next_cursor);
+    else
+        hl_jsonw_null(w);
+    hl_jsonw_kv_bool(w, "complete", page->next_cursor == NULL);
+    hl_jsonw_kv_u64(w, "scanned", page->scanned);
+    hl_jsonw_end(w);
+}
+
+void hl_json_cache_bulk(hl_jsonw *w, int is_set, const hl_bulk_request *req,
+                        const hl_bulk_result *res, apr_time_t now)
+{
+    int i, ok = 0;
+    for (i = 0; i < req->n; i++)
+        ok += res[i].status < 300;
+    hl_jsonw_object(w);
+    if (is_set)
+        hl_jsonw_kv_literal(w, "operation", "bulk_set");
+    else
+        hl_jsonw_kv_literal(w, "operation", "bulk_get");
+    hl_jsonw_kv_i64(w, "count", req->n);
+    hl_jsonw_kv_i64(w, "succeeded", ok);
+    hl_jsonw_kv_i64(w, "failed", req->n - ok);
+    hl_jsonw_key(w, "results");
+    hl_jsonw_array(w);
+    for (i = 0; i < req->n; i++) {
+        const hl_bulk_result *r = &res[i];
+        int good = r->status < 300;
+        hl_jsonw_object(w);
+        hl_jsonw_kv_string(w, "key", req->items[i].key, req->items[i].klen);
+        hl_jsonw_kv_i64(w, "status", r->status);
+        if (is_set)
+            hl_jsonw_kv_bool(w, "stored", good);
+        else
+            hl_jsonw_kv_bool(w, "found", good);
+        if (good && !is_set) {
+            hl_jsonw_kv_string(w, "value", r->value, r->vlen);
+            hl_jsonw_kv_u64(w, "value_bytes", r->vlen);
+        }
+        if (good)
+            entry_members(w, r->version, r->expires, now);
+        else if (r->error) {
+            hl_jsonw_kv_cstr(w, "error", r->error);
+            if (r->status == 412)
+                current_members(w, r->version);
+        }
+        hl_jsonw_end(w);
+    }
+    hl_jsonw_end(w);
     hl_jsonw_end(w);
 }
 

@@ -11,6 +11,7 @@
 #include "hl_procinfo.h"
 #include "hl_router.h"
 #include "hl_store.h"
+#include "hl_cache_bulk.h"
 
 /* What memory_info / memory_usage report, all read at request time (rss
  * and peak: or up to HyperlaneMemoryMaxAge before, as rss_age_us says). */
@@ -41,7 +42,9 @@ void hl_json_counter_stats(hl_jsonw *w, const hl_counter_snapshot *snap,
                            const hl_memory_figures *m);
 
 /* The cache's answers; keys and values are bytes (invalid UTF-8 becomes
- * U+FFFD in the JSON). */
+ * U+FFFD in the JSON).  Answers about an entry carry "version", "etag"
+ * (the ETag header's text) and "ttl_seconds" (whole seconds left, rounded
+ * up; null: never expires). */
 void hl_json_cache_hit(hl_jsonw *w, const char *key, apr_size_t klen,
                        const hl_cache_result *res);
 /* 404 {"error": "Key not found", "status": 404, "key"} */
@@ -51,7 +54,37 @@ void hl_json_cache_miss(hl_jsonw *w, const char *key, apr_size_t klen);
 #define HL_JSON_ECHO_MAX 1024
 void hl_json_cache_set(hl_jsonw *w, const char *key, apr_size_t klen,
                        const char *val, apr_size_t vlen, int replaced);
+/* The same with the entry's "version", "etag" and "ttl_seconds". */
+void hl_json_cache_stored(hl_jsonw *w, const char *key, apr_size_t klen,
+                          const char *val, apr_size_t vlen,
+                          const hl_cache_written *wr, apr_time_t now);
 void hl_json_cache_deleted(hl_jsonw *w, const char *key, apr_size_t klen);
+/* {"key", "operation": "touch", "success", "version", "etag",
+ *  "ttl_seconds"} */
+void hl_json_cache_touched(hl_jsonw *w, const char *key, apr_size_t klen,
+                           const hl_cache_written *wr, apr_time_t now);
+/* {"key", "operation": "add", "success", "value" (a number), "created",
+ *  "version", "etag", "ttl_seconds"} */
+void hl_json_cache_added(hl_jsonw *w, const char *key, apr_size_t klen,
+                         const hl_cache_written *wr, apr_time_t now);
+/* A refused write, 409 or 412: {"error", "status", "key",
+ * "current_version" (null: no entry), "current_etag"} */
+void hl_json_cache_refused(hl_jsonw *w, int status, const char *message,
+                           const char *key, apr_size_t klen,
+                           const hl_cache_written *wr);
+/* A listing page: {"keys": [{"key", "value_bytes", "version",
+ * "ttl_seconds"}...], "count", "limit", "prefix", "next_cursor" (null
+ * at the end), "complete", "scanned"} */
+void hl_json_cache_page(hl_jsonw *w, const hl_cache_list_page *page,
+                        const char *prefix, apr_size_t plen, int limit,
+                        apr_time_t now);
+/* Bulk: {"operation": "bulk_get"|"bulk_set", "count", "succeeded",
+ * "failed", "results": [{"key", "status", ...}]}: a get's results add
+ * "found" and, when found, "value", "value_bytes", "version", "etag",
+ * "ttl_seconds"; a set's add "stored" and "version", "etag",
+ * "ttl_seconds" when stored, "error" (and "current_version") when not. */
+void hl_json_cache_bulk(hl_jsonw *w, int is_set, const hl_bulk_request *req,
+                        const hl_bulk_result *res, apr_time_t now);
 /* A limiter's figures as members of the open object: "in_flight",
  * "max_concurrent" (limit), "peak_in_flight", "rejected", "healed". */
 void hl_json_limiter(hl_jsonw *w, const hl_limiter_stats *ls,

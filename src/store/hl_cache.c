@@ -318,6 +318,27 @@ static int key_ok(const hl_cache *c, apr_size_t klen)
     return klen >= 1 && klen <= c->max_key;
 }
 
+block *hlc_entry_live(hl_cache *c, const void *key, apr_size_t klen,
+                      apr_time_t now)
+{
+    block *e = hlc_entry_find(c, key, klen);
+    if (e && is_expired(e, now)) {
+        write_begin(c, now);
+        hlc_entry_remove(c, e);
+        c->expirations++;
+        write_end(c);
+        e = NULL;
+    }
+    return e;
+}
+
+void hlc_exp_replace(hl_cache *c, block *e)
+{
+    hl_olist exp = exp_list(c);
+    hl_ol_unlink(&exp, off_of(c, e));
+    exp_insert(c, e);
+}
+
 apr_status_t hl_cache_get(hl_cache *c, apr_pool_t *pool, const void *key,
                           apr_size_t klen, apr_time_t now,
                           hl_cache_result *res)
@@ -327,15 +348,7 @@ apr_status_t hl_cache_get(hl_cache *c, apr_pool_t *pool, const void *key,
     if (!key_ok(c, klen))
         return APR_EINVAL;
     hl_cache_recover(c, now, NULL);
-    e = hlc_entry_find(c, key, klen);
-    if (e && is_expired(e, now)) {
-        write_begin(c, now);
-        hlc_entry_remove(c, e);
-        c->expirations++;
-        write_end(c);
-        e = NULL;
-    }
-    if (!e) {
+    if (!(e = hlc_entry_live(c, key, klen, now))) {
         count_miss(c);
         return APR_NOTFOUND;
     }
@@ -349,6 +362,7 @@ apr_status_t hl_cache_get(hl_cache *c, apr_pool_t *pool, const void *key,
     res->value[e->vlen] = '\0';
     res->set_time = e->set_time;
     res->expires = e->expires;
+    res->version = e->version;
     res->age = now - e->set_time;
     res->age_seconds = (double)res->age / (double)APR_USEC_PER_SEC;
     return APR_SUCCESS;
@@ -361,6 +375,7 @@ apr_status_t hl_cache_get(hl_cache *c, apr_pool_t *pool, const void *key,
 typedef struct snapshot {
     apr_uint32_t found, id, gen, vlen;
     apr_int64_t  set_time, expires;
+    apr_uint64_t version;
 } snapshot;
 
 /* The block at unit o if a block header and n data bytes fit there. */
@@ -400,6 +415,7 @@ static apr_status_t read_racing(const hl_cache *c, apr_pool_t *pool,
             snap->gen = RELAXED(e->gen);
             snap->set_time = RELAXED(e->set_time);
             snap->expires = RELAXED(e->expires);
+            snap->version = RELAXED(e->version);
             *value = apr_palloc(pool, (apr_size_t)snap->vlen + 1);
             memcpy(*value, e->data + klen, snap->vlen);
             (*value)[snap->vlen] = '\0';
@@ -445,6 +461,7 @@ apr_status_t hl_cache_get_lockfree(hl_cache *c, apr_pool_t *pool,
         res->vlen = snap.vlen;
         res->set_time = snap.set_time;
         res->expires = snap.expires;
+        res->version = snap.version;
         res->age = now - snap.set_time;
         res->age_seconds = (double)res->age / (double)APR_USEC_PER_SEC;
         return APR_SUCCESS;
@@ -456,24 +473,39 @@ apr_status_t hl_cache_get_lockfree(hl_cache *c, apr_pool_t *pool,
 #define STEP(budget) \
     do { if ((budget) && (*(budget))-- <= 0) return APR_EINTR; } while (0)
 
-static apr_status_t cache_set(hl_cache *c, const void *key, apr_size_t klen,
-                              const void *val, apr_size_t vlen, apr_time_t now,
-                              apr_interval_time_t ttl, int *replaced,
-                              int *budget)
+apr_status_t hlc_write(hl_cache *c, const void *key, apr_size_t klen,
+                       const void *val, apr_size_t vlen, apr_time_t now,
+                       apr_time_t expires, const hl_cache_cond *cond,
+                       hl_cache_written *w, int *budget)
 {
     hl_olist lru = lru_list(c);
+    hl_cache_written scratch;
     apr_uint32_t units;
     apr_uint64_t h;
     apr_uint32_t *link;
     block *e;
 
-    if (replaced)
-        *replaced = 0;
-    if (!key_ok(c, klen) || vlen > c->max_value || ttl < 0)
+    if (!w)
+        w = &scratch;
+    memset(w, 0, sizeof(*w));
+    if (!key_ok(c, klen) || vlen > c->max_value || expires < 0)
         return APR_EINVAL;
     units = units_for(klen, vlen);
     if (units > c->data_end - c->data_start)
         return APR_ENOSPC;
+    if (cond) {
+        /* Judged before anything changes: a refused write is no write. */
+        hl_cache_recover(c, now, NULL);
+        e = hlc_entry_find(c, key, klen);
+        if (e && is_expired(e, now))
+            e = NULL;
+        if (!hl_cache_cond_holds(cond, e != NULL, e ? e->version : 0)) {
+            w->existed = e != NULL;
+            w->version = e ? e->version : 0;
+            w->expires = e ? e->expires : 0;
+            return HL_STORE_EPRECONDITION;
+        }
+    }
     write_begin(c, now);
     STEP(budget);
 
@@ -483,8 +515,8 @@ static apr_status_t cache_set(hl_cache *c, const void *key, apr_size_t klen,
         e = blk(c, *link);
         if (is_expired(e, now))
             c->expirations++;
-        else if (replaced)
-            *replaced = 1;
+        else
+            w->existed = 1;
         hlc_entry_remove(c, e);
     }
     STEP(budget);
@@ -498,7 +530,8 @@ static apr_status_t cache_set(hl_cache *c, const void *key, apr_size_t klen,
     e->klen = (apr_uint32_t)klen;
     e->vlen = (apr_uint32_t)vlen;
     e->set_time = e->access_time = now;
-    e->expires = ttl ? now + ttl : 0;
+    e->expires = expires;
+    e->version = ++c->next_version;
     hlc_touch_alloc(c, e, now);
     e->hnext = e->prev = e->next = e->eprev = e->enext = 0;
     memcpy(e->data, key, klen);
@@ -512,8 +545,29 @@ static apr_status_t cache_set(hl_cache *c, const void *key, apr_size_t klen,
     exp_insert(c, e);
     hlc_entry_account(c, e);
     c->sets++;
+    w->version = e->version;
+    w->expires = e->expires;
     write_end(c);
     return APR_SUCCESS;
+}
+
+static apr_status_t cache_set(hl_cache *c, const void *key, apr_size_t klen,
+                              const void *val, apr_size_t vlen, apr_time_t now,
+                              apr_interval_time_t ttl, int *replaced,
+                              int *budget)
+{
+    hl_cache_written w;
+    apr_status_t rv;
+
+    if (replaced)
+        *replaced = 0;
+    if (ttl < 0)
+        return APR_EINVAL;
+    rv = hlc_write(c, key, klen, val, vlen, now, ttl ? now + ttl : 0, NULL,
+                   &w, budget);
+    if (replaced)
+        *replaced = w.existed;
+    return rv;
 }
 
 apr_status_t hl_cache_set(hl_cache *c, const void *key, apr_size_t klen,
@@ -538,6 +592,7 @@ apr_status_t hl_cache_field(const char *name, apr_size_t *offset,
 {
     static const struct { const char *name; apr_size_t off, width; } f[] = {
         FIELD(hl_cache, "magic", magic),
+        FIELD(hl_cache, "version", version),
         FIELD(hl_cache, "region_size", region_size),
         FIELD(hl_cache, "max_key", max_key),
         FIELD(hl_cache, "max_value", max_value),
@@ -737,6 +792,18 @@ apr_status_t hl_cache_format(void *region, apr_size_t size,
     hlc_data_reset(c);
     __atomic_store_n(&c->magic, CACHE_MAGIC, __ATOMIC_RELEASE);
     return APR_SUCCESS;
+}
+
+void hl_cache_versions_begin(hl_cache *c, apr_uint64_t first)
+{
+    c->next_version = first;
+}
+
+int hl_cache_other_version(const void *region)
+{
+    const hl_cache *c = region;
+    return RELAXED(c->magic) == CACHE_MAGIC
+           && RELAXED(c->version) != CACHE_VERSION;
 }
 
 apr_status_t hl_cache_check(const void *region, const hl_cache_geometry *geo)

@@ -88,14 +88,24 @@ typedef struct hl_cache_geometry {
 apr_status_t hl_cache_geometry_of(apr_size_t size, const hl_cache_config *cfg,
                                   hl_cache_geometry *geo);
 
-/* Formats a region of size bytes (a multiple of 16). */
+/* Formats a region of size bytes (a multiple of 16).  Its versions
+ * begin at 1. */
 apr_status_t hl_cache_format(void *region, apr_size_t size,
                              const hl_cache_config *cfg);
+/* Versions of a freshly formatted region begin after first: the format
+ * time in microseconds, so that a region formatted anew does not hand out
+ * the versions of the one it replaced. */
+void hl_cache_versions_begin(hl_cache *c, apr_uint64_t first);
 
 /* APR_SUCCESS when region holds a cache of this version whose header
  * describes exactly geo; APR_EGENERAL without the magic or version,
  * APR_EINVAL on any other difference.  Reads only the header. */
 apr_status_t hl_cache_check(const void *region, const hl_cache_geometry *geo);
+
+/* 1 when region holds the magic of a cache but another version's layout
+ * (an older build's, met across a graceful restart that upgraded the
+ * module).  Reads two words only. */
+int hl_cache_other_version(const void *region);
 
 /* Copies the stats and the unexpired entries of src, a region formatted
  * as geo, into a formatted dst, least recently used first so that if dst
@@ -143,6 +153,59 @@ apr_status_t hl_cache_set(hl_cache *c, const void *key, apr_size_t klen,
 /* APR_SUCCESS or APR_NOTFOUND (an expired entry counts as not found). */
 apr_status_t hl_cache_delete(hl_cache *c, const void *key, apr_size_t klen,
                              apr_time_t now);
+
+/* The cache API (hl_store.h states each contract; hl_cache_versions.c):
+ * conditional set and delete, touch and add, under the lock. */
+apr_status_t hl_cache_put(hl_cache *c, const void *key, apr_size_t klen,
+                          const void *val, apr_size_t vlen, apr_time_t now,
+                          apr_interval_time_t ttl, const hl_cache_cond *cond,
+                          hl_cache_written *w);
+apr_status_t hl_cache_remove(hl_cache *c, const void *key, apr_size_t klen,
+                             apr_time_t now, const hl_cache_cond *cond,
+                             hl_cache_written *w);
+apr_status_t hl_cache_touch(hl_cache *c, const void *key, apr_size_t klen,
+                            apr_time_t now, apr_interval_time_t ttl,
+                            const hl_cache_cond *cond, hl_cache_written *w);
+apr_status_t hl_cache_add(hl_cache *c, const void *key, apr_size_t klen,
+                          apr_int64_t delta, const apr_int64_t *init,
+                          apr_interval_time_t init_ttl, apr_time_t now,
+                          hl_cache_written *w);
+
+/* Listing (hl_cache_list.c).  The scan order is the hash table's: by
+ * bucket, and in a bucket by the key's hash tag, then its bytes.  A key
+ * never moves in that order while it lives (the seed and the bucket count
+ * are fixed for the life of a region, and a rewrite stays in its bucket),
+ * so a scan whose position only moves forward lists every key present
+ * throughout exactly once, however the others change; the position is
+ * the last key listed, so a page may end inside a bucket. */
+typedef struct hl_cache_list_pos {
+    apr_uint32_t bucket;       /* the bucket to look at next */
+    int          after;        /* 1: only what follows (tag, key) in it */
+    apr_uint32_t tag;
+    char        *key;
+    apr_size_t   klen;
+} hl_cache_list_pos;
+
+/* Lists, from pos, live entries whose key begins with prefix into
+ * items[0..max_items) (*n of them, keys copied into pool), looking at
+ * max_buckets buckets at most, and moves pos past what it looked at;
+ * *done once the last bucket is passed; *scanned grows by the entries
+ * looked at.  Under the lock: the caller
+ * bounds what one lock hold costs with max_buckets and max_items. */
+apr_status_t hl_cache_list_batch(hl_cache *c, apr_pool_t *pool,
+                                 hl_cache_list_pos *pos, const void *prefix,
+                                 apr_size_t plen, apr_time_t now,
+                                 int max_items, apr_uint32_t max_buckets,
+                                 hl_cache_listed *items, int *n, int *done,
+                                 apr_uint64_t *scanned);
+/* The cursor for pos: text naming the region (its seed and bucket count),
+ * the bucket and, after a key, its tag and bytes in hex. */
+const char *hl_cache_cursor_make(const hl_cache *c, apr_pool_t *pool,
+                                 const hl_cache_list_pos *pos);
+/* pos for a cursor made by hl_cache_cursor_make on this region; NULL or
+ * "" is the beginning.  APR_EINVAL for anything else. */
+apr_status_t hl_cache_cursor_read(const hl_cache *c, apr_pool_t *pool,
+                                  const char *cursor, hl_cache_list_pos *pos);
 
 /* The common figures (hl_store.h); n_extra is 0. */
 apr_status_t hl_cache_stats_read(const hl_cache *c, hl_cache_stats *st);

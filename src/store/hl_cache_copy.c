@@ -32,7 +32,7 @@ static void copy_counters(hl_cache *dst, const hl_cache *src)
 typedef struct src_entry {
     apr_uint32_t off, klen, vlen;
     apr_int64_t  set_time, access_time, expires;
-    apr_uint64_t count;
+    apr_uint64_t count, version;
 } src_entry;
 
 /* Reads the block at unit off of src (off inside geo's data area): its
@@ -63,6 +63,7 @@ static apr_uint32_t src_block_read(const hl_cache *src,
     e->set_time = RELAXED(b->set_time);
     e->access_time = RELAXED(b->access_time);
     e->expires = RELAXED(b->expires);
+    e->version = RELAXED(b->version);
     e->count = 0;
     id = RELAXED(b->id);
     gen = RELAXED(b->gen);
@@ -101,6 +102,11 @@ static int copy_entry(hl_cache *dst, const hl_cache *src, const src_entry *s,
     e->set_time = s->set_time;
     e->access_time = s->access_time;
     e->expires = s->expires;
+    /* Versions carry over, so that a client's ETag still matches; the
+     * counter goes past every one copied. */
+    e->version = s->version;
+    if (dst->next_version < s->version)
+        dst->next_version = s->version;
     hlc_touch_alloc(dst, e, e->access_time);
     __atomic_store_n(&touch_of(dst, e)->word,
                      (apr_uint64_t)e->gen << T_GEN_SHIFT | s->count, __ATOMIC_RELEASE);
@@ -212,6 +218,8 @@ apr_status_t hl_cache_copy(hl_cache *dst, const hl_cache *src,
     dead_pid = RELAXED(src->writer_pid);
     write_begin(dst, now);
     copy_counters(dst, src);
+    if (dst->next_version < RELAXED(src->next_version))
+        dst->next_version = RELAXED(src->next_version);
     rv = copy_entries(dst, src, geo, now, &copied);
     /* A writer that died mid-update leaves committed entries in the data
      * area, which is all the copy reads: what repair would have kept. */

@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #define CACHE_MAGIC      0x31434c48u   /* "HLC1" little-endian */
-#define CACHE_VERSION    3u
+#define CACHE_VERSION    4u           /* 4: entries carry versions */
 #define UNIT             16u           /* allocation granule, link unit */
 #define NBINS            128
 
@@ -45,6 +45,7 @@ typedef struct block {
     apr_int64_t  access_time;   /* LIVE: its place in the LRU order */
     apr_int64_t  expires;
     apr_uint32_t id, gen;       /* LIVE: its touch slot and that slot's gen */
+    apr_uint64_t version;       /* LIVE: from the region's next_version */
     unsigned char data[];       /* key, value; the last 4 bytes: footer */
 } block;
 
@@ -87,6 +88,7 @@ struct hl_cache {
 
     apr_uint64_t total_entries, sets, deletes, evictions, expirations,
                  bytes_used;
+    apr_uint64_t next_version;          /* the last version handed out */
 
     /* What reads count, split by CPU (see read_shard). */
     read_shard   reads[READ_SHARDS];
@@ -288,6 +290,19 @@ void hlc_lists_sort(hl_cache *c);
 void hlc_index_clear(hl_cache *c);
 /* Empties the cache: no entries, every slot free, one free block. */
 void hlc_data_reset(hl_cache *c);
+
+/* The write every setting operation makes (hl_cache.c): the entry for
+ * key becomes val, expiring at expires (absolute, 0: never), with a new
+ * version, if cond (NULL: none) holds.  budget as in hl_cache_set_interrupted. */
+apr_status_t hlc_write(hl_cache *c, const void *key, apr_size_t klen,
+                       const void *val, apr_size_t vlen, apr_time_t now,
+                       apr_time_t expires, const hl_cache_cond *cond,
+                       hl_cache_written *w, int *budget);
+/* The live entry for key (an expired one is removed and counted), or NULL. */
+block *hlc_entry_live(hl_cache *c, const void *key, apr_size_t klen,
+                      apr_time_t now);
+/* Moves e to where its expires puts it in the expiry list. */
+void hlc_exp_replace(hl_cache *c, block *e);
 
 /* ---- crash safety (hl_cache_repair.c) ---------------------------------- */
 

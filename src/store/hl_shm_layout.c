@@ -66,14 +66,18 @@ static apr_status_t cache_format(void *base, const hl_shm_plan *plan,
                                  apr_time_t now)
 {
     hl_cache_config cfg;
+    apr_status_t rv;
     if (!plan->cache_size)
         return APR_SUCCESS;
     memset(&cfg, 0, sizeof(cfg));
     cfg.max_key = plan->params.cache_max_key;
     cfg.max_value = plan->params.cache_max_value;
     hash_seed(cfg.seed, base, now);
-    return hl_cache_format(hl_shm_cache_region(base, plan), plan->cache_size,
-                           &cfg);
+    rv = hl_cache_format(hl_shm_cache_region(base, plan), plan->cache_size, &cfg);
+    if (rv == APR_SUCCESS)
+        hl_cache_versions_begin(hl_shm_cache_region(base, plan),
+                                (apr_uint64_t)now);
+    return rv;
 }
 
 apr_status_t hl_shm_format(void *base, const hl_shm_plan *plan, apr_time_t now)

@@ -136,3 +136,109 @@ apr_status_t hl_store_cache_stats(hl_store *st, hl_cache_stats *stats)
         stats->store = u.backend;
     return rv;
 }
+
+apr_status_t hl_store_cache_put(hl_store *st, const void *key, apr_size_t klen,
+                                const void *val, apr_size_t vlen,
+                                apr_time_t now, apr_interval_time_t ttl,
+                                const hl_cache_cond *cond, hl_cache_written *w)
+{
+    memset(w, 0, sizeof(*w));
+    if (!st->ops->cache_put)
+        return APR_ENOTIMPL;
+    return st->ops->cache_put(st, key, klen, val, vlen, now, ttl, cond, w);
+}
+
+apr_status_t hl_store_cache_remove(hl_store *st, const void *key,
+                                   apr_size_t klen, apr_time_t now,
+                                   const hl_cache_cond *cond,
+                                   hl_cache_written *w)
+{
+    memset(w, 0, sizeof(*w));
+    if (!st->ops->cache_remove)
+        return APR_ENOTIMPL;
+    return st->ops->cache_remove(st, key, klen, now, cond, w);
+}
+
+apr_status_t hl_store_cache_touch(hl_store *st, const void *key,
+                                  apr_size_t klen, apr_time_t now,
+                                  apr_interval_time_t ttl,
+                                  const hl_cache_cond *cond,
+                                  hl_cache_written *w)
+{
+    memset(w, 0, sizeof(*w));
+    if (!st->ops->cache_touch)
+        return APR_ENOTIMPL;
+    return st->ops->cache_touch(st, key, klen, now, ttl, cond, w);
+}
+
+apr_status_t hl_store_cache_add(hl_store *st, const void *key, apr_size_t klen,
+                                apr_int64_t delta, const apr_int64_t *init,
+                                apr_interval_time_t init_ttl, apr_time_t now,
+                                hl_cache_written *w)
+{
+    memset(w, 0, sizeof(*w));
+    if (!st->ops->cache_add)
+        return APR_ENOTIMPL;
+    return st->ops->cache_add(st, key, klen, delta, init, init_ttl, now, w);
+}
+
+apr_status_t hl_store_cache_list(hl_store *st, apr_pool_t *pool,
+                                 const hl_cache_list_args *a,
+                                 hl_cache_list_page *page)
+{
+    memset(page, 0, sizeof(*page));
+    if (!st->ops->cache_list)
+        return APR_ENOTIMPL;
+    if (a->limit < 1)
+        return APR_EINVAL;
+    return st->ops->cache_list(st, pool, a, page);
+}
+
+static int version_in(const apr_uint64_t *list, int n, apr_uint64_t version)
+{
+    int i;
+    for (i = 0; i < n && i < HL_COND_TAGS_MAX; i++)
+        if (list[i] == version)
+            return 1;
+    return 0;
+}
+
+int hl_cache_cond_holds(const hl_cache_cond *cond, int exists,
+                        apr_uint64_t version)
+{
+    if (!cond)
+        return 1;
+    if (cond->if_match == HL_COND_ANY && !exists)
+        return 0;
+    if (cond->if_match == HL_COND_LIST
+        && !(exists && version_in(cond->match, cond->n_match, version)))
+        return 0;
+    if (cond->if_none_match == HL_COND_ANY && exists)
+        return 0;
+    if (cond->if_none_match == HL_COND_LIST && exists
+        && version_in(cond->none_match, cond->n_none_match, version))
+        return 0;
+    return 1;
+}
+
+int hl_cache_parse_int(const char *s, apr_size_t len, apr_int64_t *out)
+{
+    apr_uint64_t v = 0;
+    apr_size_t i = 0;
+    int neg = 0;
+    if (len > 0 && s[0] == '-') {
+        neg = 1;
+        i = 1;
+    }
+    if (len == i || len - i > 19)
+        return 0;
+    for (; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        v = v * 10 + (apr_uint64_t)(s[i] - '0');
+    }
+    if (v > (apr_uint64_t)APR_INT64_MAX + (apr_uint64_t)neg)
+        return 0;
+    *out = neg ? (apr_int64_t)(0 - v) : (apr_int64_t)v;
+    return 1;
+}

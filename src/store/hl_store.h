@@ -65,7 +65,83 @@ typedef struct hl_cache_result {
     apr_time_t   expires;       /* 0: never */
     apr_interval_time_t age;    /* now - set_time */
     double       age_seconds;
+    apr_uint64_t version;       /* the entry's version (see below) */
 } hl_cache_result;
+
+/* Versions.  Every write of a value (set, add) gives the entry a new
+ * version, taken from a counter of the store, never a hash of the value:
+ * two writes of the same bytes get two versions, and a key deleted and
+ * set again never gets back a version it had.  A touch changes the
+ * lifetime, not the value, and keeps the version (a reader extending an
+ * entry's life must not break a writer's If-Match loop).  Versions are
+ * non-zero; 0 means "no entry". */
+
+/* The conditions of a write (RFC 9110 If-Match / If-None-Match), judged
+ * by the store against the entry's version under the same lock or
+ * transaction as the write, so that between judging and writing nobody
+ * else writes.  A live (unexpired) entry exists; an expired one does not.
+ *   if_match:      ANY holds when the entry exists ("*"); LIST when it
+ *                  exists and its version is one of match[] (strong
+ *                  comparison: the caller leaves weak tags out).
+ *   if_none_match: ANY holds when the entry does not exist ("*"); LIST
+ *                  unless it exists with a version in none_match[].
+ * Both must hold; when one does not, the operation changes nothing and
+ * answers HL_STORE_EPRECONDITION. */
+#define HL_COND_TAGS_MAX 16
+typedef enum { HL_COND_NONE = 0, HL_COND_ANY, HL_COND_LIST } hl_cond_kind;
+
+typedef struct hl_cache_cond {
+    hl_cond_kind if_match, if_none_match;
+    int          n_match, n_none_match;
+    apr_uint64_t match[HL_COND_TAGS_MAX], none_match[HL_COND_TAGS_MAX];
+} hl_cache_cond;
+
+/* What a write left: the state of the entry afterwards (or, when a
+ * condition failed, as it is, unchanged). */
+typedef struct hl_cache_written {
+    int          existed;       /* a live entry was there before */
+    apr_uint64_t version;       /* its version now; 0: no entry */
+    apr_time_t   expires;       /* 0: never */
+    apr_int64_t  number;        /* add: the new value */
+} hl_cache_written;
+
+/* The store's own errors, beside APR's. */
+#define HL_STORE_EPRECONDITION (APR_OS_START_USERERR + 2001) /* 412 */
+#define HL_STORE_ENOTINT       (APR_OS_START_USERERR + 2002) /* 409 */
+#define HL_STORE_EOVERFLOW     (APR_OS_START_USERERR + 2003) /* 409 */
+
+/* Listing.  A page is at most limit entries whose keys begin with
+ * prefix, in the backend's own order, and a cursor for the next page
+ * (NULL once the scan is complete).  A cursor is text the backend made;
+ * another backend, or a store re-laid out since (a resize), refuses it
+ * with APR_EINVAL.  The guarantee every backend gives: a key present,
+ * unexpired, from the first page of a scan to its last is listed at
+ * least once; a key written or deleted meanwhile may be listed or not;
+ * a page may hold fewer than limit entries (even none) and still have a
+ * next cursor.  A backend never blocks other operations for more than a
+ * bounded batch of a page. */
+typedef struct hl_cache_listed {
+    char        *key;           /* klen bytes plus a NUL, in the pool */
+    apr_size_t   klen;
+    apr_size_t   vlen;
+    apr_uint64_t version;
+    apr_time_t   expires;       /* 0: never */
+} hl_cache_listed;
+
+typedef struct hl_cache_list_args {
+    const void  *prefix;        /* may be NULL when plen is 0 */
+    apr_size_t   plen;
+    const char  *cursor;        /* NULL or "": the first page */
+    int          limit;         /* 1..; the caller bounds it */
+    apr_time_t   now;
+} hl_cache_list_args;
+
+typedef struct hl_cache_list_page {
+    hl_cache_listed *items;     /* n of them, in the pool */
+    int          n;
+    const char  *next_cursor;   /* NULL: the scan is complete */
+    apr_uint64_t scanned;       /* entries looked at for this page */
+} hl_cache_list_page;
 
 /* Figures only some backends have, which the JSON adds after the common
  * ones, in order: a number, or a text when text[0] is set. */
@@ -146,6 +222,28 @@ typedef struct hl_store_ops {
     apr_status_t (*cache_delete)(hl_store *st, const void *key,
                                  apr_size_t klen, apr_time_t now);
     apr_status_t (*cache_stats)(hl_store *st, hl_cache_stats *stats);
+    /* The cache API (issue 20); a backend without one leaves it NULL and
+     * its wrapper below answers APR_ENOTIMPL. */
+    apr_status_t (*cache_put)(hl_store *st, const void *key, apr_size_t klen,
+                              const void *val, apr_size_t vlen, apr_time_t now,
+                              apr_interval_time_t ttl,
+                              const hl_cache_cond *cond, hl_cache_written *w);
+    apr_status_t (*cache_remove)(hl_store *st, const void *key,
+                                 apr_size_t klen, apr_time_t now,
+                                 const hl_cache_cond *cond,
+                                 hl_cache_written *w);
+    apr_status_t (*cache_touch)(hl_store *st, const void *key,
+                                apr_size_t klen, apr_time_t now,
+                                apr_interval_time_t ttl,
+                                const hl_cache_cond *cond,
+                                hl_cache_written *w);
+    apr_status_t (*cache_add)(hl_store *st, const void *key, apr_size_t klen,
+                              apr_int64_t delta, const apr_int64_t *init,
+                              apr_interval_time_t init_ttl, apr_time_t now,
+                              hl_cache_written *w);
+    apr_status_t (*cache_list)(hl_store *st, apr_pool_t *pool,
+                               const hl_cache_list_args *a,
+                               hl_cache_list_page *page);
 } hl_store_ops;
 
 /* A row of the table of backends.  A store outlives the module's code
@@ -215,5 +313,56 @@ apr_status_t hl_store_cache_set(hl_store *st, const void *key, apr_size_t klen,
 apr_status_t hl_store_cache_delete(hl_store *st, const void *key,
                                    apr_size_t klen, apr_time_t now);
 apr_status_t hl_store_cache_stats(hl_store *st, hl_cache_stats *stats);
+
+/* ---- the cache API: every one answers APR_ENOTIMPL on a backend that
+ * lacks it, APR_EINVAL for a key of 0 or more than max_key bytes or a
+ * negative ttl, HL_STORE_EPRECONDITION when cond (NULL: none) does not
+ * hold, and fills w (never NULL) with the entry's state afterwards. ---- */
+
+/* A set under conditions: as hl_store_cache_set, and the entry gets a
+ * new version. */
+apr_status_t hl_store_cache_put(hl_store *st, const void *key, apr_size_t klen,
+                                const void *val, apr_size_t vlen,
+                                apr_time_t now, apr_interval_time_t ttl,
+                                const hl_cache_cond *cond, hl_cache_written *w);
+/* A delete under conditions: APR_NOTFOUND if there is no live entry
+ * (whatever the conditions: RFC 9110 judges them only where the answer
+ * would otherwise succeed), else HL_STORE_EPRECONDITION when cond fails. */
+apr_status_t hl_store_cache_remove(hl_store *st, const void *key,
+                                   apr_size_t klen, apr_time_t now,
+                                   const hl_cache_cond *cond,
+                                   hl_cache_written *w);
+/* A new lifetime for a live entry, ttl from now (0: never expires); the
+ * value and its version stay.  APR_NOTFOUND if there is none (before
+ * cond is judged, as for remove). */
+apr_status_t hl_store_cache_touch(hl_store *st, const void *key,
+                                  apr_size_t klen, apr_time_t now,
+                                  apr_interval_time_t ttl,
+                                  const hl_cache_cond *cond,
+                                  hl_cache_written *w);
+/* Atomic add (lua_shared_dict's incr(key, delta, init, init_ttl)): a live
+ * entry holding a decimal integer (an optional '-' and 1 to 19 digits,
+ * nothing else, within int64) becomes that plus delta, in decimal, with a
+ * new version and its lifetime kept; a missing one is created as
+ * *init + delta living init_ttl (0: never), or APR_NOTFOUND when init is
+ * NULL.  HL_STORE_ENOTINT for a value that is no such integer,
+ * HL_STORE_EOVERFLOW when the sum leaves int64; both change nothing.
+ * w->number gets the new value. */
+apr_status_t hl_store_cache_add(hl_store *st, const void *key, apr_size_t klen,
+                                apr_int64_t delta, const apr_int64_t *init,
+                                apr_interval_time_t init_ttl, apr_time_t now,
+                                hl_cache_written *w);
+/* One page of a listing (see hl_cache_list_page for the guarantee).
+ * APR_EINVAL for a limit below 1 or a cursor this store did not make. */
+apr_status_t hl_store_cache_list(hl_store *st, apr_pool_t *pool,
+                                 const hl_cache_list_args *a,
+                                 hl_cache_list_page *page);
+
+/* For backends: whether cond holds for an entry that exists (or not)
+ * with version. */
+int hl_cache_cond_holds(const hl_cache_cond *cond, int exists,
+                        apr_uint64_t version);
+/* An integer as the add's contract reads it: 1 and *out, else 0. */
+int hl_cache_parse_int(const char *s, apr_size_t len, apr_int64_t *out);
 
 #endif

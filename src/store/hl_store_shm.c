@@ -21,6 +21,10 @@
 
 #include <string.h>
 
+/* hl_store_shm_open's note to itself: the counter came over, the cache
+ * (another version's) did not. */
+#define HL_STORE_CACHE_LEFT_RV (APR_OS_START_USERERR + 2101)
+
 /* The parent's own, private record of its segment: children can write the
  * segment but not this, so every offset and size comes from plan. */
 typedef struct shm_store {
@@ -93,6 +97,16 @@ static void cache_unlock(hl_store *st)
         apr_global_mutex_unlock(s->mutex);
 }
 
+/* rv = call, with the cache locked and named c; the lock's failure
+ * (or a segment without a cache) as rv otherwise. */
+#define CACHE_LOCKED(st, rv, call) do {                                 \
+        hl_cache *c;                                                    \
+        if (((rv) = cache_lock((st), &c)) == APR_SUCCESS) {             \
+            (rv) = (call);                                              \
+            cache_unlock(st);                                           \
+        }                                                               \
+    } while (0)
+
 static apr_status_t shm_cache_get(hl_store *st, apr_pool_t *pool,
                                   const void *key, apr_size_t klen,
                                   apr_time_t now, hl_cache_result *res)
@@ -114,25 +128,104 @@ static apr_status_t shm_cache_set(hl_store *st, const void *key,
                                   apr_size_t vlen, apr_time_t now,
                                   apr_interval_time_t ttl, int *replaced)
 {
-    hl_cache *c;
-    apr_status_t rv = cache_lock(st, &c);
-    if (rv == APR_SUCCESS) {
-        rv = hl_cache_set(c, key, klen, val, vlen, now, ttl, replaced);
-        cache_unlock(st);
-    }
+    apr_status_t rv;
+    CACHE_LOCKED(st, rv, hl_cache_set(c, key, klen, val, vlen, now, ttl, replaced));
     return rv;
 }
 
 static apr_status_t shm_cache_delete(hl_store *st, const void *key,
                                      apr_size_t klen, apr_time_t now)
 {
-    hl_cache *c;
-    apr_status_t rv = cache_lock(st, &c);
-    if (rv == APR_SUCCESS) {
-        rv = hl_cache_delete(c, key, klen, now);
-        cache_unlock(st);
-    }
+    apr_status_t rv;
+    CACHE_LOCKED(st, rv, hl_cache_delete(c, key, klen, now));
     return rv;
+}
+
+static apr_status_t shm_cache_put(hl_store *st, const void *key,
+                                  apr_size_t klen, const void *val,
+                                  apr_size_t vlen, apr_time_t now,
+                                  apr_interval_time_t ttl,
+                                  const hl_cache_cond *cond,
+                                  hl_cache_written *w)
+{
+    apr_status_t rv;
+    CACHE_LOCKED(st, rv, hl_cache_put(c, key, klen, val, vlen, now, ttl, cond, w));
+    return rv;
+}
+
+static apr_status_t shm_cache_remove(hl_store *st, const void *key,
+                                     apr_size_t klen, apr_time_t now,
+                                     const hl_cache_cond *cond,
+                                     hl_cache_written *w)
+{
+    apr_status_t rv;
+    CACHE_LOCKED(st, rv, hl_cache_remove(c, key, klen, now, cond, w));
+    return rv;
+}
+
+static apr_status_t shm_cache_touch(hl_store *st, const void *key,
+                                    apr_size_t klen, apr_time_t now,
+                                    apr_interval_time_t ttl,
+                                    const hl_cache_cond *cond,
+                                    hl_cache_written *w)
+{
+    apr_status_t rv;
+    CACHE_LOCKED(st, rv, hl_cache_touch(c, key, klen, now, ttl, cond, w));
+    return rv;
+}
+
+static apr_status_t shm_cache_add(hl_store *st, const void *key,
+                                  apr_size_t klen, apr_int64_t delta,
+                                  const apr_int64_t *init,
+                                  apr_interval_time_t init_ttl,
+                                  apr_time_t now, hl_cache_written *w)
+{
+    apr_status_t rv;
+    CACHE_LOCKED(st, rv, hl_cache_add(c, key, klen, delta, init, init_ttl, now, w));
+    return rv;
+}
+
+/* What one hold of the lock may cost a listing: other writers (and
+ * readers that fell back to the lock) wait at most this long; and what a
+ * page may look at before it answers with what it found and a cursor. */
+#define LIST_BATCH_BUCKETS 256
+#define LIST_BATCH_ITEMS   256
+#define LIST_PAGE_BUCKETS  65536
+
+static apr_status_t shm_cache_list(hl_store *st, apr_pool_t *pool,
+                                   const hl_cache_list_args *a,
+                                   hl_cache_list_page *page)
+{
+    hl_cache_list_pos pos;
+    apr_uint32_t looked = 0;
+    hl_cache *c = shm_cache(st);
+    apr_status_t rv;
+    int done = 0;
+
+    if (!c)
+        return APR_ENOTIMPL;
+    /* The seed and the bucket count never change in a region's life:
+     * reading them needs no lock. */
+    if ((rv = hl_cache_cursor_read(c, pool, a->cursor, &pos)) != APR_SUCCESS)
+        return rv;
+    page->items = apr_pcalloc(pool, (apr_size_t)a->limit * sizeof(*page->items));
+    while (!done && page->n < a->limit && looked < LIST_PAGE_BUCKETS) {
+        apr_uint32_t before = pos.bucket;
+        int got = 0, room = a->limit - page->n;
+        if ((rv = cache_lock(st, &c)) != APR_SUCCESS)
+            return rv;
+        rv = hl_cache_list_batch(c, pool, &pos, a->prefix, a->plen, a->now,
+                                 room < LIST_BATCH_ITEMS ? room : LIST_BATCH_ITEMS,
+                                 LIST_BATCH_BUCKETS, page->items + page->n,
+                                 &got, &done, &page->scanned);
+        cache_unlock(st);
+        if (rv != APR_SUCCESS)
+            return rv;
+        page->n += got;
+        looked += pos.bucket - before + 1;
+    }
+    page->next_cursor = done ? NULL : hl_cache_cursor_make(c, pool, &pos);
+    return APR_SUCCESS;
 }
 
 /* The common figures, and the repairs as the extra ones: "recoveries",
@@ -181,6 +274,11 @@ static const hl_store_ops shm_ops = {
     shm_cache_set,
     shm_cache_delete,
     shm_cache_stats,
+    shm_cache_put,
+    shm_cache_remove,
+    shm_cache_touch,
+    shm_cache_add,
+    shm_cache_list,
 };
 
 void *hl_store_shm_base(hl_store *st)
@@ -257,10 +355,28 @@ apr_status_t hl_store_shm_open(hl_store **out, const hl_shm_params *params,
             return rv;
         rv = hl_shm_migrate(s->base, &plan, old->base, &old->plan,
                             apr_time_now());
+        if (rv == APR_EGENERAL && old->plan.cache_size
+            && hl_cache_other_version((const char *)old->base
+                                      + old->plan.cache_off)) {
+            /* An upgrade: the old cache's entries have another shape.
+             * The counter comes over (checked as always); the cache,
+             * never read, starts empty. */
+            hl_shm_plan counter_only = plan;
+            counter_only.cache_size = 0;
+            memset(s->base, 0, plan.total_size);
+            rv = hl_shm_format(s->base, &plan, apr_time_now());
+            if (rv == APR_SUCCESS)
+                rv = hl_shm_migrate(s->base, &counter_only, old->base,
+                                    &old->plan, apr_time_now());
+            if (rv == APR_SUCCESS)
+                rv = HL_STORE_CACHE_LEFT_RV;
+        }
         if (mutex)
             apr_global_mutex_unlock(mutex);
         if (rv == APR_SUCCESS)
             *origin = HL_STORE_MIGRATED;
+        else if (rv == HL_STORE_CACHE_LEFT_RV)
+            *origin = HL_STORE_CACHE_LEFT;
         else if (rv == APR_ENOTIMPL)
             *origin = HL_STORE_REPLACED;
         else {
@@ -296,6 +412,10 @@ static const char *origin_text(hl_store_origin origin)
                                      "out by another version of the module";
     case HL_STORE_DISTRUSTED: return "replaced, empty: the old segment "
                                      "failed its checks";
+    case HL_STORE_CACHE_LEFT: return "re-laid out, the counter copied; the "
+                                     "cache starts empty: the old one was "
+                                     "laid out by another version of the "
+                                     "module";
     default:                  return "created";
     }
 }

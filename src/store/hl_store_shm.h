@@ -19,8 +19,10 @@ typedef enum {
     HL_STORE_REUSED,      /* restart with the same layout: same segment */
     HL_STORE_MIGRATED,    /* restart with new sizes: new segment, state copied */
     HL_STORE_REPLACED,    /* the old segment is another version's: new, empty */
-    HL_STORE_DISTRUSTED   /* the old segment failed its checks against the
+    HL_STORE_DISTRUSTED,  /* the old segment failed its checks against the
                            * parent's plan: new, empty, nothing copied */
+    HL_STORE_CACHE_LEFT   /* the old cache is another version's: new
+                           * segment, the counter copied, the cache empty */
 } hl_store_origin;
 
 /* Opens the shared-memory store.  previous is the store of the last

@@ -1152,6 +1152,85 @@ START_TEST(test_migrate_refuses_unformatted_cache)
 }
 END_TEST
 
+/* ---- listing ------------------------------------------------------------ */
+
+/* One bucket: every key on one chain, so pages end inside the bucket and
+ * the cursor carries the last key.  Between pages, other keys come and
+ * go at the chain's head; each key present throughout is listed exactly
+ * once, in strictly increasing (tag, key) order, and every cursor goes
+ * through its text and back. */
+START_TEST(test_list_inside_one_bucket)
+{
+    hl_cache *c = cache_new(256 * 1024, 1, 250, 4096);
+    hl_cache *other = cache_new(256 * 1024, 2, 250, 4096);
+    hl_cache_list_pos pos, back;
+    int seen[60], i, n, done = 0, pages = 0, round = 0;
+    char prev_key[32] = "";
+    apr_uint32_t prev_tag = 0;
+    apr_uint64_t scanned = 0;
+
+    for (i = 0; i < 60; i++)
+        put(c, apr_psprintf(test_pool, "stay%02d", i), "v", T0, 0);
+    memset(seen, 0, sizeof(seen));
+    memset(&pos, 0, sizeof(pos));
+    while (!done) {
+        hl_cache_listed items[4];
+        const char *cursor;
+        ck_assert_int_eq(hl_cache_list_batch(c, test_pool, &pos, "stay", 4, T0,
+                                              4, 8, items, &n, &done, &scanned),
+                         APR_SUCCESS);
+        ck_assert_int_le(n, 4);
+        for (i = 0; i < n; i++) {
+            int k = atoi(items[i].key + 4);
+            ck_assert_int_ge(k, 0);
+            ck_assert_int_lt(k, 60);
+            seen[k]++;
+            ck_assert_uint_ne(items[i].version, 0);
+            ck_assert_uint_eq(items[i].vlen, 1);
+        }
+        if (n && pos.after) {
+            /* The order within the bucket moves forward. */
+            ck_assert(pos.tag > prev_tag
+                      || (pos.tag == prev_tag && strcmp(pos.key, prev_key) > 0));
+            prev_tag = pos.tag;
+            apr_cpystrn(prev_key, pos.key, sizeof(prev_key));
+        }
+        cursor = hl_cache_cursor_make(c, test_pool, &pos);
+        ck_assert_int_eq(hl_cache_cursor_read(c, test_pool, cursor, &back), APR_SUCCESS);
+        ck_assert_int_eq(back.bucket, pos.bucket);
+        ck_assert_int_eq(back.after, pos.after);
+        if (pos.after) {
+            ck_assert_int_eq(back.tag, pos.tag);
+            ck_assert_uint_eq(back.klen, pos.klen);
+            ck_assert_mem_eq(back.key, pos.key, pos.klen);
+        }
+        pos = back;
+        /* Another region refuses it. */
+        ck_assert_int_eq(hl_cache_cursor_read(other, test_pool, cursor, &back),
+                         APR_EINVAL);
+        /* Others come and go meanwhile. */
+        put(c, apr_psprintf(test_pool, "churn%d", round), "x", T0, 0);
+        if (round > 2)
+            hl_cache_delete(c, apr_psprintf(test_pool, "churn%d", round - 2), 6, T0);
+        round++;
+        pages++;
+        ck_assert_int_lt(pages, 1000);
+    }
+    for (i = 0; i < 60; i++)
+        ck_assert_int_eq(seen[i], 1);
+    ck_assert_int_ge(pages, 15);
+    ck_assert_uint_ge(scanned, 60);
+    assert_valid(c);
+    /* Cursors that are not this region's or not well formed. */
+    ck_assert_int_eq(hl_cache_cursor_read(c, test_pool, NULL, &back), APR_SUCCESS);
+    ck_assert_int_eq(hl_cache_cursor_read(c, test_pool, "", &back), APR_SUCCESS);
+    ck_assert(!back.after && back.bucket == 0);
+    ck_assert_int_eq(hl_cache_cursor_read(c, test_pool, "c1", &back), APR_EINVAL);
+    ck_assert_int_eq(hl_cache_cursor_read(c, test_pool, "c1.0.0", &back), APR_EINVAL);
+    ck_assert_int_eq(hl_cache_cursor_read(c, test_pool, "c2.0.0", &back), APR_EINVAL);
+}
+END_TEST
+
 Suite *cache_suite(void)
 {
     Suite *s = suite_create("cache");
@@ -1162,6 +1241,7 @@ Suite *cache_suite(void)
     tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_set_get_counts_accesses);
+    tcase_add_test(tc, test_list_inside_one_bucket);
     tcase_add_test(tc, test_replace_reports_replaced);
     tcase_add_test(tc, test_binary_keys_and_values);
     tcase_add_test(tc, test_limits_refused);

@@ -516,6 +516,48 @@ START_TEST(test_store_distrusts_hostile_segment)
 }
 END_TEST
 
+/* An upgrade across a graceful restart: the old cache region is another
+ * version's (its entries had another shape).  The counter comes over; the
+ * cache is left behind, unread, and the new one starts empty. */
+START_TEST(test_cache_of_another_version_left_behind)
+{
+    hl_shm_params sp = old_params;
+    segment old = old_segment();
+    segment fresh = segment_new(128 * 1024, 64);
+    hl_counter_snapshot snap;
+    hl_cache_stats st;
+    hl_store *st1, *st2;
+    hl_store_origin origin;
+    apr_uint64_t v;
+    hl_cache *c;
+
+    /* hl_shm_migrate alone refuses it, as any cache it cannot read. */
+    poke(cache_in(&old), "version", peek(cache_in(&old), "version") - 1);
+    ck_assert_int_ne(hl_shm_check(old.base, &old.plan), APR_SUCCESS);
+    ck_assert_int_eq(hl_shm_migrate(fresh.base, &fresh.plan, old.base, &old.plan,
+                                    T0 + 1000), APR_EGENERAL);
+    free(fresh.base);
+    free(old.base);
+
+    /* Through the store: the origin says so, the counter goes on. */
+    ck_assert_int_eq(hl_store_shm_open(&st1, &sp, NULL, NULL, test_pool, &origin),
+                     APR_SUCCESS);
+    ck_assert_int_eq(hl_store_cache_set(st1, "k", 1, "v", 1, T0, 0, NULL),
+                     APR_SUCCESS);
+    hl_store_counter_increment(st1, 1, &v);
+    hl_store_counter_increment(st1, 1, &v);
+    c = hl_shm_cache_region(hl_store_shm_base(st1), hl_store_shm_plan(st1));
+    poke(c, "version", peek(c, "version") + 1);
+    ck_assert_int_eq(hl_store_shm_open(&st2, &sp, st1, NULL, test_pool, &origin),
+                     APR_SUCCESS);
+    ck_assert_int_eq(origin, HL_STORE_CACHE_LEFT);
+    hl_store_counter_snapshot(st2, 1, &snap);
+    ck_assert_uint_eq(snap.current_value, 2);
+    ck_assert_int_eq(hl_store_cache_stats(st2, &st), APR_SUCCESS);
+    ck_assert_uint_eq(st.total_entries, 0);
+}
+END_TEST
+
 /* A store left by an older build (backend 1, no plan in its record) is
  * not read at all: its record would be shorter than this build's. */
 START_TEST(test_store_of_an_older_build_not_read)
@@ -548,6 +590,7 @@ Suite *shm_suite(void)
     tcase_add_test(tc, test_writes_during_the_copy);
     tcase_add_test(tc, test_store_distrusts_hostile_segment);
     tcase_add_test(tc, test_store_of_an_older_build_not_read);
+    tcase_add_test(tc, test_cache_of_another_version_left_behind);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -15,6 +15,7 @@
 #include <apr_global_mutex.h>
 #include <apr_strings.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -444,6 +445,566 @@ START_TEST(test_spec_checked)
 }
 END_TEST
 
+/* ---- the cache API: versions, conditions, TTL, touch, add, listing ---- */
+
+static hl_cache_cond if_match(apr_uint64_t v)
+{
+    hl_cache_cond c;
+    memset(&c, 0, sizeof(c));
+    c.if_match = v ? HL_COND_LIST : HL_COND_ANY;
+    c.match[0] = v;
+    c.n_match = v ? 1 : 0;
+    return c;
+}
+
+static hl_cache_cond if_none_match(apr_uint64_t v)
+{
+    hl_cache_cond c;
+    memset(&c, 0, sizeof(c));
+    c.if_none_match = v ? HL_COND_LIST : HL_COND_ANY;
+    c.none_match[0] = v;
+    c.n_none_match = v ? 1 : 0;
+    return c;
+}
+
+static apr_status_t cput(hl_store *st, const char *k, const char *v,
+                         apr_time_t now, apr_interval_time_t ttl,
+                         const hl_cache_cond *cond, hl_cache_written *w)
+{
+    return hl_store_cache_put(st, k, strlen(k), v, strlen(v), now, ttl, cond, w);
+}
+
+/* The value and version of k, asserted present. */
+static apr_uint64_t version_of(hl_store *st, const char *k, apr_time_t now,
+                               const char *want)
+{
+    hl_cache_result r;
+    ck_assert_int_eq(get(st, k, now, &r), APR_SUCCESS);
+    if (want) {
+        ck_assert_uint_eq(r.vlen, strlen(want));
+        ck_assert_mem_eq(r.value, want, r.vlen);
+    }
+    ck_assert_uint_ne(r.version, 0);
+    return r.version;
+}
+
+START_TEST(test_versions_change_on_every_write)
+{
+    STORE(64 * 1024);
+    hl_cache_written w;
+    apr_uint64_t v1, v2, v3, v4;
+
+    ck_assert_int_eq(cput(st, "k", "same", T0, 0, NULL, &w), APR_SUCCESS);
+    ck_assert_int_eq(w.existed, 0);
+    v1 = w.version;
+    ck_assert_uint_ne(v1, 0);
+    ck_assert_uint_eq(version_of(st, "k", T0, "same"), v1);
+    /* The same bytes again: a new version all the same. */
+    ck_assert_int_eq(cput(st, "k", "same", T0 + 1, 0, NULL, &w), APR_SUCCESS);
+    ck_assert_int_eq(w.existed, 1);
+    v2 = w.version;
+    ck_assert_uint_gt(v2, v1);
+    ck_assert_uint_eq(version_of(st, "k", T0 + 1, "same"), v2);
+    /* Deleted and set again: never a version it had. */
+    ck_assert_int_eq(hl_store_cache_delete(st, "k", 1, T0 + 2), APR_SUCCESS);
+    ck_assert_int_eq(cput(st, "k", "same", T0 + 3, 0, NULL, &w), APR_SUCCESS);
+    v3 = w.version;
+    ck_assert_uint_gt(v3, v2);
+    /* The plain set moves it on too; a touch keeps it. */
+    ck_assert_int_eq(put(st, "k", "plain", T0 + 4, 0), APR_SUCCESS);
+    v4 = version_of(st, "k", T0 + 4, "plain");
+    ck_assert_uint_gt(v4, v3);
+    ck_assert_int_eq(hl_store_cache_touch(st, "k", 1, T0 + 5, SEC(60), NULL, &w),
+                     APR_SUCCESS);
+    ck_assert_uint_eq(w.version, v4);
+    ck_assert_uint_eq(version_of(st, "k", T0 + 5, "plain"), v4);
+    /* Another key's writes are versions of the same counter. */
+    ck_assert_int_eq(cput(st, "other", "o", T0 + 6, 0, NULL, &w), APR_SUCCESS);
+    ck_assert_uint_gt(w.version, v4);
+}
+END_TEST
+
+START_TEST(test_conditional_writes)
+{
+    STORE(64 * 1024);
+    hl_cache_written w;
+    hl_cache_cond c;
+    apr_uint64_t v, stale;
+    hl_cache_stats before;
+
+    /* If-Match: * on a missing key stores nothing. */
+    c = if_match(0);
+    ck_assert_int_eq(cput(st, "k", "x", T0, 0, &c, &w), HL_STORE_EPRECONDITION);
+    ck_assert_int_eq(w.version, 0);
+    ck_assert_int_eq(get(st, "k", T0, &(hl_cache_result){0}), APR_NOTFOUND);
+    /* If-None-Match: * creates only. */
+    c = if_none_match(0);
+    ck_assert_int_eq(cput(st, "k", "first", T0, 0, &c, &w), APR_SUCCESS);
+    stale = w.version;
+    ck_assert_int_eq(cput(st, "k", "second", T0, 0, &c, &w), HL_STORE_EPRECONDITION);
+    ck_assert_uint_eq(w.version, stale);     /* the current one is told */
+    ck_assert_uint_eq(version_of(st, "k", T0, "first"), stale);
+    /* If-Match on the current version wins, and then that one is stale. */
+    c = if_match(stale);
+    ck_assert_int_eq(cput(st, "k", "third", T0 + 1, 0, &c, &w), APR_SUCCESS);
+    v = w.version;
+    before = stats_of(st);
+    ck_assert_int_eq(cput(st, "k", "lost", T0 + 2, 0, &c, &w), HL_STORE_EPRECONDITION);
+    ck_assert_uint_eq(w.version, v);
+    ck_assert_uint_eq(version_of(st, "k", T0 + 2, "third"), v);
+    ck_assert_uint_eq(stats_of(st).sets, before.sets);   /* nothing written */
+    /* A list: any of its versions will do; If-None-Match with the current
+     * one fails. */
+    c = if_match(stale);
+    c.match[1] = v;
+    c.n_match = 2;
+    ck_assert_int_eq(cput(st, "k", "fourth", T0 + 3, 0, &c, &w), APR_SUCCESS);
+    v = w.version;
+    c = if_none_match(v);
+    ck_assert_int_eq(cput(st, "k", "fifth", T0 + 4, 0, &c, &w), HL_STORE_EPRECONDITION);
+    c = if_none_match(stale);
+    ck_assert_int_eq(cput(st, "k", "fifth", T0 + 4, 0, &c, &w), APR_SUCCESS);
+    v = w.version;
+    /* Delete: a stale version keeps the entry; the current one deletes. */
+    c = if_match(stale);
+    ck_assert_int_eq(hl_store_cache_remove(st, "k", 1, T0 + 5, &c, &w),
+                     HL_STORE_EPRECONDITION);
+    ck_assert_uint_eq(version_of(st, "k", T0 + 5, "fifth"), v);
+    c = if_match(v);
+    ck_assert_int_eq(hl_store_cache_remove(st, "k", 1, T0 + 6, &c, &w), APR_SUCCESS);
+    ck_assert_int_eq(hl_store_cache_remove(st, "k", 1, T0 + 7, &c, &w), APR_NOTFOUND);
+    ck_assert_int_eq(hl_store_cache_remove(st, "k", 1, T0 + 7, NULL, &w), APR_NOTFOUND);
+    /* An expired entry does not exist for If-None-Match: *. */
+    ck_assert_int_eq(cput(st, "old", "o", T0, SEC(1), NULL, &w), APR_SUCCESS);
+    c = if_none_match(0);
+    ck_assert_int_eq(cput(st, "old", "new", T0 + SEC(1), 0, &c, &w), APR_SUCCESS);
+    ck_assert_int_eq(w.existed, 0);
+    ck_assert_uint_eq(version_of(st, "old", T0 + SEC(1), "new"), w.version);
+}
+END_TEST
+
+START_TEST(test_per_key_ttl_and_touch)
+{
+    STORE(64 * 1024);
+    hl_cache_written w;
+    hl_cache_result r;
+    hl_cache_cond c;
+    apr_uint64_t v;
+
+    ck_assert_int_eq(cput(st, "a", "1", T0, SEC(10), NULL, &w), APR_SUCCESS);
+    ck_assert_int_eq(w.expires, T0 + SEC(10));
+    v = w.version;
+    ck_assert_int_eq(cput(st, "b", "2", T0, SEC(1000), NULL, &w), APR_SUCCESS);
+    ck_assert_int_eq(get(st, "a", T0 + SEC(5), &r), APR_SUCCESS);
+    ck_assert_int_eq(r.expires, T0 + SEC(10));
+    /* A touch: a new lifetime from now, the value and version kept. */
+    ck_assert_int_eq(hl_store_cache_touch(st, "a", 1, T0 + SEC(5), SEC(100), NULL, &w),
+                     APR_SUCCESS);
+    ck_assert_int_eq(w.expires, T0 + SEC(105));
+    ck_assert_uint_eq(w.version, v);
+    ck_assert_int_eq(get(st, "a", T0 + SEC(50), &r), APR_SUCCESS);
+    ck_assert_mem_eq(r.value, "1", 1);
+    ck_assert_uint_eq(r.version, v);
+    ck_assert_int_eq(get(st, "a", T0 + SEC(105), &r), APR_NOTFOUND);
+    /* Expired entries are missing for touch; ttl 0 never expires. */
+    ck_assert_int_eq(hl_store_cache_touch(st, "a", 1, T0 + SEC(106), SEC(5), NULL, &w),
+                     APR_NOTFOUND);
+    ck_assert_int_eq(hl_store_cache_touch(st, "b", 1, T0 + SEC(6), 0, NULL, &w),
+                     APR_SUCCESS);
+    ck_assert_int_eq(w.expires, 0);
+    ck_assert_int_eq(get(st, "b", T0 + SEC(100000), &r), APR_SUCCESS);
+    ck_assert_int_eq(r.expires, 0);
+    /* Conditions hold for touch too; a failed one changes nothing. */
+    c = if_match(v);
+    ck_assert_int_eq(hl_store_cache_touch(st, "b", 1, T0 + SEC(7), SEC(1), &c, &w),
+                     HL_STORE_EPRECONDITION);
+    ck_assert_int_eq(get(st, "b", T0 + SEC(100000), &r), APR_SUCCESS);
+    ck_assert_int_eq(hl_store_cache_touch(st, "b", 1, T0, -1, NULL, &w), APR_EINVAL);
+    ck_assert_int_eq(cput(st, "b", "x", T0, -1, NULL, &w), APR_EINVAL);
+    /* Many lifetimes at once expire each at its own time. */
+    ck_assert_int_eq(cput(st, "s3", "x", T0, SEC(3), NULL, &w), APR_SUCCESS);
+    ck_assert_int_eq(cput(st, "s1", "x", T0, SEC(1), NULL, &w), APR_SUCCESS);
+    ck_assert_int_eq(cput(st, "s2", "x", T0, SEC(2), NULL, &w), APR_SUCCESS);
+    ck_assert_int_eq(get(st, "s1", T0 + SEC(1), &r), APR_NOTFOUND);
+    ck_assert_int_eq(get(st, "s2", T0 + SEC(1), &r), APR_SUCCESS);
+    ck_assert_int_eq(get(st, "s3", T0 + SEC(2), &r), APR_SUCCESS);
+    ck_assert_int_eq(get(st, "s2", T0 + SEC(2), &r), APR_NOTFOUND);
+}
+END_TEST
+
+START_TEST(test_add)
+{
+    STORE(64 * 1024);
+    hl_cache_written w;
+    hl_cache_result r;
+    apr_int64_t init = 10;
+    apr_uint64_t v;
+
+    ck_assert_int_eq(hl_store_cache_add(st, "n", 1, 5, NULL, 0, T0, &w), APR_NOTFOUND);
+    ck_assert_int_eq(get(st, "n", T0, &r), APR_NOTFOUND);
+    ck_assert_int_eq(hl_store_cache_add(st, "n", 1, 5, &init, SEC(10), T0, &w),
+                     APR_SUCCESS);
+    ck_assert_int_eq(w.number, 15);
+    ck_assert_int_eq(w.existed, 0);
+    ck_assert_int_eq(w.expires, T0 + SEC(10));
+    v = version_of(st, "n", T0, "15");
+    ck_assert_uint_eq(w.version, v);
+    /* An add keeps the lifetime, moves the version, may go negative. */
+    ck_assert_int_eq(hl_store_cache_add(st, "n", 1, -20, &init, SEC(99), T0 + SEC(5), &w),
+                     APR_SUCCESS);
+    ck_assert_int_eq(w.number, -5);
+    ck_assert_int_eq(w.existed, 1);
+    ck_assert_int_eq(w.expires, T0 + SEC(10));
+    ck_assert_uint_gt(version_of(st, "n", T0 + SEC(5), "-5"), v);
+    /* Not an integer, or an overflow: 409's causes, nothing changed. */
+    ck_assert_int_eq(put(st, "t", "abc", T0, 0), APR_SUCCESS);
+    v = version_of(st, "t", T0, "abc");
+    ck_assert_int_eq(hl_store_cache_add(st, "t", 1, 1, &init, 0, T0, &w), HL_STORE_ENOTINT);
+    ck_assert_uint_eq(version_of(st, "t", T0, "abc"), v);
+    ck_assert_int_eq(put(st, "t", " 5", T0, 0), APR_SUCCESS);
+    ck_assert_int_eq(hl_store_cache_add(st, "t", 1, 1, NULL, 0, T0, &w), HL_STORE_ENOTINT);
+    ck_assert_int_eq(put(st, "t", "", T0, 0), APR_SUCCESS);
+    ck_assert_int_eq(hl_store_cache_add(st, "t", 1, 1, NULL, 0, T0, &w), HL_STORE_ENOTINT);
+    ck_assert_int_eq(put(st, "t", "99999999999999999999", T0, 0), APR_SUCCESS);
+    ck_assert_int_eq(hl_store_cache_add(st, "t", 1, 1, NULL, 0, T0, &w), HL_STORE_ENOTINT);
+    ck_assert_int_eq(put(st, "big", "9223372036854775807", T0, 0), APR_SUCCESS);
+    v = version_of(st, "big", T0, NULL);
+    ck_assert_int_eq(hl_store_cache_add(st, "big", 3, 1, NULL, 0, T0, &w),
+                     HL_STORE_EOVERFLOW);
+    ck_assert_uint_eq(version_of(st, "big", T0, "9223372036854775807"), v);
+    ck_assert_int_eq(hl_store_cache_add(st, "big", 3, -1, NULL, 0, T0, &w), APR_SUCCESS);
+    ck_assert_int_eq(w.number, APR_INT64_MAX - 1);
+    ck_assert_int_eq(put(st, "small", "-9223372036854775808", T0, 0), APR_SUCCESS);
+    ck_assert_int_eq(hl_store_cache_add(st, "small", 5, -1, NULL, 0, T0, &w),
+                     HL_STORE_EOVERFLOW);
+    ck_assert_int_eq(hl_store_cache_add(st, "small", 5, 0, NULL, 0, T0, &w), APR_SUCCESS);
+    ck_assert_int_eq(w.number, APR_INT64_MIN);
+    init = APR_INT64_MAX;
+    ck_assert_int_eq(hl_store_cache_add(st, "new", 3, 1, &init, 0, T0, &w),
+                     HL_STORE_EOVERFLOW);
+    ck_assert_int_eq(get(st, "new", T0, &r), APR_NOTFOUND);
+    /* An expired entry is missing: made anew from init. */
+    init = 100;
+    ck_assert_int_eq(hl_store_cache_add(st, "n", 1, 1, &init, 0, T0 + SEC(10), &w),
+                     APR_SUCCESS);
+    ck_assert_int_eq(w.number, 101);
+    ck_assert_int_eq(w.existed, 0);
+}
+END_TEST
+
+/* Lists every page from the start; counts how often each key of
+ * stable[0..n) (NUL-terminated names) was seen, asserts each page is
+ * within limit and holds only keys with prefix. */
+static int list_all(hl_store *st, const char *prefix, int limit, apr_time_t now,
+                    const char **stable, int n, int *seen, int *pages)
+{
+    const char *cursor = NULL;
+    int total = 0, guard = 0;
+    *pages = 0;
+    do {
+        hl_cache_list_args a;
+        hl_cache_list_page page;
+        int i, j;
+        memset(&a, 0, sizeof(a));
+        a.prefix = prefix;
+        a.plen = strlen(prefix);
+        a.cursor = cursor;
+        a.limit = limit;
+        a.now = now;
+        ck_assert_int_eq(hl_store_cache_list(st, test_pool, &a, &page), APR_SUCCESS);
+        ck_assert_int_le(page.n, limit);
+        for (i = 0; i < page.n; i++) {
+            ck_assert_int_eq(strncmp(page.items[i].key, prefix, strlen(prefix)), 0);
+            ck_assert_uint_ne(page.items[i].version, 0);
+            for (j = 0; j < n; j++)
+                if (strlen(stable[j]) == page.items[i].klen
+                    && memcmp(stable[j], page.items[i].key, page.items[i].klen) == 0)
+                    seen[j]++;
+        }
+        total += page.n;
+        cursor = page.next_cursor;
+        (*pages)++;
+        ck_assert_int_lt(++guard, 100000);
+    } while (cursor);
+    return total;
+}
+
+START_TEST(test_list_pages)
+{
+    STORE(1024 * 1024);
+    const char *names[200];
+    int seen[200], i, pages, total;
+    hl_cache_list_args a;
+    hl_cache_list_page page;
+    hl_cache_written w;
+
+    for (i = 0; i < 200; i++) {
+        names[i] = apr_psprintf(test_pool, "p:%03d", i);
+        ck_assert_int_eq(cput(st, names[i], names[i], T0, i < 10 ? SEC(5) : 0,
+                              NULL, &w), APR_SUCCESS);
+    }
+    for (i = 0; i < 50; i++)
+        ck_assert_int_eq(put(st, apr_psprintf(test_pool, "q:%d", i), "q", T0, 0),
+                         APR_SUCCESS);
+    /* Every key once, however the pages fall, even one key a page. */
+    memset(seen, 0, sizeof(seen));
+    total = list_all(st, "p:", 7, T0, names, 200, seen, &pages);
+    ck_assert_int_eq(total, 200);
+    for (i = 0; i < 200; i++)
+        ck_assert_int_eq(seen[i], 1);
+    ck_assert_int_ge(pages, 200 / 7);
+    memset(seen, 0, sizeof(seen));
+    ck_assert_int_eq(list_all(st, "p:", 1, T0, names, 200, seen, &pages), 200);
+    for (i = 0; i < 200; i++)
+        ck_assert_int_eq(seen[i], 1);
+    ck_assert_int_eq(list_all(st, "", 1000, T0, names, 200, seen, &pages), 250);
+    /* Expired entries are not listed. */
+    memset(seen, 0, sizeof(seen));
+    ck_assert_int_eq(list_all(st, "p:", 50, T0 + SEC(5), names, 200, seen, &pages), 190);
+    ck_assert_int_eq(seen[0], 0);
+    ck_assert_int_eq(seen[10], 1);
+    /* What an item says of its entry. */
+    memset(&a, 0, sizeof(a));
+    a.prefix = "p:199";
+    a.plen = 5;
+    a.limit = 10;
+    a.now = T0;
+    do {
+        ck_assert_int_eq(hl_store_cache_list(st, test_pool, &a, &page), APR_SUCCESS);
+        a.cursor = page.next_cursor;
+    } while (page.n == 0 && a.cursor);
+    ck_assert_int_eq(page.n, 1);
+    ck_assert_uint_eq(page.items[0].vlen, 5);
+    ck_assert_uint_eq(page.items[0].version, version_of(st, "p:199", T0, "p:199"));
+    ck_assert_int_eq(page.items[0].expires, 0);
+    /* Refused: a limit below 1, a cursor the store did not make. */
+    a.cursor = NULL;
+    a.limit = 0;
+    ck_assert_int_eq(hl_store_cache_list(st, test_pool, &a, &page), APR_EINVAL);
+    a.limit = 5;
+    a.cursor = "not a cursor";
+    ck_assert_int_eq(hl_store_cache_list(st, test_pool, &a, &page), APR_EINVAL);
+}
+END_TEST
+
+/* Writers insert and delete other keys while pages are listed: every key
+ * present throughout is seen. */
+typedef struct churner {
+    hl_store *st;
+    int stop, writes, failures;
+} churner;
+
+static void *churn(void *arg)
+{
+    churner *ch = arg;
+    int i = 0;
+    while (!__atomic_load_n(&ch->stop, __ATOMIC_ACQUIRE) && i < 200000) {
+        char k[32];
+        int n = snprintf(k, sizeof(k), "churn:%d", i % 300);
+        apr_status_t rv = (i / 300) % 2 == 0
+            ? hl_store_cache_set(ch->st, k, (apr_size_t)n, "v", 1, T0, 0, NULL)
+            : hl_store_cache_delete(ch->st, k, (apr_size_t)n, T0);
+        if (rv != APR_SUCCESS)
+            ch->failures++;
+        ch->writes++;
+        i++;
+    }
+    return NULL;
+}
+
+START_TEST(test_list_while_writing)
+{
+    STORE(1024 * 1024);
+    const char *names[400];
+    int seen[400], i, round, pages;
+    churner ch[2];
+    pthread_t t[2];
+
+    for (i = 0; i < 400; i++) {
+        names[i] = apr_psprintf(test_pool, "stay:%d", i);
+        ck_assert_int_eq(put(st, names[i], "s", T0, 0), APR_SUCCESS);
+    }
+    for (i = 0; i < 2; i++) {
+        memset(&ch[i], 0, sizeof(ch[i]));
+        ch[i].st = st;
+        ck_assert_int_eq(pthread_create(&t[i], NULL, churn, &ch[i]), 0);
+    }
+    for (round = 0; round < 5; round++) {
+        memset(seen, 0, sizeof(seen));
+        list_all(st, "", 13, T0, names, 400, seen, &pages);
+        for (i = 0; i < 400; i++)
+            ck_assert_int_ge(seen[i], 1);
+    }
+    for (i = 0; i < 2; i++) {
+        __atomic_store_n(&ch[i].stop, 1, __ATOMIC_RELEASE);
+        pthread_join(t[i], NULL);
+    }
+    /* Nothing was evicted: the stable keys stayed for a reason other than
+     * luck, and the writers really wrote. */
+    ck_assert_uint_eq(stats_of(st).evictions, 0);
+    ck_assert_int_gt(ch[0].writes + ch[1].writes, 0);
+}
+END_TEST
+
+/* Two threads race If-Match writes on one key: each round, both read the
+ * version, then both write on it; exactly one wins. */
+#define CAS_ROUNDS 300
+
+typedef struct casser {
+    hl_store *st;
+    apr_pool_t *pool;            /* its own: pools are not shared by threads */
+    pthread_barrier_t *barrier;
+    int id;
+    char won[CAS_ROUNDS];
+    int errors;
+} casser;
+
+static void *cas_race(void *arg)
+{
+    casser *c = arg;
+    int round;
+    for (round = 0; round < CAS_ROUNDS; round++) {
+        hl_cache_result r;
+        hl_cache_written w;
+        hl_cache_cond cond;
+        char v[16];
+        pthread_barrier_wait(c->barrier);
+        apr_pool_clear(c->pool);
+        if (hl_store_cache_get(c->st, c->pool, "cas", 3, T0, &r) != APR_SUCCESS)
+            c->errors++;
+        pthread_barrier_wait(c->barrier);
+        cond = if_match(r.version);
+        snprintf(v, sizeof(v), "%d-%d", c->id, round);
+        switch (hl_store_cache_put(c->st, "cas", 3, v, strlen(v), T0, 0, &cond, &w)) {
+        case APR_SUCCESS:            c->won[round] = 1; break;
+        case HL_STORE_EPRECONDITION: c->won[round] = 0; break;
+        default:                     c->errors++;
+        }
+        pthread_barrier_wait(c->barrier);
+    }
+    return NULL;
+}
+
+START_TEST(test_if_match_race_has_one_winner)
+{
+    STORE(64 * 1024);
+    pthread_barrier_t barrier;
+    casser c[2];
+    pthread_t t[2];
+    int i, round;
+
+    ck_assert_int_eq(put(st, "cas", "start", T0, 0), APR_SUCCESS);
+    ck_assert_int_eq(pthread_barrier_init(&barrier, NULL, 2), 0);
+    for (i = 0; i < 2; i++) {
+        memset(&c[i], 0, sizeof(c[i]));
+        c[i].st = st;
+        c[i].barrier = &barrier;
+        c[i].id = i;
+        ck_assert_int_eq(apr_pool_create(&c[i].pool, test_pool), APR_SUCCESS);
+        ck_assert_int_eq(pthread_create(&t[i], NULL, cas_race, &c[i]), 0);
+    }
+    for (i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&barrier);
+    for (i = 0; i < 2; i++)
+        ck_assert_int_eq(c[i].errors, 0);
+    for (round = 0; round < CAS_ROUNDS; round++) {
+        ck_assert_int_eq(c[0].won[round] + c[1].won[round], 1);
+    }
+    /* The value is the last round's winner's. */
+    round = CAS_ROUNDS - 1;
+    version_of(st, "cas", T0, apr_psprintf(test_pool, "%d-%d",
+                                           c[1].won[round], round));
+}
+END_TEST
+
+#define ADDERS 8
+#define ADDS   2000
+
+typedef struct adder {
+    hl_store *st;
+    apr_int64_t got[ADDS];
+    int errors;
+} adder;
+
+static void *add_many(void *arg)
+{
+    adder *a = arg;
+    apr_int64_t zero = 0;
+    int i;
+    for (i = 0; i < ADDS; i++) {
+        hl_cache_written w;
+        if (hl_store_cache_add(a->st, "sum", 3, 1, &zero, 0, T0, &w) != APR_SUCCESS)
+            a->errors++;
+        a->got[i] = w.number;
+    }
+    return NULL;
+}
+
+static int cmp_i64(const void *x, const void *y)
+{
+    apr_int64_t a = *(const apr_int64_t *)x, b = *(const apr_int64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+START_TEST(test_concurrent_adds_sum_exactly)
+{
+    STORE(64 * 1024);
+    adder *a = calloc(ADDERS, sizeof(*a));
+    apr_int64_t *all = calloc(ADDERS * ADDS, sizeof(*all));
+    pthread_t t[ADDERS];
+    int i, j;
+
+    for (i = 0; i < ADDERS; i++) {
+        a[i].st = st;
+        ck_assert_int_eq(pthread_create(&t[i], NULL, add_many, &a[i]), 0);
+    }
+    for (i = 0; i < ADDERS; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(a[i].errors, 0);
+        for (j = 0; j < ADDS; j++)
+            all[i * ADDS + j] = a[i].got[j];
+    }
+    version_of(st, "sum", T0, apr_psprintf(test_pool, "%d", ADDERS * ADDS));
+    /* Each add saw its own value: 1..N, each once. */
+    qsort(all, ADDERS * ADDS, sizeof(*all), cmp_i64);
+    for (i = 0; i < ADDERS * ADDS; i++)
+        ck_assert_int_eq(all[i], i + 1);
+    free(all);
+    free(a);
+}
+END_TEST
+
+/* A backend without an operation leaves it NULL: the wrapper says so. */
+START_TEST(test_missing_operation_is_enotimpl)
+{
+    STORE(64 * 1024);
+    hl_store_ops ops = *st->ops;
+    hl_store fake = *st;
+    hl_cache_written w;
+    hl_cache_list_args a;
+    hl_cache_list_page page;
+    apr_int64_t init = 0;
+
+    ops.cache_put = NULL;
+    ops.cache_remove = NULL;
+    ops.cache_touch = NULL;
+    ops.cache_add = NULL;
+    ops.cache_list = NULL;
+    fake.ops = &ops;
+    memset(&a, 0, sizeof(a));
+    a.limit = 1;
+    ck_assert_int_eq(hl_store_cache_put(&fake, "k", 1, "v", 1, T0, 0, NULL, &w),
+                     APR_ENOTIMPL);
+    ck_assert_int_eq(hl_store_cache_remove(&fake, "k", 1, T0, NULL, &w), APR_ENOTIMPL);
+    ck_assert_int_eq(hl_store_cache_touch(&fake, "k", 1, T0, 0, NULL, &w), APR_ENOTIMPL);
+    ck_assert_int_eq(hl_store_cache_add(&fake, "k", 1, 1, &init, 0, T0, &w),
+                     APR_ENOTIMPL);
+    ck_assert_int_eq(hl_store_cache_list(&fake, test_pool, &a, &page), APR_ENOTIMPL);
+    ck_assert_int_eq(get(st, "k", T0, &(hl_cache_result){0}), APR_NOTFOUND);
+}
+END_TEST
+
 Suite *store_suite(void)
 {
     Suite *s = suite_create("store contract");
@@ -461,6 +1022,15 @@ Suite *store_suite(void)
     tcase_add_loop_test(tc, test_value_larger_than_the_cache, 0, NBACKENDS);
     tcase_add_loop_test(tc, test_usage, 0, NBACKENDS);
     tcase_add_test(tc, test_spec_checked);
+    tcase_add_loop_test(tc, test_versions_change_on_every_write, 0, NBACKENDS);
+    tcase_add_loop_test(tc, test_conditional_writes, 0, NBACKENDS);
+    tcase_add_loop_test(tc, test_per_key_ttl_and_touch, 0, NBACKENDS);
+    tcase_add_loop_test(tc, test_add, 0, NBACKENDS);
+    tcase_add_loop_test(tc, test_list_pages, 0, NBACKENDS);
+    tcase_add_loop_test(tc, test_list_while_writing, 0, NBACKENDS);
+    tcase_add_loop_test(tc, test_if_match_race_has_one_winner, 0, NBACKENDS);
+    tcase_add_loop_test(tc, test_concurrent_adds_sum_exactly, 0, NBACKENDS);
+    tcase_add_loop_test(tc, test_missing_operation_is_enotimpl, 0, NBACKENDS);
     suite_add_tcase(s, tc);
     return s;
 }
