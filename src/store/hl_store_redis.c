@@ -463,6 +463,15 @@ static apr_status_t connect_to(redis_store *s, redisContext **out,
         argvlen[1] = strlen(dbtext);
         rv = command_ok(c, 2, argv, argvlen, detail, detail_len);
     }
+    if (rv == APR_SUCCESS && !s->addr.password
+        && !__atomic_load_n(&s->loaded, __ATOMIC_ACQUIRE)) {
+        /* A Redis that wants a password we were not given answers a
+         * small command NOAUTH, but cuts off a client that sends it one
+         * over 16 KiB unauthenticated (the library): ask first. */
+        const char *argv[] = { "PING" };
+        size_t argvlen[] = { 4 };
+        rv = command_ok(c, 1, argv, argvlen, detail, detail_len);
+    }
     if (rv == APR_SUCCESS && !__atomic_load_n(&s->loaded, __ATOMIC_ACQUIRE))
         rv = library_load(s, c, detail, detail_len);
     if (rv != APR_SUCCESS) {
@@ -544,7 +553,7 @@ static int function_missing(const redisReply *r)
            && strstr(r->str, "Function not found") != NULL;
 }
 
-/* FCALL hyperlane_v1_<fn> 0 prefix args...: the reply, or a status. */
+/* FCALL <library>_<fn> 0 prefix args...: the reply, or a status. */
 static apr_status_t fcall(redis_store *s, const char *fn, int nargs,
                           const char *const *args, const size_t *lens,
                           redisReply **out)
