@@ -1,4 +1,4 @@
-#!lua name=hyperlane_v1
+#!lua name=hyperlane_v2
 -- hl_store_redis.lua: the Redis backend's server side (hl_store_redis.c),
 -- one Redis Functions library.  Every operation of the store is one FCALL,
 -- so it runs atomically in Redis whichever host calls it: the counter and
@@ -16,7 +16,8 @@
 --   P.."c:e:"..key  a cache entry: a hash v (value), s (set time, us),
 --                   x (expiry, us, 0: never), a (access count), b (bytes),
 --                   n (version)
---   P.."c:version"  the counter every write of a value takes its version from
+--   P.."c:version"  the counter every write of a value takes its version
+--                   from, started at the time of the first write
 --   P.."c:keys"     sorted set of every entry's key, all scored 0, so that
 --                   ZRANGEBYLEX lists them in byte order (the listing)
 --   P.."c:lru"      sorted set of keys by last use (P.."c:tick" orders it)
@@ -182,7 +183,14 @@ local function write_entry(p, key, value, now, x, b, cap)
             remove_key(p, victim[1], 'evictions')
         end
     end
-    local n = string.format('%d', redis.call('INCR', p .. 'c:version'))
+    local n = redis.call('INCR', p .. 'c:version')
+    if n == 1 then
+        -- A new counter (an empty or wiped Redis) starts at the time, in
+        -- microseconds, so that it never gives back a version a client
+        -- may still hold from before.
+        n = redis.call('INCRBY', p .. 'c:version', now)
+    end
+    n = string.format('%d', n)
     redis.call('HSET', ek, 'v', value, 's', now, 'x', x, 'a', 0, 'b', b, 'n', n)
     touch(p, key)
     if x ~= '0' then
@@ -389,16 +397,16 @@ local function stats(keys, args)
     return cjson.encode(out)
 end
 
-redis.register_function('hyperlane_v1_incr', incr)
-redis.register_function{function_name = 'hyperlane_v1_counter',
+redis.register_function('hyperlane_v2_incr', incr)
+redis.register_function{function_name = 'hyperlane_v2_counter',
                         callback = counter, flags = {'no-writes'}}
-redis.register_function('hyperlane_v1_get', get)
-redis.register_function('hyperlane_v1_set', set)
-redis.register_function('hyperlane_v1_del', del)
-redis.register_function('hyperlane_v1_remove', remove_if)
-redis.register_function('hyperlane_v1_expire', expire)
-redis.register_function('hyperlane_v1_add', add)
-redis.register_function{function_name = 'hyperlane_v1_list',
+redis.register_function('hyperlane_v2_get', get)
+redis.register_function('hyperlane_v2_set', set)
+redis.register_function('hyperlane_v2_del', del)
+redis.register_function('hyperlane_v2_remove', remove_if)
+redis.register_function('hyperlane_v2_expire', expire)
+redis.register_function('hyperlane_v2_add', add)
+redis.register_function{function_name = 'hyperlane_v2_list',
                         callback = list, flags = {'no-writes'}}
-redis.register_function{function_name = 'hyperlane_v1_stats',
+redis.register_function{function_name = 'hyperlane_v2_stats',
                         callback = stats, flags = {'no-writes'}}
