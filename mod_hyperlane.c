@@ -17,6 +17,7 @@
 #include "http_protocol.h"
 #include "http_request.h"
 #include "ap_mpm.h"
+#include "mod_status.h"
 
 #include "hl_apache.h"
 
@@ -45,6 +46,10 @@ static void hl_register_hooks(apr_pool_t *p)
     ap_hook_child_init(hl_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_status(hl_child_status, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(hl_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_log_transaction(hl_log_transaction, NULL, NULL, APR_HOOK_MIDDLE);
+    /* mod_status's section, if mod_status is loaded (else never called). */
+    APR_OPTIONAL_HOOK(ap, status_hook, hl_status_hook, NULL, NULL,
+                      APR_HOOK_MIDDLE);
     ap_hook_insert_error_filter(hl_insert_error_filter, NULL, NULL, APR_HOOK_MIDDLE);
     ap_register_output_filter("HYPERLANE_JSON_ERROR", hl_json_error_filter, NULL,
                               AP_FTYPE_CONTENT_SET);

@@ -132,6 +132,8 @@ int hl_handler(request_rec *r)
                               "form (dot segments or doubled slashes)");
         core = ap_get_core_module_config(r->per_dir_config);
         rt = route_request(r, path, core->r ? NULL : core->d);
+        if (rt)
+            ap_set_module_config(r->request_config, &hyperlane_module, rt);
     }
     if (!rt)
         return hl_send_error(r, HTTP_NOT_FOUND,
@@ -185,6 +187,7 @@ int hl_quick_handler(request_rec *r, int lookup_uri)
     unsigned method = hl_router_method_bit(r->method);
     const char *mount, *path;
     hl_route route;
+    hl_routed *kept;
 
     if (lookup_uri || !(host = hl_host_of(r->server)) || !host->fast_paths->nelts
         || (method != HL_M_GET && method != HL_M_HEAD))
@@ -197,5 +200,9 @@ int hl_quick_handler(request_rec *r, int lookup_uri)
         || route.status != HL_ROUTE_OK || !(route.flags & HL_RF_READ_ONLY)
         || !names_what_uri_names(r, path))
         return DECLINED;
-    return hl_run_endpoint(r, &route, mount);
+    kept = apr_palloc(r->pool, sizeof(*kept));
+    kept->mount = mount;
+    kept->route = route;
+    ap_set_module_config(r->request_config, &hyperlane_module, kept);
+    return hl_run_endpoint(r, &kept->route, mount);
 }

@@ -58,7 +58,7 @@ static int cache_get(request_rec *r, const hl_key *key)
     if (rv == APR_NOTFOUND)
         return send_cache_miss(r, key);
     if (rv != APR_SUCCESS)
-        return hl_send_store_error(r, rv, "cache get");
+        return hl_send_store_failure(r, rv, "cache get");
     if (res.version)
         hl_cache_entry_headers(r, res.version, res.expires, q.raw);
     if (has_cond) {
@@ -216,7 +216,7 @@ int hl_ep_cache_stats(request_rec *r, const hl_route *route,
     rv = hl_store_cache_stats(HL_RT(r)->store, &stats);
     hl_admit_done(r, a);
     if (rv != APR_SUCCESS)
-        return hl_send_store_error(r, rv, "cache stats");
+        return hl_send_store_failure(r, rv, "cache stats");
     hl_limiter_stats_read(hl_limiter_for(r, HL_LIMIT_CACHE), &ls);
     w = hl_reply_new(r);
     hl_json_cache_stats(w, &stats, &ls, hl_limit_for(r, HL_LIMIT_CACHE));

@@ -141,7 +141,7 @@ int hl_cache_refusal(request_rec *r, apr_status_t rv, const hl_key *key,
                              apr_psprintf(r->pool, "The %s store does not "
                                           "implement %s", u.backend, what));
     default:
-        return hl_send_store_error(r, rv, what);
+        return hl_send_store_failure(r, rv, what);
     }
 }
 

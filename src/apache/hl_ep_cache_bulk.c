@@ -83,7 +83,7 @@ int hl_ep_cache_bulk_get(request_rec *r, const hl_route *route,
         }
         else {
             hl_admit_done(r, a);
-            return hl_send_store_error(r, rv, "cache bulk get");
+            return hl_send_store_failure(r, rv, "cache bulk get");
         }
     }
     hl_admit_done(r, a);

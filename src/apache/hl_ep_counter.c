@@ -24,7 +24,8 @@ int hl_ep_counter_increment(request_rec *r, const hl_route *route,
     hl_jsonw *w;
     rv = hl_store_counter_increment(HL_RT(r)->store, HL_RT(r)->pid, &value);
     if (rv != APR_SUCCESS)
-        return hl_send_store_error(r, rv, "counter increment");
+        return hl_send_store_failure(r, rv, "counter increment");
+    hl_metrics_count_increment(HL_RT(r)->metrics);
     w = hl_reply_new(r);
     hl_json_counter_increment(w, value, hl_memory_figures_of(r, &m));
     return hl_send_json(r, HTTP_OK, w);
@@ -39,7 +40,7 @@ int hl_ep_counter_stats(request_rec *r, const hl_route *route,
     hl_memory_figures m;
     hl_jsonw *w;
     if (rv != APR_SUCCESS)
-        return hl_send_store_error(r, rv, "counter stats");
+        return hl_send_store_failure(r, rv, "counter stats");
     w = hl_reply_new(r);
     hl_json_counter_stats(w, &snap, hl_memory_figures_of(r, &m));
     return hl_send_json(r, HTTP_OK, w);

@@ -1,8 +1,8 @@
 /* hl_lifecycle: the hooks that make and keep the shared resources, after
  * mod_example_ipc's discipline: pre_config registers the mutex type;
  * post_config (the real pass, never the configuration check) opens the
- * store and the limits in the parent's process pool, so that they outlive
- * graceful restarts, and works out each host's mounts; child_init
+ * store, the limits and the metrics in the parent's process pool, so that
+ * they outlive graceful restarts, and works out each host's mounts; child_init
  * re-attaches the mutex and makes what each process keeps; child_status
  * gives back what a dead child held of the limits. */
 #include "httpd.h"
@@ -73,7 +73,9 @@ int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     server_rec *each;
     hl_store_open_args open;
     const char *origin = NULL;
+    hl_metrics *previous_metrics;
     apr_status_t rv;
+    int kept;
 
     /* The parent's first pass only checks the configuration: shared
      * resources wait for the real one. */
@@ -118,6 +120,17 @@ int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                      "mod_hyperlane: cannot create the concurrency limits");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    previous_metrics = rt->metrics;
+    rv = hl_metrics_open(&rt->metrics, rt->metrics, life, &kept);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
+                     "mod_hyperlane: cannot create the metrics segment");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (!kept && previous_metrics)
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "mod_hyperlane: metrics "
+                     "segment of another layout replaced: the figures start "
+                     "from zero");
     rt->cfg = sc->cfg;
     rt->mpm = ap_show_mpm();
     rt->hosts = hl_assign_hosts(s, pconf);

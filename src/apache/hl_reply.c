@@ -54,9 +54,12 @@ int hl_send_failure(request_rec *r, apr_status_t rv, const char *what)
                       apr_psprintf(r->pool, "%s failed", what));
 }
 
-int hl_send_store_error(request_rec *r, apr_status_t rv, const char *what)
+/* The store logs the start of an outage once (hl_store.h); a line per
+ * request would flood the log while it lasts. */
+int hl_send_store_failure(request_rec *r, apr_status_t rv, const char *what)
 {
     const char *why;
+    hl_metrics_count_store_error(HL_RT(r)->metrics, rv);
     switch (rv) {
     case APR_ECONNREFUSED: why = "unavailable";                      break;
     case APR_TIMEUP:       why = "slower than its timeout";          break;
@@ -65,8 +68,6 @@ int hl_send_store_error(request_rec *r, apr_status_t rv, const char *what)
     default:
         return hl_send_failure(r, rv, what);
     }
-    /* The store logged the start of the outage once; a line per request
-     * would flood the log while it lasts. */
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r,
                   "mod_hyperlane: %s: the store is %s", what, why);
     apr_table_setn(r->headers_out, "Retry-After", "1");

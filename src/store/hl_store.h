@@ -20,7 +20,7 @@
  *                     was refused (read-only replica, out of memory, ...)
  *   APR_EGENERAL      any other error of the backend
  * and changed nothing the caller can see half-done.  The Apache side
- * answers all four with 503 and Retry-After (hl_send_store_error). */
+ * answers all four with 503 and Retry-After (hl_send_store_failure). */
 #ifndef HL_STORE_H
 #define HL_STORE_H
 

@@ -4,6 +4,8 @@ set -uo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 logs=$top/test-logs
 mkdir -p "$logs"
+# Where tests keep what a person looks at (t/24's screenshots), from any tree.
+export HL_TEST_LOGS=$logs
 cd "$top"
 
 # one_test DESCRIPTION LOG COMMAND...: one test, ok when COMMAND succeeds.

@@ -98,10 +98,11 @@ int main(void)
     srunner_add_suite(sr, limiter_suite());
     srunner_add_suite(sr, store_suite());
     srunner_add_suite(sr, shm_suite());
+    srunner_add_suite(sr, metrics_suite());
+    srunner_add_suite(sr, cache_api_suite());
 #ifdef HL_HAVE_REDIS
     srunner_add_suite(sr, redis_suite());
 #endif
-    srunner_add_suite(sr, cache_api_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -20,9 +20,10 @@ Suite *membench_suite(void);
 Suite *cache_suite(void);
 Suite *limiter_suite(void);
 Suite *store_suite(void);
+Suite *metrics_suite(void);
 Suite *shm_suite(void);
-Suite *redis_suite(void);     /* built with the Redis backend only */
 Suite *cache_api_suite(void);
+Suite *redis_suite(void);     /* built with the Redis backend only */
 
 /* A pool made fresh for each test by the fixtures below. */
 extern apr_pool_t *test_pool;

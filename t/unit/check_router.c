@@ -28,6 +28,9 @@ START_TEST(test_table_routes)
         { "cache/k", "GET", HL_EP_CACHE_KEY },
         { "cache/k", "PUT", HL_EP_CACHE_KEY },
         { "cache/k", "DELETE", HL_EP_CACHE_KEY },
+        { "dashboard", "GET", HL_EP_DASHBOARD },
+        { "dashboard", "HEAD", HL_EP_DASHBOARD },
+        { "dashboard/app.js", "GET", HL_EP_DASHBOARD_FILE },
         { NULL, NULL, HL_EP_NONE }
     };
     int i;
