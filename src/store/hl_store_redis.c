@@ -1177,7 +1177,7 @@ static const char *list_start(apr_pool_t *pool, const hl_cache_list_args *a,
 {
     char *start;
     int below = 0;
-    if (after) {
+    if (after && a->plen) {     /* without a prefix, nothing is below */
         apr_size_t n = alen < a->plen ? alen : a->plen;
         int c = memcmp(after, a->prefix, n);
         below = c < 0 || (c == 0 && alen < a->plen);

@@ -375,6 +375,24 @@ START_TEST(test_cache_api_on_redis)
     la.cursor = page.next_cursor;
     ck_assert_int_eq(hl_store_cache_list(one, test_pool, &la, &page), APR_SUCCESS);
     ck_assert_str_eq(page.items[0].key, "l:0010");
+    /* No prefix at all (NULL, as the listing endpoint gives it): every
+     * key, "k" and the 600, page after page. */
+    la.prefix = NULL;
+    la.plen = 0;
+    la.cursor = NULL;
+    la.limit = 250;
+    for (i = 0; i < 3; i++) {
+        ck_assert_int_eq(hl_store_cache_list(one, test_pool, &la, &page),
+                         APR_SUCCESS);
+        ck_assert_int_eq(page.n, i < 2 ? 250 : 101);
+        la.cursor = page.next_cursor;
+    }
+    ck_assert_ptr_null(la.cursor);
+    la.prefix = "l:";
+    la.plen = 2;
+    la.limit = 10;
+    ck_assert_int_eq(hl_store_cache_list(two, test_pool, &la, &page), APR_SUCCESS);
+    la.cursor = page.next_cursor;
     /* Altered: the key's last hex digit. */
     altered = apr_pstrdup(test_pool, la.cursor);
     altered[strlen(altered) - 1] = altered[strlen(altered) - 1] == '0' ? '1' : '0';
