@@ -142,10 +142,13 @@ int hl_ep_cache_bulk_set(request_rec *r, const hl_route *route,
     hl_admit_done(r, a);
     if (failure != APR_SUCCESS) {
         /* The store failed (or lacks the operation) before or after some
-         * items were stored: say how far it got. */
+         * items were stored: say how far it got.  Failing at the first
+         * item stored nothing: while a backend is down that is every
+         * request, and its outage has a log line of its own. */
         hl_key none = { "", 0 };
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, failure, r, "mod_hyperlane: "
-                      "cache bulk set stopped at item %d of %d", i, req.n);
+        ap_log_rerror(APLOG_MARK, i > 1 ? APLOG_ERR : APLOG_DEBUG, failure, r,
+                      "mod_hyperlane: cache bulk set stopped at item %d of %d",
+                      i, req.n);
         return hl_cache_refusal(r, failure, &none, NULL, "cache bulk set");
     }
     w = hl_reply_new(r);

@@ -37,7 +37,7 @@
 
 #define LEVEL_ERR    3    /* APLOG_ERR, APLOG_NOTICE: the core has no httpd */
 #define LEVEL_NOTICE 5
-#define FCALL_MAX_ARGS (7 + 4 + 2 * HL_COND_TAGS_MAX)
+#define FCALL_MAX_ARGS 10
 
 /* A connection of the pool, and the epoch it was made in: when one is
  * lost (Redis restarted, say), those made before are dropped unused
@@ -468,6 +468,15 @@ static apr_status_t connect_to(redis_store *s, redisContext **out,
         argvlen[1] = strlen(dbtext);
         rv = command_ok(c, 2, argv, argvlen, detail, detail_len);
     }
+    if (rv == APR_SUCCESS && !s->addr.password
+        && !__atomic_load_n(&s->loaded, __ATOMIC_ACQUIRE)) {
+        /* A Redis that wants a password we were not given answers a
+         * small command NOAUTH, but cuts off a client that sends it one
+         * over 16 KiB unauthenticated (the library): ask first. */
+        const char *argv[] = { "PING" };
+        size_t argvlen[] = { 4 };
+        rv = command_ok(c, 1, argv, argvlen, detail, detail_len);
+    }
     if (rv == APR_SUCCESS && !__atomic_load_n(&s->loaded, __ATOMIC_ACQUIRE))
         rv = library_load(s, c, detail, detail_len);
     if (rv != APR_SUCCESS) {
@@ -833,112 +842,88 @@ static apr_status_t flag_and_bytes(redis_store *s, redisReply *r, int *flag)
     return rv;
 }
 
-/* The conditions as FCALL arguments (the library's cond_holds reads
- * them), appended to args from n; the new count. */
-static int cond_args(apr_pool_t *p, const hl_cache_cond *cond,
-                     const char **args, int n)
-{
-    int i;
-    if (!cond)
-        return n;
-    args[n++] = apr_itoa(p, cond->if_match);
-    args[n++] = apr_itoa(p, cond->n_match);
-    for (i = 0; i < cond->n_match && i < HL_COND_TAGS_MAX; i++)
-        args[n++] = apr_psprintf(p, "%" APR_UINT64_T_FMT, cond->match[i]);
-    args[n++] = apr_itoa(p, cond->if_none_match);
-    args[n++] = apr_itoa(p, cond->n_none_match);
-    for (i = 0; i < cond->n_none_match && i < HL_COND_TAGS_MAX; i++)
-        args[n++] = apr_psprintf(p, "%" APR_UINT64_T_FMT, cond->none_match[i]);
-    return n;
-}
+/* The codes of the Lua library's write answers. */
+enum { WRITE_OK, WRITE_NOTFOUND, WRITE_PRECONDITION, WRITE_NOTINT, WRITE_OVERFLOW, WRITE_INVALID,
+       WRITE_NOSPACE };
 
-static int cond_fits(const hl_cache_cond *cond)
+/* A write's answer {code, existed, version, expiry, number, bytes used}:
+ * its status, with w filled and bytes_seen updated. */
+static apr_status_t written_of(redis_store *s, redisReply *r,
+                               hl_cache_written *w)
 {
-    return !cond || (cond->n_match >= 0 && cond->n_match <= HL_COND_TAGS_MAX
-                     && cond->n_none_match >= 0
-                     && cond->n_none_match <= HL_COND_TAGS_MAX);
-}
+    static const apr_status_t status[] = {
+        APR_SUCCESS, APR_NOTFOUND, HL_STORE_EPRECONDITION, HL_STORE_ENOTINT,
+        HL_STORE_EOVERFLOW, APR_EINVAL, APR_ENOSPC
+    };
+    apr_status_t rv = APR_EGENERAL;
+    apr_int64_t code;
+    const redisReply *number;
 
-/* A set of key expiring at expires (0: never) under cond (NULL: none);
- * w (may be NULL) gets the entry's state afterwards. */
-static apr_status_t put_at(redis_store *s, const void *key, apr_size_t klen,
-                           const void *val, apr_size_t vlen, apr_time_t now,
-                           apr_time_t expires, const hl_cache_cond *cond,
-                           int *replaced, hl_cache_written *w)
-{
-    const char *args[FCALL_MAX_ARGS];
-    size_t lens[FCALL_MAX_ARGS];
-    apr_size_t need = klen + vlen + HL_REDIS_ENTRY_OVERHEAD;
-    apr_pool_t *p;
-    redisReply *r;
-    int n, i;
-    apr_status_t rv = key_check(s, klen);
-
-    if (replaced)
-        *replaced = 0;
-    if (w)
-        memset(w, 0, sizeof(*w));
-    if (rv != APR_SUCCESS)
-        return rv;
-    if (vlen > s->sizes.cache_max_value || expires < 0 || !cond_fits(cond))
-        return APR_EINVAL;
-    if (need > s->sizes.cache_bytes)
-        return APR_ENOSPC;
-    if ((rv = apr_pool_create(&p, NULL)) != APR_SUCCESS)
-        return rv;
-    args[0] = key;
-    args[1] = val;
-    args[2] = apr_psprintf(p, "%" APR_TIME_T_FMT, now);
-    args[3] = apr_psprintf(p, "%" APR_TIME_T_FMT, expires);
-    args[4] = apr_psprintf(p, "%" APR_SIZE_T_FMT, need);
-    args[5] = apr_psprintf(p, "%" APR_SIZE_T_FMT, s->sizes.cache_bytes);
-    n = cond_args(p, cond, args, 6);
-    for (i = 2; i < n; i++)
-        lens[i] = strlen(args[i]);
-    lens[0] = klen;
-    lens[1] = vlen;
-    rv = fcall(s, "set", n, args, lens, &r);
-    apr_pool_destroy(p);
-    if (rv != APR_SUCCESS)
-        return rv;
-    if (r->type != REDIS_REPLY_ARRAY || (r->elements != 3 && r->elements != 4))
-        rv = APR_EGENERAL;
-    else if (number_of(r->element[0]) < 0) {
-        rv = HL_STORE_EPRECONDITION;
-        if (w) {
-            w->existed = number_of(r->element[1]) != 0;
-            w->version = (apr_uint64_t)number_of(r->element[2]);
-            w->expires = (apr_time_t)number_of(r->element[3]);
-        }
-    }
-    else {
-        __atomic_store_n(&s->bytes_seen, (apr_uint64_t)number_of(r->element[1]),
+    memset(w, 0, sizeof(*w));
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 6
+        && (code = number_of(r->element[0])) >= WRITE_OK && code <= WRITE_NOSPACE) {
+        rv = status[code];
+        w->existed = number_of(r->element[1]) != 0;
+        w->version = (apr_uint64_t)number_of(r->element[2]);
+        w->expires = (apr_time_t)number_of(r->element[3]);
+        number = r->element[4];
+        if (code == WRITE_OK && number->type == REDIS_REPLY_STRING
+            && !hl_cache_parse_int(number->str, number->len, &w->number))
+            w->number = 0;
+        __atomic_store_n(&s->bytes_seen, (apr_uint64_t)number_of(r->element[5]),
                          __ATOMIC_RELAXED);
-        if (replaced)
-            *replaced = number_of(r->element[0]) != 0;
-        if (w) {
-            w->existed = number_of(r->element[0]) != 0;
-            w->version = (apr_uint64_t)number_of(r->element[2]);
-            w->expires = expires;
-        }
     }
     freeReplyObject(r);
     return rv;
 }
 
-static apr_status_t redis_cache_set(hl_store *st, const void *key,
-                                    apr_size_t klen, const void *val,
-                                    apr_size_t vlen, apr_time_t now,
-                                    apr_interval_time_t ttl, int *replaced)
+/* A write's FCALL and its answer. */
+static apr_status_t fcall_write(redis_store *s, const char *fn, int nargs,
+                                const char *const *args, const size_t *lens,
+                                hl_cache_written *w)
 {
-    if (ttl < 0) {
-        if (replaced)
-            *replaced = 0;
-        return key_check(st->impl, klen) == APR_ENOTIMPL ? APR_ENOTIMPL
-                                                          : APR_EINVAL;
-    }
-    return put_at(st->impl, key, klen, val, vlen, now, ttl ? now + ttl : 0,
-                  NULL, replaced, NULL);
+    redisReply *r;
+    apr_status_t rv = fcall(s, fn, nargs, args, lens, &r);
+    return rv == APR_SUCCESS ? written_of(s, r, w) : rv;
+}
+
+/* A condition as the Lua library reads it: "" (none), "*" (any), or "="
+ * and the versions. */
+#define COND_TEXT_MAX (2 + HL_COND_TAGS_MAX * 21)
+
+static const char *cond_text(char *buf, hl_cond_kind kind,
+                             const apr_uint64_t *tags, int n)
+{
+    apr_size_t used;
+    int i;
+    if (kind == HL_COND_ANY)
+        return "*";
+    if (kind != HL_COND_LIST)
+        return "";
+    buf[0] = '=';
+    used = 1;
+    for (i = 0; i < n && i < HL_COND_TAGS_MAX; i++)
+        used += apr_snprintf(buf + used, COND_TEXT_MAX - used,
+                             " %" APR_UINT64_T_FMT, tags[i]);
+    buf[used] = '\0';
+    return buf;
+}
+
+/* args[at], args[at + 1]: cond's If-Match and If-None-Match, in bufs. */
+static void cond_args(const hl_cache_cond *cond, const char **args,
+                      size_t *lens, int at, char bufs[2][COND_TEXT_MAX])
+{
+    args[at] = cond ? cond_text(bufs[0], cond->if_match, cond->match,
+                                cond->n_match) : "";
+    args[at + 1] = cond ? cond_text(bufs[1], cond->if_none_match,
+                                    cond->none_match, cond->n_none_match) : "";
+    lens[at] = strlen(args[at]);
+    lens[at + 1] = strlen(args[at + 1]);
+}
+
+static void time_text(char *buf, apr_time_t t)
+{
+    apr_snprintf(buf, 24, "%" APR_TIME_T_FMT, t);
 }
 
 static apr_status_t redis_cache_put(hl_store *st, const void *key,
@@ -948,255 +933,51 @@ static apr_status_t redis_cache_put(hl_store *st, const void *key,
                                     const hl_cache_cond *cond,
                                     hl_cache_written *w)
 {
-    memset(w, 0, sizeof(*w));
-    if (ttl < 0)
-        return APR_EINVAL;
-    return put_at(st->impl, key, klen, val, vlen, now, ttl ? now + ttl : 0,
-                  cond, NULL, w);
-}
-
-/* FCALL fn (key, now, extra, conditions): remove and touch. */
-static apr_status_t fcall_cond(redis_store *s, const char *fn, const void *key,
-                               apr_size_t klen, apr_time_t now,
-                               const char *extra, const hl_cache_cond *cond,
-                               redisReply **r)
-{
-    const char *args[FCALL_MAX_ARGS];
-    size_t lens[FCALL_MAX_ARGS];
-    apr_pool_t *p;
+    redis_store *s = st->impl;
+    char nowtext[24], expires[24], bytes[24], cap[24];
+    char conds[2][COND_TEXT_MAX];
+    const char *args[8];
+    size_t lens[8];
+    apr_size_t need = klen + vlen + HL_REDIS_ENTRY_OVERHEAD;
+    int i;
     apr_status_t rv = key_check(s, klen);
-    int n = 2, i;
 
+    memset(w, 0, sizeof(*w));
     if (rv != APR_SUCCESS)
         return rv;
-    if (!cond_fits(cond))
+    if (vlen > s->sizes.cache_max_value || ttl < 0)
         return APR_EINVAL;
-    if ((rv = apr_pool_create(&p, NULL)) != APR_SUCCESS)
-        return rv;
+    if (need > s->sizes.cache_bytes)
+        return APR_ENOSPC;
+    time_text(nowtext, now);
+    time_text(expires, ttl ? now + ttl : 0);
+    apr_snprintf(bytes, sizeof(bytes), "%" APR_SIZE_T_FMT, need);
+    apr_snprintf(cap, sizeof(cap), "%" APR_SIZE_T_FMT, s->sizes.cache_bytes);
     args[0] = key;
-    args[1] = apr_psprintf(p, "%" APR_TIME_T_FMT, now);
-    if (extra)
-        args[n++] = extra;
-    n = cond_args(p, cond, args, n);
-    for (i = 1; i < n; i++)
+    args[1] = val;
+    args[2] = nowtext;
+    args[3] = expires;
+    args[4] = bytes;
+    args[5] = cap;
+    for (i = 2; i < 6; i++)
         lens[i] = strlen(args[i]);
     lens[0] = klen;
-    rv = fcall(s, fn, n, args, lens, r);
-    apr_pool_destroy(p);
+    lens[1] = vlen;
+    cond_args(cond, args, lens, 6, conds);
+    return fcall_write(s, "set", 8, args, lens, w);
+}
+
+static apr_status_t redis_cache_set(hl_store *st, const void *key,
+                                    apr_size_t klen, const void *val,
+                                    apr_size_t vlen, apr_time_t now,
+                                    apr_interval_time_t ttl, int *replaced)
+{
+    hl_cache_written w;
+    apr_status_t rv = redis_cache_put(st, key, klen, val, vlen, now, ttl,
+                                      NULL, &w);
+    if (replaced)
+        *replaced = rv == APR_SUCCESS && w.existed;
     return rv;
-}
-
-static apr_status_t redis_cache_remove(hl_store *st, const void *key,
-                                       apr_size_t klen, apr_time_t now,
-                                       const hl_cache_cond *cond,
-                                       hl_cache_written *w)
-{
-    redisReply *r;
-    apr_status_t rv;
-
-    memset(w, 0, sizeof(*w));
-    if ((rv = fcall_cond(st->impl, "remove", key, klen, now, NULL, cond, &r))
-        != APR_SUCCESS)
-        return rv;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2)
-        rv = APR_EGENERAL;
-    else if (number_of(r->element[0]) == 0)
-        rv = APR_NOTFOUND;
-    else {
-        w->existed = 1;
-        if (number_of(r->element[0]) < 0) {
-            rv = HL_STORE_EPRECONDITION;
-            w->version = (apr_uint64_t)number_of(r->element[1]);
-        }
-    }
-    freeReplyObject(r);
-    return rv;
-}
-
-static apr_status_t redis_cache_touch(hl_store *st, const void *key,
-                                      apr_size_t klen, apr_time_t now,
-                                      apr_interval_time_t ttl,
-                                      const hl_cache_cond *cond,
-                                      hl_cache_written *w)
-{
-    char expires[24];
-    redisReply *r;
-    apr_status_t rv;
-
-    memset(w, 0, sizeof(*w));
-    if (ttl < 0)
-        return key_check(st->impl, klen) == APR_ENOTIMPL ? APR_ENOTIMPL
-                                                          : APR_EINVAL;
-    apr_snprintf(expires, sizeof(expires), "%" APR_TIME_T_FMT,
-                 ttl ? now + ttl : 0);
-    if ((rv = fcall_cond(st->impl, "touch", key, klen, now, expires, cond, &r))
-        != APR_SUCCESS)
-        return rv;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3)
-        rv = APR_EGENERAL;
-    else if (number_of(r->element[0]) == 0)
-        rv = APR_NOTFOUND;
-    else {
-        if (number_of(r->element[0]) < 0)
-            rv = HL_STORE_EPRECONDITION;
-        w->existed = 1;
-        w->version = (apr_uint64_t)number_of(r->element[1]);
-        w->expires = (apr_time_t)number_of(r->element[2]);
-    }
-    freeReplyObject(r);
-    return rv;
-}
-
-/* The add reads the entry, computes in C (Redis's Lua numbers are
- * doubles, an int64 is not) and writes it back only if its version did
- * not move meanwhile (If-Match), else reads again: compare-and-set, so
- * concurrent adds from any host sum exactly. */
-#define ADD_ATTEMPTS 1000
-
-static apr_status_t redis_cache_add(hl_store *st, const void *key,
-                                    apr_size_t klen, apr_int64_t delta,
-                                    const apr_int64_t *init,
-                                    apr_interval_time_t init_ttl,
-                                    apr_time_t now, hl_cache_written *w)
-{
-    redis_store *s = st->impl;
-    int attempt;
-
-    memset(w, 0, sizeof(*w));
-    if (init_ttl < 0)
-        return key_check(s, klen) == APR_ENOTIMPL ? APR_ENOTIMPL : APR_EINVAL;
-    for (attempt = 0; attempt < ADD_ATTEMPTS; attempt++) {
-        hl_cache_cond cond;
-        apr_int64_t base, sum;
-        apr_time_t expires;
-        char text[24];
-        redisReply *r;
-        apr_status_t rv = fcall_key(s, "peek", key, klen, now, &r);
-        int live;
-
-        if (rv != APR_SUCCESS)
-            return rv;
-        memset(&cond, 0, sizeof(cond));
-        live = r->type == REDIS_REPLY_ARRAY && r->elements == 3;
-        if (live) {
-            w->existed = 1;
-            w->version = (apr_uint64_t)number_of(r->element[2]);
-            w->expires = expires = (apr_time_t)number_of(r->element[1]);
-            if (r->element[0]->type != REDIS_REPLY_STRING
-                || !hl_cache_parse_int(r->element[0]->str, r->element[0]->len,
-                                       &base)) {
-                freeReplyObject(r);
-                return HL_STORE_ENOTINT;
-            }
-            cond.if_match = HL_COND_LIST;
-            cond.n_match = 1;
-            cond.match[0] = w->version;
-        }
-        freeReplyObject(r);
-        if (!live) {
-            if (!init)
-                return APR_NOTFOUND;
-            base = *init;
-            expires = init_ttl ? now + init_ttl : 0;
-            cond.if_none_match = HL_COND_ANY;
-        }
-        if (__builtin_add_overflow(base, delta, &sum))
-            return HL_STORE_EOVERFLOW;
-        apr_snprintf(text, sizeof(text), "%" APR_INT64_T_FMT, sum);
-        rv = put_at(s, key, klen, text, strlen(text), now, expires, &cond,
-                    NULL, w);
-        if (rv != HL_STORE_EPRECONDITION) {
-            if (rv == APR_SUCCESS) {
-                w->existed = live;
-                w->number = sum;
-            }
-            return rv;
-        }
-    }
-    return APR_EGENERAL;      /* lost every race: say the store failed */
-}
-
-/* Cursors: "r1:" and the hex of the last key a page looked at. */
-static const char *cursor_of(apr_pool_t *p, const char *key, apr_size_t len)
-{
-    char *c = apr_palloc(p, 4 + 2 * len), *o = c + 3;
-    apr_size_t i;
-    memcpy(c, "r1:", 3);
-    for (i = 0; i < len; i++, o += 2)
-        apr_snprintf(o, 3, "%02x", (unsigned char)key[i]);
-    *o = '\0';
-    return c;
-}
-
-static int key_of_cursor(apr_pool_t *p, const char *cursor, char **key,
-                         apr_size_t *len)
-{
-    apr_size_t n, i;
-    if (strncmp(cursor, "r1:", 3) != 0 || (n = strlen(cursor + 3)) % 2 || !n)
-        return 0;
-    *len = n / 2;
-    *key = apr_palloc(p, *len + 1);
-    for (i = 0; i < *len; i++) {
-        char hex[3] = { cursor[3 + 2 * i], cursor[4 + 2 * i], 0 };
-        if (!apr_isxdigit(hex[0]) || !apr_isxdigit(hex[1]))
-            return 0;
-        (*key)[i] = (char)strtol(hex, NULL, 16);
-    }
-    return 1;
-}
-
-static apr_status_t redis_cache_list(hl_store *st, apr_pool_t *pool,
-                                     const hl_cache_list_args *a,
-                                     hl_cache_list_page *page)
-{
-    redis_store *s = st->impl;
-    const char *args[4];
-    size_t lens[4];
-    char *after = "";
-    apr_size_t after_len = 0;
-    redisReply *r;
-    apr_status_t rv;
-    size_t i;
-
-    memset(page, 0, sizeof(*page));
-    if (!s->sizes.cache_bytes)
-        return APR_ENOTIMPL;
-    if (a->limit < 1 || (a->plen && !a->prefix)
-        || (a->cursor && *a->cursor
-            && !key_of_cursor(pool, a->cursor, &after, &after_len)))
-        return APR_EINVAL;
-    args[0] = a->plen ? a->prefix : "";
-    lens[0] = a->plen;
-    args[1] = after;
-    lens[1] = after_len;
-    args[2] = apr_itoa(pool, a->limit);
-    lens[2] = strlen(args[2]);
-    args[3] = apr_psprintf(pool, "%" APR_TIME_T_FMT, a->now);
-    lens[3] = strlen(args[3]);
-    if ((rv = fcall(s, "list", 4, args, lens, &r)) != APR_SUCCESS)
-        return rv;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3
-        || (r->elements - 3) % 4) {
-        freeReplyObject(r);
-        return APR_EGENERAL;
-    }
-    page->n = (int)((r->elements - 3) / 4);
-    page->items = apr_pcalloc(pool, sizeof(*page->items) * (page->n + 1));
-    page->scanned = (apr_uint64_t)number_of(r->element[2]);
-    if (number_of(r->element[0]))
-        page->next_cursor = cursor_of(pool, r->element[1]->str,
-                                      r->element[1]->len);
-    for (i = 0; i < (size_t)page->n; i++) {
-        redisReply **e = r->element + 3 + 4 * i;
-        hl_cache_listed *it = &page->items[i];
-        it->klen = e[0]->len;
-        it->key = apr_pstrmemdup(pool, e[0]->str, e[0]->len);
-        it->vlen = (apr_size_t)number_of(e[1]);
-        it->version = (apr_uint64_t)number_of(e[2]);
-        it->expires = (apr_time_t)number_of(e[3]);
-    }
-    freeReplyObject(r);
-    return APR_SUCCESS;
 }
 
 static apr_status_t redis_cache_delete(hl_store *st, const void *key,
@@ -1212,6 +993,328 @@ static apr_status_t redis_cache_delete(hl_store *st, const void *key,
     if (rv == APR_SUCCESS && !deleted)
         rv = APR_NOTFOUND;
     return rv;
+}
+
+/* FCALL fn with (key, now[, expiry], If-Match, If-None-Match): remove
+ * and expire, whose answers are writes'. */
+static apr_status_t fcall_key_cond(redis_store *s, const char *fn,
+                                   const void *key, apr_size_t klen,
+                                   apr_time_t now, const char *expires,
+                                   const hl_cache_cond *cond,
+                                   hl_cache_written *w)
+{
+    char nowtext[24], conds[2][COND_TEXT_MAX];
+    const char *args[5];
+    size_t lens[5];
+    int n = 0;
+    apr_status_t rv = key_check(s, klen);
+
+    memset(w, 0, sizeof(*w));
+    if (rv != APR_SUCCESS)
+        return rv;
+    time_text(nowtext, now);
+    args[n] = key;
+    lens[n++] = klen;
+    args[n] = nowtext;
+    lens[n++] = strlen(nowtext);
+    if (expires) {
+        args[n] = expires;
+        lens[n++] = strlen(expires);
+    }
+    cond_args(cond, args, lens, n, conds);
+    return fcall_write(s, fn, n + 2, args, lens, w);
+}
+
+static apr_status_t redis_cache_remove(hl_store *st, const void *key,
+                                       apr_size_t klen, apr_time_t now,
+                                       const hl_cache_cond *cond,
+                                       hl_cache_written *w)
+{
+    return fcall_key_cond(st->impl, "remove", key, klen, now, NULL, cond, w);
+}
+
+static apr_status_t redis_cache_touch(hl_store *st, const void *key,
+                                      apr_size_t klen, apr_time_t now,
+                                      apr_interval_time_t ttl,
+                                      const hl_cache_cond *cond,
+                                      hl_cache_written *w)
+{
+    char expires[24];
+    apr_status_t rv = key_check(st->impl, klen);
+    if (rv == APR_SUCCESS && ttl < 0)
+        rv = APR_EINVAL;
+    if (rv != APR_SUCCESS) {
+        memset(w, 0, sizeof(*w));
+        return rv;
+    }
+    time_text(expires, ttl ? now + ttl : 0);
+    return fcall_key_cond(st->impl, "expire", key, klen, now, expires, cond, w);
+}
+
+/* The sum is computed inside Redis, exactly (the library does int64
+ * arithmetic on decimal text, never on Lua's doubles), so adds from many
+ * hosts at once each see their own result. */
+static apr_status_t redis_cache_add(hl_store *st, const void *key,
+                                    apr_size_t klen, apr_int64_t delta,
+                                    const apr_int64_t *init,
+                                    apr_interval_time_t init_ttl,
+                                    apr_time_t now, hl_cache_written *w)
+{
+    redis_store *s = st->impl;
+    char deltatext[24], inittext[24], expires[24], nowtext[24], bytes[24],
+         cap[24], maxv[24];
+    const char *args[9];
+    size_t lens[9];
+    int i;
+    apr_status_t rv = key_check(s, klen);
+
+    memset(w, 0, sizeof(*w));
+    if (rv != APR_SUCCESS)
+        return rv;
+    if (init_ttl < 0)
+        return APR_EINVAL;
+    apr_snprintf(deltatext, sizeof(deltatext), "%" APR_INT64_T_FMT, delta);
+    inittext[0] = '\0';
+    if (init)
+        apr_snprintf(inittext, sizeof(inittext), "%" APR_INT64_T_FMT, *init);
+    time_text(expires, init_ttl ? now + init_ttl : 0);
+    time_text(nowtext, now);
+    apr_snprintf(bytes, sizeof(bytes), "%" APR_SIZE_T_FMT,
+                 klen + HL_REDIS_ENTRY_OVERHEAD);
+    apr_snprintf(cap, sizeof(cap), "%" APR_SIZE_T_FMT, s->sizes.cache_bytes);
+    apr_snprintf(maxv, sizeof(maxv), "%" APR_SIZE_T_FMT,
+                 s->sizes.cache_max_value);
+    args[0] = key;
+    args[1] = deltatext;
+    args[2] = inittext;
+    args[3] = expires;
+    args[4] = nowtext;
+    args[5] = bytes;
+    args[6] = cap;
+    args[7] = maxv;
+    lens[0] = klen;
+    for (i = 1; i < 8; i++)
+        lens[i] = strlen(args[i]);
+    return fcall_write(s, "add", 8, args, lens, w);
+}
+
+/* Listing.  The keys are in a sorted set in byte order (the library's
+ * P.."c:keys"); a page goes on strictly after the last key the previous
+ * one looked at, so a key present throughout lies ahead of every cursor
+ * until it is listed, whatever is written or deleted meanwhile.  A cursor
+ * is "r1.", a mark of the prefix and the key, and the key in hex: the
+ * mark refuses a cursor of another deployment's prefix or one altered. */
+#define CURSOR_TAG "r1."
+#define LIST_BATCH 256          /* keys one FCALL looks at, at most */
+
+static apr_uint32_t cursor_mark(const redis_store *s, const char *key,
+                                apr_size_t klen)
+{
+    apr_uint32_t h = 2166136261u;      /* FNV-1a */
+    apr_size_t i, plen = strlen(s->prefix);
+    for (i = 0; i < plen; i++)
+        h = (h ^ (unsigned char)s->prefix[i]) * 16777619u;
+    h = (h ^ 0xffu) * 16777619u;
+    for (i = 0; i < klen; i++)
+        h = (h ^ (unsigned char)key[i]) * 16777619u;
+    return h;
+}
+
+static const char *cursor_make(const redis_store *s, apr_pool_t *pool,
+                               const char *key, apr_size_t klen)
+{
+    static const char digits[] = "0123456789abcdef";
+    char *hex = apr_palloc(pool, klen * 2 + 1), *o = hex;
+    apr_size_t i;
+    for (i = 0; i < klen; i++) {
+        *o++ = digits[(unsigned char)key[i] >> 4];
+        *o++ = digits[(unsigned char)key[i] & 15];
+    }
+    *o = '\0';
+    return apr_psprintf(pool, CURSOR_TAG "%08x.%s",
+                        cursor_mark(s, key, klen), hex);
+}
+
+static int hex_value(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    return -1;
+}
+
+/* The key a cursor names, into *key; APR_EINVAL if this store did not
+ * make it. */
+static apr_status_t cursor_read(const redis_store *s, apr_pool_t *pool,
+                                const char *cursor, char **key,
+                                apr_size_t *klen)
+{
+    const char *hex;
+    apr_size_t hexlen, i;
+    char *end;
+    unsigned long mark;
+
+    if (strncmp(cursor, CURSOR_TAG, strlen(CURSOR_TAG)) != 0)
+        return APR_EINVAL;
+    cursor += strlen(CURSOR_TAG);
+    for (i = 0; i < 8; i++)
+        if (hex_value(cursor[i]) < 0)
+            return APR_EINVAL;
+    if (cursor[8] != '.')
+        return APR_EINVAL;
+    mark = strtoul(apr_pstrndup(pool, cursor, 8), &end, 16);
+    hex = cursor + 9;
+    hexlen = strlen(hex);
+    if (hexlen == 0 || hexlen % 2 || hexlen / 2 > s->sizes.cache_max_key)
+        return APR_EINVAL;
+    *klen = hexlen / 2;
+    *key = apr_palloc(pool, *klen + 1);
+    for (i = 0; i < *klen; i++) {
+        int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return APR_EINVAL;
+        (*key)[i] = (char)(hi << 4 | lo);
+    }
+    (*key)[*klen] = '\0';
+    return mark == cursor_mark(s, *key, *klen) ? APR_SUCCESS : APR_EINVAL;
+}
+
+/* Where a page starts, as a ZRANGEBYLEX bound: after the cursor's key,
+ * or at the prefix when that comes later (or there is no cursor). */
+static const char *list_start(apr_pool_t *pool, const hl_cache_list_args *a,
+                              const char *after, apr_size_t alen,
+                              apr_size_t *len)
+{
+    char *start;
+    int below = 0;
+    if (after && a->plen) {     /* without a prefix, nothing is below */
+        apr_size_t n = alen < a->plen ? alen : a->plen;
+        int c = memcmp(after, a->prefix, n);
+        below = c < 0 || (c == 0 && alen < a->plen);
+    }
+    if (after && !below) {
+        start = apr_palloc(pool, alen + 1);
+        start[0] = '(';
+        memcpy(start + 1, after, alen);
+        *len = alen + 1;
+        return start;
+    }
+    if (!a->plen) {
+        *len = 1;
+        return "-";
+    }
+    start = apr_palloc(pool, a->plen + 1);
+    start[0] = '[';
+    memcpy(start + 1, a->prefix, a->plen);
+    *len = a->plen + 1;
+    return start;
+}
+
+/* One FCALL of the listing: at most batch keys looked at from the start
+ * bound (len slen), the live ones added to page; *last gets the last key
+ * looked at (NULL: none), *done whether the scan is over. */
+static apr_status_t list_batch(redis_store *s, apr_pool_t *pool,
+                               const hl_cache_list_args *a, const char *start,
+                               apr_size_t slen, int batch,
+                               hl_cache_list_page *page, char **last,
+                               apr_size_t *last_len, int *done)
+{
+    char limit[16], nowtext[24];
+    const char *args[4];
+    size_t lens[4];
+    redisReply *r, *items;
+    apr_status_t rv = APR_SUCCESS;
+    apr_size_t i;
+
+    args[0] = start;
+    lens[0] = slen;
+    args[1] = a->plen ? a->prefix : "";
+    lens[1] = a->plen;
+    apr_snprintf(limit, sizeof(limit), "%d", batch);
+    args[2] = limit;
+    lens[2] = strlen(limit);
+    time_text(nowtext, a->now);
+    args[3] = nowtext;
+    lens[3] = strlen(nowtext);
+    if ((rv = fcall(s, "list", 4, args, lens, &r)) != APR_SUCCESS)
+        return rv;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4
+        || r->element[1]->type != REDIS_REPLY_STRING
+        || r->element[3]->type != REDIS_REPLY_ARRAY
+        || r->element[3]->elements > (size_t)batch) {
+        freeReplyObject(r);
+        return APR_EGENERAL;
+    }
+    items = r->element[3];
+    for (i = 0; i < items->elements && rv == APR_SUCCESS; i++) {
+        const redisReply *it = items->element[i];
+        hl_cache_listed *out = &page->items[page->n];
+        if (it->type != REDIS_REPLY_ARRAY || it->elements != 4
+            || it->element[0]->type != REDIS_REPLY_STRING) {
+            rv = APR_EGENERAL;
+            break;
+        }
+        out->key = apr_pstrmemdup(pool, it->element[0]->str, it->element[0]->len);
+        out->klen = it->element[0]->len;
+        out->vlen = (apr_size_t)number_of(it->element[1]);
+        out->version = (apr_uint64_t)number_of(it->element[2]);
+        out->expires = (apr_time_t)number_of(it->element[3]);
+        page->n++;
+    }
+    page->scanned += (apr_uint64_t)number_of(r->element[2]);
+    *done = number_of(r->element[0]) != 0;
+    *last = NULL;
+    if (r->element[1]->len) {
+        *last_len = r->element[1]->len;
+        *last = apr_pstrmemdup(pool, r->element[1]->str, *last_len);
+    }
+    freeReplyObject(r);
+    return rv;
+}
+
+/* A page: batches of at most LIST_BATCH keys, each one FCALL (so Redis
+ * is never held longer than a batch), until the page is full, the scan
+ * over, or limit + LIST_BATCH keys were looked at (expired ones fill no
+ * page). */
+static apr_status_t redis_cache_list(hl_store *st, apr_pool_t *pool,
+                                     const hl_cache_list_args *a,
+                                     hl_cache_list_page *page)
+{
+    redis_store *s = st->impl;
+    char *after = NULL;
+    apr_size_t alen = 0;
+    apr_status_t rv;
+    int done = 0;
+
+    if (!s->sizes.cache_bytes)
+        return APR_ENOTIMPL;
+    if (a->limit < 1 || (a->plen && !a->prefix))
+        return APR_EINVAL;
+    if (a->cursor && *a->cursor
+        && (rv = cursor_read(s, pool, a->cursor, &after, &alen)) != APR_SUCCESS)
+        return rv;
+    page->items = apr_pcalloc(pool, (apr_size_t)a->limit * sizeof(*page->items));
+    while (!done && page->n < a->limit
+           && page->scanned < (apr_uint64_t)a->limit + LIST_BATCH) {
+        int room = a->limit - page->n;
+        apr_size_t slen;
+        const char *start = list_start(pool, a, after, alen, &slen);
+        char *last;
+        apr_size_t last_len = 0;
+        rv = list_batch(s, pool, a, start, slen,
+                        room < LIST_BATCH ? room : LIST_BATCH, page, &last,
+                        &last_len, &done);
+        if (rv != APR_SUCCESS)
+            return rv;
+        if (last) {
+            after = last;
+            alen = last_len;
+        }
+    }
+    if (!done)
+        page->next_cursor = after ? cursor_make(s, pool, after, alen) : NULL;
+    return APR_SUCCESS;
 }
 
 static void figure_text(hl_store_figure *f, const char *name, const char *text)

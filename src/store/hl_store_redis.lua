@@ -15,8 +15,11 @@
 --                   JSON object {"value","time","pid","host"}
 --   P.."c:e:"..key  a cache entry: a hash v (value), s (set time, us),
 --                   x (expiry, us, 0: never), a (access count), b (bytes),
---                   n (version: P.."c:ver" counts every write)
---   P.."c:keys"     sorted set of every key, by its bytes (listings)
+--                   n (version)
+--   P.."c:version"  the counter every write of a value takes its version
+--                   from, started at the time of the first write
+--   P.."c:keys"     sorted set of every entry's key, all scored 0, so that
+--                   ZRANGEBYLEX lists them in byte order (the listing)
 --   P.."c:lru"      sorted set of keys by last use (P.."c:tick" orders it)
 --   P.."c:exp"      sorted set of the keys that expire, by expiry
 --   P.."c:stats"    hash: hits misses sets deletes evictions expirations
@@ -68,9 +71,9 @@ end
 -- the accounting.
 local function remove(p, key, b, a)
     redis.call('DEL', entry_key(p, key))
-    redis.call('ZREM', p .. 'c:keys', key)
     redis.call('ZREM', p .. 'c:lru', key)
     redis.call('ZREM', p .. 'c:exp', key)
+    redis.call('ZREM', p .. 'c:keys', key)
     redis.call('HINCRBY', p .. 'c:stats', 'entries', -1)
     lower(p, 'bytes', b)
     lower(p, 'accesses', a)
@@ -95,7 +98,7 @@ local function touch(p, key)
     redis.call('ZADD', p .. 'c:lru', tick, key)
 end
 
--- A hit: {value, set time, expiry, access count}; a miss: nil.
+-- A hit: {value, set time, expiry, access count, version}; a miss: nil.
 local function get(keys, args)
     local p, key, now = args[1], args[2], args[3]
     local ek = entry_key(p, key)
@@ -114,65 +117,59 @@ local function get(keys, args)
     redis.call('HINCRBY', p .. 'c:stats', 'hits', 1)
     redis.call('HINCRBY', p .. 'c:stats', 'accesses', 1)
     touch(p, key)
-    return {h[1], h[2], h[3], a, h[6]}
-end
-
--- The conditions of a write, from args[i]: if-match kind (0 none, 1 any,
--- 2 list), its count and versions, then the same for if-none-match
--- (hl_store.h, hl_cache_cond).  Whether they hold for an entry that
--- exists (or not) with version.
-local function cond_holds(args, i, exists, version)
-    if not args[i] then return true end
-    local function listed(kind_at)
-        local n = tonumber(args[kind_at + 1])
-        for j = 1, n do
-            if exists and args[kind_at + 1 + j] == version then return true end
-        end
-        return false
-    end
-    local mk, nk_at = args[i], i + 2 + tonumber(args[i + 1])
-    local nk = args[nk_at]
-    local ok = true
-    if mk == '1' then ok = exists elseif mk == '2' then ok = listed(i) end
-    if nk == '1' then ok = ok and not exists
-    elseif nk == '2' then ok = ok and not listed(nk_at) end
-    return ok
-end
-
--- The live entry's fields (v, x, n), or nil: an expired one is missing.
-local function live(p, key, now)
-    local h = redis.call('HMGET', entry_key(p, key), 'v', 'x', 'n')
-    if not h[1] or expired(h[2], now) then return nil end
-    return h
+    return {h[1], h[2], h[3], a, h[6] or '0'}
 end
 
 local function bytes_used(p)
     return tonumber(redis.call('HGET', p .. 'c:stats', 'bytes') or '0')
 end
 
--- Stores key (bytes b accounted, capacity cap) if the conditions from
--- args[8] hold: the old entry goes first, then up to two expired ones,
--- then expired and least recently used ones until it fits, each counted.
--- Returns {1 if the key held a live value, bytes used now, the new
--- version}, or {-1, 1 if a live entry exists, its version, its expiry}
--- when the conditions fail, having changed nothing.
-local function set(keys, args)
-    local p, key, value, now, x = args[1], args[2], args[3], args[4], args[5]
-    local b, cap = tonumber(args[6]), tonumber(args[7])
+-- What a write of the cache API answers: {code, existed, version, expiry,
+-- number (add), bytes used now}; the codes are hl_store_redis.c's.
+local OK, NOTFOUND, PRECONDITION, NOTINT, OVERFLOW, INVALID, NOSPACE =
+    0, 1, 2, 3, 4, 5, 6
+
+local function answer(p, code, existed, n, x, number)
+    return {code, existed and 1 or 0, n or '0', x or '0', number or '0',
+            bytes_used(p)}
+end
+
+local function tag_in(list, n)
+    for t in string.gmatch(list, '%d+') do
+        if t == n then return true end
+    end
+    return false
+end
+
+-- Whether If-Match im and If-None-Match nim hold for an entry that exists
+-- (or not) with version n: each is '' (none), '*' (any) or '=' and the
+-- versions, as hl_cache_cond_holds judges them.
+local function cond_holds(im, nim, exists, n)
+    if im == '*' and not exists then return false end
+    if string.sub(im, 1, 1) == '=' and not (exists and tag_in(im, n)) then
+        return false
+    end
+    if nim == '*' and exists then return false end
+    if string.sub(nim, 1, 1) == '=' and exists and tag_in(nim, n) then
+        return false
+    end
+    return true
+end
+
+-- Stores key (bytes b accounted, capacity cap) with a new version: the old
+-- entry goes first, then up to two expired ones, then expired and least
+-- recently used ones until it fits, each counted.  Returns whether the key
+-- held a live value, and the version.
+local function write_entry(p, key, value, now, x, b, cap)
     local stats = p .. 'c:stats'
     local ek = entry_key(p, key)
-    local replaced = 0
-    local cur = live(p, key, now)
-    if not cond_holds(args, 8, cur ~= nil, cur and cur[3]) then
-        if cur then return {-1, 1, cur[3], cur[2]} end
-        return {-1, 0, '0', '0'}
-    end
+    local replaced = false
     local h = redis.call('HMGET', ek, 'x', 'a', 'b')
     if h[1] then
         if expired(h[1], now) then
             redis.call('HINCRBY', stats, 'expirations', 1)
         else
-            replaced = 1
+            replaced = true
         end
         remove(p, key, h[3], h[2])
     end
@@ -186,87 +183,187 @@ local function set(keys, args)
             remove_key(p, victim[1], 'evictions')
         end
     end
-    local version = redis.call('INCR', p .. 'c:ver')
-    redis.call('HSET', ek, 'v', value, 's', now, 'x', x, 'a', 0, 'b', b,
-               'n', version)
-    redis.call('ZADD', p .. 'c:keys', 0, key)
+    local n = redis.call('INCR', p .. 'c:version')
+    if n == 1 then
+        -- A new counter (an empty or wiped Redis) starts at the time, in
+        -- microseconds, so that it never gives back a version a client
+        -- may still hold from before.
+        n = redis.call('INCRBY', p .. 'c:version', now)
+    end
+    n = string.format('%d', n)
+    redis.call('HSET', ek, 'v', value, 's', now, 'x', x, 'a', 0, 'b', b, 'n', n)
     touch(p, key)
     if x ~= '0' then
         redis.call('ZADD', p .. 'c:exp', x, key)
     end
+    redis.call('ZADD', p .. 'c:keys', 0, key)
     redis.call('HINCRBY', stats, 'entries', 1)
     redis.call('HINCRBY', stats, 'bytes', b)
     redis.call('HINCRBY', stats, 'sets', 1)
-    return {replaced, bytes_used(p), version}
+    return replaced, n
 end
 
--- The live entry, for a read-modify-write by the caller (add): {value,
--- expiry, version}, or nil; counts nothing.
-local function peek(keys, args)
-    local h = live(args[1], args[2], args[3])
-    if not h then return false end
+-- A set (key, value, now, expiry, bytes, capacity) under the conditions
+-- im and nim (absent: none), judged before anything changes.
+local function set(keys, args)
+    local p, key, value, now, x = args[1], args[2], args[3], args[4], args[5]
+    local b, cap = tonumber(args[6]), tonumber(args[7])
+    local im, nim = args[8] or '', args[9] or ''
+    local h = redis.call('HMGET', entry_key(p, key), 'x', 'n')
+    local exists = h[1] and not expired(h[1], now)
+    if not cond_holds(im, nim, exists, h[2]) then
+        if exists then return answer(p, PRECONDITION, true, h[2], h[1]) end
+        return answer(p, PRECONDITION, false)
+    end
+    local replaced, n = write_entry(p, key, value, now, x, b, cap)
+    return answer(p, OK, replaced, n, x)
+end
+
+-- The live entry's fields {x, a, b, n}, or nil (an expired one is
+-- reclaimed and counted).
+local function live(p, key, now)
+    local h = redis.call('HMGET', entry_key(p, key), 'x', 'a', 'b', 'n')
+    if not h[1] then return nil end
+    if expired(h[1], now) then
+        remove(p, key, h[3], h[2])
+        redis.call('HINCRBY', p .. 'c:stats', 'expirations', 1)
+        return nil
+    end
     return h
 end
 
--- A delete under the conditions from args[4]: {0} if there is no live
--- entry, {-1, version} if they fail, {1, version} once deleted.
+-- A delete (key, now) under conditions: a missing entry is not found
+-- whatever they say.
 local function remove_if(keys, args)
-    local p, key, now = args[1], args[2], args[3]
-    local cur = live(p, key, now)
-    if not cur then return {0, '0'} end
-    if not cond_holds(args, 4, true, cur[3]) then return {-1, cur[3]} end
-    local h = redis.call('HMGET', entry_key(p, key), 'b', 'a')
-    remove(p, key, h[1], h[2])
+    local p, key, now, im, nim = args[1], args[2], args[3], args[4], args[5]
+    local h = live(p, key, now)
+    if not h then return answer(p, NOTFOUND, false) end
+    if not cond_holds(im, nim, true, h[4]) then
+        return answer(p, PRECONDITION, true, h[4], h[1])
+    end
+    remove(p, key, h[3], h[2])
     redis.call('HINCRBY', p .. 'c:stats', 'deletes', 1)
-    return {1, cur[3]}
+    return answer(p, OK, true)
 end
 
--- A new expiry x for the live entry, under the conditions from args[5]:
--- {0} if there is none, {-1, version, expiry} if they fail, else
--- {1, version, x}; the value and its version stay.
-local function touch_if(keys, args)
-    local p, key, now, x = args[1], args[2], args[3], args[4]
-    local cur = live(p, key, now)
-    if not cur then return {0, '0', '0'} end
-    if not cond_holds(args, 5, true, cur[3]) then return {-1, cur[3], cur[2]} end
+-- A new expiry x (key, now, x) for a live entry; its value and version
+-- stay.
+local function expire(keys, args)
+    local p, key, now, x, im, nim = args[1], args[2], args[3], args[4], args[5], args[6]
+    local h = live(p, key, now)
+    if not h then return answer(p, NOTFOUND, false) end
+    if not cond_holds(im, nim, true, h[4]) then
+        return answer(p, PRECONDITION, true, h[4], h[1])
+    end
     redis.call('HSET', entry_key(p, key), 'x', x)
     if x ~= '0' then
         redis.call('ZADD', p .. 'c:exp', x, key)
     else
         redis.call('ZREM', p .. 'c:exp', key)
     end
-    return {1, cur[3], x}
+    return answer(p, OK, true, h[4], x)
 end
 
--- One page of the keys beginning with prefix, in byte order, after the
--- key `after` ('' : from the start), at most limit of them: {1 if there
--- may be more, the last key looked at, keys looked at, then key, value
--- bytes, version, expiry for each live one}.
+-- Integers as the add reads them: an optional '-' and 1 to 19 digits,
+-- within int64 (hl_cache_parse_int).  Lua's numbers are doubles, exact
+-- only to 2^53, so an integer is kept as {sign, high, low}: low the last
+-- nine digits, high the ones above them; every step below stays exact.
+local E9 = 1000000000
+local HIGH_MAX = 9223372036         -- int64's limits: HIGH_MAX and
+local LOW_MAX = 854775807           -- LOW_MAX (or LOW_MAX + 1 below 0)
+
+local function int_fits(sign, high, low)
+    return high < HIGH_MAX
+           or (high == HIGH_MAX and low <= LOW_MAX + (sign < 0 and 1 or 0))
+end
+
+local function int_parse(s)
+    if not s then return nil end
+    local minus, digits = string.match(s, '^(%-?)(%d+)$')
+    if not digits or #digits > 19 then return nil end
+    local sign = minus == '-' and -1 or 1
+    local high = tonumber(string.sub(digits, 1, -10)) or 0
+    local low = tonumber(string.sub(digits, -9))
+    if not int_fits(sign, high, low) then return nil end
+    return {sign, high, low}
+end
+
+-- a + b, or nil when it leaves int64.
+local function int_add(a, b)
+    local high = a[1] * a[2] + b[1] * b[2]
+    local low = a[1] * a[3] + b[1] * b[3]
+    if low >= E9 then
+        high, low = high + 1, low - E9
+    elseif low <= -E9 then
+        high, low = high - 1, low + E9
+    end
+    -- low gets high's sign
+    if high > 0 and low < 0 then
+        high, low = high - 1, low + E9
+    elseif high < 0 and low > 0 then
+        high, low = high + 1, low - E9
+    end
+    local sign = (high < 0 or (high == 0 and low < 0)) and -1 or 1
+    high, low = math.abs(high), math.abs(low)
+    if not int_fits(sign, high, low) then return nil end
+    return {sign, high, low}
+end
+
+local function int_text(v)
+    local s = v[2] > 0 and string.format('%d%09d', v[2], v[3])
+                       or string.format('%d', v[3])
+    if v[1] < 0 and (v[2] > 0 or v[3] > 0) then s = '-' .. s end
+    return s
+end
+
+-- The atomic add (key, delta, init or '', expiry of a new entry, now,
+-- bytes of the entry but its value, capacity, largest value).
+local function add(keys, args)
+    local p, key, delta, init, x_new, now = args[1], args[2], args[3], args[4], args[5], args[6]
+    local b, cap, max_value = tonumber(args[7]), tonumber(args[8]), tonumber(args[9])
+    local h = live(p, key, now)
+    local base, x
+    if h then
+        base = int_parse(redis.call('HGET', entry_key(p, key), 'v'))
+        if not base then return answer(p, NOTINT, true, h[4], h[1]) end
+        x = h[1]                        -- an add keeps the lifetime
+    elseif init ~= '' then
+        base, x = int_parse(init), x_new
+    else
+        return answer(p, NOTFOUND, false)
+    end
+    local sum = int_add(base, int_parse(delta))
+    if not sum then
+        return answer(p, OVERFLOW, h ~= nil, h and h[4], h and h[1])
+    end
+    local text = int_text(sum)
+    if #text > max_value then return answer(p, INVALID, h ~= nil) end
+    if b + #text > cap then return answer(p, NOSPACE, h ~= nil) end
+    local _, n = write_entry(p, key, text, now, x, b + #text, cap)
+    return answer(p, OK, h ~= nil, n, x, text)
+end
+
+-- A page of the listing: the keys of P.."c:keys" from start (a
+-- ZRANGEBYLEX bound), at most limit of them, while they begin with
+-- prefix.  Returns {1 when no key is left after them, the last key looked
+-- at, how many, {key, value length, version, expiry} for each live one}.
 local function list(keys, args)
-    local p, prefix, after, limit, now = args[1], args[2], args[3], tonumber(args[4]), args[5]
-    local from = '-'
-    if after ~= '' then from = '(' .. after
-    elseif prefix ~= '' then from = '[' .. prefix end
-    local ks = redis.call('ZRANGEBYLEX', p .. 'c:keys', from, '+', 'LIMIT', 0, limit)
-    local out = {0, '', 0}
-    local more = #ks == limit
+    local p, start, prefix, limit, now = args[1], args[2], args[3], tonumber(args[4]), args[5]
+    local ks = redis.call('ZRANGEBYLEX', p .. 'c:keys', start, '+', 'LIMIT', 0, limit)
+    local done, last, looked, items = #ks < limit and 1 or 0, '', 0, {}
     for _, k in ipairs(ks) do
         if string.sub(k, 1, #prefix) ~= prefix then
-            more = false
+            done = 1
             break
         end
-        out[2] = k
-        out[3] = out[3] + 1
-        local h = redis.call('HMGET', entry_key(p, k), 'x', 'n')
+        last, looked = k, looked + 1
+        local ek = entry_key(p, k)
+        local h = redis.call('HMGET', ek, 'x', 'n')
         if h[1] and not expired(h[1], now) then
-            table.insert(out, k)
-            table.insert(out, redis.call('HSTRLEN', entry_key(p, k), 'v'))
-            table.insert(out, h[2])
-            table.insert(out, h[1])
+            items[#items + 1] = {k, redis.call('HSTRLEN', ek, 'v'), h[2] or '0', h[1]}
         end
     end
-    if more then out[1] = 1 end
-    return out
+    return {done, last, looked, items}
 end
 
 -- {1: deleted, 0: not found (an expired entry is reclaimed and counted),
@@ -307,9 +404,8 @@ redis.register_function('hyperlane_v2_get', get)
 redis.register_function('hyperlane_v2_set', set)
 redis.register_function('hyperlane_v2_del', del)
 redis.register_function('hyperlane_v2_remove', remove_if)
-redis.register_function('hyperlane_v2_touch', touch_if)
-redis.register_function{function_name = 'hyperlane_v2_peek',
-                        callback = peek, flags = {'no-writes'}}
+redis.register_function('hyperlane_v2_expire', expire)
+redis.register_function('hyperlane_v2_add', add)
 redis.register_function{function_name = 'hyperlane_v2_list',
                         callback = list, flags = {'no-writes'}}
 redis.register_function{function_name = 'hyperlane_v2_stats',

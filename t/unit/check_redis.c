@@ -312,6 +312,109 @@ START_TEST(test_prefixes_are_separate)
 }
 END_TEST
 
+/* What the cache API does on Redis beyond the contract: versions start
+ * at the time and a wiped Redis gives none back; a version read through
+ * one host holds for another; a page fills across the function's batches;
+ * a cursor altered, or of another prefix, is refused. */
+START_TEST(test_cache_api_on_redis)
+{
+    const test_redis *t = test_redis_shared();
+    hl_store_open_args a;
+    hl_store *one, *two, *other;
+    hl_cache_written w;
+    hl_cache_cond cond;
+    hl_cache_list_args la;
+    hl_cache_list_page page;
+    const char *origin;
+    char *altered;
+    apr_time_t now = apr_time_now();
+    apr_uint64_t first;
+    int i;
+
+    if (!t)
+        return;
+    test_redis_command(t, "FLUSHALL");
+    one = open_spec(spec_of(t, NULL), "one", NULL, 0, &origin);
+    two = open_spec(spec_of(t, NULL), "two", NULL, 0, &origin);
+    ck_assert_int_eq(hl_store_cache_put(one, "k", 1, "v", 1, now, 0, NULL, &w),
+                     APR_SUCCESS);
+    first = w.version;
+    ck_assert_uint_gt(first, (apr_uint64_t)now);
+    test_redis_command(t, "FLUSHALL");
+    ck_assert_int_eq(hl_store_cache_put(one, "k", 1, "v", 1, now + 1, 0, NULL, &w),
+                     APR_SUCCESS);
+    ck_assert_uint_gt(w.version, first);
+    /* If-Match through the other host: its version is the same one. */
+    memset(&cond, 0, sizeof(cond));
+    cond.if_match = HL_COND_LIST;
+    cond.n_match = 1;
+    cond.match[0] = w.version;
+    ck_assert_int_eq(hl_store_cache_put(two, "k", 1, "w", 1, now, 0, &cond, &w),
+                     APR_SUCCESS);
+    ck_assert_int_eq(hl_store_cache_put(one, "k", 1, "x", 1, now, 0, &cond, &w),
+                     HL_STORE_EPRECONDITION);
+    /* 600 keys in one page: more than one call of the function. */
+    for (i = 0; i < 600; i++) {
+        char key[16];
+        int n = snprintf(key, sizeof(key), "l:%04d", i);
+        ck_assert_int_eq(hl_store_cache_set(one, key, (apr_size_t)n, "v", 1,
+                                            now, 0, NULL), APR_SUCCESS);
+    }
+    memset(&la, 0, sizeof(la));
+    la.prefix = "l:";
+    la.plen = 2;
+    la.limit = 600;
+    la.now = now;
+    ck_assert_int_eq(hl_store_cache_list(two, test_pool, &la, &page), APR_SUCCESS);
+    ck_assert_int_eq(page.n, 600);
+    ck_assert_str_eq(page.items[0].key, "l:0000");
+    ck_assert_str_eq(page.items[599].key, "l:0599");
+    la.limit = 10;
+    ck_assert_int_eq(hl_store_cache_list(two, test_pool, &la, &page), APR_SUCCESS);
+    ck_assert_ptr_nonnull(page.next_cursor);
+    la.cursor = page.next_cursor;
+    ck_assert_int_eq(hl_store_cache_list(one, test_pool, &la, &page), APR_SUCCESS);
+    ck_assert_str_eq(page.items[0].key, "l:0010");
+    /* No prefix at all (NULL, as the listing endpoint gives it): every
+     * key, "k" and the 600, page after page. */
+    la.prefix = NULL;
+    la.plen = 0;
+    la.cursor = NULL;
+    la.limit = 250;
+    for (i = 0; i < 3; i++) {
+        ck_assert_int_eq(hl_store_cache_list(one, test_pool, &la, &page),
+                         APR_SUCCESS);
+        ck_assert_int_eq(page.n, i < 2 ? 250 : 101);
+        la.cursor = page.next_cursor;
+    }
+    ck_assert_ptr_null(la.cursor);
+    la.prefix = "l:";
+    la.plen = 2;
+    la.limit = 10;
+    ck_assert_int_eq(hl_store_cache_list(two, test_pool, &la, &page), APR_SUCCESS);
+    la.cursor = page.next_cursor;
+    /* Altered: the key's last hex digit. */
+    altered = apr_pstrdup(test_pool, la.cursor);
+    altered[strlen(altered) - 1] = altered[strlen(altered) - 1] == '0' ? '1' : '0';
+    la.cursor = altered;
+    ck_assert_int_eq(hl_store_cache_list(one, test_pool, &la, &page), APR_EINVAL);
+    /* Another prefix, another store: its cursors are not this one's. */
+    memset(&a, 0, sizeof(a));
+    a.spec = spec_of(t, NULL);
+    a.sizes.history_capacity = 5;
+    a.sizes.cache_bytes = 64 * 1024;
+    a.sizes.cache_max_key = 32;
+    a.sizes.cache_max_value = 4096;
+    a.pool = test_pool;
+    a.key_prefix = "other:";
+    ck_assert_int_eq(hl_store_open(&other, &a, &origin), APR_SUCCESS);
+    la.cursor = NULL;
+    ck_assert_int_eq(hl_store_cache_list(one, test_pool, &la, &page), APR_SUCCESS);
+    la.cursor = page.next_cursor;
+    ck_assert_int_eq(hl_store_cache_list(other, test_pool, &la, &page), APR_EINVAL);
+}
+END_TEST
+
 /* The same store through the server's Unix socket. */
 /* Two hosts (two stores on one prefix), four threads each, setting,
  * reading and deleting a few keys at once, some with a short TTL: every
@@ -672,6 +775,7 @@ Suite *redis_suite(void)
     tcase_set_timeout(live, 60);
     tcase_add_test(live, test_history_names_the_host);
     tcase_add_test(live, test_prefixes_are_separate);
+    tcase_add_test(live, test_cache_api_on_redis);
     tcase_add_test(live, test_unix_socket);
     tcase_add_test(live, test_two_hosts_keep_the_accounting);
     tcase_add_test(live, test_down_at_open);
