@@ -21,6 +21,7 @@ Suite *cache_suite(void);
 Suite *limiter_suite(void);
 Suite *store_suite(void);
 Suite *shm_suite(void);
+Suite *snapshot_suite(void);
 
 /* A pool made fresh for each test by the fixtures below. */
 extern apr_pool_t *test_pool;
