@@ -16,12 +16,9 @@
 
 static void copy_counters(hl_cache *dst, const hl_cache *src)
 {
-    SUM_READS(src, hits, dst->reads[0].hits);
-    SUM_READS(src, misses, dst->reads[0].misses);
-    dst->sets = src->sets;
-    dst->deletes = src->deletes;
-    dst->evictions = src->evictions;
-    dst->expirations = src->expirations;
+    hl_cache_stats st;
+    hl_cache_stats_read(src, &st);
+    hl_cache_stats_restore(dst, &st);
     dst->recoveries = src->recoveries;
     dst->last_recovery_time = src->last_recovery_time;
     memcpy(dst->last_recovery, src->last_recovery, sizeof(dst->last_recovery));

@@ -250,24 +250,49 @@ static void write_seeds(void)
     free(empty.base);
 }
 
+/* What most tests start from: a busy segment saved to dir/s at T0 + 70,
+ * what the save said, and the file's bytes. */
+typedef struct fixture {
+    const char *dir, *path;
+    segment a;
+    hl_persist_report saved;
+    unsigned char *bytes;
+    apr_size_t len;
+} fixture;
+
+static fixture fixture_new(void)
+{
+    fixture f;
+    f.dir = temp_dir();
+    f.path = apr_pstrcat(test_pool, f.dir, "/s", NULL);
+    f.a = busy_segment(HISTORY, 64 * 1024);
+    save_ok(&f.a, f.path, T0 + 70, &f.saved);
+    f.bytes = slurp(f.path, &f.len);
+    return f;
+}
+
+static void fixture_free(fixture *f)
+{
+    free(f->a.base);
+    remove_dir(f->dir);
+}
+
 START_TEST(test_round_trip)
 {
-    const char *dir = temp_dir(), *path = apr_pstrcat(test_pool, dir, "/s", NULL);
-    segment a = busy_segment(HISTORY, 64 * 1024);
+    fixture f = fixture_new();
     segment b = segment_new(HISTORY, 64 * 1024, 4096);
-    hl_persist_report saved, loaded;
+    hl_persist_report loaded, saved = f.saved;
     hl_cache_stats sa, sb;
     unsigned char key[16];
     apr_time_t now = T0 + 200 * SEC;   /* key 7 has expired, key 8 not */
     int i;
 
-    save_ok(&a, path, T0 + 70, &saved);
     ck_assert_uint_eq(saved.counter_value, 40);
     ck_assert_uint_eq(saved.history_in_file, HISTORY);
     ck_assert_uint_eq(saved.entries_in_file, NKEYS - 2);
     ck_assert_uint_ge(saved.batches, 1);
     memset(&loaded, 0, sizeof(loaded));
-    ck_assert_int_eq(hl_snapshot_load(b.base, &b.plan, path, now, test_pool,
+    ck_assert_int_eq(hl_snapshot_load(b.base, &b.plan, f.path, now, test_pool,
                                       &loaded), APR_SUCCESS);
     ck_assert_uint_eq(loaded.counter_value, 40);
     ck_assert_uint_eq(loaded.history_restored, HISTORY);
@@ -279,7 +304,7 @@ START_TEST(test_round_trip)
     ck_assert_uint_eq(loaded.made_with.cache_max_value, 4096);
     assert_valid(&b);
     /* The counters as they were, before any get below changes them. */
-    hl_cache_stats_read(cache_of(&a), &sa);
+    hl_cache_stats_read(cache_of(&f.a), &sa);
     hl_cache_stats_read(cache_of(&b), &sb);
     ck_assert_uint_eq(sb.hits, sa.hits);
     ck_assert_uint_eq(sb.misses, sa.misses);
@@ -289,7 +314,7 @@ START_TEST(test_round_trip)
     ck_assert_uint_eq(sb.expirations, sa.expirations);
     ck_assert_uint_eq(sb.total_entries, sa.total_entries - 1);
     ck_assert_uint_eq(sb.total_accesses, sa.total_accesses);
-    assert_same_history(&a, &b, HL_RECENT_MAX);
+    assert_same_history(&f.a, &b, HL_RECENT_MAX);
     for (i = 0; i < NKEYS; i++) {
         apr_size_t kl = key_of(i, key);
         hl_cache_result r;
@@ -297,13 +322,12 @@ START_TEST(test_round_trip)
             ck_assert_int_eq(hl_cache_get(cache_of(&b), test_pool, key, kl, now, &r),
                              APR_NOTFOUND);
         else
-            assert_same_entry(&a, &b, i, now);
+            assert_same_entry(&f.a, &b, i, now);
     }
     assert_valid(&b);
     write_seeds();
-    free(a.base);
     free(b.base);
-    remove_dir(dir);
+    fixture_free(&f);
 }
 END_TEST
 
@@ -326,19 +350,17 @@ static apr_status_t see_entry(void *ctx, const hl_history_entry *e)
 /* The whole ring comes back, each entry with its time and pid. */
 START_TEST(test_whole_history)
 {
-    const char *dir = temp_dir(), *path = apr_pstrcat(test_pool, dir, "/s", NULL);
-    segment a = busy_segment(HISTORY, 64 * 1024);
+    fixture f = fixture_new();
     segment b = segment_new(HISTORY, 64 * 1024, 4096);
     hl_persist_report rep;
     history_seen ha, hb;
     apr_uint64_t va, vb, i;
 
-    save_ok(&a, path, T0 + 70, &rep);
-    ck_assert_int_eq(hl_snapshot_load(b.base, &b.plan, path, T0, test_pool, &rep),
+    ck_assert_int_eq(hl_snapshot_load(b.base, &b.plan, f.path, T0, test_pool, &rep),
                      APR_SUCCESS);
     memset(&ha, 0, sizeof(ha));
     memset(&hb, 0, sizeof(hb));
-    ck_assert_int_eq(hl_counter_history_each(counter_of(&a), HISTORY, &va,
+    ck_assert_int_eq(hl_counter_history_each(counter_of(&f.a), HISTORY, &va,
                                              see_entry, &ha), APR_SUCCESS);
     ck_assert_int_eq(hl_counter_history_each(counter_of(&b), HISTORY, &vb,
                                              see_entry, &hb), APR_SUCCESS);
@@ -350,9 +372,8 @@ START_TEST(test_whole_history)
         ck_assert_int_eq(ha.e[i].time, hb.e[i].time);
         ck_assert_int_eq(ha.e[i].pid, hb.e[i].pid);
     }
-    free(a.base);
     free(b.base);
-    remove_dir(dir);
+    fixture_free(&f);
 }
 END_TEST
 
@@ -360,18 +381,16 @@ END_TEST
  * that fit; a value over the new limit is left out.  The counts add up. */
 START_TEST(test_smaller_sizes_keep_what_fits)
 {
-    const char *dir = temp_dir(), *path = apr_pstrcat(test_pool, dir, "/s", NULL);
-    segment a = busy_segment(HISTORY, 64 * 1024);
+    fixture f = fixture_new();
     segment b = segment_new(4, 16 * 1024, 500);
-    hl_persist_report rep, saved;
+    hl_persist_report rep, saved = f.saved;
     hl_counter_snapshot snap;
     unsigned char key[16];
     apr_uint64_t restored;
     int i, newest_kept = 0;
 
-    save_ok(&a, path, T0 + 70, &saved);
     memset(&rep, 0, sizeof(rep));
-    ck_assert_int_eq(hl_snapshot_load(b.base, &b.plan, path, T0 + 70, test_pool,
+    ck_assert_int_eq(hl_snapshot_load(b.base, &b.plan, f.path, T0 + 70, test_pool,
                                       &rep), APR_SUCCESS);
     assert_valid(&b);
     ck_assert_uint_eq(rep.history_restored, 4);
@@ -406,9 +425,8 @@ START_TEST(test_smaller_sizes_keep_what_fits)
                                           key_of(i, key), T0 + 70, &r),
                              APR_NOTFOUND);
     }
-    free(a.base);
     free(b.base);
-    remove_dir(dir);
+    fixture_free(&f);
 }
 END_TEST
 
@@ -457,32 +475,31 @@ static apr_status_t load_bad(const char *dir, const void *buf, apr_size_t len,
 
 START_TEST(test_bad_files_moved_aside)
 {
-    const char *dir = temp_dir(), *path = apr_pstrcat(test_pool, dir, "/s", NULL);
-    segment a = busy_segment(HISTORY, 64 * 1024);
+    fixture f = fixture_new();
     hl_persist_report rep;
     unsigned char *good, *copy;
     apr_size_t len, cut;
 
-    save_ok(&a, path, T0 + 70, &rep);
-    good = slurp(path, &len);
+    good = f.bytes;
+    len = f.len;
     copy = apr_palloc(test_pool, len);
 
-    load_bad(dir, "", 0, "empty");
-    load_bad(dir, "\n", 1, "not a mod_hyperlane snapshot");
-    load_bad(dir, "HLSNAPSH", 8, "truncated");
+    load_bad(f.dir, "", 0, "empty");
+    load_bad(f.dir, "\n", 1, "not a mod_hyperlane snapshot");
+    load_bad(f.dir, "HLSNAPSH", 8, "truncated");
     /* Truncated anywhere: the header, a record, the checksum. */
     for (cut = 9; cut < len; cut += cut < 200 ? 17 : len / 7)
-        load_bad(dir, good, cut, NULL);
-    load_bad(dir, good, len - 1, NULL);
+        load_bad(f.dir, good, cut, NULL);
+    load_bad(f.dir, good, len - 1, NULL);
     /* Another format version. */
     memcpy(copy, good, len);
     copy[8] = 2;
-    ck_assert_int_eq(load_bad(dir, copy, len, "format version 2"), APR_ENOTIMPL);
+    ck_assert_int_eq(load_bad(f.dir, copy, len, "format version 2"), APR_ENOTIMPL);
     /* Bit flips through the file, each alone, through the loader. */
     for (cut = 0; cut < len; cut += 97) {
         memcpy(copy, good, len);
         copy[cut] ^= (unsigned char)(1u << (cut % 8));
-        load_bad(dir, copy, len, NULL);
+        load_bad(f.dir, copy, len, NULL);
     }
     /* Every single-bit flip of every byte is refused by the check. */
     for (cut = 0; cut < len; cut++) {
@@ -500,22 +517,20 @@ START_TEST(test_bad_files_moved_aside)
     /* The file is still good. */
     memset(&rep, 0, sizeof(rep));
     ck_assert_int_eq(hl_snapshot_check(good, len, &rep), APR_SUCCESS);
-    free(a.base);
-    remove_dir(dir);
+    fixture_free(&f);
 }
 END_TEST
 
 /* A file with a good checksum whose records lie: refused all the same. */
 START_TEST(test_lying_records_refused)
 {
-    const char *dir = temp_dir(), *path = apr_pstrcat(test_pool, dir, "/s", NULL);
-    segment a = busy_segment(HISTORY, 64 * 1024);
+    fixture f = fixture_new();
     hl_persist_report rep;
     unsigned char *good, *copy;
     apr_size_t len, at;
 
-    save_ok(&a, path, T0 + 70, &rep);
-    good = slurp(path, &len);
+    good = f.bytes;
+    len = f.len;
     copy = apr_palloc(test_pool, len);
     /* Re-sums the body after a change, as a crafted file would. */
 #define RESUM() do {                                                        \
@@ -531,57 +546,55 @@ START_TEST(test_lying_records_refused)
     memcpy(copy, good, len); RESUM();
     ck_assert_int_eq(hl_snapshot_check(copy, len, &rep), APR_SUCCESS);
     memcpy(copy, good, len); copy[128] = 'Q'; RESUM();
-    load_bad(dir, copy, len, "breaks the format");
+    load_bad(f.dir, copy, len, "breaks the format");
     memcpy(copy, good, len); copy[len - 8 - 32 + 8] ^= 0x40; RESUM();  /* value */
-    load_bad(dir, copy, len, "end record");
+    load_bad(f.dir, copy, len, "end record");
     memcpy(copy, good, len); copy[len - 8 - 8] ^= 1; RESUM();        /* n_entries */
-    load_bad(dir, copy, len, "end record");
+    load_bad(f.dir, copy, len, "end record");
     memcpy(copy, good, len); copy[24] = 0; copy[25] = 0; RESUM();   /* capacity 0 */
-    load_bad(dir, copy, len, "history capacity");
+    load_bad(f.dir, copy, len, "history capacity");
     /* An entry's klen past the end of the file. */
     at = 128 + 32 * HISTORY;
     memcpy(copy, good, len); copy[at + 5] = 0xff; RESUM();
-    load_bad(dir, copy, len, "breaks the format");
+    load_bad(f.dir, copy, len, "breaks the format");
 #undef RESUM
-    free(a.base);
-    remove_dir(dir);
+    fixture_free(&f);
 }
 END_TEST
 
 START_TEST(test_missing_unreadable_and_not_a_file)
 {
-    const char *dir = temp_dir(), *path = apr_pstrcat(test_pool, dir, "/s", NULL);
-    segment a = busy_segment(HISTORY, 64 * 1024);
+    fixture f = fixture_new();
     segment b = segment_new(HISTORY, 64 * 1024, 4096);
     hl_persist_report rep;
 
+    apr_file_remove(f.path, test_pool);
     memset(&rep, 0, sizeof(rep));
-    ck_assert_int_eq(hl_snapshot_load(b.base, &b.plan, path, T0, test_pool, &rep),
+    ck_assert_int_eq(hl_snapshot_load(b.base, &b.plan, f.path, T0, test_pool, &rep),
                      APR_ENOENT);
-    ck_assert(!exists(apr_pstrcat(test_pool, path, ".bad", NULL)));
+    ck_assert(!exists(apr_pstrcat(test_pool, f.path, ".bad", NULL)));
     ck_assert_str_eq(rep.why, "");
     /* A directory where the file should be. */
-    ck_assert_int_eq(apr_dir_make(path, APR_FPROT_OS_DEFAULT, test_pool), APR_SUCCESS);
+    ck_assert_int_eq(apr_dir_make(f.path, APR_FPROT_OS_DEFAULT, test_pool), APR_SUCCESS);
     memset(&rep, 0, sizeof(rep));
-    ck_assert_int_ne(hl_snapshot_load(b.base, &b.plan, path, T0, test_pool, &rep),
+    ck_assert_int_ne(hl_snapshot_load(b.base, &b.plan, f.path, T0, test_pool, &rep),
                      APR_SUCCESS);
     ck_assert_int_eq(rep.moved_aside, 1);
     assert_empty(&b);
     /* Unreadable (root reads anything: then only the rest is checked). */
-    save_ok(&a, path, T0 + 70, &rep);
-    chmod(path, 0);
+    save_ok(&f.a, f.path, T0 + 70, &rep);
+    chmod(f.path, 0);
     if (geteuid() != 0) {
         memset(&rep, 0, sizeof(rep));
-        ck_assert_int_ne(hl_snapshot_load(b.base, &b.plan, path, T0, test_pool,
+        ck_assert_int_ne(hl_snapshot_load(b.base, &b.plan, f.path, T0, test_pool,
                                           &rep), APR_SUCCESS);
         ck_assert_msg(strstr(rep.why, "cannot open"), "why: %s", rep.why);
         ck_assert_int_eq(rep.moved_aside, 1);
-        ck_assert(!exists(path));
+        ck_assert(!exists(f.path));
         assert_empty(&b);
     }
-    free(a.base);
     free(b.base);
-    remove_dir(dir);
+    fixture_free(&f);
 }
 END_TEST
 
@@ -589,28 +602,26 @@ END_TEST
  * old file as it was. */
 START_TEST(test_save_replaces_or_keeps)
 {
-    const char *dir = temp_dir(), *path = apr_pstrcat(test_pool, dir, "/s", NULL);
-    segment a = busy_segment(HISTORY, 64 * 1024);
+    fixture f = fixture_new();
     hl_persist_report rep;
     unsigned char *first, *second;
     apr_size_t l1, l2;
     apr_uint64_t v;
 
-    save_ok(&a, path, T0 + 70, &rep);
-    first = slurp(path, &l1);
-    hl_counter_increment(counter_of(&a), T0 + 80, 1, &v);
-    save_ok(&a, path, T0 + 80, &rep);
-    second = slurp(path, &l2);
+    first = f.bytes;
+    l1 = f.len;
+    hl_counter_increment(counter_of(&f.a), T0 + 80, 1, &v);
+    save_ok(&f.a, f.path, T0 + 80, &rep);
+    second = slurp(f.path, &l2);
     ck_assert_uint_eq(rep.counter_value, 41);
     ck_assert(l1 != l2 || memcmp(first, second, l1) != 0);
     /* No directory for the file: an error, nothing left behind. */
     memset(&rep, 0, sizeof(rep));
-    ck_assert_int_ne(hl_snapshot_save(a.base, &a.plan, NULL,
-                                      apr_pstrcat(test_pool, dir, "/no/s", NULL),
+    ck_assert_int_ne(hl_snapshot_save(f.a.base, &f.a.plan, NULL,
+                                      apr_pstrcat(test_pool, f.dir, "/no/s", NULL),
                                       T0, test_pool, &rep), APR_SUCCESS);
     ck_assert_msg(strstr(rep.why, "cannot create"), "why: %s", rep.why);
-    free(a.base);
-    remove_dir(dir);
+    fixture_free(&f);
 }
 END_TEST
 
@@ -618,18 +629,17 @@ END_TEST
  * snapshot and no temporary file stays. */
 START_TEST(test_damaged_segment_not_written)
 {
-    const char *dir = temp_dir(), *path = apr_pstrcat(test_pool, dir, "/s", NULL);
-    segment a = busy_segment(HISTORY, 64 * 1024);
-    hl_cache *c = cache_of(&a);
+    fixture f = fixture_new();
+    hl_cache *c = cache_of(&f.a);
     hl_persist_report rep;
     apr_size_t l1, l2, i;
     apr_uint64_t bucket_off, nbuckets, data_start;
-    unsigned char *before, *after, *pristine = malloc(a.plan.total_size);
+    unsigned char *before, *after, *pristine = malloc(f.a.plan.total_size);
     apr_uint32_t *heads;
 
-    save_ok(&a, path, T0 + 70, &rep);
-    before = slurp(path, &l1);
-    memcpy(pristine, a.base, a.plan.total_size);
+    before = f.bytes;
+    l1 = f.len;
+    memcpy(pristine, f.a.base, f.a.plan.total_size);
     hl_cache_field_get(c, "bucket_off", &bucket_off);
     hl_cache_field_get(c, "nbuckets", &nbuckets);
     hl_cache_field_get(c, "data_start", &data_start);
@@ -637,7 +647,7 @@ START_TEST(test_damaged_segment_not_written)
     /* A head out of the data area, into the header, and a cycle. */
     for (i = 0; i < 3; i++) {
         apr_size_t b;
-        memcpy(a.base, pristine, a.plan.total_size);
+        memcpy(f.a.base, pristine, f.a.plan.total_size);
         for (b = 0; b < nbuckets && !heads[b]; b++)
             ;
         ck_assert_uint_lt(b, nbuckets);
@@ -649,17 +659,16 @@ START_TEST(test_damaged_segment_not_written)
             hl_cache_field_set((char *)c + (apr_size_t)heads[b] * 16,
                                "block.hnext", heads[b]);
         memset(&rep, 0, sizeof(rep));
-        ck_assert_int_eq(hl_snapshot_save(a.base, &a.plan, NULL, path, T0 + 70,
+        ck_assert_int_eq(hl_snapshot_save(f.a.base, &f.a.plan, NULL, f.path, T0 + 70,
                                           test_pool, &rep), APR_EINVAL);
         ck_assert_msg(strstr(rep.why, "failed a check"), "why: %s", rep.why);
-        ck_assert(!exists(apr_pstrcat(test_pool, path, ".tmp", NULL)));
-        after = slurp(path, &l2);
+        ck_assert(!exists(apr_pstrcat(test_pool, f.path, ".tmp", NULL)));
+        after = slurp(f.path, &l2);
         ck_assert_uint_eq(l1, l2);
         ck_assert(memcmp(before, after, l1) == 0);
     }
     free(pristine);
-    free(a.base);
-    remove_dir(dir);
+    fixture_free(&f);
 }
 END_TEST
 
