@@ -674,53 +674,6 @@ START_TEST(test_damaged_segment_not_written)
 }
 END_TEST
 
-/* Through the store interface: the shm backend saves and loads, and says
- * it keeps a file. */
-START_TEST(test_store_persist)
-{
-    const char *dir = temp_dir(), *path = apr_pstrcat(test_pool, dir, "/s", NULL);
-    const char *origin, *why = NULL;
-    hl_store_open_args args;
-    hl_store *st, *st2;
-    hl_persist_report rep;
-    hl_counter_snapshot snap;
-    hl_cache_result r;
-    apr_uint64_t v;
-    int i;
-
-    ck_assert_int_eq(hl_store_persist_check(test_pool, "shm", &why), APR_SUCCESS);
-    ck_assert_int_eq(hl_store_persist_check(test_pool, "nosuch", &why), APR_EINVAL);
-    ck_assert_ptr_nonnull(why);
-    memset(&args, 0, sizeof(args));
-    args.spec = "shm";
-    args.sizes.history_capacity = 100;
-    args.sizes.cache_bytes = 128 * 1024;
-    args.sizes.cache_max_key = 250;
-    args.sizes.cache_max_value = 4096;
-    args.pool = test_pool;
-    ck_assert_int_eq(hl_store_open(&st, &args, &origin), APR_SUCCESS);
-    for (i = 0; i < 25; i++)
-        hl_store_counter_increment(st, 42, &v);
-    ck_assert_int_eq(hl_store_cache_set(st, "k\0y", 3, "v\0\1", 3, apr_time_now(),
-                                        0, NULL), APR_SUCCESS);
-    ck_assert_int_eq(hl_store_persist_save(st, path, apr_time_now(), test_pool,
-                                           &rep), APR_SUCCESS);
-    ck_assert_int_eq(hl_store_open(&st2, &args, &origin), APR_SUCCESS);
-    ck_assert_int_eq(hl_store_persist_load(st2, path, apr_time_now(), test_pool,
-                                           &rep), APR_SUCCESS);
-    hl_store_counter_snapshot(st2, 3, &snap);
-    ck_assert_uint_eq(snap.current_value, 25);
-    ck_assert_int_eq(snap.recent[2].pid, 42);
-    ck_assert_int_eq(hl_store_cache_get(st2, test_pool, "k\0y", 3, apr_time_now(),
-                                        &r), APR_SUCCESS);
-    ck_assert_uint_eq(r.vlen, 3);
-    ck_assert(memcmp(r.value, "v\0\1", 3) == 0);
-    hl_store_close(st);
-    hl_store_close(st2);
-    remove_dir(dir);
-}
-END_TEST
-
 Suite *snapshot_suite(void)
 {
     Suite *s = suite_create("snapshot");
@@ -735,7 +688,6 @@ Suite *snapshot_suite(void)
     tcase_add_test(tc, test_missing_unreadable_and_not_a_file);
     tcase_add_test(tc, test_save_replaces_or_keeps);
     tcase_add_test(tc, test_damaged_segment_not_written);
-    tcase_add_test(tc, test_store_persist);
     suite_add_tcase(s, tc);
     return s;
 }
