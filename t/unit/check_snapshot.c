@@ -583,6 +583,8 @@ START_TEST(test_missing_unreadable_and_not_a_file)
                      APR_SUCCESS);
     ck_assert_int_eq(rep.moved_aside, 1);
     assert_empty(&b);
+    ck_assert_int_eq(apr_dir_remove(apr_pstrcat(test_pool, f.path, ".bad", NULL),
+                                    test_pool), APR_SUCCESS);
     /* Unreadable (root reads anything: then only the rest is checked). */
     save_ok(&f.a, f.path, T0 + 70, &rep);
     chmod(f.path, 0);
