@@ -92,13 +92,13 @@ static void helper_main(persist_gen *g)
     pid_t parent = rt->parent_pid;
     apr_pool_t *p;
     sigset_t all;
-    int sig;
+    unsigned i;
     static const int handled[] = { SIGTERM, SIGHUP, SIGUSR1, SIGINT, SIGWINCH,
                                    SIGPIPE, SIGCHLD };
 
     /* httpd's handlers would treat a signal as an order to the server. */
-    for (sig = 0; sig < (int)(sizeof(handled) / sizeof(handled[0])); sig++)
-        signal(handled[sig], SIG_DFL);
+    for (i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
+        signal(handled[i], SIG_DFL);
     signal(SIGPIPE, SIG_IGN);
     sigfillset(&all);
     sigprocmask(SIG_UNBLOCK, &all, NULL);
