@@ -93,6 +93,7 @@ int main(void)
     srunner_add_suite(sr, shm_suite());
     srunner_add_suite(sr, metrics_suite());
     srunner_add_suite(sr, cache_api_suite());
+    srunner_add_suite(sr, snapshot_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -23,6 +23,7 @@ Suite *store_suite(void);
 Suite *metrics_suite(void);
 Suite *shm_suite(void);
 Suite *cache_api_suite(void);
+Suite *snapshot_suite(void);
 
 /* A pool made fresh for each test by the fixtures below. */
 extern apr_pool_t *test_pool;
