@@ -199,12 +199,13 @@ static void log_loaded(server_rec *s, const char *path, const hl_persist_report 
                  ", history %" APR_UINT64_T_FMT " of %" APR_UINT64_T_FMT
                  " entries, cache %" APR_UINT64_T_FMT " of %" APR_UINT64_T_FMT
                  " entries (%" APR_UINT64_T_FMT " expired, %" APR_UINT64_T_FMT
-                 " did not fit the new sizes), in %" APR_TIME_T_FMT " ms",
+                 " did not fit the new sizes), cache versions past %"
+                 APR_UINT64_T_FMT ", in %" APR_TIME_T_FMT " ms",
                  path, when, r->made_with.history_capacity,
                  r->made_with.cache_bytes, r->counter_value,
                  r->history_restored, r->history_in_file, r->entries_restored,
                  r->entries_in_file, r->entries_expired, r->entries_left_out,
-                 apr_time_as_msec(r->took));
+                 r->last_version, apr_time_as_msec(r->took));
 }
 
 static void persist_load(server_rec *s, hl_runtime *rt, apr_pool_t *ptemp)

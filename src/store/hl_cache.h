@@ -96,6 +96,10 @@ apr_status_t hl_cache_format(void *region, apr_size_t size,
  * time in microseconds, so that a region formatted anew does not hand out
  * the versions of the one it replaced. */
 void hl_cache_versions_begin(hl_cache *c, apr_uint64_t first);
+/* The last version handed out, and (a snapshot's restore) making sure
+ * the next ones come after last: the counter only ever moves forward. */
+apr_uint64_t hl_cache_versions_last(const hl_cache *c);
+void hl_cache_versions_past(hl_cache *c, apr_uint64_t last);
 
 /* APR_SUCCESS when region holds a cache of this version whose header
  * describes exactly geo; APR_EGENERAL without the magic or version,

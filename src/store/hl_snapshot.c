@@ -19,8 +19,8 @@ static const unsigned char snap_magic[8] = { 'H', 'L', 'S', 'N', 'A', 'P', 'S', 
 #define TAG_ENTRY   0x45u   /* 'E' */
 #define TAG_END     0x5au   /* 'Z' */
 #define HISTORY_BYTES 32u
-#define ENTRY_BYTES   48u
-#define END_BYTES     32u
+#define ENTRY_BYTES   56u
+#define END_BYTES     40u
 #define SUM_BYTES     8u
 
 #define FNV_OFFSET 0xcbf29ce484222325ull
@@ -184,6 +184,7 @@ static apr_status_t out_entry(void *ctx, const hl_cache_entry_image *e)
     put64(p + 24, (apr_uint64_t)e->access_time);
     put64(p + 32, (apr_uint64_t)e->expires);
     put64(p + 40, e->access_count);
+    put64(p + 48, e->version);
     memcpy(p + ENTRY_BYTES, e->key, e->klen);
     memcpy(p + ENTRY_BYTES + e->klen, e->value, e->vlen);
     o->n_entries++;
@@ -225,7 +226,7 @@ static apr_status_t write_all(snap_out *o, void *base, const hl_shm_plan *plan,
 {
     hl_cache *c = hl_shm_cache_region(base, plan);
     hl_cache_stats st;
-    apr_uint64_t value = 0;
+    apr_uint64_t value = 0, last_version = 0;
     unsigned char *p;
     apr_status_t rv;
 
@@ -249,6 +250,14 @@ static apr_status_t write_all(snap_out *o, void *base, const hl_shm_plan *plan,
     }
     if (c && (rv = write_cache(o, base, plan, mutex, now, rep)) != APR_SUCCESS)
         return rv;
+    /* Read after the last batch: past every version the file holds. */
+    if (c) {
+        if (mutex && (rv = apr_global_mutex_lock(mutex)) != APR_SUCCESS)
+            return rv;
+        last_version = hl_cache_versions_last(c);
+        if (mutex)
+            apr_global_mutex_unlock(mutex);
+    }
     if (!(p = out_room(o, END_BYTES)))
         return o->rv;
     put32(p, TAG_END);
@@ -256,6 +265,7 @@ static apr_status_t write_all(snap_out *o, void *base, const hl_shm_plan *plan,
     put64(p + 8, value);
     put64(p + 16, o->n_history);
     put64(p + 24, o->n_entries);
+    put64(p + 32, last_version);
     out_flush(o);
     if (o->rv != APR_SUCCESS)
         return o->rv;
@@ -266,6 +276,7 @@ static apr_status_t write_all(snap_out *o, void *base, const hl_shm_plan *plan,
     rep->counter_value = value;
     rep->history_in_file = o->n_history;
     rep->entries_in_file = o->n_entries;
+    rep->last_version = last_version;
     rep->bytes = o->bytes;
     return o->rv;
 }
@@ -333,7 +344,7 @@ apr_status_t hl_snapshot_check(const void *vbuf, apr_size_t len,
 {
     const unsigned char *b = vbuf;
     apr_uint64_t cap, max_key, max_value, n_history = 0, n_entries = 0;
-    apr_uint64_t last_value = 0, value, body;
+    apr_uint64_t last_value = 0, value, body, max_version = 0;
     apr_size_t at;
     apr_uint32_t version;
 
@@ -397,14 +408,17 @@ apr_status_t hl_snapshot_check(const void *vbuf, apr_size_t len,
             at += HISTORY_BYTES;
         }
         else if (tag == TAG_ENTRY) {
-            apr_uint64_t klen, vlen;
+            apr_uint64_t klen, vlen, version;
             if (body - at < ENTRY_BYTES)
                 break;
             klen = get32(b + at + 4);
             vlen = get32(b + at + 8);
+            version = get64(b + at + 48);
             if (klen == 0 || klen > max_key || vlen > max_value
-                || body - at - ENTRY_BYTES < klen + vlen)
+                || body - at - ENTRY_BYTES < klen + vlen || version == 0)
                 break;
+            if (version > max_version)
+                max_version = version;
             n_entries++;
             at += ENTRY_BYTES + (apr_size_t)(klen + vlen);
         }
@@ -414,13 +428,15 @@ apr_status_t hl_snapshot_check(const void *vbuf, apr_size_t len,
             value = get64(b + at + 8);
             if (get64(b + at + 16) != n_history || get64(b + at + 24) != n_entries
                 || n_history > cap || last_value > value
-                || (n_history && value - last_value >= cap)) {
+                || (n_history && value - last_value >= cap)
+                || get64(b + at + 32) < max_version) {
                 say(rep, "the end record does not match the records");
                 return APR_EINVAL;
             }
             rep->counter_value = value;
             rep->history_in_file = n_history;
             rep->entries_in_file = n_entries;
+            rep->last_version = get64(b + at + 32);
             rep->bytes = len;
             return APR_SUCCESS;
         }
@@ -453,6 +469,7 @@ static void entry_image(const unsigned char *r, hl_cache_entry_image *e)
     e->access_time = (apr_time_t)get64(r + 24);
     e->expires = (apr_time_t)get64(r + 32);
     e->access_count = get64(r + 40);
+    e->version = get64(r + 48);
     e->key = r + ENTRY_BYTES;
     e->value = r + ENTRY_BYTES + e->klen;
 }
@@ -509,6 +526,7 @@ apr_status_t hl_snapshot_restore(void *base, const hl_shm_plan *plan,
             else
                 hl_cache_import(c, &e, now);
         }
+        hl_cache_versions_past(c, rep->last_version);
         hl_cache_import_end(c);
         hl_cache_stats_read(c, &st);
         rep->entries_restored = st.total_entries;

@@ -12,10 +12,21 @@
  *   records, each starting with a u32 tag:
  *     'H' history entry: pad u32, value, time, pid (u64 each), oldest first
  *     'E' cache entry: klen u32, vlen u32, pad u32, set_time, access_time,
- *         expires (0: never), access_count (u64 each), key, value
+ *         expires (0: never), access_count, version (u64 each), key, value
  *     'Z' end, once, last: pad u32, counter value, history entries, cache
- *         entries (u64 each)
+ *         entries, the cache's last version handed out (u64 each)
  *   checksum: FNV-1a 64 of every byte before it (u64)
+ *
+ * Version 2 added the entries' versions (issue 20's ETags) and the
+ * version counter; a version 1 file is refused as any other version is
+ * (moved aside), since its entries would come back without the versions
+ * clients hold.  The restore puts each entry back with its version and
+ * the counter past every version the file names, so a version handed
+ * out before a clean stop is never handed out again.  After a crash the
+ * versions given since the last snapshot are not in the file: the
+ * counter of a freshly formatted segment starts at the format time in
+ * microseconds (hl_shm_layout.c), past them unless writes outran the
+ * clock.
  *
  * Writing one never holds the store's lock for the whole cache: the
  * counter and its history are read lock-free, the cache in batches of
@@ -42,7 +53,7 @@
 #include "hl_shm_layout.h"
 #include "hl_store.h"
 
-#define HL_SNAPSHOT_VERSION 1u
+#define HL_SNAPSHOT_VERSION 2u
 #define HL_SNAPSHOT_HEADER  128u
 
 /* Cache entries copied per hold of the lock (at least; a batch ends with
@@ -67,8 +78,9 @@ apr_status_t hl_snapshot_check(const void *buf, apr_size_t len,
 
 /* Restores a snapshot that passed hl_snapshot_check into a freshly
  * formatted segment nobody uses yet: the counter and what fits of the
- * history, the cache's counters and its entries unexpired at now, least
- * recently used first so that a smaller cache keeps the newest.  APR_ENOMEM
+ * history, the cache's counters and its entries unexpired at now (with
+ * their versions), least recently used first so that a smaller cache
+ * keeps the newest; the cache's version counter past the file's.  APR_ENOMEM
  * before anything was changed, else APR_SUCCESS. */
 apr_status_t hl_snapshot_restore(void *base, const hl_shm_plan *plan,
                                  const void *buf, apr_size_t len,

@@ -190,6 +190,7 @@ typedef struct hl_persist_report {
     apr_uint64_t entries_in_file, entries_restored;
     apr_uint64_t entries_expired;   /* dropped at load: their time had passed */
     apr_uint64_t entries_left_out;  /* did not fit the new sizes */
+    apr_uint64_t last_version;      /* the cache's last version handed out */
     apr_uint64_t bytes;             /* the file's size */
     apr_uint64_t batches;           /* lock holds the cache was copied in */
     apr_interval_time_t took;

@@ -1,6 +1,7 @@
 /* The snapshot file of the shm store (hl_snapshot.h): what a save writes
  * a load gives back (counter, history, entries with their bytes, times and
- * access counts, the cache's counters), expired entries are dropped,
+ * access counts and versions, the cache's counters and its version
+ * counter, so no version is handed out twice), expired entries are dropped,
  * smaller sizes keep what fits (the newest), and a file that is missing,
  * empty, truncated, bit-flipped, of another version, unreadable or not a
  * file is refused whole: moved aside to .bad, the segment empty and
@@ -185,7 +186,7 @@ static void save_ok(const segment *s, const char *path, apr_time_t now,
     ck_assert(!exists(apr_pstrcat(test_pool, path, ".tmp", NULL)));
 }
 
-/* Entry i of a and b: the same bytes, times and access count. */
+/* Entry i of a and b: the same bytes, times, access count and version. */
 static void assert_same_entry(const segment *a, const segment *b, int i,
                               apr_time_t now)
 {
@@ -201,6 +202,8 @@ static void assert_same_entry(const segment *a, const segment *b, int i,
     ck_assert_uint_eq(ra.access_count, rb.access_count);
     ck_assert_int_eq(ra.set_time, rb.set_time);
     ck_assert_int_eq(ra.expires, rb.expires);
+    ck_assert_uint_gt(ra.version, 0);
+    ck_assert_uint_eq(ra.version, rb.version);
 }
 
 static void assert_same_history(const segment *a, const segment *b, int n)
@@ -292,6 +295,7 @@ START_TEST(test_round_trip)
     ck_assert_uint_eq(saved.counter_value, 40);
     ck_assert_uint_eq(saved.history_in_file, HISTORY);
     ck_assert_uint_eq(saved.entries_in_file, NKEYS - 2);
+    ck_assert_uint_eq(saved.last_version, hl_cache_versions_last(cache_of(&f.a)));
     ck_assert_uint_ge(saved.batches, 1);
     memset(&loaded, 0, sizeof(loaded));
     ck_assert_int_eq(hl_snapshot_load(b.base, &b.plan, f.path, now, test_pool,
@@ -302,6 +306,8 @@ START_TEST(test_round_trip)
     ck_assert_uint_eq(loaded.entries_expired, 1);
     ck_assert_uint_eq(loaded.entries_restored, NKEYS - 3);
     ck_assert_uint_eq(loaded.entries_left_out, 0);
+    ck_assert_uint_eq(loaded.last_version, saved.last_version);
+    ck_assert_uint_eq(hl_cache_versions_last(cache_of(&b)), saved.last_version);
     ck_assert_uint_eq(loaded.made_with.history_capacity, HISTORY);
     ck_assert_uint_eq(loaded.made_with.cache_max_value, 4096);
     assert_valid(&b);
@@ -376,6 +382,51 @@ START_TEST(test_whole_history)
     }
     free(b.base);
     fixture_free(&f);
+}
+END_TEST
+
+/* The version counter comes back, not just the entries' versions: the
+ * last version went to a key deleted before the save, and b is formatted
+ * at the same time as a (its counter starts where a's did), so only the
+ * file's counter keeps b's next write from reusing it. */
+START_TEST(test_versions_never_reused)
+{
+    segment a = busy_segment(HISTORY, 64 * 1024);
+    segment b = segment_new(HISTORY, 64 * 1024, 4096);
+    const char *dir = temp_dir(), *path = apr_pstrcat(test_pool, dir, "/s", NULL);
+    hl_persist_report rep;
+    hl_cache_written w;
+    hl_cache_result r;
+    apr_uint64_t gone, highest_entry = 0;
+    unsigned char key[16];
+    int i;
+
+    ck_assert_int_eq(hl_cache_set(cache_of(&a), "gone", 4, "x", 1, T0 + 62, 0,
+                                  NULL), APR_SUCCESS);
+    ck_assert_int_eq(hl_cache_get(cache_of(&a), test_pool, "gone", 4, T0 + 62,
+                                  &r), APR_SUCCESS);
+    gone = r.version;
+    ck_assert_uint_eq(gone, hl_cache_versions_last(cache_of(&a)));
+    ck_assert_int_eq(hl_cache_delete(cache_of(&a), "gone", 4, T0 + 63),
+                     APR_SUCCESS);
+    save_ok(&a, path, T0 + 70, &rep);
+    ck_assert_uint_eq(rep.last_version, gone);
+    memset(&rep, 0, sizeof(rep));
+    ck_assert_int_eq(hl_snapshot_load(b.base, &b.plan, path, T0 + 70, test_pool,
+                                      &rep), APR_SUCCESS);
+    for (i = 0; i < NKEYS; i++)
+        if (hl_cache_get(cache_of(&b), test_pool, key, key_of(i, key), T0 + 70,
+                         &r) == APR_SUCCESS && r.version > highest_entry)
+            highest_entry = r.version;
+    ck_assert_uint_gt(highest_entry, 0);
+    ck_assert_uint_lt(highest_entry, gone);
+    memset(&w, 0, sizeof(w));
+    ck_assert_int_eq(hl_cache_put(cache_of(&b), "new", 3, "y", 1, T0 + 71, 0,
+                                  NULL, &w), APR_SUCCESS);
+    ck_assert_uint_gt(w.version, gone);
+    free(a.base);
+    free(b.base);
+    remove_dir(dir);
 }
 END_TEST
 
@@ -493,10 +544,15 @@ START_TEST(test_bad_files_moved_aside)
     for (cut = 9; cut < len; cut += cut < 200 ? 17 : len / 7)
         load_bad(f.dir, good, cut, NULL);
     load_bad(f.dir, good, len - 1, NULL);
-    /* Another format version. */
+    /* Another format version: a newer one, and version 1, whose entries
+     * had no versions. */
     memcpy(copy, good, len);
-    copy[8] = 2;
-    ck_assert_int_eq(load_bad(f.dir, copy, len, "format version 2"), APR_ENOTIMPL);
+    copy[8] = HL_SNAPSHOT_VERSION + 1;
+    ck_assert_int_eq(load_bad(f.dir, copy, len, apr_psprintf(test_pool,
+                     "format version %u", HL_SNAPSHOT_VERSION + 1)), APR_ENOTIMPL);
+    copy[8] = 1;
+    ck_assert_int_eq(load_bad(f.dir, copy, len, "format version 1; this build "
+                              "reads version 2"), APR_ENOTIMPL);
     /* Bit flips through the file, each alone, through the loader. */
     for (cut = 0; cut < len; cut += 97) {
         memcpy(copy, good, len);
@@ -549,15 +605,21 @@ START_TEST(test_lying_records_refused)
     ck_assert_int_eq(hl_snapshot_check(copy, len, &rep), APR_SUCCESS);
     memcpy(copy, good, len); copy[128] = 'Q'; RESUM();
     load_bad(f.dir, copy, len, "breaks the format");
-    memcpy(copy, good, len); copy[len - 8 - 32 + 8] ^= 0x40; RESUM();  /* value */
+    memcpy(copy, good, len); copy[len - 8 - 40 + 8] ^= 0x40; RESUM();  /* value */
     load_bad(f.dir, copy, len, "end record");
-    memcpy(copy, good, len); copy[len - 8 - 8] ^= 1; RESUM();        /* n_entries */
+    memcpy(copy, good, len); copy[len - 8 - 16] ^= 1; RESUM();       /* n_entries */
+    load_bad(f.dir, copy, len, "end record");
+    /* The version counter behind an entry's version. */
+    memcpy(copy, good, len); memset(copy + len - 8 - 8, 0, 8); RESUM();
     load_bad(f.dir, copy, len, "end record");
     memcpy(copy, good, len); copy[24] = 0; copy[25] = 0; RESUM();   /* capacity 0 */
     load_bad(f.dir, copy, len, "history capacity");
     /* An entry's klen past the end of the file. */
     at = 128 + 32 * HISTORY;
     memcpy(copy, good, len); copy[at + 5] = 0xff; RESUM();
+    load_bad(f.dir, copy, len, "breaks the format");
+    /* An entry without a version. */
+    memcpy(copy, good, len); memset(copy + at + 48, 0, 8); RESUM();
     load_bad(f.dir, copy, len, "breaks the format");
 #undef RESUM
     fixture_free(&f);
@@ -684,6 +746,7 @@ Suite *snapshot_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_round_trip);
     tcase_add_test(tc, test_whole_history);
+    tcase_add_test(tc, test_versions_never_reused);
     tcase_add_test(tc, test_smaller_sizes_keep_what_fits);
     tcase_add_test(tc, test_bad_files_moved_aside);
     tcase_add_test(tc, test_lying_records_refused);

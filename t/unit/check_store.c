@@ -414,8 +414,9 @@ START_TEST(test_usage)
 END_TEST
 
 /* HyperlanePersistFile: a backend either keeps a snapshot file (what a
- * store saved, a new store of the same spec loads back) or refuses it,
- * saying why, and its stores answer APR_ENOTIMPL. */
+ * store saved, a new store of the same spec loads back, versions too, and
+ * a write after it gets a version never seen) or refuses it, saying why,
+ * and its stores answer APR_ENOTIMPL. */
 START_TEST(test_persist_file_or_refusal)
 {
     STORE(64 * 1024);
@@ -424,7 +425,8 @@ START_TEST(test_persist_file_or_refusal)
     apr_time_t now = apr_time_now();
     hl_counter_snapshot snap;
     hl_cache_result r;
-    apr_uint64_t v;
+    hl_cache_written w;
+    apr_uint64_t v, version, gone;
     int i;
 
     ck_assert_int_eq(apr_temp_dir_get(&tmp, test_pool), APR_SUCCESS);
@@ -434,6 +436,15 @@ START_TEST(test_persist_file_or_refusal)
         ck_assert_int_eq(hl_store_counter_increment(st, 31, &v), APR_SUCCESS);
     ck_assert_int_eq(hl_store_cache_set(st, "k\0\xff", 3, "v\0", 2, now,
                                         SEC(600), NULL), APR_SUCCESS);
+    ck_assert_int_eq(hl_store_cache_get(st, test_pool, "k\0\xff", 3, now, &r),
+                     APR_SUCCESS);
+    version = r.version;
+    memset(&w, 0, sizeof(w));
+    ck_assert_int_eq(hl_store_cache_put(st, "gone", 4, "x", 1, now, 0, NULL, &w),
+                     APR_SUCCESS);
+    gone = w.version;
+    ck_assert_int_eq(hl_store_cache_remove(st, "gone", 4, now, NULL, &w),
+                     APR_SUCCESS);
     if (hl_store_persist_check(test_pool, backends[_i].spec(), &why)
         != APR_SUCCESS) {
         ck_assert_ptr_nonnull(why);
@@ -461,7 +472,13 @@ START_TEST(test_persist_file_or_refusal)
         ck_assert_uint_eq(r.vlen, 2);
         ck_assert(memcmp(r.value, "v\0", 2) == 0);
         ck_assert_int_eq(r.expires, now + SEC(600));
-        ck_assert_uint_eq(r.access_count, 1);
+        ck_assert_uint_eq(r.access_count, 2);
+        ck_assert_uint_eq(r.version, version);
+        memset(&w, 0, sizeof(w));
+        ck_assert_int_eq(hl_store_cache_put(again, "new", 3, "y", 1, now, 0,
+                                            NULL, &w), APR_SUCCESS);
+        ck_assert_uint_gt(w.version, gone);
+        ck_assert_uint_gt(w.version, version);
         hl_store_close(again);
     }
     apr_file_remove(path, test_pool);
