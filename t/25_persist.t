@@ -1,7 +1,9 @@
 # HyperlanePersistFile across a full stop and start: the counter, its
 # history, and every unexpired cache entry (binary keys and values) with
 # its bytes, access count and remaining lifetime come back as they were;
-# entries whose time passed while the server was down are gone.  The
+# entries whose time passed while the server was down are gone.  Each
+# entry keeps its version (the ETag a client holds still matches), and a
+# write after the start gets a version never handed out before.  The
 # short-lived entries are set under HyperlaneCacheTTL 4 after a graceful
 # restart (which keeps the segment): the TTL is one per server.
 use strict;
@@ -15,7 +17,7 @@ use JSON::PP ();
 use HL::Test qw(check);
 use Time::HiRes qw(sleep time);
 
-plan tests => 17;
+plan tests => 21;
 
 my $srv = HL::Server->new;
 my $file = $srv->dir . '/hl.snapshot';
@@ -59,24 +61,28 @@ for (1 .. $N) {
 ok t_cmp($incs, $N, "$N increments answered");
 my $sets = 0;
 my %keys;    # key bytes => value bytes
+my %versions_seen;    # every version a write answered before the stop
+sub seen { my $j = shift; $versions_seen{$j->{version}} = 1 if $j && $j->{version} }
 for my $i (0 .. $M - 1) {
     my $k = key_bytes($i);
     next if exists $keys{$k};
     $keys{$k} = value_bytes($i);
-    my ($res) = $srv->request('PUT', key_path($k), content => $keys{$k});
+    my ($res, $j) = $srv->request('PUT', key_path($k), content => $keys{$k});
     $sets++ if $res->code == 201;
+    seen($j);
     $srv->request('GET', key_path($k)) for 1 .. $i % 4;
 }
 ok t_cmp($sets, scalar(keys %keys), 'every long-lived entry stored');
 
 # What the server holds before the stop.  The JSON read counts one access.
 my $before = counter();
-my (%count, %expires, %read_at, $raw_ok);
+my (%count, %expires, %read_at, %etag, $raw_ok);
 $raw_ok = 1;
 for my $k (keys %keys) {
     my ($res) = $srv->request('GET', key_path($k) . '?raw=1');
     $raw_ok &&= $res->code == 200 && $res->content eq $keys{$k};
-    my (undef, $j) = $srv->request('GET', key_path($k));
+    my ($jres, $j) = $srv->request('GET', key_path($k));
+    $etag{$k} = $jres->header('ETag') // '';
     $read_at{$k} = time;
     $count{$k} = $j->{access_count};
     $expires{$k} = $j->{expires_in_seconds};
@@ -92,8 +98,16 @@ HL::Server::wait_for(sub { generation() > $gen });
 my $short = 0;
 my $short_set_at = time;
 for my $i (1 .. $K) {
-    my ($res) = $srv->request('PUT', "/hl/cache/short-$i", content => "s\0$i");
+    my ($res, $j) = $srv->request('PUT', "/hl/cache/short-$i", content => "s\0$i");
     $short++ if $res->code == 201;
+    seen($j);
+}
+# The last version before the stop goes to a key deleted again: only the
+# version counter in the file remembers it.
+{
+    my (undef, $j) = $srv->request('PUT', '/hl/cache/gone-before-stop', content => 'x');
+    seen($j);
+    $srv->request('DELETE', '/hl/cache/gone-before-stop');
 }
 ok t_cmp($short, $K, "$K short-lived entries stored under TTL 4");
 check($srv->stop, 'apachectl stop');
@@ -110,9 +124,14 @@ ok t_cmp(JSON::PP->new->canonical->encode($after->{recent}),
          JSON::PP->new->canonical->encode($before->{recent}),
          'the history (value, time, pid of each entry) as before');
 
-my ($same_value, $same_count, $ttl_ok) = (1, 1, 1);
+my ($same_value, $same_count, $ttl_ok, $same_etag) = (1, 1, 1, 1);
 for my $k (keys %keys) {
-    my (undef, $j) = $srv->request('GET', key_path($k));
+    my ($jres, $j) = $srv->request('GET', key_path($k));
+    my $tag = $jres->header('ETag') // '';
+    if ($etag{$k} eq '' || $tag ne $etag{$k}) {
+        $same_etag = 0;
+        t_debug('ETag of ' . unpack('H*', $k) . ": '$tag' after '$etag{$k}'");
+    }
     if (!$j || ($j->{access_count} // -1) != $count{$k} + 1) {
         $same_count = 0;
         t_debug('access count of ' . unpack('H*', $k) . ': '
@@ -132,6 +151,27 @@ for my $k (keys %keys) {
 check($same_value, 'every unexpired entry: the same bytes');
 check($same_count, 'every unexpired entry: its access count went on');
 check($ttl_ok, 'every unexpired entry: its remaining lifetime');
+check($same_etag, 'every unexpired entry: the ETag it had before the stop');
+
+# The ETags a client kept are honoured, and new writes get versions never
+# handed out before the stop.
+my ($some) = sort keys %keys;
+my ($inm) = $srv->request('GET', key_path($some),
+                          headers => ['If-None-Match' => $etag{$some}]);
+ok t_cmp($inm->code, 304, 'If-None-Match with a pre-stop ETag: 304');
+my ($im, $imj) = $srv->request('PUT', key_path($some), content => $keys{$some},
+                               headers => ['If-Match' => $etag{$some}]);
+ok t_cmp($im->code, 200, 'If-Match with a pre-stop ETag: the write is taken');
+my (undef, $new) = $srv->request('PUT', '/hl/cache/set-after-start', content => 'y');
+my ($max_seen) = sort { $b <=> $a } keys %versions_seen;
+my @after = map { $_ ? $_->{version} // 0 : 0 } $imj, $new;
+t_debug(scalar(keys %versions_seen) . " versions before the stop, the "
+        . "highest $max_seen; after the start: @after");
+check((grep { $_ && !$versions_seen{$_} && $_ > $max_seen } @after) == 2
+      && $after[0] != $after[1],
+      'writes after the start get versions never seen before');
+$srv->request('DELETE', '/hl/cache/set-after-start');
+
 my $gone = 0;
 for my $i (1 .. $K) {
     my ($res) = $srv->request('GET', "/hl/cache/short-$i");
