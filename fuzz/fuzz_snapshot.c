@@ -10,8 +10,8 @@
  * past it).  A file it accepts is restored into segments of two sizes
  * (mode bits 1-2 pick them, smaller and larger than the file's): nothing
  * may crash, the counts must add up, the cache must pass
- * hl_cache_validate and the history must hold only values the counter
- * has reached.  Seeds in fuzz/corpus/snapshot/ are real snapshots written
+ * hl_cache_validate, its version counter must be past the file's, and
+ * the history must hold only values the counter has reached.  Seeds in fuzz/corpus/snapshot/ are real snapshots written
  * by hl_snapshot_save (t/unit/check_snapshot.c, HL_SNAPSHOT_SEEDS). */
 #include "hl_cache.h"
 #include "hl_counter.h"
@@ -83,9 +83,13 @@ static void restore_into(const unsigned char *b, size_t len,
           == rep.entries_in_file);
     CHECK(rep.history_restored <= rep.history_in_file);
     CHECK(rep.history_restored <= history);
-    if (cache_bytes)
+    if (cache_bytes) {
         CHECK(hl_cache_validate(hl_shm_cache_region(base, &plan), why,
                                 sizeof(why)) == APR_SUCCESS);
+        /* The version counter never goes back behind the file's. */
+        CHECK(hl_cache_versions_last(hl_shm_cache_region(base, &plan))
+              >= rep.last_version);
+    }
     memset(&s, 0, sizeof(s));
     CHECK(hl_counter_history_each(hl_shm_counter_region(base, &plan), history,
                                   &s.value, see, &s) == APR_SUCCESS);
