@@ -23,6 +23,11 @@ static const unsigned char snap_magic[8] = { 'H', 'L', 'S', 'N', 'A', 'P', 'S', 
 #define END_BYTES     40u
 #define SUM_BYTES     8u
 
+/* Versions start at a time in microseconds and grow by one per write: a
+ * counter this high comes only from a crafted file, and would leave no
+ * room to count on before it wrapped to 0 (which means "no entry"). */
+#define VERSIONS_MAX  ((apr_uint64_t)1 << 62)
+
 #define FNV_OFFSET 0xcbf29ce484222325ull
 #define FNV_PRIME  0x100000001b3ull
 
@@ -431,6 +436,11 @@ apr_status_t hl_snapshot_check(const void *vbuf, apr_size_t len,
                 || (n_history && value - last_value >= cap)
                 || get64(b + at + 32) < max_version) {
                 say(rep, "the end record does not match the records");
+                return APR_EINVAL;
+            }
+            if (get64(b + at + 32) > VERSIONS_MAX) {
+                say(rep, "the cache's version counter %" APR_UINT64_T_FMT
+                    " is out of range", get64(b + at + 32));
                 return APR_EINVAL;
             }
             rep->counter_value = value;

@@ -609,9 +609,12 @@ START_TEST(test_lying_records_refused)
     load_bad(f.dir, copy, len, "end record");
     memcpy(copy, good, len); copy[len - 8 - 16] ^= 1; RESUM();       /* n_entries */
     load_bad(f.dir, copy, len, "end record");
-    /* The version counter behind an entry's version. */
+    /* The version counter behind an entry's version, or so high that it
+     * would wrap. */
     memcpy(copy, good, len); memset(copy + len - 8 - 8, 0, 8); RESUM();
     load_bad(f.dir, copy, len, "end record");
+    memcpy(copy, good, len); memset(copy + len - 8 - 8, 0xff, 8); RESUM();
+    load_bad(f.dir, copy, len, "version counter");
     memcpy(copy, good, len); copy[24] = 0; copy[25] = 0; RESUM();   /* capacity 0 */
     load_bad(f.dir, copy, len, "history capacity");
     /* An entry's klen past the end of the file. */
