@@ -1,5 +1,6 @@
 # A snapshot file the server cannot trust: zero-length, empty of anything
-# but a newline, truncated, bit-flipped, of another format version, or
+# but a newline, truncated, bit-flipped, of another format version (a
+# newer one, or version 1 from before entries had versions), or
 # unreadable.  Each is logged, moved aside whole to .bad, and the server
 # starts empty.  The configuration check never loads (nor moves) a file,
 # and a store that keeps its state itself refuses the directive.
@@ -20,6 +21,10 @@ my @cases = (
                                                               qr/checksum mismatch/ ],
     [ 'other version', sub { my $s = $_[0]; substr($s, 8, 4, pack('V', 99)); $s },
                                                               qr/format version 99/ ],
+    # What a build before the cache's versions wrote (the version word is
+    # the first thing read after the magic).
+    [ 'format 1',     sub { my $s = $_[0]; substr($s, 8, 4, pack('V', 1)); $s },
+                                          qr/format version 1; this build reads version 2/ ],
     [ 'unreadable',   sub { $_[0] },                          qr/cannot open it/ ],
 );
 plan tests => 4 + 6 * @cases + 4;
