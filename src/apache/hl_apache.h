@@ -47,6 +47,10 @@ typedef struct hl_runtime {
     hl_procinfo_reader *procinfo;  /* per process: made in child_init */
     apr_int32_t pid;               /* per process: set in child_init, so
                                     * that requests need no getpid() */
+    /* HyperlanePersistFile, in the parent (hl_persist.c) */
+    const char *persist_path;      /* absolute; NULL: off */
+    apr_interval_time_t persist_interval;   /* 0: only at a clean stop */
+    pid_t parent_pid;
 } hl_runtime;
 
 /* Per virtual host: the numeric settings are the main server's (they size
@@ -59,6 +63,7 @@ typedef struct hl_server_conf {
     hl_config cfg;
     const char *store_spec;          /* HyperlaneStore (main server) */
     const char *redis_prefix;        /* HyperlaneRedisPrefix (main server) */
+    const char *persist_file;        /* HyperlanePersistFile, "off" */
     apr_array_header_t *fast_paths;  /* HyperlaneFastPath; empty: "off" */
     apr_array_header_t *trusted_origins;  /* "scheme://host:port" */
     int skip_walk;                   /* HyperlaneSkipDirectoryWalk; -1 unset */
@@ -122,6 +127,9 @@ const char *hl_set_numeric(cmd_parms *cmd, void *dummy, const char *arg);
 const char *hl_set_flag(cmd_parms *cmd, void *dummy, int on);
 const char *hl_set_store(cmd_parms *cmd, void *dummy, const char *arg);
 const char *hl_set_redis_prefix(cmd_parms *cmd, void *dummy, const char *arg);
+const char *hl_set_persist_file(cmd_parms *cmd, void *dummy, const char *arg);
+/* Whether HyperlanePersistFile names a file. */
+int hl_persist_on(const hl_server_conf *sc);
 const char *hl_add_fast_path(cmd_parms *cmd, void *dummy, const char *arg);
 const char *hl_add_trusted_origin(cmd_parms *cmd, void *dummy, const char *arg);
 /* An http(s) origin written with its port, "scheme://host:port", or NULL. */
@@ -138,6 +146,13 @@ int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
 void hl_child_init(apr_pool_t *pchild, server_rec *s);
 void hl_child_status(server_rec *s, pid_t pid, ap_generation_t gen, int slot,
                      mpm_child_status state);
+
+/* hl_persist.c: the snapshot file, never from a request.  At the first
+ * real post_config, after the store opened: loads the file; each
+ * post_config: takes the settings of the generation, starts the helper
+ * that writes one every interval and arms the write at a clean stop. */
+void hl_persist_configure(server_rec *s, hl_runtime *rt, apr_pool_t *pconf,
+                          apr_pool_t *ptemp, int first);
 
 /* hl_mounts.c */
 apr_hash_t *hl_assign_hosts(server_rec *main_server, apr_pool_t *p);

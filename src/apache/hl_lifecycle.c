@@ -2,7 +2,8 @@
  * mod_example_ipc's discipline: pre_config registers the mutex type;
  * post_config (the real pass, never the configuration check) opens the
  * store, the limits and the metrics in the parent's process pool, so that
- * they outlive graceful restarts, and works out each host's mounts; child_init
+ * they outlive graceful restarts, loads the snapshot file on the first
+ * (hl_persist.c), and works out each host's mounts; child_init
  * re-attaches the mutex and makes what each process keeps; child_status
  * gives back what a dead child held of the limits. */
 #include "httpd.h"
@@ -76,6 +77,7 @@ int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     hl_metrics *previous_metrics;
     apr_status_t rv;
     int kept;
+    int first;
 
     /* The parent's first pass only checks the configuration: shared
      * resources wait for the real one. */
@@ -83,6 +85,7 @@ int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         return OK;
 
     apr_pool_userdata_get((void **)&rt, HL_RUNTIME_KEY, life);
+    first = !rt;
     if (!rt) {
         rt = apr_pcalloc(life, sizeof(*rt));
         /* Made once for the life of the parent: old and new children must
@@ -131,6 +134,9 @@ int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "mod_hyperlane: metrics "
                      "segment of another layout replaced: the figures start "
                      "from zero");
+    /* A store opened for the first time is empty and unused yet: the
+     * snapshot file, if any, goes into it now. */
+    hl_persist_configure(s, rt, pconf, ptemp, first);
     rt->cfg = sc->cfg;
     rt->mpm = ap_show_mpm();
     rt->hosts = hl_assign_hosts(s, pconf);

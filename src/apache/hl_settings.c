@@ -39,6 +39,7 @@ void *hl_merge_server_config(apr_pool_t *p, void *basev, void *addv)
     sc->cfg = base->cfg;
     sc->store_spec = base->store_spec;
     sc->redis_prefix = base->redis_prefix;
+    sc->persist_file = base->persist_file;
     sc->fast_paths = add->fast_paths ? add->fast_paths : base->fast_paths;
     sc->trusted_origins = add->trusted_origins ? add->trusted_origins
                                                : base->trusted_origins;
@@ -117,16 +118,41 @@ hl_runtime *hl_runtime_of(server_rec *s)
     return hl_server_conf_of(s)->rt;
 }
 
+int hl_persist_on(const hl_server_conf *sc)
+{
+    return sc->persist_file && strcasecmp(sc->persist_file, "off") != 0;
+}
+
 /* The store is checked here, so that a name this build does not have, or
- * a malformed URL, stops configtest (the message never shows a password). */
+ * a malformed URL, stops configtest (the message never shows a password),
+ * and so is whether it keeps a HyperlanePersistFile:
+ * each of the two directives checks the other, whichever comes first. */
 const char *hl_set_store(cmd_parms *cmd, void *dummy, const char *arg)
 {
+    hl_server_conf *sc = hl_server_conf_of(cmd->server);
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY), *why = NULL;
     if (err)
         return err;
     if (hl_store_spec_check(cmd->pool, arg, &why) != APR_SUCCESS)
         return apr_pstrcat(cmd->pool, "HyperlaneStore: ", why, NULL);
-    hl_server_conf_of(cmd->server)->store_spec = arg;
+    if (hl_persist_on(sc)
+        && hl_store_persist_check(cmd->pool, arg, &why) != APR_SUCCESS)
+        return apr_pstrcat(cmd->pool, "HyperlaneStore: HyperlanePersistFile "
+                           "is set, but ", why, NULL);
+    sc->store_spec = arg;
+    return NULL;
+}
+
+const char *hl_set_persist_file(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    hl_server_conf *sc = hl_server_conf_of(cmd->server);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY), *why = NULL;
+    if (err)
+        return err;
+    if (strcasecmp(arg, "off") != 0
+        && hl_store_persist_check(cmd->pool, sc->store_spec, &why) != APR_SUCCESS)
+        return apr_pstrcat(cmd->pool, "HyperlanePersistFile: ", why, NULL);
+    sc->persist_file = arg;
     return NULL;
 }
 

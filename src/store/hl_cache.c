@@ -799,6 +799,17 @@ void hl_cache_versions_begin(hl_cache *c, apr_uint64_t first)
     c->next_version = first;
 }
 
+apr_uint64_t hl_cache_versions_last(const hl_cache *c)
+{
+    return RELAXED(c->next_version);
+}
+
+void hl_cache_versions_past(hl_cache *c, apr_uint64_t last)
+{
+    if (c->next_version < last)
+        c->next_version = last;
+}
+
 int hl_cache_other_version(const void *region)
 {
     const hl_cache *c = region;

@@ -96,6 +96,10 @@ apr_status_t hl_cache_format(void *region, apr_size_t size,
  * time in microseconds, so that a region formatted anew does not hand out
  * the versions of the one it replaced. */
 void hl_cache_versions_begin(hl_cache *c, apr_uint64_t first);
+/* The last version handed out, and (a snapshot's restore) making sure
+ * the next ones come after last: the counter only ever moves forward. */
+apr_uint64_t hl_cache_versions_last(const hl_cache *c);
+void hl_cache_versions_past(hl_cache *c, apr_uint64_t last);
 
 /* APR_SUCCESS when region holds a cache of this version whose header
  * describes exactly geo; APR_EGENERAL without the magic or version,
@@ -120,6 +124,48 @@ int hl_cache_other_version(const void *region);
  * holds dst's lock. */
 apr_status_t hl_cache_copy(hl_cache *dst, const hl_cache *src,
                            const hl_cache_geometry *geo, apr_time_t now);
+
+/* One entry as a snapshot keeps it (hl_cache_export, hl_cache_import). */
+typedef struct hl_cache_entry_image {
+    const void  *key, *value;
+    apr_uint32_t klen, vlen;
+    apr_time_t   set_time, access_time, expires;   /* expires 0: never */
+    apr_uint64_t access_count;
+    apr_uint64_t version;         /* the entry's version (issue 20) */
+} hl_cache_entry_image;
+
+typedef apr_status_t (*hl_cache_entry_fn)(void *ctx,
+                                          const hl_cache_entry_image *e);
+
+/* One batch of a snapshot: calls fn for each unexpired entry on the hash
+ * chains of the buckets from *bucket on, until a bucket ends with at
+ * least max_entries passed, 16 * max_entries buckets were looked at, or
+ * the buckets end; *bucket gets where the
+ * next batch starts (geo->nbuckets: done).  A key lives in one bucket, so
+ * across batches each key is seen once, as it was when its batch ran.
+ * c, formatted as geo, is read as hl_cache_copy reads: as memory a hostile
+ * process may change, every link, offset, length and slot id checked
+ * against geo, each word read once; *budget bounds the entries of all
+ * batches (start it at geo->ntouch, one slot per entry).  APR_EINVAL when
+ * a chain breaks the layout or the budget runs out; fn's non-zero status
+ * stops the batch and is returned.  The image points into c: the caller
+ * holds the lock until fn has copied it. */
+apr_status_t hl_cache_export(const hl_cache *c, const hl_cache_geometry *geo,
+                             apr_uint32_t *bucket, apr_size_t max_entries,
+                             apr_size_t *budget, apr_time_t now,
+                             hl_cache_entry_fn fn, void *ctx);
+
+/* Restoring a snapshot into a formatted cache: begin, then each entry
+ * least recently used first (the oldest are evicted if c is smaller),
+ * then end, which puts both lists in order.  import stores a copy of e
+ * with its times and access count and answers 1, or 0 when e has expired
+ * at now or breaks c's limits; a key given twice keeps the later one.
+ * stats_restore sets the counters of hits, misses, sets, deletes,
+ * evictions and expirations.  Nobody else may use c meanwhile. */
+void hl_cache_import_begin(hl_cache *c, apr_time_t now);
+int hl_cache_import(hl_cache *c, const hl_cache_entry_image *e, apr_time_t now);
+void hl_cache_import_end(hl_cache *c);
+void hl_cache_stats_restore(hl_cache *c, const hl_cache_stats *st);
 
 /* Region bytes holding data now: header, buckets and live blocks. */
 apr_size_t hl_cache_bytes_used(const hl_cache *c);

@@ -1,5 +1,7 @@
 /* hl_cache_copy: the copy a resize migrates the cache with, from the
- * previous generation's region into a freshly formatted one.  The old
+ * previous generation's region into a freshly formatted one, and the
+ * export and import a snapshot file is written and restored with
+ * (hl_snapshot.c), which read the region the same way.  The old
  * region is only read, and read as memory a hostile process may change
  * meanwhile: each word once, every offset, length and slot id checked
  * against the geometry the parent planned (never against what the region
@@ -14,12 +16,9 @@
 
 static void copy_counters(hl_cache *dst, const hl_cache *src)
 {
-    SUM_READS(src, hits, dst->reads[0].hits);
-    SUM_READS(src, misses, dst->reads[0].misses);
-    dst->sets = src->sets;
-    dst->deletes = src->deletes;
-    dst->evictions = src->evictions;
-    dst->expirations = src->expirations;
+    hl_cache_stats st;
+    hl_cache_stats_read(src, &st);
+    hl_cache_stats_restore(dst, &st);
     dst->recoveries = src->recoveries;
     dst->last_recovery_time = src->last_recovery_time;
     memcpy(dst->last_recovery, src->last_recovery, sizeof(dst->last_recovery));
@@ -30,7 +29,7 @@ static void copy_counters(hl_cache *dst, const hl_cache *src)
 /* An entry of src as the copy read it: each word read once and checked
  * against the geometry before use.  off places the block. */
 typedef struct src_entry {
-    apr_uint32_t off, klen, vlen;
+    apr_uint32_t off, klen, vlen, hnext;
     apr_int64_t  set_time, access_time, expires;
     apr_uint64_t count, version;
 } src_entry;
@@ -55,6 +54,7 @@ static apr_uint32_t src_block_read(const hl_cache *src,
     if (state != B_LIVE)
         return 0;
     e->off = off;
+    e->hnext = RELAXED(b->hnext);
     e->klen = RELAXED(b->klen);
     e->vlen = RELAXED(b->vlen);
     if (e->klen == 0 || e->klen > geo->max_key || e->vlen > geo->max_value
@@ -82,18 +82,18 @@ static apr_uint32_t src_block_read(const hl_cache *src,
     return size;
 }
 
-/* One entry of src into dst, at the head of dst's LRU.  The bytes come
- * from the block e places, within the bounds checked when it was read; a
- * key already in dst (src may hold it twice) is replaced, since entries
- * arrive oldest first. */
-static int copy_entry(hl_cache *dst, const hl_cache *src, const src_entry *s,
-                      apr_time_t now)
+/* One entry into dst, at the head of dst's LRU; a key already in dst is
+ * replaced, since entries arrive oldest first. */
+static int import_entry(hl_cache *dst, const hl_cache_entry_image *s,
+                        apr_time_t now)
 {
-    apr_uint32_t units = units_for(s->klen, s->vlen);
+    apr_uint32_t units;
     block *e, *dup;
-    if ((s->expires != 0 && now >= s->expires)
-        || s->klen > dst->max_key || s->vlen > dst->max_value
-        || units > dst->data_end - dst->data_start)
+    if (s->klen == 0 || (s->expires != 0 && now >= s->expires)
+        || s->klen > dst->max_key || s->vlen > dst->max_value)
+        return 0;
+    units = units_for(s->klen, s->vlen);
+    if (units > dst->data_end - dst->data_start)
         return 0;
     if (!(e = hlc_alloc_evicting(dst, units, now)))
         return 0;
@@ -109,13 +109,39 @@ static int copy_entry(hl_cache *dst, const hl_cache *src, const src_entry *s,
         dst->next_version = s->version;
     hlc_touch_alloc(dst, e, e->access_time);
     __atomic_store_n(&touch_of(dst, e)->word,
-                     (apr_uint64_t)e->gen << T_GEN_SHIFT | s->count, __ATOMIC_RELEASE);
-    memcpy(e->data, blk(src, s->off)->data, (apr_size_t)s->klen + s->vlen);
+                     (apr_uint64_t)e->gen << T_GEN_SHIFT
+                     | (s->access_count & T_COUNT), __ATOMIC_RELEASE);
+    memcpy(e->data, s->key, s->klen);
+    memcpy(e->data + s->klen, s->value, s->vlen);
     if ((dup = hlc_entry_find(dst, e->data, e->klen)) != NULL)
         hlc_entry_remove(dst, dup);
     set_state(e, B_LIVE);
     hlc_entry_index(dst, e);   /* both lists are sorted at the end */
     return 1;
+}
+
+/* The image of an entry of src as src_block_read checked it: its bytes
+ * lie within the block e places. */
+static void src_image(const hl_cache *src, const src_entry *s,
+                      hl_cache_entry_image *img)
+{
+    img->key = blk(src, s->off)->data;
+    img->value = blk(src, s->off)->data + s->klen;
+    img->klen = s->klen;
+    img->vlen = s->vlen;
+    img->set_time = s->set_time;
+    img->access_time = s->access_time;
+    img->expires = s->expires;
+    img->access_count = s->count;
+    img->version = s->version;
+}
+
+static int copy_entry(hl_cache *dst, const hl_cache *src, const src_entry *s,
+                      apr_time_t now)
+{
+    hl_cache_entry_image img;
+    src_image(src, s, &img);
+    return import_entry(dst, &img, now);
 }
 
 /* Where an entry of src is, and when it was last used: the copy's order. */
@@ -234,4 +260,75 @@ apr_status_t hl_cache_copy(hl_cache *dst, const hl_cache *src,
     hlc_lists_sort(dst);
     write_end(dst);
     return rv;
+}
+
+/* ---- snapshots: export in batches, import --------------------------------- */
+
+apr_status_t hl_cache_export(const hl_cache *c, const hl_cache_geometry *geo,
+                             apr_uint32_t *bucket, apr_size_t max_entries,
+                             apr_size_t *budget, apr_time_t now,
+                             hl_cache_entry_fn fn, void *ctx)
+{
+    const apr_uint32_t *heads = (const apr_uint32_t *)((const char *)c
+                                    + (apr_size_t)geo->bucket_off * UNIT);
+    apr_size_t passed = 0, scanned = 0;
+    apr_status_t rv;
+
+    if ((rv = hl_cache_check(c, geo)) != APR_SUCCESS)
+        return rv;
+    /* Empty buckets cost too: a batch also ends after 16 per entry. */
+    while (*bucket < geo->nbuckets && passed < max_entries
+           && scanned++ < 16 * max_entries) {
+        apr_uint32_t off = RELAXED(heads[*bucket]);
+        while (off) {
+            src_entry e;
+            int live;
+            /* Chains hold only LIVE blocks; a link elsewhere is damage. */
+            if (off < geo->data_start || off >= geo->data_end
+                || !src_block_read(c, geo, off, &live, &e) || !live)
+                return APR_EINVAL;
+            if (*budget == 0)
+                return APR_EINVAL;
+            (*budget)--;
+            if (e.expires == 0 || now < e.expires) {
+                hl_cache_entry_image img;
+                src_image(c, &e, &img);
+                if ((rv = fn(ctx, &img)) != APR_SUCCESS)
+                    return rv;
+                passed++;
+            }
+            off = e.hnext;
+        }
+        (*bucket)++;
+    }
+    return APR_SUCCESS;
+}
+
+void hl_cache_import_begin(hl_cache *c, apr_time_t now)
+{
+    write_begin(c, now);
+}
+
+int hl_cache_import(hl_cache *c, const hl_cache_entry_image *e, apr_time_t now)
+{
+    return import_entry(c, e, now);
+}
+
+void hl_cache_import_end(hl_cache *c)
+{
+    hlc_lists_sort(c);
+    write_end(c);
+}
+
+void hl_cache_stats_restore(hl_cache *c, const hl_cache_stats *st)
+{
+    unsigned i;
+    for (i = 0; i < READ_SHARDS; i++)
+        c->reads[i].hits = c->reads[i].misses = 0;
+    c->reads[0].hits = st->hits;
+    c->reads[0].misses = st->misses;
+    c->sets = st->sets;
+    c->deletes = st->deletes;
+    c->evictions = st->evictions;
+    c->expirations = st->expirations;
 }

@@ -149,34 +149,76 @@ apr_status_t hl_counter_snapshot_read(const hl_counter *c, int max_recent,
     return APR_SUCCESS;
 }
 
+apr_status_t hl_counter_history_each(const hl_counter *c, apr_uint64_t capacity,
+                                     apr_uint64_t *value, hl_history_fn fn,
+                                     void *ctx)
+{
+    apr_uint64_t v, keep, i;
+    apr_status_t rv;
+
+    /* Only the planned capacity places slots: c's own word is checked,
+     * never used. */
+    if (capacity == 0 || LOAD_RELAXED(&c->capacity) != capacity)
+        return APR_EINVAL;
+    *value = v = LOAD(&c->value);
+    keep = v < capacity ? v : capacity;
+    for (i = keep; i > 0; i--) {
+        hl_history_entry e;
+        slot_read(c, capacity, v - (i - 1), &e);
+        if (e.complete && (rv = fn(ctx, &e)) != APR_SUCCESS)
+            return rv;
+    }
+    return APR_SUCCESS;
+}
+
+void hl_counter_restore_value(hl_counter *c, apr_uint64_t value)
+{
+    STORE(&c->value, value);
+}
+
+apr_status_t hl_counter_restore_entry(hl_counter *c, const hl_history_entry *e)
+{
+    apr_uint64_t v = LOAD_RELAXED(&c->value), val = e->value;
+    hl_history_slot *s;
+    if (val == 0 || val > v || v - val >= c->capacity)
+        return APR_EINVAL;
+    s = slot_for(c, val);
+    s->value = val;
+    s->time = e->time;
+    s->pid = e->pid;
+    s->check = check_word(val, e->time, e->pid);
+    STORE(&s->seq, 2 * val);
+    return APR_SUCCESS;
+}
+
+typedef struct restore_ctx {
+    hl_counter *dst;
+    const apr_uint64_t *value;     /* set by hl_counter_history_each */
+    int value_set;
+} restore_ctx;
+
+/* The value goes in before the first entry: the one the entries go with. */
+static apr_status_t restore_into(void *ctx, const hl_history_entry *e)
+{
+    restore_ctx *r = ctx;
+    if (!r->value_set) {
+        hl_counter_restore_value(r->dst, *r->value);
+        r->value_set = 1;
+    }
+    hl_counter_restore_entry(r->dst, e);   /* beyond dst's ring: left out */
+    return APR_SUCCESS;
+}
+
 apr_status_t hl_counter_copy(hl_counter *dst, const hl_counter *src,
                              apr_uint64_t src_capacity)
 {
-    apr_uint64_t v, keep, i;
-
-    /* Only the planned capacity places slots: src's own word is checked,
-     * never used. */
-    if (src_capacity == 0 || LOAD_RELAXED(&src->capacity) != src_capacity)
-        return APR_EINVAL;
-    v = LOAD(&src->value);
-    keep = v < dst->capacity ? v : dst->capacity;
-    if (keep > src_capacity)
-        keep = src_capacity;
-    STORE(&dst->value, v);
-    for (i = 0; i < keep; i++) {
-        hl_history_entry e;
-        apr_uint64_t val = v - i;
-        slot_read(src, src_capacity, val, &e);
-        if (e.complete) {
-            hl_history_slot *s = slot_for(dst, val);
-            s->value = val;
-            s->time = e.time;
-            s->pid = e.pid;
-            s->check = check_word(val, e.time, e.pid);
-            STORE(&s->seq, 2 * val);
-        }
-    }
-    return APR_SUCCESS;
+    apr_uint64_t v = 0;
+    restore_ctx r = { dst, &v, 0 };
+    apr_status_t rv = hl_counter_history_each(src, src_capacity, &v,
+                                              restore_into, &r);
+    if (rv == APR_SUCCESS && !r.value_set)
+        hl_counter_restore_value(dst, v);
+    return rv;
 }
 
 apr_size_t hl_counter_bytes_used(const hl_counter *c)

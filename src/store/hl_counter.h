@@ -56,6 +56,23 @@ apr_status_t hl_counter_snapshot_read(const hl_counter *c, int max_recent,
 apr_status_t hl_counter_copy(hl_counter *dst, const hl_counter *src,
                              apr_uint64_t src_capacity);
 
+/* Calls fn for each complete entry among the newest capacity values of
+ * c's history, oldest first, after setting *value to the value read.  c is
+ * read as memory another process may change: capacity is the planned one,
+ * checked against c's word (APR_EINVAL, nothing read, if it differs), and
+ * each slot is taken only when its sequence and check word agree.  fn's
+ * non-zero status stops the walk and is returned. */
+typedef apr_status_t (*hl_history_fn)(void *ctx, const hl_history_entry *e);
+apr_status_t hl_counter_history_each(const hl_counter *c, apr_uint64_t capacity,
+                                     apr_uint64_t *value, hl_history_fn fn,
+                                     void *ctx);
+
+/* Restoring a formatted, unused region: the value, then the entries of
+ * its history (any order); an entry older than the ring can hold or newer
+ * than the value is left out (APR_EINVAL). */
+void hl_counter_restore_value(hl_counter *c, apr_uint64_t value);
+apr_status_t hl_counter_restore_entry(hl_counter *c, const hl_history_entry *e);
+
 /* Bytes of the region that hold data now. */
 apr_size_t hl_counter_bytes_used(const hl_counter *c);
 

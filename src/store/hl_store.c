@@ -80,6 +80,39 @@ const char *hl_store_prefix_check(apr_pool_t *p, const char *prefix)
     return NULL;
 }
 
+apr_status_t hl_store_persist_check(apr_pool_t *p, const char *spec,
+                                    const char **why)
+{
+    const hl_store_backend *b = backend_of(spec);
+    if (!b)
+        return hl_store_spec_check(p, spec, why);
+    if (!b->no_persist_file)
+        return APR_SUCCESS;
+    *why = apr_psprintf(p, "the %s store keeps no snapshot file: %s",
+                        b->name, b->no_persist_file);
+    return APR_ENOTIMPL;
+}
+
+apr_status_t hl_store_persist_save(hl_store *st, const char *path,
+                                   apr_time_t now, apr_pool_t *p,
+                                   hl_persist_report *rep)
+{
+    memset(rep, 0, sizeof(*rep));
+    if (!st->ops->persist_save)
+        return APR_ENOTIMPL;
+    return st->ops->persist_save(st, path, now, p, rep);
+}
+
+apr_status_t hl_store_persist_load(hl_store *st, const char *path,
+                                   apr_time_t now, apr_pool_t *p,
+                                   hl_persist_report *rep)
+{
+    memset(rep, 0, sizeof(*rep));
+    if (!st->ops->persist_load)
+        return APR_ENOTIMPL;
+    return st->ops->persist_load(st, path, now, p, rep);
+}
+
 apr_status_t hl_store_close(hl_store *st)
 {
     return st->ops->close(st);

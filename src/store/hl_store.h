@@ -205,6 +205,26 @@ typedef struct hl_store_open_args {
     void          *log_baton;
 } hl_store_open_args;
 
+/* What writing or loading a snapshot file did (HyperlanePersistFile), for
+ * the log. */
+#define HL_PERSIST_WHY_MAX 160
+
+typedef struct hl_persist_report {
+    hl_store_sizes made_with;       /* the sizes of the store that wrote it */
+    apr_time_t   written_at;
+    apr_uint64_t counter_value;
+    apr_uint64_t history_in_file, history_restored;
+    apr_uint64_t entries_in_file, entries_restored;
+    apr_uint64_t entries_expired;   /* dropped at load: their time had passed */
+    apr_uint64_t entries_left_out;  /* did not fit the new sizes */
+    apr_uint64_t last_version;      /* the cache's last version handed out */
+    apr_uint64_t bytes;             /* the file's size */
+    apr_uint64_t batches;           /* lock holds the cache was copied in */
+    apr_interval_time_t took;
+    int          moved_aside;       /* a bad file was renamed to path.bad */
+    char         why[HL_PERSIST_WHY_MAX];   /* what was wrong, "" if nothing */
+} hl_persist_report;
+
 typedef struct hl_store_ops {
     apr_status_t (*child_init)(hl_store *st, apr_pool_t *pchild);
     apr_status_t (*close)(hl_store *st);
@@ -244,6 +264,14 @@ typedef struct hl_store_ops {
     apr_status_t (*cache_list)(hl_store *st, apr_pool_t *pool,
                                const hl_cache_list_args *a,
                                hl_cache_list_page *page);
+    /* Snapshot files (HyperlanePersistFile); NULL for a backend that keeps
+     * its state itself (its row says why). */
+    apr_status_t (*persist_save)(hl_store *st, const char *path,
+                                 apr_time_t now, apr_pool_t *p,
+                                 hl_persist_report *rep);
+    apr_status_t (*persist_load)(hl_store *st, const char *path,
+                                 apr_time_t now, apr_pool_t *p,
+                                 hl_persist_report *rep);
 } hl_store_ops;
 
 /* A row of the table of backends.  A store outlives the module's code
@@ -259,6 +287,10 @@ typedef struct hl_store_backend {
     /* NULL, or checks the whole spec (at configtest): APR_EINVAL and
      * *error, in p, for a malformed one. */
     apr_status_t (*check)(apr_pool_t *p, const char *spec, const char **error);
+    /* NULL: its stores keep a HyperlanePersistFile (ops persist_save and
+     * persist_load); else why the directive is refused with this store,
+     * for the configuration error. */
+    const char *no_persist_file;
 } hl_store_backend;
 
 struct hl_store {
@@ -285,6 +317,27 @@ apr_status_t hl_store_close(hl_store *st);
  * spaces, else why not, in p. */
 #define HL_STORE_PREFIX_MAX 64
 const char *hl_store_prefix_check(apr_pool_t *p, const char *prefix);
+/* APR_SUCCESS if the store spec names keeps a HyperlanePersistFile; else
+ * APR_ENOTIMPL (APR_EINVAL for an unknown spec) and *why, in p, says why. */
+apr_status_t hl_store_persist_check(apr_pool_t *p, const char *spec,
+                                    const char **why);
+/* Writes a snapshot of the store to path: a temporary file beside it,
+ * fsynced and renamed over it, then the directory fsynced, so the file on
+ * disk is always a whole snapshot, older or newer; what has expired at now
+ * is left out.  Never from a request.  APR_ENOTIMPL when the backend keeps
+ * no file. */
+apr_status_t hl_store_persist_save(hl_store *st, const char *path,
+                                   apr_time_t now, apr_pool_t *p,
+                                   hl_persist_report *rep);
+/* Loads the snapshot at path into a store just opened and not yet used
+ * by anybody: APR_SUCCESS (rep says what was restored), APR_ENOENT (no
+ * file: nothing done), or another status when the file is unreadable,
+ * truncated, corrupt or of another format version: then rep->why says
+ * what, the file was moved aside to path.bad (rep->moved_aside) and the
+ * store is empty, never half-loaded. */
+apr_status_t hl_store_persist_load(hl_store *st, const char *path,
+                                   apr_time_t now, apr_pool_t *p,
+                                   hl_persist_report *rep);
 
 apr_status_t hl_store_child_init(hl_store *st, apr_pool_t *pchild);
 apr_status_t hl_store_counter_increment(hl_store *st, apr_int32_t pid,

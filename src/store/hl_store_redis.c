@@ -1382,6 +1382,8 @@ static const hl_store_ops redis_ops = {
     redis_cache_touch,
     redis_cache_add,
     redis_cache_list,
+    NULL,                       /* persist_save: Redis persists itself */
+    NULL,                       /* persist_load */
 };
 
 /* ---- opening ----------------------------------------------------------- */
@@ -1500,9 +1502,13 @@ static apr_status_t redis_check(apr_pool_t *p, const char *spec,
     return hl_redis_addr_parse(p, spec, &a, error);
 }
 
+/* Why HyperlanePersistFile is refused with a Redis store. */
+#define HL_REDIS_PERSISTS "Redis persists the state itself (AOF/RDB); " \
+    "configure its appendonly and save settings instead"
+
 const hl_store_backend hl_store_redis_backend = {
-    "redis", redis_open, redis_adopt, redis_check
+    "redis", redis_open, redis_adopt, redis_check, HL_REDIS_PERSISTS
 };
 const hl_store_backend hl_store_redis_unix_backend = {
-    "redis+unix", redis_open, redis_adopt, redis_check
+    "redis+unix", redis_open, redis_adopt, redis_check, HL_REDIS_PERSISTS
 };

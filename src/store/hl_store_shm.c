@@ -15,6 +15,7 @@
 #include "hl_store_shm.h"
 #include "hl_cache.h"
 #include "hl_counter.h"
+#include "hl_snapshot.h"
 
 #include <apr_shm.h>
 #include <apr_strings.h>
@@ -264,6 +265,22 @@ static apr_status_t shm_close(hl_store *st)
     return rv;
 }
 
+static apr_status_t shm_persist_save(hl_store *st, const char *path,
+                                     apr_time_t now, apr_pool_t *p,
+                                     hl_persist_report *rep)
+{
+    shm_store *s = st->impl;
+    return hl_snapshot_save(s->base, &s->plan, s->mutex, path, now, p, rep);
+}
+
+static apr_status_t shm_persist_load(hl_store *st, const char *path,
+                                     apr_time_t now, apr_pool_t *p,
+                                     hl_persist_report *rep)
+{
+    shm_store *s = st->impl;
+    return hl_snapshot_load(s->base, &s->plan, path, now, p, rep);
+}
+
 static const hl_store_ops shm_ops = {
     shm_child_init,
     shm_close,
@@ -279,6 +296,8 @@ static const hl_store_ops shm_ops = {
     shm_cache_touch,
     shm_cache_add,
     shm_cache_list,
+    shm_persist_save,
+    shm_persist_load,
 };
 
 void *hl_store_shm_base(hl_store *st)
@@ -445,5 +464,5 @@ static int shm_adopt(hl_store *previous)
 }
 
 const hl_store_backend hl_store_shm_backend = {
-    "shm", shm_open_args, shm_adopt, NULL
+    "shm", shm_open_args, shm_adopt, NULL, NULL
 };

@@ -103,6 +103,7 @@ int main(void)
 #ifdef HL_HAVE_REDIS
     srunner_add_suite(sr, redis_suite());
 #endif
+    srunner_add_suite(sr, snapshot_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

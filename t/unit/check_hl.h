@@ -24,6 +24,7 @@ Suite *metrics_suite(void);
 Suite *shm_suite(void);
 Suite *cache_api_suite(void);
 Suite *redis_suite(void);     /* built with the Redis backend only */
+Suite *snapshot_suite(void);
 
 /* A pool made fresh for each test by the fixtures below. */
 extern apr_pool_t *test_pool;

@@ -182,6 +182,22 @@ START_TEST(test_sound_segment_migrates)
                                   T0 + 1001, &r), APR_SUCCESS);
     ck_assert_uint_eq(r.access_count, 2);             /* the hit travelled */
     ck_assert_uint_eq(r.vlen, 63);
+    /* The version travelled too (the copy goes through the snapshot's
+     * import), and the counter: no version of old is handed out again. */
+    {
+        hl_cache_result o;
+        hl_cache_written w;
+        ck_assert_int_eq(hl_cache_get(cache_in(&old), test_pool, "key-009", 7,
+                                      T0 + 1001, &o), APR_SUCCESS);
+        ck_assert_uint_ne(o.version, 0);
+        ck_assert_uint_eq(r.version, o.version);
+        ck_assert_uint_ge(hl_cache_versions_last(cache_in(&fresh)),
+                          hl_cache_versions_last(cache_in(&old)));
+        memset(&w, 0, sizeof(w));
+        ck_assert_int_eq(hl_cache_put(cache_in(&fresh), "new", 3, "v", 1,
+                                      T0 + 1002, 0, NULL, &w), APR_SUCCESS);
+        ck_assert_uint_gt(w.version, hl_cache_versions_last(cache_in(&old)));
+    }
     free(fresh.base);
     free(old.base);
 }

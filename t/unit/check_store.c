@@ -12,12 +12,14 @@
 #include "check_redis.h"   /* test_redis_spec: the tests' own redis-server */
 #endif
 
+#include <apr_file_io.h>
 #include <apr_global_mutex.h>
 #include <apr_strings.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define T0 ((apr_time_t)1700000000 * APR_USEC_PER_SEC)
 #define SEC(n) ((apr_interval_time_t)(n) * APR_USEC_PER_SEC)
@@ -432,6 +434,78 @@ START_TEST(test_usage)
 }
 END_TEST
 
+/* HyperlanePersistFile: a backend either keeps a snapshot file (what a
+ * store saved, a new store of the same spec loads back, versions too, and
+ * a write after it gets a version never seen) or refuses it, saying why,
+ * and its stores answer APR_ENOTIMPL. */
+START_TEST(test_persist_file_or_refusal)
+{
+    STORE(64 * 1024);
+    const char *why = NULL, *tmp, *path;
+    hl_persist_report rep;
+    apr_time_t now = apr_time_now();
+    hl_counter_snapshot snap;
+    hl_cache_result r;
+    hl_cache_written w;
+    apr_uint64_t v, version, gone;
+    int i;
+
+    ck_assert_int_eq(apr_temp_dir_get(&tmp, test_pool), APR_SUCCESS);
+    path = apr_psprintf(test_pool, "%s/hl-contract-%ld-%d.snapshot", tmp,
+                        (long)getpid(), _i);
+    for (i = 0; i < 7; i++)
+        ck_assert_int_eq(hl_store_counter_increment(st, 31, &v), APR_SUCCESS);
+    ck_assert_int_eq(hl_store_cache_set(st, "k\0\xff", 3, "v\0", 2, now,
+                                        SEC(600), NULL), APR_SUCCESS);
+    ck_assert_int_eq(hl_store_cache_get(st, test_pool, "k\0\xff", 3, now, &r),
+                     APR_SUCCESS);
+    version = r.version;
+    memset(&w, 0, sizeof(w));
+    ck_assert_int_eq(hl_store_cache_put(st, "gone", 4, "x", 1, now, 0, NULL, &w),
+                     APR_SUCCESS);
+    gone = w.version;
+    ck_assert_int_eq(hl_store_cache_remove(st, "gone", 4, now, NULL, &w),
+                     APR_SUCCESS);
+    if (hl_store_persist_check(test_pool, backends[_i].spec(), &why)
+        != APR_SUCCESS) {
+        ck_assert_ptr_nonnull(why);
+        ck_assert_ptr_nonnull(strstr(why, backends[_i].name));
+        ck_assert_int_eq(hl_store_persist_save(st, path, now, test_pool, &rep),
+                         APR_ENOTIMPL);
+        ck_assert_int_eq(hl_store_persist_load(st, path, now, test_pool, &rep),
+                         APR_ENOTIMPL);
+        return;
+    }
+    ck_assert_int_eq(hl_store_persist_save(st, path, now, test_pool, &rep),
+                     APR_SUCCESS);
+    ck_assert_uint_eq(rep.counter_value, 7);
+    {
+        hl_store *again = open_store(_i, 64 * 1024);
+        ck_assert_int_eq(hl_store_persist_load(again, path, now, test_pool, &rep),
+                         APR_SUCCESS);
+        ck_assert_int_eq(hl_store_counter_snapshot(again, HISTORY, &snap),
+                         APR_SUCCESS);
+        ck_assert_uint_eq(snap.current_value, 7);
+        ck_assert_int_eq(snap.recent[4].complete, 1);
+        ck_assert_int_eq(snap.recent[4].pid, 31);
+        ck_assert_int_eq(hl_store_cache_get(again, test_pool, "k\0\xff", 3, now,
+                                            &r), APR_SUCCESS);
+        ck_assert_uint_eq(r.vlen, 2);
+        ck_assert(memcmp(r.value, "v\0", 2) == 0);
+        ck_assert_int_eq(r.expires, now + SEC(600));
+        ck_assert_uint_eq(r.access_count, 2);
+        ck_assert_uint_eq(r.version, version);
+        memset(&w, 0, sizeof(w));
+        ck_assert_int_eq(hl_store_cache_put(again, "new", 3, "y", 1, now, 0,
+                                            NULL, &w), APR_SUCCESS);
+        ck_assert_uint_gt(w.version, gone);
+        ck_assert_uint_gt(w.version, version);
+        hl_store_close(again);
+    }
+    apr_file_remove(path, test_pool);
+}
+END_TEST
+
 /* The spec picks a backend; an unknown one is refused with a message. */
 START_TEST(test_spec_checked)
 {
@@ -442,6 +516,10 @@ START_TEST(test_spec_checked)
     ck_assert_ptr_nonnull(strstr(error, "memcached"));
     ck_assert_ptr_nonnull(strstr(error, "shm"));
     ck_assert_int_eq(hl_store_spec_check(test_pool, "", &error), APR_EINVAL);
+    error = NULL;
+    ck_assert_int_eq(hl_store_persist_check(test_pool, "memcached", &error),
+                     APR_EINVAL);
+    ck_assert_ptr_nonnull(strstr(error, "memcached"));
 }
 END_TEST
 
@@ -1021,6 +1099,7 @@ Suite *store_suite(void)
     tcase_add_loop_test(tc, test_lengths_at_and_past_the_limits, 0, NBACKENDS);
     tcase_add_loop_test(tc, test_value_larger_than_the_cache, 0, NBACKENDS);
     tcase_add_loop_test(tc, test_usage, 0, NBACKENDS);
+    tcase_add_loop_test(tc, test_persist_file_or_refusal, 0, NBACKENDS);
     tcase_add_test(tc, test_spec_checked);
     tcase_add_loop_test(tc, test_versions_change_on_every_write, 0, NBACKENDS);
     tcase_add_loop_test(tc, test_conditional_writes, 0, NBACKENDS);

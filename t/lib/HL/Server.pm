@@ -136,6 +136,7 @@ sub request {
     my $req = HTTP::Request->new($method, "http://127.0.0.1:$self->{port}$path",
                                  [ Host => $o{host} || '127.0.0.1' ]);
     $req->content($o{content}) if defined $o{content};
+    $req->header(@{ $o{headers} }) if $o{headers};
     my $res = $self->{ua}->request($req);
     my $j = eval { JSON::PP->new->decode($res->content) };
     return ($res, $j);

@@ -1,0 +1,265 @@
+/* hl_persist: HyperlanePersistFile and HyperlanePersistInterval, the
+ * snapshot file of the store (src/store/hl_snapshot.h has the format and
+ * the consistency a snapshot gives).  Nothing here runs in a request:
+ *
+ *   - the load, in the parent's first real post_config (the configuration
+ *     check never loads), before any child exists;
+ *   - the periodic writes, in a helper process the parent forks in each
+ *     post_config, as mod_cgid forks its daemon, and registers as an
+ *     "other child" (the MPM tells it of the helper's death, and it is
+ *     started again); it sleeps the interval, writes, and exits with its
+ *     parent or at the next restart;
+ *   - the last write at a clean stop, in the parent, from a cleanup of the
+ *     configuration pool, once the MPM has reaped the children and the
+ *     helper is gone.
+ *
+ * Why a helper: the MPMs run the monitor hook in the parent only every
+ * ten seconds, and a write there would hold up the parent's maintenance;
+ * mod_watchdog gives threads in the parent only to MPMs that do not fork
+ * (a thread holding the lock while the parent forks a child would leave
+ * the child a lock it can never take), and its child watchdogs would
+ * write as the children's user, who may not write where the parent keeps
+ * the file.  The helper is the parent's own copy (root, the same mapping
+ * of the segment): it reads the segment as memory a hostile child may
+ * have changed, as the parent does, and takes the store's lock only a
+ * batch at a time. */
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+
+#include "ap_mpm.h"
+
+#include <apr_signal.h>
+#include <apr_strings.h>
+#include <apr_thread_proc.h>
+#include <signal.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+#include "hl_apache.h"
+
+/* Its messages carry the module's name, so that "LogLevel warn
+ * hyperlane:info" shows each snapshot written (bench/run does). */
+APLOG_USE_MODULE(hyperlane);
+
+/* Writes one snapshot; logged at info when written, as an error if not. */
+static apr_status_t persist_write(server_rec *s, hl_runtime *rt,
+                                  apr_pool_t *parent, const char *when)
+{
+    apr_pool_t *p;
+    hl_persist_report rep;
+    apr_status_t rv;
+
+    apr_pool_create(&p, parent);
+    rv = hl_store_persist_save(rt->store, rt->persist_path, apr_time_now(),
+                               p, &rep);
+    if (rv == APR_SUCCESS)
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
+                     "mod_hyperlane: snapshot (%s) written to %s: counter %"
+                     APR_UINT64_T_FMT ", %" APR_UINT64_T_FMT " history entries, %"
+                     APR_UINT64_T_FMT " cache entries, %" APR_UINT64_T_FMT
+                     " bytes, %" APR_UINT64_T_FMT " batches, %" APR_TIME_T_FMT
+                     " ms", when, rt->persist_path, rep.counter_value,
+                     rep.history_in_file, rep.entries_in_file, rep.bytes,
+                     rep.batches, apr_time_as_msec(rep.took));
+    else
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
+                     "mod_hyperlane: snapshot (%s) to %s not written: %s; the "
+                     "file keeps the previous one", when, rt->persist_path,
+                     rep.why[0] ? rep.why : "error");
+    apr_pool_destroy(p);
+    return rv;
+}
+
+/* What the cleanup and the helper need, per configuration generation. */
+typedef struct persist_gen {
+    server_rec *s;
+    hl_runtime *rt;
+    apr_pool_t *pconf;
+    apr_proc_t helper;          /* pid 0: none running */
+} persist_gen;
+
+static void helper_start(persist_gen *g);
+
+/* The helper: a write every interval, until its parent is gone (or it is
+ * told to stop).  It never returns. */
+static void helper_main(persist_gen *g)
+{
+    hl_runtime *rt = g->rt;
+    pid_t parent = rt->parent_pid;
+    apr_pool_t *p;
+    sigset_t all;
+    unsigned i;
+    static const int handled[] = { SIGTERM, SIGHUP, SIGUSR1, SIGINT, SIGWINCH,
+                                   SIGPIPE, SIGCHLD };
+
+    /* httpd's handlers would treat a signal as an order to the server. */
+    for (i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
+        signal(handled[i], SIG_DFL);
+    signal(SIGPIPE, SIG_IGN);
+    sigfillset(&all);
+    sigprocmask(SIG_UNBLOCK, &all, NULL);
+#ifdef PR_SET_PDEATHSIG
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+#endif
+    if (getppid() != parent)
+        _exit(0);
+    apr_pool_create(&p, NULL);
+    if (hl_store_child_init(rt->store, p) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, g->s, "mod_hyperlane: the "
+                     "snapshot writer cannot attach the %s mutex", HL_MUTEX_TYPE);
+        _exit(1);
+    }
+    for (;;) {
+        apr_time_t next = apr_time_now() + rt->persist_interval;
+        apr_pool_t *once;
+        while (apr_time_now() < next) {
+            apr_interval_time_t left = next - apr_time_now();
+            apr_sleep(left < apr_time_from_msec(100) ? left : apr_time_from_msec(100));
+            if (getppid() != parent)
+                _exit(0);
+        }
+        apr_pool_create(&once, p);
+        persist_write(g->s, rt, once, "periodic");
+        apr_pool_destroy(once);
+    }
+}
+
+/* The MPM reaps the helper with its children and tells us here. */
+static void helper_maint(int reason, void *data, apr_wait_t status)
+{
+    persist_gen *g = data;
+    int state = AP_MPMQ_STOPPING;
+    switch (reason) {
+    case APR_OC_REASON_DEATH:
+    case APR_OC_REASON_LOST:
+        apr_proc_other_child_unregister(g);
+        g->helper.pid = 0;
+        if (ap_mpm_query(AP_MPMQ_MPM_STATE, &state) == APR_SUCCESS
+            && state != AP_MPMQ_STOPPING) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, g->s, "mod_hyperlane: the "
+                         "snapshot writer exited (status %d); starting another",
+                         status);
+            helper_start(g);
+        }
+        break;
+    case APR_OC_REASON_RESTART:
+        apr_proc_other_child_unregister(g);
+        break;
+    default:    /* unregistered: the cleanup stops it */
+        break;
+    }
+}
+
+static void helper_start(persist_gen *g)
+{
+    apr_status_t rv = apr_proc_fork(&g->helper, g->pconf);
+    if (rv == APR_INCHILD)
+        helper_main(g);
+    if (rv != APR_INPARENT) {
+        g->helper.pid = 0;
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, g->s, "mod_hyperlane: cannot "
+                     "start the snapshot writer: snapshots only at a clean stop");
+        return;
+    }
+    apr_proc_other_child_register(&g->helper, helper_maint, g, NULL, g->pconf);
+}
+
+/* At every restart and at the stop: the helper goes (a write it was in
+ * leaves only its temporary file; the file keeps the last whole one).
+ * At the stop the server is exiting, the MPM has reaped the children,
+ * and the parent writes the last snapshot. */
+static apr_status_t persist_cleanup(void *data)
+{
+    persist_gen *g = data;
+    if (getpid() != g->rt->parent_pid)
+        return APR_SUCCESS;
+    if (g->helper.pid > 0) {
+        int code;
+        apr_exit_why_e why;
+        kill(g->helper.pid, SIGTERM);
+        apr_proc_wait(&g->helper, &code, &why, APR_WAIT);
+        g->helper.pid = 0;
+    }
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_EXITING && g->rt->persist_path)
+        persist_write(g->s, g->rt, g->s->process->pool, "at stop");
+    return APR_SUCCESS;
+}
+
+static void log_loaded(server_rec *s, const char *path, const hl_persist_report *r)
+{
+    char when[APR_RFC822_DATE_LEN];
+    apr_rfc822_date(when, r->written_at);
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                 "mod_hyperlane: restored from %s (written %s, history size %u, "
+                 "cache %" APR_SIZE_T_FMT " bytes): counter %" APR_UINT64_T_FMT
+                 ", history %" APR_UINT64_T_FMT " of %" APR_UINT64_T_FMT
+                 " entries, cache %" APR_UINT64_T_FMT " of %" APR_UINT64_T_FMT
+                 " entries (%" APR_UINT64_T_FMT " expired, %" APR_UINT64_T_FMT
+                 " did not fit the new sizes), cache versions past %"
+                 APR_UINT64_T_FMT ", in %" APR_TIME_T_FMT " ms",
+                 path, when, r->made_with.history_capacity,
+                 r->made_with.cache_bytes, r->counter_value,
+                 r->history_restored, r->history_in_file, r->entries_restored,
+                 r->entries_in_file, r->entries_expired, r->entries_left_out,
+                 r->last_version, apr_time_as_msec(r->took));
+}
+
+static void persist_load(server_rec *s, hl_runtime *rt, apr_pool_t *ptemp)
+{
+    hl_persist_report rep;
+    apr_status_t rv = hl_store_persist_load(rt->store, rt->persist_path,
+                                            apr_time_now(), ptemp, &rep);
+    if (rv == APR_SUCCESS)
+        log_loaded(s, rt->persist_path, &rep);
+    else if (rv == APR_ENOENT)
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "mod_hyperlane: no "
+                     "snapshot at %s yet: starting empty", rt->persist_path);
+    else
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
+                     "mod_hyperlane: snapshot %s not loaded: %s; %s; starting "
+                     "empty", rt->persist_path, rep.why[0] ? rep.why : "error",
+                     rep.moved_aside
+                         ? apr_pstrcat(ptemp, "moved aside to ", rt->persist_path,
+                                       ".bad", NULL)
+                         : "it could not be moved aside");
+}
+
+void hl_persist_configure(server_rec *s, hl_runtime *rt, apr_pool_t *pconf,
+                          apr_pool_t *ptemp, int first)
+{
+    hl_server_conf *sc = hl_server_conf_of(s);
+    persist_gen *g;
+    const char *path;
+
+    rt->parent_pid = getpid();
+    if (!hl_persist_on(sc)) {
+        rt->persist_path = NULL;
+        return;
+    }
+    /* A relative path is under DefaultRuntimeDir, as mod_slotmem_shm's. */
+    path = ap_runtime_dir_relative(pconf, sc->persist_file);
+    if (!path) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "mod_hyperlane: "
+                     "HyperlanePersistFile %s is not a usable path: no "
+                     "snapshot file", sc->persist_file);
+        rt->persist_path = NULL;
+        return;
+    }
+    if (!rt->persist_path || strcmp(rt->persist_path, path) != 0)
+        rt->persist_path = apr_pstrdup(s->process->pool, path);
+    rt->persist_interval = apr_time_from_sec(
+        hl_config_get(&sc->cfg, HL_D_PERSIST_INTERVAL));
+    if (first)
+        persist_load(s, rt, ptemp);
+    g = apr_pcalloc(pconf, sizeof(*g));
+    g->s = s;
+    g->rt = rt;
+    g->pconf = pconf;
+    apr_pool_cleanup_register(pconf, g, persist_cleanup, apr_pool_cleanup_null);
+    if (rt->persist_interval)
+        helper_start(g);
+}
