@@ -9,10 +9,13 @@ use lib 't/lib', 'lib';
 
 use Apache::Test;
 use Apache::TestUtil;
-use HL::Test qw(check json_req port);
+use HL::Test qw(check check_store json_req port);
 use HL::CacheAPI qw(ka_connect ka_request pid_of_connection);
 
-plan tests => 43;
+plan tests => 44;
+
+# A run meant for Redis (t/steps/redis) must not pass on shm.
+check_store((json_req('GET', '/hl/cache'))[1]);
 
 sub etag_of { my $v = shift; return qq{"$v"} }
 

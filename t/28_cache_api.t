@@ -8,12 +8,15 @@ use lib 't/lib', 'lib';
 
 use Apache::Test;
 use Apache::TestUtil;
-use HL::Test qw(check json_req);
+use HL::Test qw(check check_store json_req);
 use HTTP::Date qw(str2time);
 use JSON::PP ();
 use Time::HiRes qw(sleep time);
 
-plan tests => 81;
+plan tests => 82;
+
+# A run meant for Redis (t/steps/redis) must not pass on shm.
+check_store((json_req('GET', '/hl/cache'))[1]);
 
 my $json = JSON::PP->new->utf8->canonical;
 

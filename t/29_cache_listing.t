@@ -2,7 +2,9 @@
 # 1,000 through the cursor while two writers insert and delete other keys
 # and a reader keeps hitting one entry.  Every key present throughout is
 # seen, no page is over its limit, and the hits are served all along.  A
-# private server with a cache big enough that nothing is evicted (checked).
+# private server with a cache big enough that nothing is evicted (checked),
+# on the suite's store (HL::SuiteStore: shm, or a Redis under t/steps/redis,
+# with keys of its own).
 use strict;
 use warnings FATAL => 'all';
 use lib 't/lib', 'lib';
@@ -10,19 +12,20 @@ use lib 't/lib', 'lib';
 use Apache::Test;
 use Apache::TestUtil;
 use HL::Server;
-use HL::Test qw(check);
+use HL::SuiteStore ();
+use HL::Test qw(check check_store);
 use HL::CacheAPI qw(ka_connect ka_request);
 use File::Temp qw(tempdir);
 use Time::HiRes qw(sleep time);
 
-plan tests => 13;
+plan tests => 14;
 
 my $KEYS = 100_000;
 my $PAGE = 1_000;
 my $deadline = time + 300;     # the whole test, generously
 
 my $srv = HL::Server->new;
-$srv->configure(<<'CONF');
+$srv->configure(HL::SuiteStore::conf('t29:') . <<'CONF');
 HyperlaneCacheSize 64M
 HyperlaneCacheBulkMaxKeys 1000
 HyperlaneCacheListMax 1000
@@ -35,6 +38,7 @@ KeepAliveTimeout 60
 CONF
 check($srv->start, 'private server with a 64M cache');
 my $port = $srv->port;
+check_store(($srv->request('GET', '/hl/cache'))[1]);
 
 # The keys, a thousand to a bulk set (the bodies written by hand: the
 # keys are plain ASCII, and a pure-Perl encoder would take most of the

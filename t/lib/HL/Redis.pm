@@ -229,6 +229,36 @@ sub _reply {
     die "not a redis reply: $line\n";
 }
 
+# run_with(LOG, COMMAND...): COMMAND with a private redis-server as the
+# suite's store (HL_STORE its URL, HL_REDIS_PREFIX a fresh prefix: see
+# HL::SuiteStore); its exit code, or 1 if redis-server did not start.
+# redis-server is stopped whatever happens, its log copied to LOG.
+# t/steps/redis runs it as
+#     perl -MHL::Redis -e 'exit HL::Redis::run_with(@ARGV)' LOG COMMAND...
+sub run_with {
+    my ($log, @cmd) = @_;
+    my $redis = eval { HL::Redis->new };
+    if (!$redis) {
+        print STDERR "no private redis-server for the suite: $@";
+        return 1;
+    }
+    local $ENV{HL_STORE} = $redis->url;
+    local $ENV{HL_REDIS_PREFIX} = "hl-suite-$$:";
+    my $pid = fork() // die "fork: $!";
+    if (!$pid) {
+        { exec @cmd }
+        print STDERR "$cmd[0]: $!\n";
+        POSIX::_exit(127);
+    }
+    # TERM, INT or HUP (HL::Cleanup) end this process, and so redis-server;
+    # the command gets them too (its process group).
+    waitpid($pid, 0);
+    my $rc = $? & 127 ? 128 + ($? & 127) : $? >> 8;
+    if (open my $fh, '>', $log) { print $fh $redis->log; close $fh }
+    $redis->stop;
+    return $rc;
+}
+
 sub DESTROY {
     my $self = shift;
     local ($@, $?);

@@ -7,6 +7,7 @@ use warnings FATAL => 'all';
 
 use Apache::Test ();
 use Apache::TestRequest ();
+use HL::SuiteStore ();
 use IO::Socket::INET ();
 use IO::Select ();
 use JSON::PP ();
@@ -16,7 +17,8 @@ use Exporter 'import';
 
 our @EXPORT_OK = qw(check json_req connect_server send_request one_request
                     read_response refsum decode_json_ok hammer port httpd_pid
-                    wait_for_generation children_of fork_clients read_file);
+                    wait_for_generation children_of fork_clients read_file
+                    check_store);
 
 # ok() of Test.pm compares when given two arguments; check() takes a
 # condition and a name, and prints the name on failure.
@@ -27,6 +29,15 @@ sub check {
 }
 
 sub port { Apache::Test::vars('port') }
+
+# check() that $stats, the answer of GET cache, comes from the store this
+# run means (HL::SuiteStore): shm, or Redis under t/steps/redis.
+sub check_store {
+    my ($stats) = @_;
+    my $want = HL::SuiteStore::kind();
+    my $got = ref $stats eq 'HASH' ? $stats->{store} // 'nothing' : 'no JSON';
+    return check($got eq $want, "the store is $want (the server says $got)");
+}
 
 # (HTTP::Response, decoded JSON or undef)
 sub json_req {
