@@ -246,13 +246,17 @@ sub run_with {
     local $ENV{HL_REDIS_PREFIX} = "hl-suite-$$:";
     my $pid = fork() // die "fork: $!";
     if (!$pid) {
+        setpgrp(0, 0);
         { exec @cmd }
         print STDERR "$cmd[0]: $!\n";
         POSIX::_exit(127);
     }
-    # TERM, INT or HUP (HL::Cleanup) end this process, and so redis-server;
-    # the command gets them too (its process group).
+    # TERM, INT or HUP end this process (HL::Cleanup): the command's
+    # process group is sent TERM first, then redis-server is stopped.
+    my $child = bless { pid => $pid }, 'HL::Redis::Command';
+    HL::Cleanup::register($child);
     waitpid($pid, 0);
+    HL::Cleanup::forget($child);
     my $rc = $? & 127 ? 128 + ($? & 127) : $? >> 8;
     if (open my $fh, '>', $log) { print $fh $redis->log; close $fh }
     $redis->stop;
@@ -263,6 +267,14 @@ sub DESTROY {
     my $self = shift;
     local ($@, $?);
     $self->stop if $self->{dir};
+}
+
+package HL::Redis::Command;
+
+sub stop {
+    my $self = shift;
+    kill 'TERM', -$self->{pid};
+    waitpid($self->{pid}, 0);
 }
 
 1;

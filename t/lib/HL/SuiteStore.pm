@@ -15,11 +15,15 @@ sub kind { $ENV{HL_STORE} ? 'redis' : 'shm' }
 
 # The configuration lines of the store, '' for shm.  $suffix is added to
 # the key prefix: a private server beside the suite's keeps keys of its own.
+# The command timeout is generous (as in t/20): a thousand-key bulk call
+# on a busy machine may take longer than the default, and these files
+# check the answers; t/21_redis_faults.t checks the timeouts.
 sub conf {
     my ($suffix) = @_;
     return '' unless $ENV{HL_STORE};
     my $prefix = ($ENV{HL_REDIS_PREFIX} // 'hyperlane:') . ($suffix // '');
-    return "HyperlaneStore $ENV{HL_STORE}\nHyperlaneRedisPrefix $prefix\n";
+    return "HyperlaneStore $ENV{HL_STORE}\nHyperlaneRedisPrefix $prefix\n"
+         . "HyperlaneRedisTimeout 5000\n";
 }
 
 1;
