@@ -258,9 +258,25 @@ sub run_with {
     waitpid($pid, 0);
     HL::Cleanup::forget($child);
     my $rc = $? & 127 ? 128 + ($? & 127) : $? >> 8;
-    if (open my $fh, '>', $log) { print $fh $redis->log; close $fh }
+    if (open my $fh, '>', $log) {
+        print $fh $redis->log, $redis->slowest;
+        close $fh;
+    }
     $redis->stop;
     return $rc;
+}
+
+# Redis's slow log (commands over 10 ms, the default), slowest first, one
+# line each: what to look at when the module's commands hit its timeout.
+sub slowest {
+    my $self = shift;
+    my $log = eval { $self->command('SLOWLOG', 'GET', 128) };
+    return '' unless ref $log eq 'ARRAY';
+    my @lines = map { sprintf "slowlog: %d us: %s\n", $_->[2],
+                          join(' ', map { substr($_, 0, 40) } grep { defined }
+                                        @{ $_->[3] }[0 .. 2]) }
+                sort { $b->[2] <=> $a->[2] } @$log;
+    return join '', @lines;
 }
 
 sub DESTROY {
