@@ -374,14 +374,82 @@ static struct timeval timeval_of(apr_interval_time_t t)
     return tv;
 }
 
+/* n in decimal at out, NUL-terminated; its length.  apr_snprintf costs
+ * more than the rest of an increment's own formatting. */
+static apr_size_t decimal_text(char *out, apr_int64_t n)
+{
+    char digits[24];
+    apr_uint64_t u = n < 0 ? 0 - (apr_uint64_t)n : (apr_uint64_t)n;
+    apr_size_t len = 0, i = 0;
+    do {
+        digits[i++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (n < 0)
+        out[len++] = '-';
+    while (i)
+        out[len++] = digits[--i];
+    out[len] = '\0';
+    return len;
+}
+
+/* The room resp_format needs for a command. */
+static apr_size_t resp_size(int argc, const size_t *argvlen)
+{
+    apr_size_t need = 24 + 1;          /* "*argc\r\n", and the NUL */
+    int i;
+    for (i = 0; i < argc; i++)
+        need += 24 + argvlen[i] + 2;   /* "$len\r\n" arg "\r\n" */
+    return need;
+}
+
+/* The command in Redis's protocol at out; its length.  Written here, not
+ * by redisCommandArgv, whose formatting (sdscatfmt) costs more than the
+ * rest of a call's work in this process. */
+static apr_size_t resp_format(char *out, int argc, const char **argv,
+                              const size_t *argvlen)
+{
+    apr_size_t at = 0;
+    int i;
+    out[at++] = '*';
+    at += decimal_text(out + at, argc);
+    out[at++] = '\r';
+    out[at++] = '\n';
+    for (i = 0; i < argc; i++) {
+        out[at++] = '$';
+        at += decimal_text(out + at, (apr_int64_t)argvlen[i]);
+        out[at++] = '\r';
+        out[at++] = '\n';
+        memcpy(out + at, argv[i], argvlen[i]);
+        at += argvlen[i];
+        out[at++] = '\r';
+        out[at++] = '\n';
+    }
+    return at;
+}
+
 /* Runs one command; its error, if any, as a status with its text. */
 static apr_status_t command(redisContext *c, redisReply **out, int argc,
                             const char **argv, const size_t *argvlen,
                             const char **detail)
 {
-    redisReply *r;
+    char small[1024];
+    apr_size_t need = resp_size(argc, argvlen);
+    char *buf = need <= sizeof(small) ? small : malloc(need);
+    redisReply *r = NULL;
+    int sent;
+
+    if (!buf) {
+        *detail = "out of memory";
+        return APR_ENOMEM;
+    }
+    sent = redisAppendFormattedCommand(c, buf, resp_format(buf, argc, argv,
+                                                           argvlen));
+    if (buf != small)
+        free(buf);
     errno = 0;
-    r = redisCommandArgv(c, argc, argv, argvlen);
+    if (sent != REDIS_OK || redisGetReply(c, (void **)&r) != REDIS_OK)
+        r = NULL;
     if (!r) {
         *detail = c->errstr;
         return hl_redis_status_of(c->err ? c->err : REDIS_ERR_OTHER, errno, NULL);
@@ -576,13 +644,19 @@ static apr_status_t fcall(redis_store *s, const char *fn, int nargs,
     apr_uint32_t epoch;
     int i, attempt;
 
-    apr_snprintf(name, sizeof(name), "%s_%s", HL_REDIS_LIBRARY, fn);
+    argvlen[1] = sizeof(HL_REDIS_LIBRARY) + strlen(fn);  /* lib _ fn */
+    if (argvlen[1] >= sizeof(name))
+        return APR_EINVAL;
+    memcpy(name, HL_REDIS_LIBRARY "_", sizeof(HL_REDIS_LIBRARY));
+    memcpy(name + sizeof(HL_REDIS_LIBRARY), fn,
+           argvlen[1] - sizeof(HL_REDIS_LIBRARY) + 1);
     argv[0] = "FCALL";
+    argvlen[0] = 5;
     argv[1] = name;
     argv[2] = "0";
+    argvlen[2] = 1;
     argv[3] = s->prefix;
-    for (i = 0; i < 4; i++)
-        argvlen[i] = strlen(argv[i]);
+    argvlen[3] = strlen(s->prefix);
     for (i = 0; i < nargs; i++) {
         argv[4 + i] = args[i];
         argvlen[4 + i] = lens ? lens[i] : strlen(args[i]);
@@ -661,19 +735,17 @@ static apr_status_t redis_counter_increment(hl_store *st, apr_int32_t pid,
                                             apr_uint64_t *value_out)
 {
     redis_store *s = st->impl;
-    char cap[24], now[24], pidtext[16];
-    const char *args[4];
+    char cap[24], now[24], pidtext[24];
+    const char *args[4] = { cap, now, pidtext, s->host };
+    size_t lens[4];
     redisReply *r;
     apr_status_t rv;
 
-    apr_snprintf(cap, sizeof(cap), "%u", s->sizes.history_capacity);
-    apr_snprintf(now, sizeof(now), "%" APR_TIME_T_FMT, apr_time_now());
-    apr_snprintf(pidtext, sizeof(pidtext), "%d", (int)pid);
-    args[0] = cap;
-    args[1] = now;
-    args[2] = pidtext;
-    args[3] = s->host;
-    if ((rv = fcall(s, "incr", 4, args, NULL, &r)) != APR_SUCCESS)
+    lens[0] = decimal_text(cap, s->sizes.history_capacity);
+    lens[1] = decimal_text(now, apr_time_now());
+    lens[2] = decimal_text(pidtext, pid);
+    lens[3] = strlen(s->host);
+    if ((rv = fcall(s, "incr", 4, args, lens, &r)) != APR_SUCCESS)
         return rv;
     if (r->type == REDIS_REPLY_INTEGER && r->integer > 0)
         *value_out = (apr_uint64_t)r->integer;
@@ -788,11 +860,10 @@ static apr_status_t fcall_key(redis_store *s, const char *fn, const void *key,
 
     if (rv != APR_SUCCESS)
         return rv;
-    apr_snprintf(nowtext, sizeof(nowtext), "%" APR_TIME_T_FMT, now);
     args[0] = key;
     lens[0] = klen;
     args[1] = nowtext;
-    lens[1] = strlen(nowtext);
+    lens[1] = decimal_text(nowtext, now);
     return fcall(s, fn, 2, args, lens, r);
 }
 
