@@ -555,23 +555,15 @@ static apr_status_t connect_to(redis_store *s, redisContext **out,
     return APR_SUCCESS;
 }
 
+/* A slot for a connection, not yet connected.  apr_reslist holds its
+ * lock while it makes a resource, so connecting there would keep every
+ * other thread of the process waiting, one timeout after another while
+ * Redis stalls: conn_acquire connects outside the lock instead. */
 static apr_status_t conn_make(void **resource, void *params, apr_pool_t *pool)
 {
-    redis_store *s = params;
-    char detail[256];
-    redis_conn *conn = malloc(sizeof(*conn));
-    apr_status_t rv;
+    redis_conn *conn = calloc(1, sizeof(*conn));
     if (!conn)
         return APR_ENOMEM;
-    conn->epoch = __atomic_load_n(&s->epoch, __ATOMIC_ACQUIRE);
-    rv = connect_to(s, &conn->c, detail, sizeof(detail));
-    if (rv != APR_SUCCESS) {
-        free(conn);
-        /* The connections made before are as good as gone. */
-        __atomic_add_fetch(&s->epoch, 1, __ATOMIC_ACQ_REL);
-        note_failure(s, rv, "cannot connect", detail, 1);
-        return rv;
-    }
     *resource = conn;
     return APR_SUCCESS;
 }
@@ -579,7 +571,8 @@ static apr_status_t conn_make(void **resource, void *params, apr_pool_t *pool)
 static apr_status_t conn_free(void *resource, void *params, apr_pool_t *pool)
 {
     redis_conn *conn = resource;
-    redisFree(conn->c);
+    if (conn->c)
+        redisFree(conn->c);
     free(conn);
     return APR_SUCCESS;
 }
@@ -596,12 +589,14 @@ static apr_status_t conns_make(redis_store *s, apr_pool_t *pool)
 
 /* A connection, unless Redis failed lately (then at once the status it
  * failed with, until the retry interval is over and this caller is the
- * one that tries again). */
+ * one that tries again).  A slot never connected, or connected before
+ * the last failure, connects anew. */
 static apr_status_t conn_acquire(redis_store *s, redis_conn **conn)
 {
     apr_int64_t until = __atomic_load_n(&s->down_until, __ATOMIC_ACQUIRE);
+    char detail[256];
+    apr_uint32_t epoch;
     apr_status_t rv;
-    int stale;
     if (until) {
         apr_time_t now = apr_time_now();
         if (now < until
@@ -610,16 +605,27 @@ static apr_status_t conn_acquire(redis_store *s, redis_conn **conn)
                                             __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
             return (apr_status_t)__atomic_load_n(&s->last_error, __ATOMIC_RELAXED);
     }
-    for (stale = 0; stale <= s->max_connections; stale++) {
-        rv = apr_reslist_acquire(s->conns, (void **)conn);
-        if (rv == APR_EAGAIN || rv == APR_TIMEUP)
-            return APR_TIMEUP;     /* every connection busy for the timeout */
-        if (rv != APR_SUCCESS
-            || (*conn)->epoch == __atomic_load_n(&s->epoch, __ATOMIC_ACQUIRE))
-            return rv;
-        apr_reslist_invalidate(s->conns, *conn);
+    rv = apr_reslist_acquire(s->conns, (void **)conn);
+    if (rv == APR_EAGAIN || rv == APR_TIMEUP)
+        return APR_TIMEUP;         /* every connection busy for the timeout */
+    if (rv != APR_SUCCESS)
+        return rv;
+    epoch = __atomic_load_n(&s->epoch, __ATOMIC_ACQUIRE);
+    if ((*conn)->c && (*conn)->epoch == epoch)
+        return APR_SUCCESS;
+    if ((*conn)->c)
+        redisFree((*conn)->c);
+    (*conn)->c = NULL;
+    (*conn)->epoch = epoch;
+    rv = connect_to(s, &(*conn)->c, detail, sizeof(detail));
+    if (rv != APR_SUCCESS) {
+        (*conn)->c = NULL;
+        /* The connections made before are as good as gone. */
+        __atomic_add_fetch(&s->epoch, 1, __ATOMIC_ACQ_REL);
+        note_failure(s, rv, "cannot connect", detail, 1);
+        apr_reslist_release(s->conns, *conn);
     }
-    return APR_ECONNREFUSED;
+    return rv;
 }
 
 static int function_missing(const redisReply *r)
