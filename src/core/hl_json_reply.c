@@ -208,6 +208,7 @@ static char *put_rfc3339(char *p, apr_time_t when)
 static char *entry_times(char *p, apr_time_t when, second_memo *memo)
 {
     apr_int64_t usec = when % APR_USEC_PER_SEC;
+    const char *micros = NULL;          /* the six digits, once written */
 
     if (when < APR_USEC_PER_SEC) {   /* no second's digits to lead time_us */
         p = put_rfc3339(p, when);
@@ -224,12 +225,17 @@ static char *entry_times(char *p, apr_time_t when, second_memo *memo)
         memcpy(p, memo->date, SECOND_TEXT_LEN);
         p += SECOND_TEXT_LEN;
         *p++ = '.';
+        micros = p;
         p = digits(p, usec, 6);
         p = hl_jsonw_paste(p, "Z\"");
     }
     p = hl_jsonw_paste(p, ",\"time_us\":");
     memcpy(p, memo->secs, (apr_size_t)memo->secs_len);
-    return digits(p + memo->secs_len, usec, 6);
+    p += memo->secs_len;
+    if (!micros)
+        return digits(p, usec, 6);
+    memcpy(p, micros, 6);
+    return p + 6;
 }
 
 /* The names and punctuation (under 80 bytes), three numbers and a time. */
