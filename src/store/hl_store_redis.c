@@ -577,11 +577,19 @@ static apr_status_t conn_free(void *resource, void *params, apr_pool_t *pool)
     return APR_SUCCESS;
 }
 
+/* The list gets a pool of its own, as mod_proxy gives its connection
+ * pools: apr_reslist allocates from it while requests run (under its
+ * own lock only), so no other thread may allocate from that pool. */
 static apr_status_t conns_make(redis_store *s, apr_pool_t *pool)
 {
-    apr_status_t rv = apr_reslist_create(&s->conns, 0, s->max_connections,
-                                         s->max_connections, 0, conn_make,
-                                         conn_free, s, pool);
+    apr_pool_t *own;
+    apr_status_t rv = apr_pool_create(&own, pool);
+    if (rv != APR_SUCCESS)
+        return rv;
+    apr_pool_tag(own, "hl_redis_conns");
+    rv = apr_reslist_create(&s->conns, 0, s->max_connections,
+                            s->max_connections, 0, conn_make, conn_free, s,
+                            own);
     if (rv == APR_SUCCESS)
         apr_reslist_timeout_set(s->conns, s->timeout);
     return rv;
