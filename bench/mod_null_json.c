@@ -9,6 +9,9 @@
  *   NullJsonStatsSize N   bytes of the body for URIs ending in /stats
  *                         (default: NullJsonSize), so that the baseline
  *                         of counter/stats writes as much as it does
+ *   NullJsonSetSize N     bytes of the body for URIs ending in /set
+ *                         (default: NullJsonSize): the answer of a cache
+ *                         set, for the baseline that reads a PUT body
  *   NullJsonNoWalk /p     map_to_storage: URIs under /p skip the directory
  *                         walk and file mapping (a Location handler needs
  *                         neither), so the ceiling is the real one
@@ -45,8 +48,8 @@
 module AP_MODULE_DECLARE_DATA null_json_module;
 
 typedef struct {
-    apr_size_t size, stats_size;
-    const char *body, *stats_body;   /* built in post_config */
+    apr_size_t size, stats_size, set_size;
+    const char *body, *stats_body, *set_body;   /* built in post_config */
     const char *no_walk;       /* URI prefix, or NULL */
     const char *quick;         /* URI prefix, or NULL */
 } nj_config;
@@ -64,23 +67,16 @@ static nj_config *config_of(server_rec *s)
     return ap_get_module_config(s->module_config, &null_json_module);
 }
 
+/* The three size directives; cmd->info is the field's offset. */
 static const char *set_size(cmd_parms *cmd, void *dummy, const char *arg)
 {
     apr_int64_t n = apr_atoi64(arg);
     (void)dummy;
     if (n < 16 || n > 1024 * 1024)
-        return "NullJsonSize must be between 16 and 1048576";
-    config_of(cmd->server)->size = (apr_size_t)n;
-    return NULL;
-}
-
-static const char *set_stats_size(cmd_parms *cmd, void *dummy, const char *arg)
-{
-    apr_int64_t n = apr_atoi64(arg);
-    (void)dummy;
-    if (n < 16 || n > 1024 * 1024)
-        return "NullJsonStatsSize must be between 16 and 1048576";
-    config_of(cmd->server)->stats_size = (apr_size_t)n;
+        return apr_pstrcat(cmd->pool, cmd->cmd->name,
+                           " must be between 16 and 1048576", NULL);
+    *(apr_size_t *)((char *)config_of(cmd->server)
+                    + (apr_size_t)cmd->info) = (apr_size_t)n;
     return NULL;
 }
 
@@ -130,6 +126,9 @@ static int nj_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     if (!c->stats_size)
         c->stats_size = c->size;
     c->stats_body = make_body(pconf, c->stats_size);
+    if (!c->set_size)
+        c->set_size = c->size;
+    c->set_body = make_body(pconf, c->set_size);
     return OK;
 }
 
@@ -138,24 +137,32 @@ static int has_prefix(const char *uri, const char *prefix)
     return prefix && uri && strncmp(uri, prefix, strlen(prefix)) == 0;
 }
 
-static int ends_with_stats(const char *uri)
+static int ends_with(const char *uri, const char *tail)
 {
-    apr_size_t n = strlen(uri);
-    return n >= 6 && strcmp(uri + n - 6, "/stats") == 0;
+    apr_size_t n = strlen(uri), t = strlen(tail);
+    return n >= t && strcmp(uri + n - t, tail) == 0;
 }
 
 /* The same headers as mod_hyperlane's send_json. */
 static int write_body(request_rec *r)
 {
     nj_config *c = config_of(r->server);
-    int stats = ends_with_stats(r->uri);
-    apr_size_t size = stats ? c->stats_size : c->size;
+    const char *body = c->body;
+    apr_size_t size = c->size;
+    if (ends_with(r->uri, "/stats")) {
+        body = c->stats_body;
+        size = c->stats_size;
+    }
+    else if (ends_with(r->uri, "/set")) {
+        body = c->set_body;
+        size = c->set_size;
+    }
     r->status = HTTP_OK;
     ap_set_content_type(r, "application/json");
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     ap_set_content_length(r, (apr_off_t)size);
     if (!r->header_only)
-        ap_rwrite(stats ? c->stats_body : c->body, (int)size, r);
+        ap_rwrite(body, (int)size, r);
     return OK;
 }
 
@@ -218,10 +225,15 @@ static int nj_map_to_storage(request_rec *r)
 }
 
 static const command_rec nj_cmds[] = {
-    AP_INIT_TAKE1("NullJsonSize", set_size, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("NullJsonSize", set_size,
+                  (void *)APR_OFFSETOF(nj_config, size), RSRC_CONF,
                   "bytes of the constant JSON body"),
-    AP_INIT_TAKE1("NullJsonStatsSize", set_stats_size, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("NullJsonStatsSize", set_size,
+                  (void *)APR_OFFSETOF(nj_config, stats_size), RSRC_CONF,
                   "bytes of the body for URIs ending in /stats"),
+    AP_INIT_TAKE1("NullJsonSetSize", set_size,
+                  (void *)APR_OFFSETOF(nj_config, set_size), RSRC_CONF,
+                  "bytes of the body for URIs ending in /set"),
     AP_INIT_TAKE1("NullJsonNoWalk", set_no_walk, NULL, RSRC_CONF,
                   "URI prefix that skips the directory walk"),
     AP_INIT_TAKE1("NullJsonQuick", set_quick, NULL, RSRC_CONF,

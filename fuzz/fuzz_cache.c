@@ -31,6 +31,7 @@
 #define CHECK(cond) do { if (!(cond)) { \
         fprintf(stderr, "%s:%d: op %d: check failed: %s\n", __FILE__, \
                 __LINE__, op_no, #cond); abort(); } } while (0)
+#include "fuzz_common.h"
 
 #define NKEYS   24
 #define MAX_OPS 3000
@@ -47,7 +48,6 @@ typedef struct {
     apr_uint64_t evictions_at_set;
 } entry;
 
-static apr_pool_t *root;
 static const unsigned char *in, *in_end;
 static int op_no;
 static entry model[NKEYS];
@@ -57,14 +57,6 @@ static hl_cache_config cfg;
 static apr_time_t now;
 static apr_uint32_t in_flight;
 static hl_limiter *limiter;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc; (void)argv;
-    apr_initialize();
-    apr_pool_create(&root, NULL);
-    return 0;
-}
 
 static unsigned byte(void)
 {

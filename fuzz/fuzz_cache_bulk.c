@@ -22,20 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond) do { if (!(cond)) { \
-        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-        abort(); } } while (0)
+#include "fuzz_common.h"
 
-static apr_pool_t *root;
 static const hl_bulk_bounds bounds = { 16, 64, 1000, 8 };
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc; (void)argv;
-    apr_initialize();
-    apr_pool_create(&root, NULL);
-    return 0;
-}
 
 static void round_trip(apr_pool_t *p, const hl_bulk_request *req)
 {

@@ -20,25 +20,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond) do { if (!(cond)) { \
-        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-        abort(); } } while (0)
+#include "fuzz_common.h"
 
 #define MAX_CUTS 16
 
 /* The answers the module would send for these results parse as JSON. */
 static void written_json_parses(const hl_checksum *st, const hl_pooled *pl)
 {
-    static apr_pool_t *p;
+    apr_pool_t *p = root;
     hl_bufpool_stats ps;
     hl_jsonw w;
     apr_size_t len;
     json_object *o;
 
-    if (!p) {
-        apr_initialize();
-        apr_pool_create(&p, NULL);
-    }
     memset(&ps, 0, sizeof(ps));
     hl_jsonw_init(&w, p);
     hl_json_process(&w, st);

@@ -24,15 +24,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond) do { if (!(cond)) { \
-        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-                #cond); abort(); } } while (0)
+#include "fuzz_common.h"
 
 #define T0   ((apr_time_t)1700000000 * APR_USEC_PER_SEC)
 #define UNIT 16
 #define MAX_WRITES 64
 
-static apr_pool_t *root;
 static const unsigned char *in, *in_end;
 
 static const char *const header_fields[] = {
@@ -46,14 +43,6 @@ static const char *const block_fields[] = {
     "block.klen", "block.vlen", "block.id",
 };
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc; (void)argv;
-    apr_initialize();
-    apr_pool_create(&root, NULL);
-    return 0;
-}
 
 static unsigned byte(void)
 {

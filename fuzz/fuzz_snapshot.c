@@ -24,18 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond) do { if (!(cond)) { \
-        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-                #cond); abort(); } } while (0)
+#include "fuzz_common.h"
 
 #define T0 ((apr_time_t)1700000000 * APR_USEC_PER_SEC)
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc; (void)argv;
-    apr_initialize();
-    return 0;
-}
 
 static void resum(unsigned char *b, size_t len)
 {

@@ -84,11 +84,19 @@ int hl_stream_body(request_rec *r, apr_off_t own, hl_consume_fn consume,
     apr_bucket_brigade *bb;
     int done = 0;
 
+    apr_off_t length;
+
     if (own >= 0 && cl && apr_atoi64(cl) > own)
         return body_too_large(r, own);
     if (core_limit > 0 && cl && apr_atoi64(cl) > core_limit)
         return body_too_large(r, core_limit);
-    json_core_errors(r, core_limit);
+    /* A body of a valid Content-Length within the limits (checked just
+     * above) is one the HTTP input filter never refuses by itself: it
+     * needs no JSON error texts, which cost more than a short body's
+     * read (ap_http_filter parses the length with the same function). */
+    if (!cl || apr_table_get(r->headers_in, "Transfer-Encoding")
+        || !ap_parse_strict_length(&length, cl))
+        json_core_errors(r, core_limit);
     bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     while (!done) {
         apr_bucket *b;

@@ -1,6 +1,7 @@
 /* hl_cache_query: the cache API's query parameters and entity-tag lists
  * (hl_cache_query.h). */
 #include "hl_cache_query.h"
+#include "hl_jsonw.h"
 #include "hl_router.h"
 
 #include <apr_strings.h>
@@ -190,7 +191,19 @@ apr_status_t hl_etag_list_parse(const char *value, int weak,
     return APR_SUCCESS;
 }
 
+char *hl_etag_text(char out[HL_ETAG_SIZE], apr_uint64_t version)
+{
+    char digits[HL_JSONW_SPAN_NUMBER];
+    apr_size_t n = (apr_size_t)(hl_jsonw_span_u64(digits, version) - digits);
+    out[0] = '"';
+    memcpy(out + 1, digits, n);         /* at most 20 digits */
+    out[n + 1] = '"';
+    out[n + 2] = '\0';
+    return out;
+}
+
 const char *hl_etag_of(apr_pool_t *p, apr_uint64_t version)
 {
-    return apr_psprintf(p, "\"%" APR_UINT64_T_FMT "\"", version);
+    char tag[HL_ETAG_SIZE];
+    return apr_pstrdup(p, hl_etag_text(tag, version));
 }

@@ -56,6 +56,11 @@ apr_status_t hl_etag_list_parse(const char *value, int weak,
 /* The strong entity-tag of a version, "\"N\"", in p. */
 const char *hl_etag_of(apr_pool_t *p, apr_uint64_t version);
 
+/* The same into out, NUL-terminated; returns out.  Without printf: an
+ * entity-tag goes out with every cache write and hit. */
+#define HL_ETAG_SIZE 24
+char *hl_etag_text(char out[HL_ETAG_SIZE], apr_uint64_t version);
+
 /* A decimal integer of at most 19 digits with an optional '-' (when
  * signed_ok), and nothing else: 1 and *out, else 0. */
 int hl_parse_decimal(const char *s, apr_size_t len, int signed_ok,

@@ -1,5 +1,6 @@
 /* hl_json_reply: see hl_json_reply.h. */
 #include "hl_json_reply.h"
+#include "hl_cache_query.h"
 
 #include <apr_strings.h>
 #include <apr_time.h>
@@ -207,6 +208,7 @@ static char *put_rfc3339(char *p, apr_time_t when)
 static char *entry_times(char *p, apr_time_t when, second_memo *memo)
 {
     apr_int64_t usec = when % APR_USEC_PER_SEC;
+    const char *micros = NULL;          /* the six digits, once written */
 
     if (when < APR_USEC_PER_SEC) {   /* no second's digits to lead time_us */
         p = put_rfc3339(p, when);
@@ -223,12 +225,17 @@ static char *entry_times(char *p, apr_time_t when, second_memo *memo)
         memcpy(p, memo->date, SECOND_TEXT_LEN);
         p += SECOND_TEXT_LEN;
         *p++ = '.';
+        micros = p;
         p = digits(p, usec, 6);
         p = hl_jsonw_paste(p, "Z\"");
     }
     p = hl_jsonw_paste(p, ",\"time_us\":");
     memcpy(p, memo->secs, (apr_size_t)memo->secs_len);
-    return digits(p + memo->secs_len, usec, 6);
+    p += memo->secs_len;
+    if (!micros)
+        return digits(p, usec, 6);
+    memcpy(p, micros, 6);
+    return p + 6;
 }
 
 /* The names and punctuation (under 80 bytes), three numbers and a time. */
@@ -295,20 +302,13 @@ void hl_json_counter_stats(hl_jsonw *w, const hl_counter_snapshot *snap,
     hl_jsonw_end(w);
 }
 
-/* The strong entity-tag of a version, "\"N\"", into out[32]. */
-static const char *etag_text(char *out, apr_uint64_t version)
-{
-    apr_snprintf(out, 32, "\"%" APR_UINT64_T_FMT "\"", version);
-    return out;
-}
-
 /* "version", "etag" and "ttl_seconds" of an entry. */
 static void entry_members(hl_jsonw *w, apr_uint64_t version,
                           apr_time_t expires, apr_time_t now)
 {
-    char etag[32];
+    char etag[HL_ETAG_SIZE];
     hl_jsonw_kv_u64(w, "version", version);
-    hl_jsonw_kv_cstr(w, "etag", etag_text(etag, version));
+    hl_jsonw_kv_cstr(w, "etag", hl_etag_text(etag, version));
     hl_jsonw_key(w, "ttl_seconds");
     if (!expires)
         hl_jsonw_null(w);
@@ -414,14 +414,14 @@ void hl_json_cache_added(hl_jsonw *w, const char *key, apr_size_t klen,
 
 static void current_members(hl_jsonw *w, apr_uint64_t version)
 {
-    char etag[32];
+    char etag[HL_ETAG_SIZE];
     hl_jsonw_key(w, "current_version");
     if (!version) {
         hl_jsonw_null(w);
         return;
     }
     hl_jsonw_u64(w, version);
-    hl_jsonw_kv_cstr(w, "current_etag", etag_text(etag, version));
+    hl_jsonw_kv_cstr(w, "current_etag", hl_etag_text(etag, version));
 }
 
 void hl_json_cache_refused(hl_jsonw *w, int status, const char *message,

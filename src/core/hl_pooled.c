@@ -11,15 +11,63 @@ apr_status_t hl_pooled_init(hl_pooled *st, void *buffer, apr_size_t buffer_size)
     return buffer != NULL && buffer_size > 0 ? APR_SUCCESS : APR_EINVAL;
 }
 
-/* One buffer-sized step: transform into the buffer, sum what was written. */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+/* Sixteen bytes at a time: a bytewise add for the transform, psadbw
+ * against zero for the sum (two 64-bit sums of eight bytes each), which
+ * the compiler does not make of the byte loops at -O2. */
+static apr_size_t transform_wide(unsigned char *out, const unsigned char *in,
+                                 apr_size_t n)
+{
+    const __m128i one = _mm_set1_epi8(1);
+    apr_size_t i;
+    for (i = 0; i + 16 <= n; i += 16)
+        _mm_storeu_si128((__m128i *)(out + i), _mm_add_epi8(
+            _mm_loadu_si128((const __m128i *)(in + i)), one));
+    return i;
+}
+
+static apr_size_t sum_wide(const unsigned char *out, apr_size_t n,
+                           apr_uint64_t *sum)
+{
+    const __m128i zero = _mm_setzero_si128();
+    __m128i acc = zero;
+    apr_uint64_t lanes[2];
+    apr_size_t i;
+    for (i = 0; i + 16 <= n; i += 16)
+        acc = _mm_add_epi64(acc, _mm_sad_epu8(
+            _mm_loadu_si128((const __m128i *)(out + i)), zero));
+    _mm_storeu_si128((__m128i *)lanes, acc);
+    *sum += lanes[0] + lanes[1];
+    return i;
+}
+#else
+static apr_size_t transform_wide(unsigned char *out, const unsigned char *in,
+                                 apr_size_t n)
+{
+    (void)out; (void)in; (void)n;
+    return 0;
+}
+
+static apr_size_t sum_wide(const unsigned char *out, apr_size_t n,
+                           apr_uint64_t *sum)
+{
+    (void)out; (void)n; (void)sum;
+    return 0;
+}
+#endif
+
+/* One buffer-sized step: transform into the buffer, sum what was written;
+ * the wide loops do what they can, the byte loops the rest. */
 static apr_uint64_t transform_step(unsigned char *out, const unsigned char *in,
                                    apr_size_t n)
 {
     apr_uint64_t sum = 0;
     apr_size_t i;
-    for (i = 0; i < n; i++)
+    for (i = transform_wide(out, in, n); i < n; i++)
         out[i] = (unsigned char)(in[i] + 1);
-    for (i = 0; i < n; i++)
+    for (i = sum_wide(out, n, &sum); i < n; i++)
         sum += out[i];
     return sum;
 }

@@ -374,14 +374,82 @@ static struct timeval timeval_of(apr_interval_time_t t)
     return tv;
 }
 
+/* n in decimal at out, NUL-terminated; its length.  apr_snprintf costs
+ * more than the rest of an increment's own formatting. */
+static apr_size_t decimal_text(char *out, apr_int64_t n)
+{
+    char digits[24];
+    apr_uint64_t u = n < 0 ? 0 - (apr_uint64_t)n : (apr_uint64_t)n;
+    apr_size_t len = 0, i = 0;
+    do {
+        digits[i++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (n < 0)
+        out[len++] = '-';
+    while (i)
+        out[len++] = digits[--i];
+    out[len] = '\0';
+    return len;
+}
+
+/* The room resp_format needs for a command. */
+static apr_size_t resp_size(int argc, const size_t *argvlen)
+{
+    apr_size_t need = 24 + 1;          /* "*argc\r\n", and the NUL */
+    int i;
+    for (i = 0; i < argc; i++)
+        need += 24 + argvlen[i] + 2;   /* "$len\r\n" arg "\r\n" */
+    return need;
+}
+
+/* The command in Redis's protocol at out; its length.  Written here, not
+ * by redisCommandArgv, whose formatting (sdscatfmt) costs more than the
+ * rest of a call's work in this process. */
+static apr_size_t resp_format(char *out, int argc, const char **argv,
+                              const size_t *argvlen)
+{
+    apr_size_t at = 0;
+    int i;
+    out[at++] = '*';
+    at += decimal_text(out + at, argc);
+    out[at++] = '\r';
+    out[at++] = '\n';
+    for (i = 0; i < argc; i++) {
+        out[at++] = '$';
+        at += decimal_text(out + at, (apr_int64_t)argvlen[i]);
+        out[at++] = '\r';
+        out[at++] = '\n';
+        memcpy(out + at, argv[i], argvlen[i]);
+        at += argvlen[i];
+        out[at++] = '\r';
+        out[at++] = '\n';
+    }
+    return at;
+}
+
 /* Runs one command; its error, if any, as a status with its text. */
 static apr_status_t command(redisContext *c, redisReply **out, int argc,
                             const char **argv, const size_t *argvlen,
                             const char **detail)
 {
-    redisReply *r;
+    char small[1024];
+    apr_size_t need = resp_size(argc, argvlen);
+    char *buf = need <= sizeof(small) ? small : malloc(need);
+    redisReply *r = NULL;
+    int sent;
+
+    if (!buf) {
+        *detail = "out of memory";
+        return APR_ENOMEM;
+    }
+    sent = redisAppendFormattedCommand(c, buf, resp_format(buf, argc, argv,
+                                                           argvlen));
+    if (buf != small)
+        free(buf);
     errno = 0;
-    r = redisCommandArgv(c, argc, argv, argvlen);
+    if (sent != REDIS_OK || redisGetReply(c, (void **)&r) != REDIS_OK)
+        r = NULL;
     if (!r) {
         *detail = c->errstr;
         return hl_redis_status_of(c->err ? c->err : REDIS_ERR_OTHER, errno, NULL);
@@ -487,23 +555,15 @@ static apr_status_t connect_to(redis_store *s, redisContext **out,
     return APR_SUCCESS;
 }
 
+/* A slot for a connection, not yet connected.  apr_reslist holds its
+ * lock while it makes a resource, so connecting there would keep every
+ * other thread of the process waiting, one timeout after another while
+ * Redis stalls: conn_acquire connects outside the lock instead. */
 static apr_status_t conn_make(void **resource, void *params, apr_pool_t *pool)
 {
-    redis_store *s = params;
-    char detail[256];
-    redis_conn *conn = malloc(sizeof(*conn));
-    apr_status_t rv;
+    redis_conn *conn = calloc(1, sizeof(*conn));
     if (!conn)
         return APR_ENOMEM;
-    conn->epoch = __atomic_load_n(&s->epoch, __ATOMIC_ACQUIRE);
-    rv = connect_to(s, &conn->c, detail, sizeof(detail));
-    if (rv != APR_SUCCESS) {
-        free(conn);
-        /* The connections made before are as good as gone. */
-        __atomic_add_fetch(&s->epoch, 1, __ATOMIC_ACQ_REL);
-        note_failure(s, rv, "cannot connect", detail, 1);
-        return rv;
-    }
     *resource = conn;
     return APR_SUCCESS;
 }
@@ -511,16 +571,25 @@ static apr_status_t conn_make(void **resource, void *params, apr_pool_t *pool)
 static apr_status_t conn_free(void *resource, void *params, apr_pool_t *pool)
 {
     redis_conn *conn = resource;
-    redisFree(conn->c);
+    if (conn->c)
+        redisFree(conn->c);
     free(conn);
     return APR_SUCCESS;
 }
 
+/* The list gets a pool of its own, as mod_proxy gives its connection
+ * pools: apr_reslist allocates from it while requests run (under its
+ * own lock only), so no other thread may allocate from that pool. */
 static apr_status_t conns_make(redis_store *s, apr_pool_t *pool)
 {
-    apr_status_t rv = apr_reslist_create(&s->conns, 0, s->max_connections,
-                                         s->max_connections, 0, conn_make,
-                                         conn_free, s, pool);
+    apr_pool_t *own;
+    apr_status_t rv = apr_pool_create(&own, pool);
+    if (rv != APR_SUCCESS)
+        return rv;
+    apr_pool_tag(own, "hl_redis_conns");
+    rv = apr_reslist_create(&s->conns, 0, s->max_connections,
+                            s->max_connections, 0, conn_make, conn_free, s,
+                            own);
     if (rv == APR_SUCCESS)
         apr_reslist_timeout_set(s->conns, s->timeout);
     return rv;
@@ -528,12 +597,14 @@ static apr_status_t conns_make(redis_store *s, apr_pool_t *pool)
 
 /* A connection, unless Redis failed lately (then at once the status it
  * failed with, until the retry interval is over and this caller is the
- * one that tries again). */
+ * one that tries again).  A slot never connected, or connected before
+ * the last failure, connects anew. */
 static apr_status_t conn_acquire(redis_store *s, redis_conn **conn)
 {
     apr_int64_t until = __atomic_load_n(&s->down_until, __ATOMIC_ACQUIRE);
+    char detail[256];
+    apr_uint32_t epoch;
     apr_status_t rv;
-    int stale;
     if (until) {
         apr_time_t now = apr_time_now();
         if (now < until
@@ -542,16 +613,27 @@ static apr_status_t conn_acquire(redis_store *s, redis_conn **conn)
                                             __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
             return (apr_status_t)__atomic_load_n(&s->last_error, __ATOMIC_RELAXED);
     }
-    for (stale = 0; stale <= s->max_connections; stale++) {
-        rv = apr_reslist_acquire(s->conns, (void **)conn);
-        if (rv == APR_EAGAIN || rv == APR_TIMEUP)
-            return APR_TIMEUP;     /* every connection busy for the timeout */
-        if (rv != APR_SUCCESS
-            || (*conn)->epoch == __atomic_load_n(&s->epoch, __ATOMIC_ACQUIRE))
-            return rv;
-        apr_reslist_invalidate(s->conns, *conn);
+    rv = apr_reslist_acquire(s->conns, (void **)conn);
+    if (rv == APR_EAGAIN || rv == APR_TIMEUP)
+        return APR_TIMEUP;         /* every connection busy for the timeout */
+    if (rv != APR_SUCCESS)
+        return rv;
+    epoch = __atomic_load_n(&s->epoch, __ATOMIC_ACQUIRE);
+    if ((*conn)->c && (*conn)->epoch == epoch)
+        return APR_SUCCESS;
+    if ((*conn)->c)
+        redisFree((*conn)->c);
+    (*conn)->c = NULL;
+    (*conn)->epoch = epoch;
+    rv = connect_to(s, &(*conn)->c, detail, sizeof(detail));
+    if (rv != APR_SUCCESS) {
+        (*conn)->c = NULL;
+        /* The connections made before are as good as gone. */
+        __atomic_add_fetch(&s->epoch, 1, __ATOMIC_ACQ_REL);
+        note_failure(s, rv, "cannot connect", detail, 1);
+        apr_reslist_release(s->conns, *conn);
     }
-    return APR_ECONNREFUSED;
+    return rv;
 }
 
 static int function_missing(const redisReply *r)
@@ -576,13 +658,19 @@ static apr_status_t fcall(redis_store *s, const char *fn, int nargs,
     apr_uint32_t epoch;
     int i, attempt;
 
-    apr_snprintf(name, sizeof(name), "%s_%s", HL_REDIS_LIBRARY, fn);
+    argvlen[1] = sizeof(HL_REDIS_LIBRARY) + strlen(fn);  /* lib _ fn */
+    if (argvlen[1] >= sizeof(name))
+        return APR_EINVAL;
+    memcpy(name, HL_REDIS_LIBRARY "_", sizeof(HL_REDIS_LIBRARY));
+    memcpy(name + sizeof(HL_REDIS_LIBRARY), fn,
+           argvlen[1] - sizeof(HL_REDIS_LIBRARY) + 1);
     argv[0] = "FCALL";
+    argvlen[0] = 5;
     argv[1] = name;
     argv[2] = "0";
+    argvlen[2] = 1;
     argv[3] = s->prefix;
-    for (i = 0; i < 4; i++)
-        argvlen[i] = strlen(argv[i]);
+    argvlen[3] = strlen(s->prefix);
     for (i = 0; i < nargs; i++) {
         argv[4 + i] = args[i];
         argvlen[4 + i] = lens ? lens[i] : strlen(args[i]);
@@ -661,19 +749,17 @@ static apr_status_t redis_counter_increment(hl_store *st, apr_int32_t pid,
                                             apr_uint64_t *value_out)
 {
     redis_store *s = st->impl;
-    char cap[24], now[24], pidtext[16];
-    const char *args[4];
+    char cap[24], now[24], pidtext[24];
+    const char *args[4] = { cap, now, pidtext, s->host };
+    size_t lens[4];
     redisReply *r;
     apr_status_t rv;
 
-    apr_snprintf(cap, sizeof(cap), "%u", s->sizes.history_capacity);
-    apr_snprintf(now, sizeof(now), "%" APR_TIME_T_FMT, apr_time_now());
-    apr_snprintf(pidtext, sizeof(pidtext), "%d", (int)pid);
-    args[0] = cap;
-    args[1] = now;
-    args[2] = pidtext;
-    args[3] = s->host;
-    if ((rv = fcall(s, "incr", 4, args, NULL, &r)) != APR_SUCCESS)
+    lens[0] = decimal_text(cap, s->sizes.history_capacity);
+    lens[1] = decimal_text(now, apr_time_now());
+    lens[2] = decimal_text(pidtext, pid);
+    lens[3] = strlen(s->host);
+    if ((rv = fcall(s, "incr", 4, args, lens, &r)) != APR_SUCCESS)
         return rv;
     if (r->type == REDIS_REPLY_INTEGER && r->integer > 0)
         *value_out = (apr_uint64_t)r->integer;
@@ -788,11 +874,10 @@ static apr_status_t fcall_key(redis_store *s, const char *fn, const void *key,
 
     if (rv != APR_SUCCESS)
         return rv;
-    apr_snprintf(nowtext, sizeof(nowtext), "%" APR_TIME_T_FMT, now);
     args[0] = key;
     lens[0] = klen;
     args[1] = nowtext;
-    lens[1] = strlen(nowtext);
+    lens[1] = decimal_text(nowtext, now);
     return fcall(s, fn, 2, args, lens, r);
 }
 

@@ -1,4 +1,4 @@
-#!lua name=hyperlane_v2
+#!lua name=hyperlane_v3
 -- hl_store_redis.lua: the Redis backend's server side (hl_store_redis.c),
 -- one Redis Functions library.  Every operation of the store is one FCALL,
 -- so it runs atomically in Redis whichever host calls it: the counter and
@@ -12,7 +12,9 @@
 -- (HyperlaneRedisPrefix) under which it names its keys:
 --   P.."counter"    the counter (a string holding an integer)
 --   P.."history"    a list of the newest increments, newest first, each a
---                   JSON object {"value","time","pid","host"}
+--                   JSON object {"value","time","pid","host"}; it may
+--                   hold up to HISTORY_SLACK entries beyond the history's
+--                   size, which no reader ever takes
 --   P.."c:e:"..key  a cache entry: a hash v (value), s (set time, us),
 --                   x (expiry, us, 0: never), a (access count), b (bytes),
 --                   n (version)
@@ -26,13 +28,19 @@
 --                   entries bytes accesses
 -- Times come from the caller (microseconds), as the shm backend takes them.
 
+-- The history is trimmed back to its size once it holds this many more
+-- entries: one LTRIM per HISTORY_SLACK increments, not one per increment
+-- (each redis.call is a good part of an increment's cost in Redis).
+local HISTORY_SLACK = 64
+
 local function incr(keys, args)
     local p, cap, time, pid, host = args[1], tonumber(args[2]), args[3], args[4], args[5]
     local v = redis.call('INCR', p .. 'counter')
     local entry = string.format('{"value":%d,"time":%s,"pid":%s,"host":%s}',
                                 v, time, pid, cjson.encode(host))
-    redis.call('LPUSH', p .. 'history', entry)
-    redis.call('LTRIM', p .. 'history', 0, cap - 1)
+    if redis.call('LPUSH', p .. 'history', entry) > cap + HISTORY_SLACK then
+        redis.call('LTRIM', p .. 'history', 0, cap - 1)
+    end
     return v
 end
 
@@ -397,16 +405,16 @@ local function stats(keys, args)
     return cjson.encode(out)
 end
 
-redis.register_function('hyperlane_v2_incr', incr)
-redis.register_function{function_name = 'hyperlane_v2_counter',
+redis.register_function('hyperlane_v3_incr', incr)
+redis.register_function{function_name = 'hyperlane_v3_counter',
                         callback = counter, flags = {'no-writes'}}
-redis.register_function('hyperlane_v2_get', get)
-redis.register_function('hyperlane_v2_set', set)
-redis.register_function('hyperlane_v2_del', del)
-redis.register_function('hyperlane_v2_remove', remove_if)
-redis.register_function('hyperlane_v2_expire', expire)
-redis.register_function('hyperlane_v2_add', add)
-redis.register_function{function_name = 'hyperlane_v2_list',
+redis.register_function('hyperlane_v3_get', get)
+redis.register_function('hyperlane_v3_set', set)
+redis.register_function('hyperlane_v3_del', del)
+redis.register_function('hyperlane_v3_remove', remove_if)
+redis.register_function('hyperlane_v3_expire', expire)
+redis.register_function('hyperlane_v3_add', add)
+redis.register_function{function_name = 'hyperlane_v3_list',
                         callback = list, flags = {'no-writes'}}
-redis.register_function{function_name = 'hyperlane_v2_stats',
+redis.register_function{function_name = 'hyperlane_v3_stats',
                         callback = stats, flags = {'no-writes'}}

@@ -83,6 +83,23 @@ static apr_status_t etags(const char *v, int weak, hl_cond_kind *kind,
     return rv;
 }
 
+/* The entity-tag of a version, written by hand: every digit count. */
+START_TEST(test_etag_text)
+{
+    char tag[HL_ETAG_SIZE], want[64];
+    apr_uint64_t v = 0;
+    int digits;
+    ck_assert_str_eq(hl_etag_text(tag, 0), "\"0\"");
+    ck_assert_str_eq(hl_etag_text(tag, 18446744073709551615ull),
+                     "\"18446744073709551615\"");
+    for (digits = 1, v = 7; digits <= 19; digits++, v = v * 10 + 9) {
+        apr_snprintf(want, sizeof(want), "\"%" APR_UINT64_T_FMT "\"", v);
+        ck_assert_str_eq(hl_etag_text(tag, v), want);
+        ck_assert_str_eq(hl_etag_of(test_pool, v), want);
+    }
+}
+END_TEST
+
 START_TEST(test_etag_lists)
 {
     apr_uint64_t list[HL_COND_TAGS_MAX];
@@ -335,6 +352,7 @@ Suite *cache_api_suite(void)
     tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, test_query_values);
     tcase_add_test(tc, test_query_refusals);
+    tcase_add_test(tc, test_etag_text);
     tcase_add_test(tc, test_etag_lists);
     tcase_add_test(tc, test_conditions_judged);
     tcase_add_test(tc, test_bulk_bodies);

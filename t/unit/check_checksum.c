@@ -156,15 +156,18 @@ START_TEST(test_checksum_random_splits)
 END_TEST
 
 /* ---- The block kernel against the definition ------------------------
- * hl_checksum_update does eight bytes at a time with a shortcut that is
- * exact only when no add of the eight carries; it falls back to plain
- * steps from states whose bits 9..24 are all ones (see hl_checksum.c).
+ * hl_checksum_update does sixteen bytes at a time (eight in the tail)
+ * with a shortcut that is exact only when no add of the block carries; it
+ * falls back to blocks of eight from states whose bits 9..16 are all
+ * ones, and from there to plain steps from states whose bits 9..24 are
+ * all ones (see hl_checksum.c).
  * These tests aim at that boundary: states near the top of the range,
  * bytes that push toward it, carries as often as they can happen, and
  * cuts that make blocks start at the states the kernel treats apart. */
 
 #define FALLBACK_BITS 0x01FFFE00u      /* the kernel's fall-back states */
 #define HIGH_BYTE  0x01FE0000u      /* bits 17..24, a stricter window */
+#define WINDOW16_BITS 0x0001FE00u   /* bits 9..16: sixteen-byte blocks */
 
 static int falls_back(apr_uint32_t c)
 {
@@ -411,6 +414,26 @@ static apr_uint32_t some_state(apr_uint64_t *rng)
     }
 }
 
+/* len bytes of a kind r picks (now and then all 0xFF) into blk, and
+ * update() over them from x0 against the definition. */
+static void check_from_state(apr_uint64_t *rng, apr_uint64_t r,
+                             apr_uint32_t x0, unsigned char *blk,
+                             apr_size_t len)
+{
+    apr_uint32_t got, want;
+    fill_kind(rng, blk, len, (int)((r >> 16) % 4));
+    if ((r >> 24) % 8 == 0)
+        memset(blk, 0xFF, len);
+    got = update_over(x0, blk, len);
+    want = ref_steps(x0, blk, len);
+    if (got != want)
+        ck_abort_msg("from %08x over %u bytes %02x %02x %02x %02x "
+                     "%02x %02x %02x %02x: %08x, want %08x",
+                     (unsigned)x0, (unsigned)len, blk[0], blk[1], blk[2],
+                     blk[3], blk[4], blk[5], blk[6], blk[7],
+                     (unsigned)got, (unsigned)want);
+}
+
 /* (c) One block (mostly) from every class of start state, set directly in
  * the state, against eight steps of the definition: a few million. */
 START_TEST(test_checksum_block_states)
@@ -432,19 +455,29 @@ START_TEST(test_checksum_block_states)
     for (i = 0; i < 3000000; i++) {
         apr_uint64_t r = test_rand(&rng);
         apr_size_t len = r % 8 ? 8 : 1 + (r >> 8) % sizeof(blk);
-        apr_uint32_t got, want;
-        x0 = some_state(&rng);
-        fill_kind(&rng, blk, len, (int)((r >> 16) % 4));
-        if ((r >> 24) % 8 == 0)
-            memset(blk, 0xFF, len);
-        got = update_over(x0, blk, len);
-        want = ref_steps(x0, blk, len);
-        if (got != want)
-            ck_abort_msg("from %08x over %u bytes %02x %02x %02x %02x "
-                         "%02x %02x %02x %02x: %08x, want %08x",
-                         (unsigned)x0, (unsigned)len, blk[0], blk[1], blk[2],
-                         blk[3], blk[4], blk[5], blk[6], blk[7],
-                         (unsigned)got, (unsigned)want);
+        check_from_state(&rng, r, some_state(&rng), blk, len);
+    }
+}
+END_TEST
+
+/* (d) Whole 64-byte lines (four blocks of sixteen) from every class of
+ * start state, and from states just in and out of the sixteen-byte
+ * window (bits 9..16 all ones, one of them zero). */
+START_TEST(test_checksum_line_states)
+{
+    apr_uint64_t rng = 16161;
+    unsigned char line[64 + 8];
+    long i;
+    for (i = 0; i < 1000000; i++) {
+        apr_uint64_t r = test_rand(&rng);
+        apr_size_t len = r % 4 ? 64 : 64 + (r >> 8) % 9;
+        apr_uint32_t x0 = some_state(&rng);
+        switch ((r >> 12) % 4) {
+        case 0: x0 |= WINDOW16_BITS; break;
+        case 1: x0 = (x0 | WINDOW16_BITS) ^ (1u << (9 + (r >> 40) % 8)); break;
+        default: break;
+        }
+        check_from_state(&rng, r, x0, line, len);
     }
 }
 END_TEST
@@ -567,6 +600,26 @@ START_TEST(test_pooled_small_buffer)
 }
 END_TEST
 
+/* The wide loops (sixteen bytes at a time) write the buffer as the byte
+ * loops do: after the last step it holds that step's output, each byte. */
+START_TEST(test_pooled_buffer_holds_output)
+{
+    unsigned char buffer[64 + 1];
+    unsigned char *b = random_body(1000, 6);
+    apr_size_t i, last = 1000 % 64;                     /* 40 bytes */
+    hl_pooled st;
+    memset(buffer, 0xAA, sizeof(buffer));
+    hl_pooled_init(&st, buffer, 64);
+    hl_pooled_update(&st, b, 1000);
+    ck_assert_uint_eq(st.checksum, ref_pooled_sum(b, 1000));
+    for (i = 0; i < last; i++)
+        ck_assert_int_eq(buffer[i], (unsigned char)(b[1000 - last + i] + 1));
+    for (i = last; i < 64; i++)                         /* the step before */
+        ck_assert_int_eq(buffer[i], (unsigned char)(b[1000 - last - 64 + i] + 1));
+    ck_assert_int_eq(buffer[64], 0xAA);                 /* nothing past it */
+}
+END_TEST
+
 START_TEST(test_pooled_json)
 {
     unsigned char buf[16];
@@ -607,12 +660,14 @@ Suite *checksum_suite(void)
     tcase_add_test(tc, test_checksum_random_bodies);
     tcase_add_test(tc, test_checksum_adversarial);
     tcase_add_test(tc, test_checksum_block_states);
+    tcase_add_test(tc, test_checksum_line_states);
     tcase_add_test(tc, test_checksum_chunks);
     tcase_add_test(tc, test_process_json);
     tcase_add_test(tc, test_process_json_high_checksum);
     tcase_add_test(tc, test_pooled_by_hand);
     tcase_add_test(tc, test_pooled_sizes_and_splits);
     tcase_add_test(tc, test_pooled_small_buffer);
+    tcase_add_test(tc, test_pooled_buffer_holds_output);
     tcase_add_test(tc, test_pooled_json);
     suite_add_tcase(s, tc);
     return s;

@@ -758,6 +758,78 @@ START_TEST(test_stalled_server_times_out)
 }
 END_TEST
 
+/* Threads that each need a new connection while Redis is stalled: each
+ * waits out its own timeout at the same time as the others, never one
+ * after another (apr_reslist holds its lock while it makes a resource,
+ * so a connect made there would keep the process's other threads
+ * waiting in turn).  The bound is many timeouts wide, for a loaded
+ * machine; in turn, the last would wait STALL_THREADS of them. */
+#define STALL_THREADS 20
+#define STALL_TIMEOUT_MS 200
+
+typedef struct stall_caller {
+    hl_store *st;
+    pthread_barrier_t *start;
+    apr_status_t rv;
+    apr_interval_time_t took;
+} stall_caller;
+
+static void *stalled_increment(void *arg)
+{
+    stall_caller *c = arg;
+    apr_uint64_t v;
+    apr_time_t t0;
+    pthread_barrier_wait(c->start);
+    t0 = apr_time_now();
+    c->rv = hl_store_counter_increment(c->st, 1, &v);
+    c->took = apr_time_now() - t0;
+    return NULL;
+}
+
+START_TEST(test_stalled_connects_wait_side_by_side)
+{
+    test_redis t;
+    log_record l;
+    const char *origin;
+    hl_store *st;
+    apr_uint64_t v;
+    pthread_barrier_t start;
+    pthread_t th[STALL_THREADS];
+    stall_caller c[STALL_THREADS];
+    apr_interval_time_t slowest = 0;
+    int i;
+
+    /* A password: a new connection's first command (AUTH) waits for
+     * the stalled server. */
+    if (!private_server(&t, &l, "stall-pw"))
+        return;
+    st = open_spec(spec_of(&t, ":stall-pw@"), "h", &l,
+                   apr_time_from_msec(STALL_TIMEOUT_MS), &origin);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
+    kill(t.pid, SIGSTOP);
+    ck_assert_int_eq(pthread_barrier_init(&start, NULL, STALL_THREADS), 0);
+    for (i = 0; i < STALL_THREADS; i++) {
+        c[i].st = st;
+        c[i].start = &start;
+        ck_assert_int_eq(pthread_create(&th[i], NULL, stalled_increment, &c[i]), 0);
+    }
+    for (i = 0; i < STALL_THREADS; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&start);
+    kill(t.pid, SIGCONT);
+    for (i = 0; i < STALL_THREADS; i++) {
+        ck_assert_int_ne(c[i].rv, APR_SUCCESS);
+        if (c[i].took > slowest)
+            slowest = c[i].took;
+    }
+    ck_assert_msg(slowest < apr_time_from_msec(STALL_TIMEOUT_MS * 8),
+                  "slowest call took %" APR_TIME_T_FMT " ms of a %d ms timeout",
+                  apr_time_as_msec(slowest), STALL_TIMEOUT_MS);
+    ck_assert_int_eq(increment_soon(st, &v), APR_SUCCESS);
+    test_redis_stop(&t);
+}
+END_TEST
+
 Suite *redis_suite(void)
 {
     Suite *s = suite_create("redis backend");
@@ -784,6 +856,7 @@ Suite *redis_suite(void)
     tcase_add_test(live, test_reload_after_function_flush);
     tcase_add_test(live, test_wrong_password);
     tcase_add_test(live, test_stalled_server_times_out);
+    tcase_add_test(live, test_stalled_connects_wait_side_by_side);
     suite_add_tcase(s, live);
     return s;
 }

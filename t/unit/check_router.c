@@ -13,6 +13,26 @@ static hl_route route_of(const char *rel, const char *method)
     return r;
 }
 
+/* The five methods, and names that are none of them however close. */
+START_TEST(test_method_bits)
+{
+    static const char *others[] = {
+        "", "G", "GE", "GETS", "get", "HEA", "HEADS", "P", "PO", "POS",
+        "POSTS", "PU", "PUTS", "PATCH", "PUSH", "DELET", "DELETES", "OPTIONS",
+        "TRACE", "CONNECT", "xGET"
+    };
+    apr_size_t i;
+    ck_assert_uint_eq(hl_router_method_bit("GET"), HL_M_GET);
+    ck_assert_uint_eq(hl_router_method_bit("HEAD"), HL_M_HEAD);
+    ck_assert_uint_eq(hl_router_method_bit("POST"), HL_M_POST);
+    ck_assert_uint_eq(hl_router_method_bit("PUT"), HL_M_PUT);
+    ck_assert_uint_eq(hl_router_method_bit("DELETE"), HL_M_DELETE);
+    for (i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+        ck_assert_msg(hl_router_method_bit(others[i]) == HL_M_OTHER,
+                      "\"%s\" taken for a method", others[i]);
+}
+END_TEST
+
 START_TEST(test_table_routes)
 {
     static const struct { const char *rel, *method; hl_endpoint ep; } ok[] = {
@@ -191,6 +211,7 @@ Suite *router_suite(void)
     Suite *s = suite_create("router");
     TCase *tc = tcase_create("core");
     tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
+    tcase_add_test(tc, test_method_bits);
     tcase_add_test(tc, test_table_routes);
     tcase_add_test(tc, test_unknown_paths);
     tcase_add_test(tc, test_wrong_method_gives_allow);

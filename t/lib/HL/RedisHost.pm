@@ -31,6 +31,11 @@ my $WORKERS = <<'CONF';
 </IfModule>
 MaxKeepAliveRequests 0
 KeepAliveTimeout 5
+# What each worker spent on a request, as the server measured it (%D, in
+# microseconds; mod_log_config is built into Debian's httpd): a bound on a
+# worker's time is checked here, where a stalled client cannot add to it.
+LogFormat "%D %>s %m %U" hltime
+CustomLog "@DIR@/access_log" hltime
 CONF
 
 # An HL::Server, configured; started unless start => 0.  Dies with the

@@ -129,6 +129,8 @@ sub stop {
 }
 
 sub log { HL::Test::read_file("$_[0]{dir}/error_log") }
+# The access log, when the configuration keeps one in the server's dir.
+sub access_log { HL::Test::read_file("$_[0]{dir}/access_log") }
 
 # (HTTP::Response, decoded JSON or undef)
 sub request {
