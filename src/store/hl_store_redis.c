@@ -627,7 +627,6 @@ static apr_status_t conn_acquire(redis_store *s, redis_conn **conn)
     (*conn)->epoch = epoch;
     rv = connect_to(s, &(*conn)->c, detail, sizeof(detail));
     if (rv != APR_SUCCESS) {
-        (*conn)->c = NULL;
         /* The connections made before are as good as gone. */
         __atomic_add_fetch(&s->epoch, 1, __ATOMIC_ACQ_REL);
         note_failure(s, rv, "cannot connect", detail, 1);
@@ -1006,11 +1005,6 @@ static void cond_args(const hl_cache_cond *cond, const char **args,
     lens[at + 1] = strlen(args[at + 1]);
 }
 
-static void time_text(char *buf, apr_time_t t)
-{
-    apr_snprintf(buf, 24, "%" APR_TIME_T_FMT, t);
-}
-
 static apr_status_t redis_cache_put(hl_store *st, const void *key,
                                     apr_size_t klen, const void *val,
                                     apr_size_t vlen, apr_time_t now,
@@ -1034,8 +1028,8 @@ static apr_status_t redis_cache_put(hl_store *st, const void *key,
         return APR_EINVAL;
     if (need > s->sizes.cache_bytes)
         return APR_ENOSPC;
-    time_text(nowtext, now);
-    time_text(expires, ttl ? now + ttl : 0);
+    decimal_text(nowtext, now);
+    decimal_text(expires, ttl ? now + ttl : 0);
     apr_snprintf(bytes, sizeof(bytes), "%" APR_SIZE_T_FMT, need);
     apr_snprintf(cap, sizeof(cap), "%" APR_SIZE_T_FMT, s->sizes.cache_bytes);
     args[0] = key;
@@ -1097,7 +1091,7 @@ static apr_status_t fcall_key_cond(redis_store *s, const char *fn,
     memset(w, 0, sizeof(*w));
     if (rv != APR_SUCCESS)
         return rv;
-    time_text(nowtext, now);
+    decimal_text(nowtext, now);
     args[n] = key;
     lens[n++] = klen;
     args[n] = nowtext;
@@ -1132,7 +1126,7 @@ static apr_status_t redis_cache_touch(hl_store *st, const void *key,
         memset(w, 0, sizeof(*w));
         return rv;
     }
-    time_text(expires, ttl ? now + ttl : 0);
+    decimal_text(expires, ttl ? now + ttl : 0);
     return fcall_key_cond(st->impl, "expire", key, klen, now, expires, cond, w);
 }
 
@@ -1162,8 +1156,8 @@ static apr_status_t redis_cache_add(hl_store *st, const void *key,
     inittext[0] = '\0';
     if (init)
         apr_snprintf(inittext, sizeof(inittext), "%" APR_INT64_T_FMT, *init);
-    time_text(expires, init_ttl ? now + init_ttl : 0);
-    time_text(nowtext, now);
+    decimal_text(expires, init_ttl ? now + init_ttl : 0);
+    decimal_text(nowtext, now);
     apr_snprintf(bytes, sizeof(bytes), "%" APR_SIZE_T_FMT,
                  klen + HL_REDIS_ENTRY_OVERHEAD);
     apr_snprintf(cap, sizeof(cap), "%" APR_SIZE_T_FMT, s->sizes.cache_bytes);
@@ -1319,7 +1313,7 @@ static apr_status_t list_batch(redis_store *s, apr_pool_t *pool,
     apr_snprintf(limit, sizeof(limit), "%d", batch);
     args[2] = limit;
     lens[2] = strlen(limit);
-    time_text(nowtext, a->now);
+    decimal_text(nowtext, a->now);
     args[3] = nowtext;
     lens[3] = strlen(nowtext);
     if ((rv = fcall(s, "list", 4, args, lens, &r)) != APR_SUCCESS)
