@@ -243,6 +243,9 @@ void hl_value_buf_add(void *ctx, const char *data, apr_size_t len);
 int hl_cache_list(request_rec *r, const hl_cache_query *q);
 
 /* hl_dispatch.c */
+/* r's method as the router's bit, from the number Apache parsed once
+ * (HEAD is M_GET with header_only): a request asks it several times. */
+unsigned hl_method_bit(const request_rec *r);
 int hl_handler(request_rec *r);
 int hl_map_to_storage(request_rec *r);
 int hl_quick_handler(request_rec *r, int lookup_uri);

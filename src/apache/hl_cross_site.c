@@ -20,7 +20,7 @@
  * Requests with neither header (curl, servers) are not from a page. */
 int hl_guarded(request_rec *r, const hl_route *route)
 {
-    unsigned m = hl_router_method_bit(r->method);
+    unsigned m = hl_method_bit(r);
     return (m != HL_M_GET && m != HL_M_HEAD) || (route->flags & HL_RF_GUARD_GET);
 }
 

@@ -20,12 +20,23 @@ static const hl_endpoint_fn handlers[HL_EP_COUNT] = {
 #include "hl_endpoints.def"
 };
 
+unsigned hl_method_bit(const request_rec *r)
+{
+    switch (r->method_number) {
+    case M_GET:    return r->header_only ? HL_M_HEAD : HL_M_GET;
+    case M_POST:   return HL_M_POST;
+    case M_PUT:    return HL_M_PUT;
+    case M_DELETE: return HL_M_DELETE;
+    default:       return HL_M_OTHER;
+    }
+}
+
 /* Runs a routed endpoint.  A body that comes with a request the endpoint
  * does not read is dropped first (hl_drop_body). */
 static int hl_run_endpoint(request_rec *r, const hl_route *route,
                         const char *mount)
 {
-    unsigned m = hl_router_method_bit(r->method);
+    unsigned m = hl_method_bit(r);
     if (!(route->flags & HL_RF_READS_BODY) || (m != HL_M_POST && m != HL_M_PUT)) {
         int rc = hl_drop_body(r);
         if (rc != OK)
@@ -105,7 +116,7 @@ static hl_routed *route_request(request_rec *r, const char *path,
 {
     hl_routed *rt = apr_palloc(r->pool, sizeof(*rt));
     if (hl_router_resolve(path, hl_mounts_of(r->server), section,
-                          hl_router_method_bit(r->method), &rt->mount,
+                          hl_method_bit(r), &rt->mount,
                           &rt->route) != APR_SUCCESS)
         return NULL;
     return rt;
@@ -184,7 +195,7 @@ int hl_map_to_storage(request_rec *r)
 int hl_quick_handler(request_rec *r, int lookup_uri)
 {
     hl_host *host;
-    unsigned method = hl_router_method_bit(r->method);
+    unsigned method = hl_method_bit(r);
     const char *mount, *path;
     hl_route route;
     hl_routed *kept;

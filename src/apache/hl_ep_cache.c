@@ -187,7 +187,7 @@ int hl_ep_cache_key(request_rec *r, const hl_route *route, const char *mount)
     hl_key key;
     if (hl_cache_key_of(r, route, &key) != OK)
         return OK;
-    switch (hl_router_method_bit(r->method)) {
+    switch (hl_method_bit(r)) {
     case HL_M_POST:
     case HL_M_PUT:    return cache_set(r, &key);
     case HL_M_DELETE: return cache_delete(r, &key);

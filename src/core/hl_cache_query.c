@@ -204,6 +204,5 @@ char *hl_etag_text(char out[HL_ETAG_SIZE], apr_uint64_t version)
 
 const char *hl_etag_of(apr_pool_t *p, apr_uint64_t version)
 {
-    char tag[HL_ETAG_SIZE];
-    return apr_pstrdup(p, hl_etag_text(tag, version));
+    return hl_etag_text(apr_palloc(p, HL_ETAG_SIZE), version);
 }

@@ -226,14 +226,14 @@ static char *entry_times(char *p, apr_time_t when, second_memo *memo)
         p += SECOND_TEXT_LEN;
         *p++ = '.';
         micros = p;
-        p = digits(p, usec, 6);
+        p = hl_jsonw_span_digits(p, (apr_uint64_t)usec, 6);
         p = hl_jsonw_paste(p, "Z\"");
     }
     p = hl_jsonw_paste(p, ",\"time_us\":");
     memcpy(p, memo->secs, (apr_size_t)memo->secs_len);
     p += memo->secs_len;
     if (!micros)
-        return digits(p, usec, 6);
+        return hl_jsonw_span_digits(p, (apr_uint64_t)usec, 6);
     memcpy(p, micros, 6);
     return p + 6;
 }
@@ -303,12 +303,22 @@ void hl_json_counter_stats(hl_jsonw *w, const hl_counter_snapshot *snap,
 }
 
 /* "version", "etag" and "ttl_seconds" of an entry. */
+/* An entity-tag as a JSON string, "\"N\"": its quotes are known, so it is
+ * written as it is rather than searched for bytes to escape. */
+static void etag_value(hl_jsonw *w, apr_uint64_t version)
+{
+    char *p = hl_jsonw_span(w, 6 + HL_JSONW_SPAN_NUMBER);
+    p = hl_jsonw_paste(p, "\"\\\"");
+    p = hl_jsonw_span_u64(p, version);
+    hl_jsonw_span_end(w, hl_jsonw_paste(p, "\\\"\""));
+}
+
 static void entry_members(hl_jsonw *w, apr_uint64_t version,
                           apr_time_t expires, apr_time_t now)
 {
-    char etag[HL_ETAG_SIZE];
     hl_jsonw_kv_u64(w, "version", version);
-    hl_jsonw_kv_cstr(w, "etag", hl_etag_text(etag, version));
+    hl_jsonw_key(w, "etag");
+    etag_value(w, version);
     hl_jsonw_key(w, "ttl_seconds");
     if (!expires)
         hl_jsonw_null(w);
@@ -414,14 +424,14 @@ void hl_json_cache_added(hl_jsonw *w, const char *key, apr_size_t klen,
 
 static void current_members(hl_jsonw *w, apr_uint64_t version)
 {
-    char etag[HL_ETAG_SIZE];
     hl_jsonw_key(w, "current_version");
     if (!version) {
         hl_jsonw_null(w);
         return;
     }
     hl_jsonw_u64(w, version);
-    hl_jsonw_kv_cstr(w, "current_etag", hl_etag_text(etag, version));
+    hl_jsonw_key(w, "current_etag");
+    etag_value(w, version);
 }
 
 void hl_json_cache_refused(hl_jsonw *w, int status, const char *message,

@@ -330,6 +330,13 @@ static void write_digits(char *p, apr_uint64_t v, int n)
     }
 }
 
+/* "00" to "99": the short fields (a time's parts, its microseconds) are
+ * written two digits a copy, from the end. */
+static const char digit_pairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
 /* Exactly width digits, zero-padded, and nothing past them.  A u64 has at
  * most 20 digits: a wider field is zeros before them. */
 void hl_jsonw_digits(char *out, apr_uint64_t v, int width)
@@ -338,16 +345,26 @@ void hl_jsonw_digits(char *out, apr_uint64_t v, int width)
     char *end;
     if (width <= 0)
         return;
+    if (width <= 8) {
+        apr_uint32_t x = (apr_uint32_t)(v % 100000000u);
+        end = out + width;
+        while (end - out >= 2) {
+            end -= 2;
+            memcpy(end, digit_pairs + 2 * (x % 100), 2);
+            x /= 100;
+        }
+        if (end > out)
+            *out = (char)('0' + x % 10);
+        return;
+    }
     if (width > 20) {
         memset(out, '0', (apr_size_t)(width - 20));
         out += width - 20;
         width = 20;
     }
-    end = text + (width <= 8 ? 8 : width <= 16 ? 16 : 24);
+    end = text + (width <= 16 ? 16 : 24);
     store8(end - 8, eight_digits((apr_uint32_t)(v % 100000000u)));
-    if (width > 8)
-        store8(end - 16, eight_digits((apr_uint32_t)(v / 100000000u
-                                                     % 100000000u)));
+    store8(end - 16, eight_digits((apr_uint32_t)(v / 100000000u % 100000000u)));
     if (width > 16)
         store8(end - 24, eight_digits((apr_uint32_t)(v / 10000000000000000ULL
                                                      % 100000000u)));
@@ -367,6 +384,12 @@ char *hl_jsonw_span_i64(char *p, apr_int64_t v)
         return hl_jsonw_span_u64(p, (apr_uint64_t)v);
     *p++ = '-';
     return hl_jsonw_span_u64(p, (apr_uint64_t)(-(v + 1)) + 1);  /* INT64_MIN */
+}
+
+char *hl_jsonw_span_digits(char *p, apr_uint64_t v, int width)
+{
+    store_tail(p, (apr_uint32_t)(v % 100000000u), width);
+    return p + width;
 }
 
 static void put_digits(hl_jsonw *w, apr_uint64_t v)
@@ -555,13 +578,6 @@ void hl_jsonw_member_i64(hl_jsonw *w, const char *quoted, apr_size_t qlen,
 {
     hl_jsonw_name(w, quoted, qlen);
     put_i64(w, v);
-}
-
-void hl_jsonw_member_bool(hl_jsonw *w, const char *quoted, apr_size_t qlen,
-                          int v)
-{
-    hl_jsonw_name(w, quoted, qlen);
-    hl_jsonw_bool(w, v);
 }
 
 void hl_jsonw_member_fixed(hl_jsonw *w, const char *quoted, apr_size_t qlen,

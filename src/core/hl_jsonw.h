@@ -84,6 +84,9 @@ void hl_jsonw_span_end(hl_jsonw *w, char *end);
 #define HL_JSONW_SPAN_NUMBER 28
 char *hl_jsonw_span_u64(char *p, apr_uint64_t v);
 char *hl_jsonw_span_i64(char *p, apr_int64_t v);
+/* The last width (1..8) decimal digits of v at p, zero-padded, returning
+ * the end; like a span's number it may write up to p + 8. */
+char *hl_jsonw_span_digits(char *p, apr_uint64_t v, int width);
 /* s[0..len) as a JSON string at p, returning the end: quoted, escaped and
  * made valid UTF-8 (a repair is made in w's pool) as hl_jsonw_string does;
  * counts HL_JSONW_SPAN_STRING(len) bytes of a span's max (a byte becomes at
@@ -95,8 +98,10 @@ char *hl_jsonw_span_string(hl_jsonw *w, char *p, const char *s,
 /* Members: a literal name (as hl_jsonw_key) and its value in one call. */
 #define hl_jsonw_kv_u64(w, s, v) hl_jsonw_member_u64((w), HL_JSONW_NAME(s), (v))
 #define hl_jsonw_kv_i64(w, s, v) hl_jsonw_member_i64((w), HL_JSONW_NAME(s), (v))
+/* A bool member is one of two literals, "name":true or "name":false. */
 #define hl_jsonw_kv_bool(w, s, v) \
-    hl_jsonw_member_bool((w), HL_JSONW_NAME(s), (v))
+    ((v) ? hl_jsonw_name((w), "\"" s "\":true", sizeof("\"" s "\":true") - 1) \
+         : hl_jsonw_name((w), "\"" s "\":false", sizeof("\"" s "\":false") - 1))
 #define hl_jsonw_kv_fixed(w, s, v, decimals) \
     hl_jsonw_member_fixed((w), HL_JSONW_NAME(s), (v), (decimals))
 #define hl_jsonw_kv_double(w, s, v) \
@@ -113,8 +118,6 @@ void hl_jsonw_member_u64(hl_jsonw *w, const char *quoted, apr_size_t qlen,
                          apr_uint64_t v);
 void hl_jsonw_member_i64(hl_jsonw *w, const char *quoted, apr_size_t qlen,
                          apr_int64_t v);
-void hl_jsonw_member_bool(hl_jsonw *w, const char *quoted, apr_size_t qlen,
-                          int v);
 void hl_jsonw_member_fixed(hl_jsonw *w, const char *quoted, apr_size_t qlen,
                            double v, int decimals);
 void hl_jsonw_member_double(hl_jsonw *w, const char *quoted, apr_size_t qlen,
