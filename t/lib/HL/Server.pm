@@ -11,6 +11,7 @@ use warnings FATAL => 'all';
 use Apache::Test ();
 use HL::Cleanup ();
 use HL::Test ();
+use File::Copy ();
 use File::Path qw(remove_tree);
 use File::Temp qw(tempdir);
 use HTTP::Request ();
@@ -162,7 +163,26 @@ sub DESTROY {
         my $deadline = time + 10;
         sleep 0.1 while kill(0, $self->{pid}) && time < $deadline;
     }
+    $self->keep_log_if_failing;
     remove_tree($self->{dir}) if $self->{dir} && -d $self->{dir};
+}
+
+# When a check of the test has failed (Test.pm keeps each failure in
+# @Test::FAILDETAIL) or it dies, the server's error_log is what the next
+# diagnosis needs: it is copied to test-logs/servers/ before the
+# directory goes.  A passing test leaves nothing behind.
+sub keep_log_if_failing {
+    my $self = shift;
+    my $log = "$self->{dir}/error_log";
+    return unless (@Test::FAILDETAIL || $?) && -s $log;
+    my $keep = Apache::Test::vars('top_dir') . '/test-logs/servers';
+    (my $name = $0) =~ s{.*/|\.t$}{}g;
+    eval {
+        File::Path::make_path($keep);
+        File::Copy::copy($log, "$keep/$name-$self->{mpm}-$self->{port}-error_log")
+            or die "$!\n";
+        1;
+    } or warn "# could not keep $log: $@";
 }
 
 1;
