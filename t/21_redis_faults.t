@@ -36,7 +36,7 @@ use IO::Socket::INET ();
 use POSIX ();
 use Time::HiRes qw(sleep time);
 
-plan tests => 76, need { 'redis-server on PATH' => defined HL::Redis::binary(),
+plan tests => 84, need { 'redis-server on PATH' => defined HL::Redis::binary(),
                      'the Redis backend in this build' => backend_built() };
 
 my $CLIENTS = 50;
@@ -325,6 +325,28 @@ sleep 1.5;
 $after = exchange(clients => 20, rounds => 3);
 t_debug('after DEBUG SLEEP: ' . sum_line($after));
 check(after_ok($after, 120), 'after it: every answer right');
+
+# --- Redis drops every connection (CLIENT KILL, as a restart does) ----------
+# A read whose pooled connection died since its last use is made once more
+# on a new connection: no process answers its first read after a Redis
+# restart with 503.  Twenty clients at once first give as many processes
+# (or threads) a connection each; then Redis drops them all; then the same
+# reads again.  Last of the sections on these hosts: the processes the
+# reads did not reach keep dead connections, and their first write gets
+# 503.
+for my $h (@hosts) {
+    my %p = (clients => 20, total => 200, ports => [$h->port]);
+    my $before = hammer(%p, path => '/hl/cache');
+    check($before->{ok} == 200, "the $name{$h->port}: 200 reads ($before->{ok})");
+    my $off = length $h->log;
+    my $killed = $redis->command('CLIENT', 'KILL', 'TYPE', 'normal');
+    check(!ref $killed && $killed >= 1, "Redis dropped the connections ($killed)");
+    my $after = hammer(%p, path => '/hl/counter/stats');
+    check($after->{ok} == 200 && $after->{other} == 0,
+          "then every read answered 200 ($after->{ok} 2xx, $after->{s503} 503, "
+          . "$after->{none} none)");
+    ok t_cmp(outage_lines(log_since($h, $off), $addr), '', 'and no outage was told');
+}
 
 # --- a wrong password ----------------------------------------------------------
 my $before_wrong = stats($hp)->{current_value};

@@ -599,7 +599,7 @@ static apr_status_t conns_make(redis_store *s, apr_pool_t *pool)
  * failed with, until the retry interval is over and this caller is the
  * one that tries again).  A slot never connected, or connected before
  * the last failure, connects anew. */
-static apr_status_t conn_acquire(redis_store *s, redis_conn **conn)
+static apr_status_t conn_acquire(redis_store *s, redis_conn **conn, int *fresh)
 {
     apr_int64_t until = __atomic_load_n(&s->down_until, __ATOMIC_ACQUIRE);
     char detail[256];
@@ -619,8 +619,10 @@ static apr_status_t conn_acquire(redis_store *s, redis_conn **conn)
     if (rv != APR_SUCCESS)
         return rv;
     epoch = __atomic_load_n(&s->epoch, __ATOMIC_ACQUIRE);
+    *fresh = 0;
     if ((*conn)->c && (*conn)->epoch == epoch)
         return APR_SUCCESS;
+    *fresh = 1;
     if ((*conn)->c)
         redisFree((*conn)->c);
     (*conn)->c = NULL;
@@ -641,10 +643,18 @@ static int function_missing(const redisReply *r)
            && strstr(r->str, "Function not found") != NULL;
 }
 
+/* What a call may do when the connection it took from the pool turns out
+ * dead (Redis restarted since that connection's last use: the command
+ * went into a closed socket).  A read is made once more on a new
+ * connection, so that a restart does not cost each Apache process one
+ * 503; a write is not, because whether Redis ran it is unknown.  ("get"
+ * counts an access: at worst one access is counted twice.) */
+typedef enum { FCALL_WRITE, FCALL_READ } fcall_kind;
+
 /* FCALL <library>_<fn> 0 prefix args...: the reply, or a status. */
-static apr_status_t fcall(redis_store *s, const char *fn, int nargs,
-                          const char *const *args, const size_t *lens,
-                          redisReply **out)
+static apr_status_t fcall(redis_store *s, fcall_kind kind, const char *fn,
+                          int nargs, const char *const *args,
+                          const size_t *lens, redisReply **out)
 {
     const char *argv[4 + FCALL_MAX_ARGS];
     size_t argvlen[4 + FCALL_MAX_ARGS];
@@ -655,7 +665,7 @@ static apr_status_t fcall(redis_store *s, const char *fn, int nargs,
     const char *why = NULL;
     apr_status_t rv;
     apr_uint32_t epoch;
-    int i, attempt;
+    int i, attempt, fresh, retried = 0;
 
     argvlen[1] = sizeof(HL_REDIS_LIBRARY) + strlen(fn);  /* lib _ fn */
     if (argvlen[1] >= sizeof(name))
@@ -674,7 +684,8 @@ static apr_status_t fcall(redis_store *s, const char *fn, int nargs,
         argv[4 + i] = args[i];
         argvlen[4 + i] = lens ? lens[i] : strlen(args[i]);
     }
-    if ((rv = conn_acquire(s, &conn)) != APR_SUCCESS)
+again:
+    if ((rv = conn_acquire(s, &conn, &fresh)) != APR_SUCCESS)
         return rv;
     c = conn->c;
     epoch = conn->epoch;
@@ -693,6 +704,14 @@ static apr_status_t fcall(redis_store *s, const char *fn, int nargs,
             why = detail;
             break;
         }
+    }
+    if (rv != APR_SUCCESS && !r && c->err && rv != APR_TIMEUP && !fresh
+        && kind == FCALL_READ && !retried) {
+        /* Dead since its last use; so are its siblings (the epoch). */
+        __atomic_add_fetch(&s->epoch, 1, __ATOMIC_ACQ_REL);
+        apr_reslist_invalidate(s->conns, conn);
+        retried = 1;
+        goto again;
     }
     if (rv != APR_SUCCESS) {
         if (!r && c->err) {
@@ -758,7 +777,7 @@ static apr_status_t redis_counter_increment(hl_store *st, apr_int32_t pid,
     lens[1] = decimal_text(now, apr_time_now());
     lens[2] = decimal_text(pidtext, pid);
     lens[3] = strlen(s->host);
-    if ((rv = fcall(s, "incr", 4, args, lens, &r)) != APR_SUCCESS)
+    if ((rv = fcall(s, FCALL_WRITE, "incr", 4, args, lens, &r)) != APR_SUCCESS)
         return rv;
     if (r->type == REDIS_REPLY_INTEGER && r->integer > 0)
         *value_out = (apr_uint64_t)r->integer;
@@ -803,7 +822,7 @@ static apr_status_t redis_counter_snapshot(hl_store *st, int max_recent,
     apr_snprintf(n, sizeof(n), "%d", max_recent);
     args[0] = cap;
     args[1] = n;
-    if ((rv = fcall(s, "counter", 2, args, NULL, &r)) != APR_SUCCESS)
+    if ((rv = fcall(s, FCALL_READ, "counter", 2, args, NULL, &r)) != APR_SUCCESS)
         return rv;
     o = reply_json(r);
     freeReplyObject(r);
@@ -863,8 +882,9 @@ static apr_int64_t number_of(const redisReply *r)
 }
 
 /* FCALL fn with (key, now), the key checked first. */
-static apr_status_t fcall_key(redis_store *s, const char *fn, const void *key,
-                              apr_size_t klen, apr_time_t now, redisReply **r)
+static apr_status_t fcall_key(redis_store *s, fcall_kind kind, const char *fn,
+                              const void *key, apr_size_t klen, apr_time_t now,
+                              redisReply **r)
 {
     char nowtext[24];
     const char *args[2];
@@ -877,7 +897,7 @@ static apr_status_t fcall_key(redis_store *s, const char *fn, const void *key,
     lens[0] = klen;
     args[1] = nowtext;
     lens[1] = decimal_text(nowtext, now);
-    return fcall(s, fn, 2, args, lens, r);
+    return fcall(s, kind, fn, 2, args, lens, r);
 }
 
 static apr_status_t redis_cache_get(hl_store *st, apr_pool_t *pool,
@@ -885,7 +905,7 @@ static apr_status_t redis_cache_get(hl_store *st, apr_pool_t *pool,
                                     apr_time_t now, hl_cache_result *res)
 {
     redisReply *r;
-    apr_status_t rv = fcall_key(st->impl, "get", key, klen, now, &r);
+    apr_status_t rv = fcall_key(st->impl, FCALL_READ, "get", key, klen, now, &r);
 
     if (rv != APR_SUCCESS)
         return rv;
@@ -967,7 +987,7 @@ static apr_status_t fcall_write(redis_store *s, const char *fn, int nargs,
                                 hl_cache_written *w)
 {
     redisReply *r;
-    apr_status_t rv = fcall(s, fn, nargs, args, lens, &r);
+    apr_status_t rv = fcall(s, FCALL_WRITE, fn, nargs, args, lens, &r);
     return rv == APR_SUCCESS ? written_of(s, r, w) : rv;
 }
 
@@ -1064,7 +1084,7 @@ static apr_status_t redis_cache_delete(hl_store *st, const void *key,
 {
     redisReply *r;
     int deleted = 0;
-    apr_status_t rv = fcall_key(st->impl, "del", key, klen, now, &r);
+    apr_status_t rv = fcall_key(st->impl, FCALL_WRITE, "del", key, klen, now, &r);
 
     if (rv != APR_SUCCESS)
         return rv;
@@ -1316,7 +1336,7 @@ static apr_status_t list_batch(redis_store *s, apr_pool_t *pool,
     decimal_text(nowtext, a->now);
     args[3] = nowtext;
     lens[3] = strlen(nowtext);
-    if ((rv = fcall(s, "list", 4, args, lens, &r)) != APR_SUCCESS)
+    if ((rv = fcall(s, FCALL_READ, "list", 4, args, lens, &r)) != APR_SUCCESS)
         return rv;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 4
         || r->element[1]->type != REDIS_REPLY_STRING
@@ -1414,7 +1434,7 @@ static apr_status_t redis_cache_stats(hl_store *st, hl_cache_stats *stats)
 
     if (!s->sizes.cache_bytes)
         return APR_ENOTIMPL;
-    if ((rv = fcall(s, "stats", 0, NULL, NULL, &r)) != APR_SUCCESS)
+    if ((rv = fcall(s, FCALL_READ, "stats", 0, NULL, NULL, &r)) != APR_SUCCESS)
         return rv;
     o = reply_json(r);
     freeReplyObject(r);

@@ -680,6 +680,42 @@ START_TEST(test_reconnect_after_restart)
 }
 END_TEST
 
+/* Redis closes every client connection (as a restart does): a read on
+ * the pooled connection is made once more on a new one and succeeds, with
+ * nothing logged; a write is not repeated (Redis may have run it) and
+ * fails once; the next write succeeds, and the one that failed never ran. */
+START_TEST(test_reads_survive_lost_connections)
+{
+    test_redis t;
+    log_record l;
+    const char *origin;
+    hl_store *st;
+    hl_cache_result res;
+    hl_counter_snapshot snap;
+    apr_uint64_t v;
+
+    if (!private_server(&t, &l, NULL))
+        return;
+    st = open_spec(spec_of(&t, NULL), "h", &l, 0, &origin);
+    ck_assert_int_eq(hl_store_cache_set(st, "k", 1, "v", 1, 1, 0, NULL),
+                     APR_SUCCESS);
+    ck_assert(test_redis_command(&t, "CLIENT KILL TYPE normal"));
+    ck_assert_int_eq(hl_store_cache_get(st, test_pool, "k", 1, 1, &res),
+                     APR_SUCCESS);
+    ck_assert_int_eq((int)res.vlen, 1);
+    ck_assert(test_redis_command(&t, "CLIENT KILL TYPE normal"));
+    ck_assert_int_eq(hl_store_counter_snapshot(st, 2, &snap), APR_SUCCESS);
+    ck_assert_uint_eq(snap.current_value, 0);
+    ck_assert_int_eq(l.troubles, 0);
+    ck_assert(test_redis_command(&t, "CLIENT KILL TYPE normal"));
+    ck_assert_int_ne(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
+    ck_assert_int_eq(l.troubles, 1);
+    ck_assert_int_eq(increment_soon(st, &v), APR_SUCCESS);
+    ck_assert_uint_eq(v, 1);
+    test_redis_stop(&t);
+}
+END_TEST
+
 /* FUNCTION FLUSH under a running store: the next call loads them again
  * and succeeds, with nothing logged. */
 START_TEST(test_reload_after_function_flush)
@@ -852,6 +888,7 @@ Suite *redis_suite(void)
     tcase_add_test(live, test_two_hosts_keep_the_accounting);
     tcase_add_test(live, test_down_at_open);
     tcase_add_test(live, test_reconnect_after_restart);
+    tcase_add_test(live, test_reads_survive_lost_connections);
     tcase_add_test(live, test_one_line_per_host);
     tcase_add_test(live, test_reload_after_function_flush);
     tcase_add_test(live, test_wrong_password);
