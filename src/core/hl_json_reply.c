@@ -302,7 +302,6 @@ void hl_json_counter_stats(hl_jsonw *w, const hl_counter_snapshot *snap,
     hl_jsonw_end(w);
 }
 
-/* "version", "etag" and "ttl_seconds" of an entry. */
 /* An entity-tag as a JSON string, "\"N\"": its quotes are known, so it is
  * written as it is rather than searched for bytes to escape. */
 static void etag_value(hl_jsonw *w, apr_uint64_t version)
@@ -313,6 +312,7 @@ static void etag_value(hl_jsonw *w, apr_uint64_t version)
     hl_jsonw_span_end(w, hl_jsonw_paste(p, "\\\"\""));
 }
 
+/* "version", "etag" and "ttl_seconds" of an entry. */
 static void entry_members(hl_jsonw *w, apr_uint64_t version,
                           apr_time_t expires, apr_time_t now)
 {

@@ -116,10 +116,17 @@ START_TEST(test_writer_digits_as_printf)
     for (k = 0; k < 2000; k++) {
         v = test_rand(&seed) >> (test_rand(&seed) % 64);
         width = 1 + k % 20;
+        memset(got, 'x', sizeof(got));
         hl_jsonw_digits(got, v, width);
+        ck_assert_int_eq(got[width], 'x');        /* nothing past them */
         got[width] = '\0';
         snprintf(want, sizeof(want), "%020" APR_UINT64_T_FMT, v);
         ck_assert_str_eq(got, want + 20 - width);
+        if (width <= 8) {                         /* a span's form */
+            ck_assert_ptr_eq(hl_jsonw_span_digits(got, v, width), got + width);
+            got[width] = '\0';
+            ck_assert_str_eq(got, want + 20 - width);
+        }
     }
     hl_jsonw_digits(got, 42, 23);                 /* wider than a u64 */
     got[23] = '\0';
