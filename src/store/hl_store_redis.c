@@ -705,21 +705,20 @@ again:
             break;
         }
     }
-    if (rv != APR_SUCCESS && !r && c->err && rv != APR_TIMEUP && !fresh
-        && kind == FCALL_READ && !retried) {
-        /* Dead since its last use; so are its siblings (the epoch). */
-        __atomic_add_fetch(&s->epoch, 1, __ATOMIC_ACQ_REL);
-        apr_reslist_invalidate(s->conns, conn);
-        retried = 1;
-        goto again;
-    }
     if (rv != APR_SUCCESS) {
         if (!r && c->err) {
             /* The connection is gone or out of step: never reused.  A
              * timeout means Redis is stalled: fail at once for a while.
              * The epoch moves first, so that no success on an older
-             * connection ends the outage this failure tells. */
+             * connection ends the outage this failure tells.  A read on
+             * a pooled connection that died since its last use (not a
+             * timeout) runs once more on a new one, telling nothing. */
             __atomic_add_fetch(&s->epoch, 1, __ATOMIC_ACQ_REL);
+            if (kind == FCALL_READ && !fresh && !retried && rv != APR_TIMEUP) {
+                apr_reslist_invalidate(s->conns, conn);
+                retried = 1;
+                goto again;
+            }
             note_failure(s, rv, rv == APR_TIMEUP ? "timed out"
                                                  : "lost the connection",
                          why, rv == APR_TIMEUP);
@@ -1111,11 +1110,10 @@ static apr_status_t fcall_key_cond(redis_store *s, const char *fn,
     memset(w, 0, sizeof(*w));
     if (rv != APR_SUCCESS)
         return rv;
-    decimal_text(nowtext, now);
     args[n] = key;
     lens[n++] = klen;
     args[n] = nowtext;
-    lens[n++] = strlen(nowtext);
+    lens[n++] = decimal_text(nowtext, now);
     if (expires) {
         args[n] = expires;
         lens[n++] = strlen(expires);
@@ -1333,9 +1331,8 @@ static apr_status_t list_batch(redis_store *s, apr_pool_t *pool,
     apr_snprintf(limit, sizeof(limit), "%d", batch);
     args[2] = limit;
     lens[2] = strlen(limit);
-    decimal_text(nowtext, a->now);
     args[3] = nowtext;
-    lens[3] = strlen(nowtext);
+    lens[3] = decimal_text(nowtext, a->now);
     if ((rv = fcall(s, FCALL_READ, "list", 4, args, lens, &r)) != APR_SUCCESS)
         return rv;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 4

@@ -154,6 +154,11 @@ sub wait_for {
 
 sub DESTROY {
     my $self = shift;
+    # Whether the test failed, read before stopping the server: the
+    # system() of ctl sets $?, which at exit is the test's status (kept
+    # for perl by the local).
+    my $failed = @Test::FAILDETAIL || (${^GLOBAL_PHASE} eq 'DESTRUCT' && $?);
+    local $?;
     if (-e "$self->{dir}/httpd.pid") {
         $self->ctl('stop');
         wait_for(sub { !-e "$self->{dir}/httpd.pid" });
@@ -163,7 +168,7 @@ sub DESTROY {
         my $deadline = time + 10;
         sleep 0.1 while kill(0, $self->{pid}) && time < $deadline;
     }
-    $self->keep_log_if_failing;
+    $self->keep_log if $failed;
     remove_tree($self->{dir}) if $self->{dir} && -d $self->{dir};
 }
 
@@ -171,10 +176,10 @@ sub DESTROY {
 # @Test::FAILDETAIL) or it dies, the server's error_log is what the next
 # diagnosis needs: it is copied to test-logs/servers/ before the
 # directory goes.  A passing test leaves nothing behind.
-sub keep_log_if_failing {
+sub keep_log {
     my $self = shift;
     my $log = "$self->{dir}/error_log";
-    return unless (@Test::FAILDETAIL || $?) && -s $log;
+    return unless -s $log;
     my $keep = Apache::Test::vars('top_dir') . '/test-logs/servers';
     (my $name = $0) =~ s{.*/|\.t$}{}g;
     eval {
