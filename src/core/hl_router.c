@@ -6,9 +6,9 @@
 
 static const hl_route_def routes[] = {
 #define HL_ENDPOINT(ID, path, is_prefix, methods, flags, handler) \
-    { path, is_prefix, methods, flags, HL_EP_##ID },
+    { path, sizeof(path) - 1, is_prefix, methods, flags, HL_EP_##ID },
 #include "hl_endpoints.def"
-    { NULL, 0, 0, 0, HL_EP_NONE }
+    { NULL, 0, 0, 0, 0, HL_EP_NONE }
 };
 
 const hl_route_def *hl_router_table(void)
@@ -62,27 +62,34 @@ static void allow_header(const hl_route_def *d, char *out)
     }
 }
 
-static int route_matches(const hl_route_def *d, const char *rel)
+/* By length first: every request walks the table, and a cache key, the
+ * last row, went through eleven strcmp and four strncmp to get there. */
+static int route_matches(const hl_route_def *d, const char *rel,
+                         apr_size_t len)
 {
-    if (d->is_prefix)
-        return strncmp(rel, d->path, strlen(d->path)) == 0;
-    return strcmp(rel, d->path) == 0;
+    if (d->is_prefix ? len < d->len : len != d->len)
+        return 0;
+    /* The last byte first: a prefix row's '/' turns most keys away. */
+    return d->len == 0 || (rel[d->len - 1] == d->path[d->len - 1]
+                           && memcmp(rel, d->path, d->len - 1) == 0);
 }
 
 apr_status_t hl_router_match(const char *rel, unsigned method, hl_route *out)
 {
     const hl_route_def *d;
+    apr_size_t len = strlen(rel);
 
     memset(out, 0, sizeof(*out));
     for (d = routes; d->path; d++) {
-        unsigned effective = method == HL_M_HEAD && !(d->flags & HL_RF_NO_HEAD)
-                             ? HL_M_GET : method;
-        if (!route_matches(d, rel))
+        unsigned effective;
+        if (!route_matches(d, rel, len))
             continue;
+        effective = method == HL_M_HEAD && !(d->flags & HL_RF_NO_HEAD)
+                    ? HL_M_GET : method;
         out->endpoint = d->endpoint;
         out->flags = d->flags;
         out->name = d->path;
-        out->rest = d->is_prefix ? rel + strlen(d->path) : "";
+        out->rest = d->is_prefix ? rel + d->len : "";
         if (!(d->methods & effective)) {
             out->status = HL_ROUTE_BAD_METHOD;
             allow_header(d, out->allow);

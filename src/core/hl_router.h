@@ -56,6 +56,7 @@ typedef struct hl_route {
 
 typedef struct hl_route_def {
     const char *path;        /* relative to the mount, no leading '/' */
+    apr_size_t len;          /* strlen(path) */
     int is_prefix;           /* path ends in '/' and takes a remainder */
     unsigned methods;
     unsigned flags;          /* HL_RF_* */
