@@ -79,23 +79,23 @@ int hl_stream_body(request_rec *r, apr_off_t own, hl_consume_fn consume,
                        void *ctx)
 {
     apr_off_t core_limit = ap_get_limit_req_body(r);
-    apr_off_t seen = 0;
+    apr_off_t seen = 0, length = 0;
     const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    /* The length parsed once, as ap_http_filter parses it: one that does
+     * not parse is refused by the filter with 400 before any byte. */
+    int announced = cl && ap_parse_strict_length(&length, cl);
     apr_bucket_brigade *bb;
     int done = 0;
 
-    apr_off_t length;
-
-    if (own >= 0 && cl && apr_atoi64(cl) > own)
+    if (announced && own >= 0 && length > own)
         return body_too_large(r, own);
-    if (core_limit > 0 && cl && apr_atoi64(cl) > core_limit)
+    if (announced && core_limit > 0 && length > core_limit)
         return body_too_large(r, core_limit);
     /* A body of a valid Content-Length within the limits (checked just
      * above) is one the HTTP input filter never refuses by itself: it
      * needs no JSON error texts, which cost more than a short body's
-     * read (ap_http_filter parses the length with the same function). */
-    if (!cl || apr_table_get(r->headers_in, "Transfer-Encoding")
-        || !ap_parse_strict_length(&length, cl))
+     * read. */
+    if (!announced || apr_table_get(r->headers_in, "Transfer-Encoding"))
         json_core_errors(r, core_limit);
     bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     while (!done) {
