@@ -304,27 +304,52 @@ void hl_json_counter_stats(hl_jsonw *w, const hl_counter_snapshot *snap,
 
 /* An entity-tag as a JSON string, "\"N\"": its quotes are known, so it is
  * written as it is rather than searched for bytes to escape. */
-static void etag_value(hl_jsonw *w, apr_uint64_t version)
+#define ETAG_TEXT (6 + HL_JSONW_SPAN_NUMBER)
+
+/* From the version's digits, which an entry's text has written already. */
+static char *etag_text(char *p, const char *digits, apr_size_t n)
 {
-    char *p = hl_jsonw_span(w, 6 + HL_JSONW_SPAN_NUMBER);
     p = hl_jsonw_paste(p, "\"\\\"");
-    p = hl_jsonw_span_u64(p, version);
-    hl_jsonw_span_end(w, hl_jsonw_paste(p, "\\\"\""));
+    memcpy(p, digits, n);
+    return hl_jsonw_paste(p + n, "\\\"\"");
 }
 
-/* "version", "etag" and "ttl_seconds" of an entry. */
+static void etag_value(hl_jsonw *w, apr_uint64_t version)
+{
+    char digits[HL_JSONW_SPAN_NUMBER];
+    apr_size_t n = (apr_size_t)(hl_jsonw_span_u64(digits, version) - digits);
+    char *p = hl_jsonw_span(w, ETAG_TEXT);
+    hl_jsonw_span_end(w, etag_text(p, digits, n));
+}
+
+/* "version", "etag" and "ttl_seconds" of an entry, as text: every cache
+ * answer ends with them, a set's too. */
+#define ENTRY_TEXT (sizeof("\"version\":,\"etag\":,\"ttl_seconds\":") - 1 \
+                    + 2 * HL_JSONW_SPAN_NUMBER + ETAG_TEXT)
+
+static char *entry_text(char *p, apr_uint64_t version, apr_time_t expires,
+                        apr_time_t now)
+{
+    char *digits;
+    apr_size_t n;
+    p = hl_jsonw_paste(p, "\"version\":");
+    digits = p;
+    p = hl_jsonw_span_u64(p, version);
+    n = (apr_size_t)(p - digits);
+    p = hl_jsonw_paste(p, ",\"etag\":");
+    p = etag_text(p, digits, n);
+    p = hl_jsonw_paste(p, ",\"ttl_seconds\":");
+    if (!expires)
+        return hl_jsonw_paste(p, "null");
+    return hl_jsonw_span_i64(p, expires <= now ? 0
+               : (expires - now + APR_USEC_PER_SEC - 1) / APR_USEC_PER_SEC);
+}
+
 static void entry_members(hl_jsonw *w, apr_uint64_t version,
                           apr_time_t expires, apr_time_t now)
 {
-    hl_jsonw_kv_u64(w, "version", version);
-    hl_jsonw_key(w, "etag");
-    etag_value(w, version);
-    hl_jsonw_key(w, "ttl_seconds");
-    if (!expires)
-        hl_jsonw_null(w);
-    else
-        hl_jsonw_i64(w, expires <= now ? 0
-                        : (expires - now + APR_USEC_PER_SEC - 1) / APR_USEC_PER_SEC);
+    char *p = hl_jsonw_members_span(w, ENTRY_TEXT);
+    hl_jsonw_span_end(w, entry_text(p, version, expires, now));
 }
 
 void hl_json_cache_hit(hl_jsonw *w, const char *key, apr_size_t klen,
@@ -355,25 +380,44 @@ void hl_json_cache_miss(hl_jsonw *w, const char *key, apr_size_t klen)
     hl_jsonw_end(w);
 }
 
-/* The set's answer; wr NULL: without the members of an entry. */
+/* The set's answer; wr NULL: without the members of an entry.  One span:
+ * the set is the hottest write, and its members but the key and the value
+ * are known but for two bools and the numbers. */
+#define SET_TEXT (sizeof("{\"key\":,\"value\":,\"value_truncated\":false"   \
+                         ",\"operation\":\"set\",\"success\":true"          \
+                         ",\"replaced\":false,\"value_bytes\":,}") - 1       \
+                  + HL_JSONW_SPAN_NUMBER + ENTRY_TEXT)
+
 static void set_answer(hl_jsonw *w, const char *key, apr_size_t klen,
                        const char *val, apr_size_t vlen, int replaced,
                        const hl_cache_written *wr, apr_time_t now)
 {
-    int cut = vlen > HL_JSON_ECHO_MAX;
-    hl_jsonw_object(w);
-    hl_jsonw_kv_string(w, "key", key, klen);
     /* Repeating a large value would make the answer several times its
      * size (escapes): the client has it already. */
-    hl_jsonw_kv_string(w, "value", val, cut ? HL_JSON_ECHO_MAX : vlen);
-    hl_jsonw_kv_bool(w, "value_truncated", cut);
-    hl_jsonw_kv_literal(w, "operation", "set");
-    hl_jsonw_kv_bool(w, "success", 1);
-    hl_jsonw_kv_bool(w, "replaced", replaced);
-    hl_jsonw_kv_u64(w, "value_bytes", vlen);
-    if (wr)
-        entry_members(w, wr->version, wr->expires, now);
-    hl_jsonw_end(w);
+    apr_size_t shown = vlen > HL_JSON_ECHO_MAX ? HL_JSON_ECHO_MAX : vlen;
+    char *p = hl_jsonw_span(w, SET_TEXT + HL_JSONW_SPAN_STRING(klen)
+                               + HL_JSONW_SPAN_STRING(shown));
+    p = hl_jsonw_paste(p, "{\"key\":");
+    p = hl_jsonw_span_string(w, p, key, klen);
+    p = hl_jsonw_paste(p, ",\"value\":");
+    p = hl_jsonw_span_string(w, p, val, shown);
+    if (shown < vlen)
+        p = hl_jsonw_paste(p, ",\"value_truncated\":true");
+    else
+        p = hl_jsonw_paste(p, ",\"value_truncated\":false");
+    p = hl_jsonw_paste(p, ",\"operation\":\"set\",\"success\":true,\"replaced\":");
+    if (replaced)
+        p = hl_jsonw_paste(p, "true");
+    else
+        p = hl_jsonw_paste(p, "false");
+    p = hl_jsonw_paste(p, ",\"value_bytes\":");
+    p = hl_jsonw_span_u64(p, vlen);
+    if (wr) {
+        *p++ = ',';
+        p = entry_text(p, wr->version, wr->expires, now);
+    }
+    *p++ = '}';
+    hl_jsonw_span_end(w, p);
 }
 
 void hl_json_cache_set(hl_jsonw *w, const char *key, apr_size_t klen,

@@ -77,6 +77,10 @@ void hl_jsonw_digits(char *out, apr_uint64_t v, int width);
  * value.
  * hl_jsonw_paste copies a string literal and returns the end. */
 char *hl_jsonw_span(hl_jsonw *w, apr_size_t max);
+/* The same for members of the innermost object, "name":value, with their
+ * commas between them but none before: the writer puts one there when the
+ * object has members already. */
+char *hl_jsonw_members_span(hl_jsonw *w, apr_size_t max);
 void hl_jsonw_span_end(hl_jsonw *w, char *end);
 #define hl_jsonw_paste(p, s) ((char *)memcpy((p), s, sizeof(s) - 1) + sizeof(s) - 1)
 /* v in decimal at p, returning the end; counts HL_JSONW_SPAN_NUMBER bytes

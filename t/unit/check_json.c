@@ -273,6 +273,25 @@ START_TEST(test_writer_escapes_anywhere)
         /* A span's string is the same text, within the room it counts. */
         ck_assert_str_eq(span_string_text(in, n), text_of(w));
     }
+    /* One such byte alone, at each position of a plain string as long as
+     * the loop's longest: no other byte may give the string away. */
+    for (round = 0; round < (int)((sizeof(special) - 1) * sizeof(in)); round++) {
+        hl_jsonw *w = test_writer();
+        json_object *o;
+        memset(in, 'a', sizeof(in));
+        in[round % sizeof(in)] = special[round / sizeof(in)];
+        hl_jsonw_array(w);
+        hl_jsonw_string(w, in, sizeof(in));
+        hl_jsonw_end(w);
+        o = json_written(w);
+        want = hl_utf8_lossy(test_pool, in, sizeof(in), &wn);
+        ck_assert_int_eq(json_object_get_string_len(json_object_array_get_idx(o, 0)),
+                         (int)wn);
+        ck_assert(memcmp(json_object_get_string(json_object_array_get_idx(o, 0)),
+                         want, wn) == 0);
+        json_object_put(o);
+        ck_assert_str_eq(span_string_text(in, sizeof(in)), text_of(w));
+    }
 }
 END_TEST
 
@@ -563,6 +582,38 @@ START_TEST(test_cache_shapes)
         json_object_put(o);
         o = JSON_OF(hl_json_cache_set(test_w, "k", 1, v, HL_JSON_ECHO_MAX, 0));
         ck_assert(!json_object_get_boolean(json_field(o, "value_truncated", json_type_boolean)));
+        json_object_put(o);
+    }
+
+    /* A set's answer and an entry's members are spans counted ahead: at
+     * their longest (every byte escaped to six, the largest numbers) the
+     * writer aborts if the count is short; then the key and the value
+     * come back as they went in. */
+    {
+        apr_size_t klen = 4096, vlen = HL_JSON_ECHO_MAX + 1;
+        char *k = apr_palloc(test_pool, klen), *v = apr_palloc(test_pool, vlen);
+        hl_cache_written wr;
+        memset(k, 0x01, klen);
+        memset(v, 0x1f, vlen);
+        memset(&wr, 0, sizeof(wr));
+        wr.existed = 1;
+        wr.version = APR_UINT64_MAX;
+        wr.expires = APR_INT64_MAX - APR_USEC_PER_SEC;   /* no overflow */
+        o = JSON_OF(hl_json_cache_stored(test_w, k, klen, v, vlen, &wr, 0));
+        ck_assert_int_eq(json_object_get_string_len(json_field(o, "key", json_type_string)),
+                         (int)klen);
+        ck_assert_int_eq(json_object_get_string_len(json_field(o, "value", json_type_string)),
+                         HL_JSON_ECHO_MAX);
+        ck_assert(json_object_get_boolean(json_field(o, "replaced", json_type_boolean)));
+        ck_assert(json_object_get_boolean(json_field(o, "value_truncated", json_type_boolean)));
+        ck_assert_uint_eq(json_u64(o, "version"), APR_UINT64_MAX);
+        ck_assert_str_eq(json_object_get_string(json_field(o, "etag", json_type_string)),
+                         "\"18446744073709551615\"");
+        ck_assert_uint_eq(json_u64(o, "ttl_seconds"), 9223372036854ull);
+        json_object_put(o);
+        o = JSON_OF(hl_json_cache_touched(test_w, k, klen, &wr, 0));
+        ck_assert_uint_eq(json_u64(o, "version"), APR_UINT64_MAX);
+        ck_assert_uint_eq(json_object_object_length(o), 6);
         json_object_put(o);
     }
 
