@@ -185,6 +185,10 @@ typedef struct second_memo {
     char date[SECOND_TEXT_LEN];
     char secs[HL_JSONW_SPAN_NUMBER];   /* sec in decimal */
     int secs_len;
+    /* Likewise the last pid: a few processes make all ten entries. */
+    apr_int32_t pid;
+    int pid_len;                   /* 0: no pid written yet */
+    char pid_text[HL_JSONW_SPAN_NUMBER];
 } second_memo;
 
 static void memo_second(second_memo *s, apr_int64_t sec)
@@ -241,23 +245,36 @@ static char *entry_times(char *p, apr_time_t when, second_memo *memo)
 /* The names and punctuation (under 80 bytes), three numbers and a time. */
 #define ENTRY_MAX (80 + 3 * HL_JSONW_SPAN_NUMBER + HL_RFC3339_SIZE + 2)
 
+static char *entry_pid(char *p, apr_int32_t pid, second_memo *memo)
+{
+    if (!memo->pid_len || pid != memo->pid) {
+        memo->pid = pid;
+        memo->pid_len = (int)(hl_jsonw_span_i64(memo->pid_text, pid)
+                              - memo->pid_text);
+    }
+    memcpy(p, memo->pid_text, (apr_size_t)memo->pid_len);
+    return p + memo->pid_len;
+}
+
 /* {"value","time","time_us","pid"[,"host"]}, or {"value","pending":true}
  * while the increment is being recorded: one span each, because in the
  * server the writer's calls for these forty members cost more than their
- * text.  "host" only when the backend knows who made the entry. */
+ * text.  "host" only when the backend knows who made the entry.  The
+ * value's digits are in recent_values already, at w->buf + at. */
 static void history_entry(hl_jsonw *w, const hl_history_entry *e,
-                          second_memo *memo)
+                          apr_size_t at, apr_size_t len, second_memo *memo)
 {
     apr_size_t hlen = e->complete ? strnlen(e->host, sizeof(e->host)) : 0;
     char *p = hl_jsonw_span(w, ENTRY_MAX + (hlen ? 10 + HL_JSONW_SPAN_STRING(hlen)
                                                  : 0));
     p = hl_jsonw_paste(p, "{\"value\":");
-    p = hl_jsonw_span_u64(p, e->value);
+    memcpy(p, w->buf + at, len);
+    p += len;
     if (e->complete) {
         p = hl_jsonw_paste(p, ",\"time\":");
         p = entry_times(p, e->time, memo);
         p = hl_jsonw_paste(p, ",\"pid\":");
-        p = hl_jsonw_span_i64(p, e->pid);
+        p = entry_pid(p, e->pid, memo);
         if (hlen) {
             p = hl_jsonw_paste(p, ",\"host\":");
             p = hl_jsonw_span_string(w, p, e->host, hlen);
@@ -274,9 +291,11 @@ void hl_json_counter_stats(hl_jsonw *w, const hl_counter_snapshot *snap,
                            const hl_memory_figures *m)
 {
     second_memo memo;
+    apr_size_t at[HL_RECENT_MAX], len[HL_RECENT_MAX];  /* values' digits */
     char *p;
     int i;
     memo.sec = -1;
+    memo.pid_len = 0;
     hl_jsonw_object(w);
     hl_jsonw_kv_u64(w, "current_value", snap->current_value);
     hl_jsonw_kv_u64(w, "history_length", snap->history_length);
@@ -286,16 +305,20 @@ void hl_json_counter_stats(hl_jsonw *w, const hl_counter_snapshot *snap,
                              * (HL_JSONW_SPAN_NUMBER + 1));
     *p++ = '[';
     for (i = 0; i < snap->n_recent; i++) {
+        char *digits;
         if (i)
             *p++ = ',';
+        digits = p;
         p = hl_jsonw_span_u64(p, snap->recent[i].value);
+        at[i] = (apr_size_t)(digits - w->buf);
+        len[i] = (apr_size_t)(p - digits);
     }
     *p++ = ']';
     hl_jsonw_span_end(w, p);
     hl_jsonw_key(w, "recent");
     hl_jsonw_array(w);
     for (i = 0; i < snap->n_recent; i++)
-        history_entry(w, &snap->recent[i], &memo);
+        history_entry(w, &snap->recent[i], at[i], len[i], &memo);
     hl_jsonw_end(w);
     hl_jsonw_key(w, "memory_usage");
     memory_figures(w, m);

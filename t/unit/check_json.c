@@ -474,7 +474,7 @@ START_TEST(test_stats_times_per_entry)
     for (i = 0; i < HL_RECENT_MAX; i++) {
         snap.recent[i].value = (apr_uint64_t)(100 - i);
         snap.recent[i].time = times[i];
-        snap.recent[i].pid = 40 + i;
+        snap.recent[i].pid = 40 + i / 3;   /* runs of one pid, as in a server */
         snap.recent[i].complete = 1;
     }
     o = JSON_OF(hl_json_counter_stats(test_w, &snap, sample_figures()));
@@ -486,7 +486,8 @@ START_TEST(test_stats_times_per_entry)
         ck_assert_int_eq(json_object_get_int64(
             json_field(e, "time_us", json_type_int)), times[i]);
         ck_assert_int_eq(json_object_get_int(json_field(e, "pid", json_type_int)),
-                         40 + i);
+                         40 + i / 3);
+        ck_assert_uint_eq(json_u64(e, "value"), (apr_uint64_t)(100 - i));
         ck_assert(json_object_object_get_ex(e, "time", &t));
         if (hl_rfc3339(want, times[i]) == APR_SUCCESS)
             ck_assert_str_eq(json_object_get_string(t), want);
