@@ -32,10 +32,14 @@
 #define PAIRS_SLOW 200000L
 #define PAIRS_FAST 5000000L
 
+/* Each on its own cache line: a line the lock's word shares with the
+ * counter or the barrier would move between the CPUs for other reasons. */
 typedef struct shared {
     pthread_mutex_t robust;     /* robust, process-shared, no PI */
+    char pad0[64];
     volatile long counter;
-    volatile int go;            /* every process starts at once */
+    char pad1[64];
+    volatile int ready, go;     /* every process starts at once */
 } shared;
 
 enum { M_GETPID, M_FCNTL, M_APR_PTHREAD, M_ROBUST };
@@ -46,13 +50,14 @@ static const char *const names[] = {
 
 static void work(int kind, shared *sh, apr_global_mutex_t *m, long pairs)
 {
-    long i;
+    long i, pids = 0;
+    __atomic_add_fetch(&sh->ready, 1, __ATOMIC_RELEASE);
     while (!__atomic_load_n(&sh->go, __ATOMIC_ACQUIRE))
         ;
     for (i = 0; i < pairs; i++) {
         switch (kind) {
         case M_GETPID:
-            sh->counter += getpid() > 0;      /* not exact: no lock */
+            pids += getpid() > 0;             /* no shared line touched */
             break;
         case M_ROBUST:
             if (pthread_mutex_lock(&sh->robust) == EOWNERDEAD)
@@ -66,6 +71,8 @@ static void work(int kind, shared *sh, apr_global_mutex_t *m, long pairs)
             apr_global_mutex_unlock(m);
         }
     }
+    if (kind == M_GETPID)
+        __atomic_add_fetch(&sh->counter, pids, __ATOMIC_RELAXED);
 }
 
 /* ns per pair over all procs, or -1 when the count came out wrong. */
@@ -83,11 +90,17 @@ static double run(int kind, int procs, shared *sh, apr_pool_t *p)
                                    : APR_LOCK_PROC_PTHREAD, p) != APR_SUCCESS)
         return -1;
     sh->counter = 0;
+    sh->ready = 0;
     sh->go = 0;
     for (i = 0; i < procs; i++) {
         pid_t pid = fork();
-        if (pid < 0)
+        if (pid < 0) {
+            /* Those started run on their own and are waited for. */
+            __atomic_store_n(&sh->go, 1, __ATOMIC_RELEASE);
+            while (wait(NULL) > 0)
+                ;
             return -1;
+        }
         if (pid == 0) {
             if (m)
                 apr_global_mutex_child_init(&m, NULL, p);
@@ -95,6 +108,8 @@ static double run(int kind, int procs, shared *sh, apr_pool_t *p)
             _exit(0);
         }
     }
+    while (__atomic_load_n(&sh->ready, __ATOMIC_ACQUIRE) < procs)
+        ;
     start = apr_time_now();
     __atomic_store_n(&sh->go, 1, __ATOMIC_RELEASE);
     while (wait(NULL) > 0)
@@ -102,7 +117,7 @@ static double run(int kind, int procs, shared *sh, apr_pool_t *p)
     ns = (double)(apr_time_now() - start) * 1000.0 / ((double)pairs * procs);
     if (m)
         apr_global_mutex_destroy(m);
-    if (kind != M_GETPID && sh->counter != pairs * procs)
+    if (sh->counter != pairs * procs)
         return -1;
     return ns;
 }
