@@ -17,8 +17,8 @@
  * instead of each waiting out the timeout; then one request tries again,
  * so service resumes by itself.  The log gets one line when trouble
  * starts and one when Redis answers again, for the whole host (the
- * processes share a word that says whether the outage was told), never
- * one per request; the address it names has its password masked.
+ * processes share a count of the lines told), never one per request; the
+ * address it names has its password masked.
  */
 #include "hl_store_redis.h"
 #include "hl_store_redis_lua.h"
@@ -63,10 +63,9 @@ typedef struct redis_store {
     /* This process's view of Redis, shared by its threads (atomics). */
     apr_int64_t   down_until;        /* fail at once until then; 0: up */
     apr_uint32_t  last_error;        /* the status failing at once gives */
-    apr_uint32_t  trouble;           /* 1 from a failure to the next success */
     apr_shm_t    *told_shm;          /* the host's word below, shared by */
-    apr_uint32_t *told;              /* every process: 1 while an outage
-                                      * is told in the log */
+    apr_uint32_t *told;              /* every process: the lines told,
+                                      * odd while an outage is told */
     apr_uint32_t  loaded;            /* the library loaded by this process */
     apr_uint32_t  epoch;             /* moves on when a connection is lost */
     apr_uint64_t  bytes_seen;        /* the cache's bytes, as last answered */
@@ -322,46 +321,47 @@ static void say(redis_store *s, int level, const char *fmt, const char *what,
     s->log(s->log_baton, level, line);
 }
 
-/* A failure: logged if it starts a stretch of trouble; fail_fast: the
- * next requests fail at once for a while. */
-static void note_failure(redis_store *s, apr_status_t rv, const char *what,
-                         const char *detail, int fail_fast)
+/* A failure of a call that began when the host's count of told lines
+ * was seen: logged if no outage was told then and no line since (a
+ * failure that began before another process told Redis back says
+ * nothing of Redis now); fail_fast: the next requests fail at once for a
+ * while.  The count is the host's, not a process's: whichever process
+ * told the last line may be gone (a prefork child). */
+static void note_failure(redis_store *s, apr_uint32_t seen, apr_status_t rv,
+                         const char *what, const char *detail, int fail_fast)
 {
-    apr_uint32_t calm = 0;
     if (fail_fast) {
         __atomic_store_n(&s->last_error, (apr_uint32_t)rv, __ATOMIC_RELAXED);
         __atomic_store_n(&s->down_until,
                          apr_time_now() + HL_REDIS_RETRY_INTERVAL,
                          __ATOMIC_RELEASE);
     }
-    if (__atomic_compare_exchange_n(&s->trouble, &calm, 1, 0, __ATOMIC_ACQ_REL,
-                                    __ATOMIC_RELAXED)
-        && (calm = 0, __atomic_compare_exchange_n(s->told, &calm, 1, 0,
-                                                  __ATOMIC_ACQ_REL,
-                                                  __ATOMIC_RELAXED)))
+    if (!(seen & 1)
+        && __atomic_compare_exchange_n(s->told, &seen, seen + 1, 0,
+                                       __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
         say(s, LEVEL_ERR, "mod_hyperlane: Redis at %s: %s (%s); requests that "
             "need the store get 503 until it answers", what,
             detail && *detail ? detail : "no detail");
 }
 
-static void note_success(redis_store *s, apr_uint32_t conn_epoch)
+/* A reply to a call that began when the count was seen, on a connection
+ * made in this process's epoch conn_epoch.  It ends the told outage only
+ * if the call began after the outage was told and nothing was told
+ * since, and if no connection of this process failed since this one was
+ * made: a reply to a call sent earlier may have come just before Redis
+ * went away. */
+static void note_success(redis_store *s, apr_uint32_t conn_epoch,
+                         apr_uint32_t seen)
 {
-    apr_uint32_t troubled = 1;
-    /* A reply on a connection older than the last failure says nothing
-     * of Redis now: it may have answered just before it went away, while
-     * another thread already told the outage. */
     if (conn_epoch != __atomic_load_n(&s->epoch, __ATOMIC_ACQUIRE))
         return;
-    if (__atomic_load_n(&s->trouble, __ATOMIC_RELAXED)
-        && __atomic_compare_exchange_n(&s->trouble, &troubled, 0, 0,
-                                       __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+    if (__atomic_load_n(&s->down_until, __ATOMIC_RELAXED))
         __atomic_store_n(&s->down_until, 0, __ATOMIC_RELEASE);
-        troubled = 1;
-        if (__atomic_compare_exchange_n(s->told, &troubled, 0, 0,
-                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-            say(s, LEVEL_NOTICE, "mod_hyperlane: Redis at %s answers "
-                "again%s%s", "", "");
-    }
+    if ((seen & 1)
+        && __atomic_compare_exchange_n(s->told, &seen, seen + 1, 0,
+                                       __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        say(s, LEVEL_NOTICE, "mod_hyperlane: Redis at %s answers "
+            "again%s%s", "", "");
 }
 
 /* ---- connections ----------------------------------------------------- */
@@ -599,7 +599,8 @@ static apr_status_t conns_make(redis_store *s, apr_pool_t *pool)
  * failed with, until the retry interval is over and this caller is the
  * one that tries again).  A slot never connected, or connected before
  * the last failure, connects anew. */
-static apr_status_t conn_acquire(redis_store *s, redis_conn **conn, int *fresh)
+static apr_status_t conn_acquire(redis_store *s, apr_uint32_t seen,
+                                 redis_conn **conn, int *fresh)
 {
     apr_int64_t until = __atomic_load_n(&s->down_until, __ATOMIC_ACQUIRE);
     char detail[256];
@@ -631,7 +632,7 @@ static apr_status_t conn_acquire(redis_store *s, redis_conn **conn, int *fresh)
     if (rv != APR_SUCCESS) {
         /* The connections made before are as good as gone. */
         __atomic_add_fetch(&s->epoch, 1, __ATOMIC_ACQ_REL);
-        note_failure(s, rv, "cannot connect", detail, 1);
+        note_failure(s, seen, rv, "cannot connect", detail, 1);
         apr_reslist_release(s->conns, *conn);
     }
     return rv;
@@ -664,7 +665,7 @@ static apr_status_t fcall(redis_store *s, fcall_kind kind, const char *fn,
     redisReply *r = NULL;
     const char *why = NULL;
     apr_status_t rv;
-    apr_uint32_t epoch;
+    apr_uint32_t epoch, seen;
     int i, attempt, fresh, retried = 0;
 
     argvlen[1] = sizeof(HL_REDIS_LIBRARY) + strlen(fn);  /* lib _ fn */
@@ -685,7 +686,8 @@ static apr_status_t fcall(redis_store *s, fcall_kind kind, const char *fn,
         argvlen[4 + i] = lens ? lens[i] : strlen(args[i]);
     }
 again:
-    if ((rv = conn_acquire(s, &conn, &fresh)) != APR_SUCCESS)
+    seen = __atomic_load_n(s->told, __ATOMIC_ACQUIRE);
+    if ((rv = conn_acquire(s, seen, &conn, &fresh)) != APR_SUCCESS)
         return rv;
     c = conn->c;
     epoch = conn->epoch;
@@ -719,13 +721,13 @@ again:
                 retried = 1;
                 goto again;
             }
-            note_failure(s, rv, rv == APR_TIMEUP ? "timed out"
-                                                 : "lost the connection",
+            note_failure(s, seen, rv, rv == APR_TIMEUP ? "timed out"
+                                                       : "lost the connection",
                          why, rv == APR_TIMEUP);
             apr_reslist_invalidate(s->conns, conn);
         }
         else {
-            note_failure(s, rv, "refused a command", why, 0);
+            note_failure(s, seen, rv, "refused a command", why, 0);
             apr_reslist_release(s->conns, conn);
         }
         if (r)
@@ -733,7 +735,7 @@ again:
         return rv;
     }
     apr_reslist_release(s->conns, conn);
-    note_success(s, epoch);
+    note_success(s, epoch, seen);
     *out = r;
     return APR_SUCCESS;
 }
@@ -744,9 +746,8 @@ static apr_status_t redis_child_init(hl_store *st, apr_pool_t *pchild)
 {
     redis_store *s = st->impl;
     /* What the parent knew is not this process's: its own connections,
-     * its own load of the library, its own view of outages. */
+     * its own load of the library, its own failing at once. */
     s->loaded = 0;
-    s->trouble = 0;
     s->down_until = 0;
     return conns_make(s, pchild);
 }
