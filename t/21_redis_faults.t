@@ -346,13 +346,18 @@ for my $h (@kill_hosts) {
     my $killed = $redis->command('CLIENT', 'KILL', 'TYPE', 'normal');
     check(!ref $killed && $killed >= 1, "Redis dropped the connections ($killed)");
     my $after = hammer(%p, path => '/hl/counter/stats');
+    my @st;
+    HL::Server::wait_for(sub {
+        @st = map { m{^\d+ (\d+) GET /hl/counter/stats$} ? $1 : () }
+              split /\n/, substr($h->access_log, $access_at);
+        @st >= $after->{ok} + $after->{other} });
     my %status;
-    $status{(split / /)[1]}++ for split /\n/, substr($h->access_log, $access_at);
+    $status{$_}++ for @st;
     check($after->{ok} == 200 && $after->{other} == 0,
           "then every read answered 200 ($after->{ok} 2xx, $after->{s503} 503, "
           . "$after->{none} none; logged: "
           . join(' ', map { "$_ x$status{$_}" } sort keys %status) . '; error log: '
-          . log_since($h, $off) . ')');
+          . (log_since($h, $off) =~ s/\n/ | /gr) . ')');
     ok t_cmp(outage_lines(log_since($h, $off), $addr), '', 'and no outage was told');
 }
 $_->stop for @kill_hosts;

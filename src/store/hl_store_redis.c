@@ -45,6 +45,7 @@
 typedef struct redis_conn {
     redisContext *c;
     apr_uint32_t  epoch;
+    apr_uint32_t  told_at;           /* the host's lines told when made */
 } redis_conn;
 
 typedef struct redis_store {
@@ -64,8 +65,7 @@ typedef struct redis_store {
     apr_int64_t   down_until;        /* fail at once until then; 0: up */
     apr_uint32_t  last_error;        /* the status failing at once gives */
     apr_shm_t    *told_shm;          /* the host's word below, shared by */
-    apr_uint32_t *told;              /* every process: the lines told,
-                                      * odd while an outage is told */
+    apr_uint32_t *told;              /* every process: see TOLD_ below */
     apr_uint32_t  loaded;            /* the library loaded by this process */
     apr_uint32_t  epoch;             /* moves on when a connection is lost */
     apr_uint64_t  bytes_seen;        /* the cache's bytes, as last answered */
@@ -321,14 +321,24 @@ static void say(redis_store *s, int level, const char *fmt, const char *what,
     s->log(s->log_baton, level, line);
 }
 
-/* A failure of a call that began when the host's count of told lines
- * was seen: logged if no outage was told then and no line since (a
- * failure that began before another process told Redis back says
- * nothing of Redis now); fail_fast: the next requests fail at once for a
- * while.  The count is the host's, not a process's: whichever process
- * told the last line may be gone (a prefork child). */
+/* The host's count of the lines told.  Calm while it is a multiple of
+ * 4; an outage adds 1, or 3 when it began as a refused write (a replica,
+ * a full memory, a failing disk: Redis may still run no-writes calls,
+ * whose success must not tell Redis back); its end rounds it up to the
+ * next multiple of 4.  One word, so that one compare-and-swap both
+ * tells a line and says which. */
+#define TOLD_CALM(n)            (((n) & 3) == 0)
+#define TOLD_WRITES_REFUSED(n)  (((n) & 3) == 3)
+
+/* A failure of a call that began when the count was seen: logged if no
+ * outage was told then and no line since (a failure of a call begun
+ * before another process told Redis back says nothing of Redis now).
+ * The count is the host's, not a process's: whichever process told the
+ * last line may be gone (a prefork child).  fail_fast: the next
+ * requests fail at once for a while. */
 static void note_failure(redis_store *s, apr_uint32_t seen, apr_status_t rv,
-                         const char *what, const char *detail, int fail_fast)
+                         const char *what, const char *detail, int fail_fast,
+                         int writes_refused)
 {
     if (fail_fast) {
         __atomic_store_n(&s->last_error, (apr_uint32_t)rv, __ATOMIC_RELAXED);
@@ -336,8 +346,9 @@ static void note_failure(redis_store *s, apr_uint32_t seen, apr_status_t rv,
                          apr_time_now() + HL_REDIS_RETRY_INTERVAL,
                          __ATOMIC_RELEASE);
     }
-    if (!(seen & 1)
-        && __atomic_compare_exchange_n(s->told, &seen, seen + 1, 0,
+    if (TOLD_CALM(seen)
+        && __atomic_compare_exchange_n(s->told, &seen,
+                                       seen + (writes_refused ? 3 : 1), 0,
                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
         say(s, LEVEL_ERR, "mod_hyperlane: Redis at %s: %s (%s); requests that "
             "need the store get 503 until it answers", what,
@@ -345,20 +356,23 @@ static void note_failure(redis_store *s, apr_uint32_t seen, apr_status_t rv,
 }
 
 /* A reply to a call that began when the count was seen, on a connection
- * made in this process's epoch conn_epoch.  It ends the told outage only
- * if the call began after the outage was told and nothing was told
- * since, and if no connection of this process failed since this one was
- * made: a reply to a call sent earlier may have come just before Redis
- * went away. */
+ * made in this process's epoch conn_epoch; wrote: a call that writes.
+ * It ends the told outage only if the call began after the outage was
+ * told and nothing was told since, and if no connection of this process
+ * failed since this one was made: a reply to a call sent earlier may
+ * have come just before Redis went away. */
 static void note_success(redis_store *s, apr_uint32_t conn_epoch,
-                         apr_uint32_t seen)
+                         apr_uint32_t seen, int wrote)
 {
+    apr_int64_t until = __atomic_load_n(&s->down_until, __ATOMIC_ACQUIRE);
     if (conn_epoch != __atomic_load_n(&s->epoch, __ATOMIC_ACQUIRE))
         return;
-    if (__atomic_load_n(&s->down_until, __ATOMIC_RELAXED))
-        __atomic_store_n(&s->down_until, 0, __ATOMIC_RELEASE);
-    if ((seen & 1)
-        && __atomic_compare_exchange_n(s->told, &seen, seen + 1, 0,
+    /* Unless another thread failed since, and began failing at once. */
+    if (until)
+        __atomic_compare_exchange_n(&s->down_until, &until, 0, 0,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+    if (!TOLD_CALM(seen) && (wrote || !TOLD_WRITES_REFUSED(seen))
+        && __atomic_compare_exchange_n(s->told, &seen, (seen | 3) + 1, 0,
                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
         say(s, LEVEL_NOTICE, "mod_hyperlane: Redis at %s answers "
             "again%s%s", "", "");
@@ -628,11 +642,12 @@ static apr_status_t conn_acquire(redis_store *s, apr_uint32_t seen,
         redisFree((*conn)->c);
     (*conn)->c = NULL;
     (*conn)->epoch = epoch;
+    (*conn)->told_at = seen;
     rv = connect_to(s, &(*conn)->c, detail, sizeof(detail));
     if (rv != APR_SUCCESS) {
         /* The connections made before are as good as gone. */
         __atomic_add_fetch(&s->epoch, 1, __ATOMIC_ACQ_REL);
-        note_failure(s, seen, rv, "cannot connect", detail, 1);
+        note_failure(s, seen, rv, "cannot connect", detail, 1, 0);
         apr_reslist_release(s->conns, *conn);
     }
     return rv;
@@ -648,9 +663,15 @@ static int function_missing(const redisReply *r)
  * dead (Redis restarted since that connection's last use: the command
  * went into a closed socket).  A read is made once more on a new
  * connection, so that a restart does not cost each Apache process one
- * 503; a write is not, because whether Redis ran it is unknown.  ("get"
- * counts an access: at worst one access is counted twice.) */
-typedef enum { FCALL_WRITE, FCALL_READ } fcall_kind;
+ * 503; a write is not, because whether Redis ran it is unknown.  A get
+ * is a read that writes (it counts an access: at worst one access is
+ * counted twice); only a call that writes tells Redis back after a
+ * refused write. */
+typedef enum {
+    FCALL_WRITE,
+    FCALL_GET,
+    FCALL_READ                       /* a no-writes function */
+} fcall_kind;
 
 /* FCALL <library>_<fn> 0 prefix args...: the reply, or a status. */
 static apr_status_t fcall(redis_store *s, fcall_kind kind, const char *fn,
@@ -666,7 +687,7 @@ static apr_status_t fcall(redis_store *s, fcall_kind kind, const char *fn,
     const char *why = NULL;
     apr_status_t rv;
     apr_uint32_t epoch, seen;
-    int i, attempt, fresh, retried = 0;
+    int i, attempt, fresh = 0, retried = 0;
 
     argvlen[1] = sizeof(HL_REDIS_LIBRARY) + strlen(fn);  /* lib _ fn */
     if (argvlen[1] >= sizeof(name))
@@ -716,18 +737,24 @@ again:
              * a pooled connection that died since its last use (not a
              * timeout) runs once more on a new one, telling nothing. */
             __atomic_add_fetch(&s->epoch, 1, __ATOMIC_ACQ_REL);
-            if (kind == FCALL_READ && !fresh && !retried && rv != APR_TIMEUP) {
+            if (kind != FCALL_WRITE && !fresh && !retried
+                && rv != APR_TIMEUP) {
                 apr_reslist_invalidate(s->conns, conn);
                 retried = 1;
                 goto again;
             }
-            note_failure(s, seen, rv, rv == APR_TIMEUP ? "timed out"
-                                                       : "lost the connection",
-                         why, rv == APR_TIMEUP);
+            /* A pooled connection made before the last line told died
+             * in the restart (or CLIENT KILL) that line told, or told
+             * the end of: the next failure, if any, tells. */
+            if (rv == APR_TIMEUP || fresh || conn->told_at == seen)
+                note_failure(s, seen, rv, rv == APR_TIMEUP ? "timed out"
+                                                   : "lost the connection",
+                             why, rv == APR_TIMEUP, 0);
             apr_reslist_invalidate(s->conns, conn);
         }
         else {
-            note_failure(s, seen, rv, "refused a command", why, 0);
+            note_failure(s, seen, rv, "refused a command", why, 0,
+                         kind != FCALL_READ);
             apr_reslist_release(s->conns, conn);
         }
         if (r)
@@ -735,7 +762,7 @@ again:
         return rv;
     }
     apr_reslist_release(s->conns, conn);
-    note_success(s, epoch, seen);
+    note_success(s, epoch, seen, kind != FCALL_READ);
     *out = r;
     return APR_SUCCESS;
 }
@@ -905,7 +932,7 @@ static apr_status_t redis_cache_get(hl_store *st, apr_pool_t *pool,
                                     apr_time_t now, hl_cache_result *res)
 {
     redisReply *r;
-    apr_status_t rv = fcall_key(st->impl, FCALL_READ, "get", key, klen, now, &r);
+    apr_status_t rv = fcall_key(st->impl, FCALL_GET, "get", key, klen, now, &r);
 
     if (rv != APR_SUCCESS)
         return rv;
@@ -1558,10 +1585,14 @@ static apr_status_t redis_open(hl_store **out, const hl_store_open_args *a,
         redis_store *old = a->previous->impl;
         s->created = old->created;
         s->generation = old->generation + 1;
-        /* The host's word lives on: an outage told before a graceful
-         * restart is told to have ended after it. */
-        s->told_shm = old->told_shm;
-        old->told_shm = NULL;
+        /* The host's word lives on, if Redis is the same: an outage
+         * told before a graceful restart is told to have ended after
+         * it.  Another Redis starts calm, told by its own lines. */
+        if (strcmp(old->masked, s->masked) == 0
+            && strcmp(old->prefix, s->prefix) == 0) {
+            s->told_shm = old->told_shm;
+            old->told_shm = NULL;
+        }
         redis_close(a->previous);
     }
     if (!s->told_shm) {

@@ -605,6 +605,16 @@ START_TEST(test_down_at_open)
 }
 END_TEST
 
+/* A store of a private server, logging to l; NULL without
+ * redis-server. */
+static hl_store *store_of_private_server(test_redis *t, log_record *l)
+{
+    const char *origin;
+    if (!private_server(t, l, NULL))
+        return NULL;
+    return open_spec(spec_of(t, NULL), "h", l, 0, &origin);
+}
+
 /* A store of a private server, already stopped, whose processes all
  * write their lines to *l (shared memory); NULL without redis-server. */
 static hl_store *store_of_stopped_server(test_redis *t, log_record **l)
@@ -646,8 +656,10 @@ static int child_increments(hl_store *st, apr_status_t want)
  * outage is the host's, not a process's: a child that finds Redis down
  * logs it; its parent, which fails too, does not; a new child, which
  * never failed, tells Redis back (the one that told the outage may be
- * gone, as a prefork child goes); and the parent, whose last call
- * failed, tells the next outage once it tries Redis again. */
+ * gone, as a prefork child goes); the parent, whose last call failed,
+ * tells the next outage once it tries Redis again; and a connection the
+ * parent made before the last line, dead in the outage that line told
+ * the end of, tells nothing more when a write finds it dead. */
 START_TEST(test_one_line_per_host)
 {
     test_redis t;
@@ -672,7 +684,54 @@ START_TEST(test_one_line_per_host)
     ck_assert_int_eq(increment_soon(st, &v), APR_SUCCESS);
     ck_assert_int_eq(l->recoveries, 2);
     ck_assert_int_eq(l->troubles, 2);
+    test_redis_kill(&t);
+    ck_assert(child_increments(st, APR_ECONNREFUSED));
+    ck_assert_int_eq(l->troubles, 3);
+    ck_assert(test_redis_start(&t));
+    ck_assert(child_increments(st, APR_SUCCESS));
+    ck_assert_int_eq(l->recoveries, 3);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_ECONNREFUSED);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
+    ck_assert_int_eq(l->troubles, 3);
+    ck_assert_int_eq(l->recoveries, 3);
     munmap(l, sizeof(*l));
+    test_redis_stop(&t);
+}
+END_TEST
+
+/* Redis refuses writes but runs no-writes functions (a replica; a full
+ * memory or a failing disk do the same): one line when a write is
+ * refused, none when a read succeeds meanwhile, nor when a get (which
+ * counts an access) is refused too, and one when a write succeeds. */
+START_TEST(test_refused_writes_end_with_a_write)
+{
+    test_redis t;
+    log_record l;
+    hl_store *st;
+    hl_counter_snapshot snap;
+    hl_cache_result res;
+    apr_uint64_t v;
+
+    if (!(st = store_of_private_server(&t, &l)))
+        return;
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
+    ck_assert(test_redis_command(&t, "REPLICAOF 127.0.0.1 1"));
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_EACCES);
+    ck_assert_int_eq(l.troubles, 1);
+    ck_assert_int_eq(hl_store_counter_snapshot(st, 2, &snap), APR_SUCCESS);
+    ck_assert_uint_eq(snap.current_value, 1);
+    ck_assert_int_eq(hl_store_cache_get(st, test_pool, "k", 1, 1, &res),
+                     APR_EACCES);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_EACCES);
+    ck_assert_int_eq(l.troubles, 1);
+    ck_assert_int_eq(l.recoveries, 0);
+    ck_assert(test_redis_command(&t, "REPLICAOF NO ONE"));
+    ck_assert_int_eq(hl_store_counter_snapshot(st, 2, &snap), APR_SUCCESS);
+    ck_assert_int_eq(l.recoveries, 0);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
+    ck_assert_uint_eq(v, 2);
+    ck_assert_int_eq(l.troubles, 1);
+    ck_assert_int_eq(l.recoveries, 1);
     test_redis_stop(&t);
 }
 END_TEST
@@ -684,13 +743,11 @@ START_TEST(test_reconnect_after_restart)
 {
     test_redis t;
     log_record l;
-    const char *origin;
     hl_store *st;
     apr_uint64_t v;
 
-    if (!private_server(&t, &l, NULL))
+    if (!(st = store_of_private_server(&t, &l)))
         return;
-    st = open_spec(spec_of(&t, NULL), "h", &l, 0, &origin);
     ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
     ck_assert_int_eq(hl_store_cache_set(st, "k", 1, "v", 1, 1, 0, NULL),
                      APR_SUCCESS);
@@ -717,15 +774,13 @@ START_TEST(test_reads_survive_lost_connections)
 {
     test_redis t;
     log_record l;
-    const char *origin;
     hl_store *st;
     hl_cache_result res;
     hl_counter_snapshot snap;
     apr_uint64_t v;
 
-    if (!private_server(&t, &l, NULL))
+    if (!(st = store_of_private_server(&t, &l)))
         return;
-    st = open_spec(spec_of(&t, NULL), "h", &l, 0, &origin);
     ck_assert_int_eq(hl_store_cache_set(st, "k", 1, "v", 1, 1, 0, NULL),
                      APR_SUCCESS);
     ck_assert(test_redis_command(&t, "CLIENT KILL TYPE normal"));
@@ -751,14 +806,12 @@ START_TEST(test_reload_after_function_flush)
 {
     test_redis t;
     log_record l;
-    const char *origin;
     hl_store *st;
     hl_counter_snapshot snap;
     apr_uint64_t v;
 
-    if (!private_server(&t, &l, NULL))
+    if (!(st = store_of_private_server(&t, &l)))
         return;
-    st = open_spec(spec_of(&t, NULL), "h", &l, 0, &origin);
     ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
     ck_assert(test_redis_command(&t, "FUNCTION FLUSH"));
     ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
@@ -919,6 +972,7 @@ Suite *redis_suite(void)
     tcase_add_test(live, test_reconnect_after_restart);
     tcase_add_test(live, test_reads_survive_lost_connections);
     tcase_add_test(live, test_one_line_per_host);
+    tcase_add_test(live, test_refused_writes_end_with_a_write);
     tcase_add_test(live, test_reload_after_function_flush);
     tcase_add_test(live, test_wrong_password);
     tcase_add_test(live, test_stalled_server_times_out);
