@@ -11,13 +11,15 @@
  *
  * Connections: each process keeps an apr_reslist of them (as mod_proxy
  * keeps its own), made in child_init, opened lazily, reused across
- * requests and threads, dropped after any error on them.  A connection
+ * requests and threads, dropped after an error of the connection (one
+ * whose command Redis refused goes back to the list).  A connection
  * that cannot be made, or a command slower than the timeout, starts a
  * short stretch (HL_REDIS_RETRY_INTERVAL) in which requests fail at once
  * instead of each waiting out the timeout; then one request tries again,
  * so service resumes by itself.  The log gets one line when trouble
  * starts and one when Redis answers again, for the whole host (the
- * processes share a count of the lines told), never one per request; the
+ * processes share a count of the lines told), never one per request;
+ * when Redis refuses writes only, a write's success tells it back.  The
  * address it names has its password masked.
  */
 #include "hl_store_redis.h"
@@ -283,6 +285,15 @@ static int starts(const char *s, const char *word)
     return strncmp(s, word, strlen(word)) == 0;
 }
 
+/* An error Redis gives writes only, running no-writes calls still: a
+ * replica, a full memory (noeviction), a disk that fails its saves. */
+static int refuses_writes_only(const char *reply_error)
+{
+    return reply_error && (starts(reply_error, "READONLY")
+                           || starts(reply_error, "OOM")
+                           || starts(reply_error, "MISCONF"));
+}
+
 apr_status_t hl_redis_status_of(int context_err, int saved_errno,
                                 const char *reply_error)
 {
@@ -322,34 +333,40 @@ static void say(redis_store *s, int level, const char *fmt, const char *what,
 }
 
 /* The host's count of the lines told.  Calm while it is a multiple of
- * 4; an outage adds 1, or 3 when it began as a refused write (a replica,
- * a full memory, a failing disk: Redis may still run no-writes calls,
- * whose success must not tell Redis back); its end rounds it up to the
- * next multiple of 4.  One word, so that one compare-and-swap both
- * tells a line and says which. */
+ * 4; an outage adds 1, or 3 when Redis refuses writes only (then the
+ * success of a no-writes call must not tell Redis back, and a worse
+ * failure adds 2, a plain outage); its end rounds it up to the next
+ * multiple of 4.  One word, so that one compare-and-swap both tells a
+ * line and says which. */
 #define TOLD_CALM(n)            (((n) & 3) == 0)
 #define TOLD_WRITES_REFUSED(n)  (((n) & 3) == 3)
 
 /* A failure of a call that began when the count was seen: logged if no
- * outage was told then and no line since (a failure of a call begun
- * before another process told Redis back says nothing of Redis now).
- * The count is the host's, not a process's: whichever process told the
- * last line may be gone (a prefork child).  fail_fast: the next
- * requests fail at once for a while. */
+ * outage was told then (or only writes were refused, and now more
+ * fails) and no line since: a failure of a call begun before another
+ * process told Redis back says nothing of Redis now.  The count is the
+ * host's, not a process's: whichever process told the last line may be
+ * gone (a prefork child).  fail_fast: the next requests fail at once
+ * for a while; writes_only: Redis refused a write and runs reads. */
 static void note_failure(redis_store *s, apr_uint32_t seen, apr_status_t rv,
                          const char *what, const char *detail, int fail_fast,
-                         int writes_refused)
+                         int writes_only)
 {
+    apr_uint32_t next;
     if (fail_fast) {
         __atomic_store_n(&s->last_error, (apr_uint32_t)rv, __ATOMIC_RELAXED);
         __atomic_store_n(&s->down_until,
                          apr_time_now() + HL_REDIS_RETRY_INTERVAL,
                          __ATOMIC_RELEASE);
     }
-    if (TOLD_CALM(seen)
-        && __atomic_compare_exchange_n(s->told, &seen,
-                                       seen + (writes_refused ? 3 : 1), 0,
-                                       __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+    if (TOLD_CALM(seen))
+        next = seen + (writes_only ? 3 : 1);
+    else if (TOLD_WRITES_REFUSED(seen) && !writes_only)
+        next = seen + 2;
+    else
+        return;
+    if (__atomic_compare_exchange_n(s->told, &seen, next, 0,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
         say(s, LEVEL_ERR, "mod_hyperlane: Redis at %s: %s (%s); requests that "
             "need the store get 503 until it answers", what,
             detail && *detail ? detail : "no detail");
@@ -359,8 +376,9 @@ static void note_failure(redis_store *s, apr_uint32_t seen, apr_status_t rv,
  * made in this process's epoch conn_epoch; wrote: a call that writes.
  * It ends the told outage only if the call began after the outage was
  * told and nothing was told since, and if no connection of this process
- * failed since this one was made: a reply to a call sent earlier may
- * have come just before Redis went away. */
+ * failed since this one was made (a reply to a call sent earlier may
+ * have come just before Redis went away); an outage of refused writes
+ * only if it wrote. */
 static void note_success(redis_store *s, apr_uint32_t conn_epoch,
                          apr_uint32_t seen, int wrote)
 {
@@ -559,8 +577,12 @@ static apr_status_t connect_to(redis_store *s, redisContext **out,
         size_t argvlen[] = { 4 };
         rv = command_ok(c, 1, argv, argvlen, detail, detail_len);
     }
-    if (rv == APR_SUCCESS && !__atomic_load_n(&s->loaded, __ATOMIC_ACQUIRE))
-        rv = library_load(s, c, detail, detail_len);
+    /* Refused as a write: the library may be there already (a replica
+     * has its master's); a call that finds it missing loads it then. */
+    if (rv == APR_SUCCESS && !__atomic_load_n(&s->loaded, __ATOMIC_ACQUIRE)
+        && (rv = library_load(s, c, detail, detail_len)) != APR_SUCCESS
+        && refuses_writes_only(detail))
+        rv = APR_SUCCESS;
     if (rv != APR_SUCCESS) {
         redisFree(c);
         return rv;
@@ -743,9 +765,10 @@ again:
                 retried = 1;
                 goto again;
             }
-            /* A pooled connection made before the last line told died
-             * in the restart (or CLIENT KILL) that line told, or told
-             * the end of: the next failure, if any, tells. */
+            /* A pooled connection made before the last line told, lost
+             * (not timed out): most likely in the restart or CLIENT
+             * KILL that line told or told the end of.  Told by the next
+             * failure, if Redis is still away. */
             if (rv == APR_TIMEUP || fresh || conn->told_at == seen)
                 note_failure(s, seen, rv, rv == APR_TIMEUP ? "timed out"
                                                    : "lost the connection",
@@ -754,7 +777,7 @@ again:
         }
         else {
             note_failure(s, seen, rv, "refused a command", why, 0,
-                         kind != FCALL_READ);
+                         refuses_writes_only(why));
             apr_reslist_release(s->conns, conn);
         }
         if (r)
@@ -1588,8 +1611,7 @@ static apr_status_t redis_open(hl_store **out, const hl_store_open_args *a,
         /* The host's word lives on, if Redis is the same: an outage
          * told before a graceful restart is told to have ended after
          * it.  Another Redis starts calm, told by its own lines. */
-        if (strcmp(old->masked, s->masked) == 0
-            && strcmp(old->prefix, s->prefix) == 0) {
+        if (strcmp(old->masked, s->masked) == 0) {
             s->told_shm = old->told_shm;
             old->told_shm = NULL;
         }

@@ -631,26 +631,31 @@ static hl_store *store_of_stopped_server(test_redis *t, log_record **l)
     return open_spec(spec_of(t, NULL), "h", *l, 0, &origin);
 }
 
-/* An increment in a new child process of st (as Apache forks one):
- * increment_soon when want is APR_SUCCESS, else one try; 1 when it gave
- * want. */
-static int child_increments(hl_store *st, apr_status_t want)
+/* A call in a new child process of st (as Apache forks one): an
+ * increment (increment_soon when want is APR_SUCCESS, else one try), or
+ * with read, a counter snapshot; 1 when it gave want. */
+static int child_calls(hl_store *st, int read, apr_status_t want)
 {
+    hl_counter_snapshot snap;
     apr_uint64_t v;
     int status;
     pid_t child = fork();
     ck_assert_int_ge(child, 0);
     if (child == 0) {
         apr_pool_t *pchild;
+        apr_status_t rv;
         apr_pool_create(&pchild, NULL);
-        hl_store_child_init(st, pchild);
-        _exit((want == APR_SUCCESS ? increment_soon(st, &v)
-                                   : hl_store_counter_increment(st, 1, &v))
-              == want ? 0 : 1);
+        if (hl_store_child_init(st, pchild) != APR_SUCCESS)
+            _exit(2);
+        rv = read ? hl_store_counter_snapshot(st, 2, &snap)
+           : want == APR_SUCCESS ? increment_soon(st, &v)
+           : hl_store_counter_increment(st, 1, &v);
+        _exit(rv == want ? 0 : 1);
     }
     ck_assert_int_eq(waitpid(child, &status, 0), child);
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
+#define child_increments(st, want) child_calls((st), 0, (want))
 
 /* The processes of one host tell an outage once between them, and the
  * outage is the host's, not a process's: a child that finds Redis down
@@ -701,37 +706,54 @@ END_TEST
 
 /* Redis refuses writes but runs no-writes functions (a replica; a full
  * memory or a failing disk do the same): one line when a write is
- * refused, none when a read succeeds meanwhile, nor when a get (which
- * counts an access) is refused too, and one when a write succeeds. */
+ * refused; none when a read succeeds meanwhile, in this process or in a
+ * new one (whose load of the library is refused too), nor when a get
+ * (which counts an access) is refused; one when a write succeeds.  And
+ * when Redis then goes away altogether, one more line, and one when it
+ * is back. */
 START_TEST(test_refused_writes_end_with_a_write)
 {
     test_redis t;
-    log_record l;
+    log_record *l;
     hl_store *st;
     hl_counter_snapshot snap;
     hl_cache_result res;
     apr_uint64_t v;
 
-    if (!(st = store_of_private_server(&t, &l)))
+    if (!(st = store_of_stopped_server(&t, &l)))
         return;
+    ck_assert(test_redis_start(&t));
     ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
     ck_assert(test_redis_command(&t, "REPLICAOF 127.0.0.1 1"));
     ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_EACCES);
-    ck_assert_int_eq(l.troubles, 1);
+    ck_assert_int_eq(l->troubles, 1);
     ck_assert_int_eq(hl_store_counter_snapshot(st, 2, &snap), APR_SUCCESS);
     ck_assert_uint_eq(snap.current_value, 1);
+    ck_assert(child_calls(st, 1, APR_SUCCESS));
     ck_assert_int_eq(hl_store_cache_get(st, test_pool, "k", 1, 1, &res),
                      APR_EACCES);
     ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_EACCES);
-    ck_assert_int_eq(l.troubles, 1);
-    ck_assert_int_eq(l.recoveries, 0);
+    ck_assert_int_eq(l->troubles, 1);
+    ck_assert_int_eq(l->recoveries, 0);
     ck_assert(test_redis_command(&t, "REPLICAOF NO ONE"));
     ck_assert_int_eq(hl_store_counter_snapshot(st, 2, &snap), APR_SUCCESS);
-    ck_assert_int_eq(l.recoveries, 0);
+    ck_assert_int_eq(l->recoveries, 0);
     ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
     ck_assert_uint_eq(v, 2);
-    ck_assert_int_eq(l.troubles, 1);
-    ck_assert_int_eq(l.recoveries, 1);
+    ck_assert_int_eq(l->troubles, 1);
+    ck_assert_int_eq(l->recoveries, 1);
+    ck_assert(test_redis_command(&t, "REPLICAOF 127.0.0.1 1"));
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_EACCES);
+    ck_assert_int_eq(l->troubles, 2);
+    test_redis_kill(&t);
+    ck_assert_int_ne(hl_store_counter_snapshot(st, 2, &snap), APR_SUCCESS);
+    ck_assert_int_ne(hl_store_counter_snapshot(st, 2, &snap), APR_SUCCESS);
+    ck_assert_int_eq(l->troubles, 3);
+    ck_assert(test_redis_start(&t));
+    ck_assert_int_eq(increment_soon(st, &v), APR_SUCCESS);
+    ck_assert_int_eq(l->recoveries, 2);
+    ck_assert_int_eq(l->troubles, 3);
+    munmap(l, sizeof(*l));
     test_redis_stop(&t);
 }
 END_TEST
