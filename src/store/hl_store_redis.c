@@ -307,10 +307,9 @@ apr_status_t hl_redis_status_of(int context_err, int saved_errno,
         return APR_EGENERAL;          /* protocol, out of memory */
     if (!reply_error)
         return APR_EGENERAL;
-    if (starts(reply_error, "NOAUTH") || starts(reply_error, "WRONGPASS")
-        || starts(reply_error, "NOPERM") || starts(reply_error, "READONLY")
-        || starts(reply_error, "OOM") || starts(reply_error, "MISCONF")
-        || starts(reply_error, "ERR AUTH")
+    if (refuses_writes_only(reply_error)
+        || starts(reply_error, "NOAUTH") || starts(reply_error, "WRONGPASS")
+        || starts(reply_error, "NOPERM") || starts(reply_error, "ERR AUTH")
         || starts(reply_error, "ERR invalid password")
         || starts(reply_error, "ERR Client sent AUTH"))
         return APR_EACCES;
