@@ -1602,7 +1602,7 @@ static apr_status_t redis_open(hl_store **out, const hl_store_open_args *a,
     s->log = a->log;
     s->log_baton = a->log_baton;
     s->created = apr_time_now();
-    s->generation = 1;
+    s->generation = 0;
     if (a->previous && a->previous->backend == HL_STORE_BACKEND_REDIS) {
         redis_store *old = a->previous->impl;
         s->created = old->created;

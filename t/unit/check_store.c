@@ -50,7 +50,10 @@ static const contract_backend backends[] = {
 };
 #define NBACKENDS ((int)(sizeof(backends) / sizeof(backends[0])))
 
-static hl_store *open_store(int which, apr_size_t cache_bytes)
+/* A store of backend which; previous: the last generation's, as a
+ * graceful restart hands it over (NULL: a first start). */
+static hl_store *open_store_after(int which, apr_size_t cache_bytes,
+                                  hl_store *previous)
 {
     hl_store_open_args a;
     apr_global_mutex_t *mutex;
@@ -69,6 +72,7 @@ static hl_store *open_store(int which, apr_size_t cache_bytes)
     a.sizes.cache_max_value = MAX_VALUE;
     a.mutex = mutex;
     a.pool = test_pool;
+    a.previous = previous;
     /* Backends over the network: a moment of a loaded machine is not to
      * be taken for a failure of the server (timeouts have tests of their
      * own, check_redis.c). */
@@ -77,6 +81,11 @@ static hl_store *open_store(int which, apr_size_t cache_bytes)
     ck_assert_ptr_nonnull(origin);
     ck_assert_int_eq(hl_store_child_init(st, test_pool), APR_SUCCESS);
     return st;
+}
+
+static hl_store *open_store(int which, apr_size_t cache_bytes)
+{
+    return open_store_after(which, cache_bytes, NULL);
 }
 
 #define STORE(bytes) \
@@ -431,6 +440,11 @@ START_TEST(test_usage)
     ck_assert_uint_le(u.used_bytes, u.size_bytes);
     /* cache stats answers name the store too. */
     ck_assert_str_eq(stats_of(st).store, backends[_i].name);
+    /* The generation counts the graceful restarts the store lived. */
+    ck_assert_uint_eq(u.generation, 0);
+    st = open_store_after(_i, 64 * 1024, st);
+    ck_assert_int_eq(hl_store_usage_read(st, &u), APR_SUCCESS);
+    ck_assert_uint_eq(u.generation, 1);
 }
 END_TEST
 
