@@ -294,6 +294,11 @@ static int refuses_writes_only(const char *reply_error)
                            || starts(reply_error, "MISCONF"));
 }
 
+static int starts_readonly(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ERROR && r->str && starts(r->str, "READONLY");
+}
+
 apr_status_t hl_redis_status_of(int context_err, int saved_errno,
                                 const char *reply_error)
 {
@@ -687,7 +692,8 @@ static int function_missing(const redisReply *r)
  * 503; a write is not, because whether Redis ran it is unknown.  A get
  * is a read that writes (it counts an access: at worst one access is
  * counted twice); only a call that writes tells Redis back after a
- * refused write. */
+ * refused write.  Any call a replica refused (READONLY, before running
+ * it) on a pooled connection is made once more on a new one. */
 typedef enum {
     FCALL_WRITE,
     FCALL_GET,
@@ -773,6 +779,17 @@ again:
                                                    : "lost the connection",
                              why, rv == APR_TIMEUP, 0);
             apr_reslist_invalidate(s->conns, conn);
+        }
+        else if (r && starts_readonly(r) && !fresh && !retried) {
+            /* A replica refused the write before running it.  The
+             * address may lead to the new master now (a failover behind
+             * a DNS name or a virtual IP that moved): once more on a new
+             * connection, which a real replica refuses too. */
+            freeReplyObject(r);
+            r = NULL;
+            apr_reslist_invalidate(s->conns, conn);
+            retried = 1;
+            goto again;
         }
         else {
             note_failure(s, seen, rv, "refused a command", why, 0,

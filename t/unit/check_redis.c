@@ -755,6 +755,59 @@ START_TEST(test_refused_writes_end_with_a_write)
 }
 END_TEST
 
+/* A failover behind an address that moved (a DNS name, a virtual IP;
+ * here a symlink to a Unix socket): the old master became a replica and
+ * refuses writes, the address leads to the new master.  A write whose
+ * pooled connection reaches the replica is made once more on a new
+ * connection, and succeeds on the new master, with no line told; a new
+ * connection to a real replica is refused as before. */
+/* old becomes a replica (of a master that is not there) and refuses
+ * writes; the symlink link, an address, leads to to's socket now. */
+static void fail_over(const test_redis *old, const test_redis *to,
+                      const char *link)
+{
+    const char *moved = apr_pstrcat(test_pool, link, ".new", NULL);
+    ck_assert(test_redis_command(old, "REPLICAOF 127.0.0.1 1"));
+    ck_assert_int_eq(symlink(to->socket, moved), 0);
+    ck_assert_int_eq(rename(moved, link), 0);
+}
+
+START_TEST(test_readonly_follows_a_moved_address)
+{
+    test_redis a, b;
+    log_record l, lb;
+    const char *origin, *link;
+    hl_store *st;
+    apr_uint64_t v;
+    redisContext *c;
+
+    if (!private_server(&a, &l, NULL))
+        return;
+    ck_assert(private_server(&b, &lb, NULL));
+    link = apr_pstrcat(test_pool, a.dir, "/master.sock", NULL);
+    ck_assert_int_eq(symlink(a.socket, link), 0);
+    st = open_spec(apr_pstrcat(test_pool, "redis+unix://", link, NULL), "h",
+                   &l, 0, &origin);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
+    fail_over(&a, &b, link);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
+    ck_assert_int_eq(l.troubles, 0);
+    c = test_redis_connect(&b);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(redis_number(c, "GET %s", "hyperlane:counter"), (long long)v);
+    redisFree(c);
+    /* Both replicas now, the address leads to the first again: refused
+     * on the pooled connection and on a new one, and told once. */
+    fail_over(&b, &a, link);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_EACCES);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_EACCES);
+    ck_assert_int_eq(l.troubles, 1);
+    test_redis_stop(&b);
+    test_redis_stop(&a);
+}
+END_TEST
+
 /* Redis killed and started again: the store fails while it is away, then
  * serves again by itself; one line for each, and its functions are
  * loaded again into the new, empty server. */
@@ -992,6 +1045,7 @@ Suite *redis_suite(void)
     tcase_add_test(live, test_reads_survive_lost_connections);
     tcase_add_test(live, test_one_line_per_host);
     tcase_add_test(live, test_refused_writes_end_with_a_write);
+    tcase_add_test(live, test_readonly_follows_a_moved_address);
     tcase_add_test(live, test_reload_after_function_flush);
     tcase_add_test(live, test_wrong_password);
     tcase_add_test(live, test_stalled_server_times_out);
