@@ -71,6 +71,8 @@ typedef struct redis_store {
     apr_uint32_t  loaded;            /* the library loaded by this process */
     apr_uint32_t  epoch;             /* moves on when a connection is lost */
     apr_uint64_t  bytes_seen;        /* the cache's bytes, as last answered */
+    apr_int64_t   readonly_until;    /* a new connection was refused
+                                      * READONLY: no retry until then */
 } redis_store;
 
 /* ---- the address ----------------------------------------------------- */
@@ -638,9 +640,9 @@ static apr_status_t conns_make(redis_store *s, apr_pool_t *pool)
 /* A connection, unless Redis failed lately (then at once the status it
  * failed with, until the retry interval is over and this caller is the
  * one that tries again).  A slot never connected, or connected before
- * the last failure, connects anew. */
+ * the last failure, connects anew, and so does any with renew. */
 static apr_status_t conn_acquire(redis_store *s, apr_uint32_t seen,
-                                 redis_conn **conn, int *fresh)
+                                 int renew, redis_conn **conn, int *fresh)
 {
     apr_int64_t until = __atomic_load_n(&s->down_until, __ATOMIC_ACQUIRE);
     char detail[256];
@@ -661,7 +663,7 @@ static apr_status_t conn_acquire(redis_store *s, apr_uint32_t seen,
         return rv;
     epoch = __atomic_load_n(&s->epoch, __ATOMIC_ACQUIRE);
     *fresh = 0;
-    if ((*conn)->c && (*conn)->epoch == epoch)
+    if ((*conn)->c && (*conn)->epoch == epoch && !renew)
         return APR_SUCCESS;
     *fresh = 1;
     if ((*conn)->c)
@@ -714,7 +716,7 @@ static apr_status_t fcall(redis_store *s, fcall_kind kind, const char *fn,
     const char *why = NULL;
     apr_status_t rv;
     apr_uint32_t epoch, seen;
-    int i, attempt, fresh = 0, retried = 0;
+    int i, attempt, fresh = 0, retried = 0, renew = 0;
 
     argvlen[1] = sizeof(HL_REDIS_LIBRARY) + strlen(fn);  /* lib _ fn */
     if (argvlen[1] >= sizeof(name))
@@ -735,7 +737,7 @@ static apr_status_t fcall(redis_store *s, fcall_kind kind, const char *fn,
     }
 again:
     seen = __atomic_load_n(s->told, __ATOMIC_ACQUIRE);
-    if ((rv = conn_acquire(s, seen, &conn, &fresh)) != APR_SUCCESS)
+    if ((rv = conn_acquire(s, seen, renew, &conn, &fresh)) != APR_SUCCESS)
         return rv;
     c = conn->c;
     epoch = conn->epoch;
@@ -780,18 +782,29 @@ again:
                              why, rv == APR_TIMEUP, 0);
             apr_reslist_invalidate(s->conns, conn);
         }
-        else if (r && starts_readonly(r) && !fresh && !retried) {
-            /* A replica refused the write before running it.  The
-             * address may lead to the new master now (a failover behind
-             * a DNS name or a virtual IP that moved): once more on a new
-             * connection, which a real replica refuses too. */
+        else if (r && starts_readonly(r) && !fresh && !retried
+                 && apr_time_now() >= __atomic_load_n(&s->readonly_until,
+                                                      __ATOMIC_RELAXED)) {
+            /* A replica refused the call before running it.  The
+             * address may lead to the new primary now (a failover
+             * behind a DNS name or a virtual IP that moved): once more
+             * on a new connection (not another pooled one, which may
+             * reach the replica too).  If that is refused as well, the
+             * address is a replica's: no more of these for a while, so
+             * that a long outage of refused writes does not cost every
+             * write a connect.  (A refused load of the library, on a
+             * Redis that lost it, is not made again: rarer still.) */
             freeReplyObject(r);
             r = NULL;
             apr_reslist_invalidate(s->conns, conn);
-            retried = 1;
+            retried = renew = 1;
             goto again;
         }
         else {
+            if (r && starts_readonly(r) && fresh)
+                __atomic_store_n(&s->readonly_until,
+                                 apr_time_now() + HL_REDIS_RETRY_INTERVAL,
+                                 __ATOMIC_RELAXED);
             note_failure(s, seen, rv, "refused a command", why, 0,
                          refuses_writes_only(why));
             apr_reslist_release(s->conns, conn);
@@ -815,6 +828,7 @@ static apr_status_t redis_child_init(hl_store *st, apr_pool_t *pchild)
      * its own load of the library, its own failing at once. */
     s->loaded = 0;
     s->down_until = 0;
+    s->readonly_until = 0;
     return conns_make(s, pchild);
 }
 

@@ -755,59 +755,6 @@ START_TEST(test_refused_writes_end_with_a_write)
 }
 END_TEST
 
-/* A failover behind an address that moved (a DNS name, a virtual IP;
- * here a symlink to a Unix socket): the old master became a replica and
- * refuses writes, the address leads to the new master.  A write whose
- * pooled connection reaches the replica is made once more on a new
- * connection, and succeeds on the new master, with no line told; a new
- * connection to a real replica is refused as before. */
-/* old becomes a replica (of a master that is not there) and refuses
- * writes; the symlink link, an address, leads to to's socket now. */
-static void fail_over(const test_redis *old, const test_redis *to,
-                      const char *link)
-{
-    const char *moved = apr_pstrcat(test_pool, link, ".new", NULL);
-    ck_assert(test_redis_command(old, "REPLICAOF 127.0.0.1 1"));
-    ck_assert_int_eq(symlink(to->socket, moved), 0);
-    ck_assert_int_eq(rename(moved, link), 0);
-}
-
-START_TEST(test_readonly_follows_a_moved_address)
-{
-    test_redis a, b;
-    log_record l, lb;
-    const char *origin, *link;
-    hl_store *st;
-    apr_uint64_t v;
-    redisContext *c;
-
-    if (!private_server(&a, &l, NULL))
-        return;
-    ck_assert(private_server(&b, &lb, NULL));
-    link = apr_pstrcat(test_pool, a.dir, "/master.sock", NULL);
-    ck_assert_int_eq(symlink(a.socket, link), 0);
-    st = open_spec(apr_pstrcat(test_pool, "redis+unix://", link, NULL), "h",
-                   &l, 0, &origin);
-    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
-    fail_over(&a, &b, link);
-    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
-    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
-    ck_assert_int_eq(l.troubles, 0);
-    c = test_redis_connect(&b);
-    ck_assert_ptr_nonnull(c);
-    ck_assert_int_eq(redis_number(c, "GET %s", "hyperlane:counter"), (long long)v);
-    redisFree(c);
-    /* Both replicas now, the address leads to the first again: refused
-     * on the pooled connection and on a new one, and told once. */
-    fail_over(&b, &a, link);
-    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_EACCES);
-    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_EACCES);
-    ck_assert_int_eq(l.troubles, 1);
-    test_redis_stop(&b);
-    test_redis_stop(&a);
-}
-END_TEST
-
 /* Redis killed and started again: the store fails while it is away, then
  * serves again by itself; one line for each, and its functions are
  * loaded again into the new, empty server. */
@@ -1020,6 +967,124 @@ START_TEST(test_stalled_connects_wait_side_by_side)
 }
 END_TEST
 
+/* old becomes a replica (of a primary that is not there) and refuses
+ * writes; the symlink link, an address, leads to to's socket now. */
+static void fail_over(const test_redis *old, const test_redis *to,
+                      const char *link)
+{
+    const char *moved = apr_pstrcat(test_pool, link, ".new", NULL);
+    ck_assert(test_redis_command(old, "REPLICAOF 127.0.0.1 1"));
+    ck_assert_int_eq(symlink(to->socket, moved), 0);
+    ck_assert_int_eq(rename(moved, link), 0);
+}
+
+/* The number of normal clients connected to t, not counting the one
+ * that asks. */
+static long long clients_of(const test_redis *t)
+{
+    redisContext *c = test_redis_connect(t);
+    redisReply *r;
+    long long n = -1;
+    const char *line;
+    ck_assert_ptr_nonnull(c);
+    r = redisCommand(c, "CLIENT LIST TYPE normal");
+    ck_assert_ptr_nonnull(r);
+    if (r->type == REDIS_REPLY_STRING)         /* a line a client */
+        for (n = -1, line = r->str; (line = strchr(line, '\n')); line++)
+            n++;
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+/* The connections t has accepted since it started, this one's too. */
+static long long connections_made(const test_redis *t)
+{
+    redisContext *c = test_redis_connect(t);
+    redisReply *r;
+    const char *at;
+    long long n = -1;
+    ck_assert_ptr_nonnull(c);
+    r = redisCommand(c, "INFO stats");
+    ck_assert_ptr_nonnull(r);
+    if (r->type == REDIS_REPLY_STRING
+        && (at = strstr(r->str, "total_connections_received:")))
+        n = atoll(at + strlen("total_connections_received:"));
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+/* Two increments at once while Redis holds every command back for a
+ * moment: st's pool keeps two connections afterwards. */
+static void pool_two_connections(hl_store *st, const test_redis *t)
+{
+    pthread_barrier_t start;
+    pthread_t th[2];
+    stall_caller c[2];
+    int i;
+    memset(c, 0, sizeof(c));
+    ck_assert_int_eq(pthread_barrier_init(&start, NULL, 2), 0);
+    ck_assert(test_redis_command(t, "CLIENT PAUSE 300"));
+    for (i = 0; i < 2; i++) {
+        c[i].st = st;
+        c[i].start = &start;
+        ck_assert_int_eq(pthread_create(&th[i], NULL, stalled_increment, &c[i]), 0);
+    }
+    for (i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&start);
+    ck_assert_int_eq(c[0].rv, APR_SUCCESS);
+    ck_assert_int_eq(c[1].rv, APR_SUCCESS);
+    ck_assert_int_eq(clients_of(t), 2);
+}
+
+/* A failover behind an address that moved (a DNS name, a virtual IP;
+ * here a symlink to a Unix socket): the old primary became a replica and
+ * refuses writes, the address leads to the new primary.  A write whose
+ * pooled connection reaches the replica is made once more on a new
+ * connection (not on the pool's other one, which reaches the replica
+ * too), and succeeds on the new primary, with no line told.  When a new
+ * connection is refused too, the address is a replica's: refused, told
+ * once, and for a while no write connects again for it. */
+START_TEST(test_readonly_follows_a_moved_address)
+{
+    test_redis a, b;
+    log_record l, lb;
+    const char *origin, *link;
+    hl_store *st;
+    apr_uint64_t v;
+    redisContext *c;
+    long long made;
+
+    if (!private_server(&a, &l, NULL))
+        return;
+    ck_assert(private_server(&b, &lb, NULL));
+    link = apr_pstrcat(test_pool, a.dir, "/primary.sock", NULL);
+    ck_assert_int_eq(symlink(a.socket, link), 0);
+    st = open_spec(apr_pstrcat(test_pool, "redis+unix://", link, NULL), "h",
+                   &l, 0, &origin);
+    pool_two_connections(st, &a);
+    fail_over(&a, &b, link);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
+    ck_assert_int_eq(l.troubles, 0);
+    c = test_redis_connect(&b);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(redis_number(c, "GET %s", "hyperlane:counter"), (long long)v);
+    redisFree(c);
+    /* Both replicas now, the address leads to the first again. */
+    fail_over(&b, &a, link);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_EACCES);
+    made = connections_made(&a);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_EACCES);
+    ck_assert_int_eq(connections_made(&a), made + 1);  /* the asker's only */
+    ck_assert_int_eq(l.troubles, 1);
+    test_redis_stop(&b);
+    test_redis_stop(&a);
+}
+END_TEST
+
 Suite *redis_suite(void)
 {
     Suite *s = suite_create("redis backend");
@@ -1045,11 +1110,11 @@ Suite *redis_suite(void)
     tcase_add_test(live, test_reads_survive_lost_connections);
     tcase_add_test(live, test_one_line_per_host);
     tcase_add_test(live, test_refused_writes_end_with_a_write);
-    tcase_add_test(live, test_readonly_follows_a_moved_address);
     tcase_add_test(live, test_reload_after_function_flush);
     tcase_add_test(live, test_wrong_password);
     tcase_add_test(live, test_stalled_server_times_out);
     tcase_add_test(live, test_stalled_connects_wait_side_by_side);
+    tcase_add_test(live, test_readonly_follows_a_moved_address);
     suite_add_tcase(s, live);
     return s;
 }
