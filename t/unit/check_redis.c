@@ -1015,8 +1015,9 @@ static long long connections_made(const test_redis *t)
     return n;
 }
 
-/* Two increments at once while Redis holds every command back for a
- * moment: st's pool keeps two connections afterwards. */
+/* Two increments at once, held back by Redis (a pause of writes, which
+ * holds a write function too) until both are connected: st's pool keeps
+ * two connections afterwards. */
 static void pool_two_connections(hl_store *st, const test_redis *t)
 {
     pthread_barrier_t start;
@@ -1025,12 +1026,16 @@ static void pool_two_connections(hl_store *st, const test_redis *t)
     int i;
     memset(c, 0, sizeof(c));
     ck_assert_int_eq(pthread_barrier_init(&start, NULL, 2), 0);
-    ck_assert(test_redis_command(t, "CLIENT PAUSE 300"));
+    ck_assert(test_redis_command(t, "CLIENT PAUSE 20000 WRITE"));
     for (i = 0; i < 2; i++) {
         c[i].st = st;
         c[i].start = &start;
         ck_assert_int_eq(pthread_create(&th[i], NULL, stalled_increment, &c[i]), 0);
     }
+    for (i = 0; i < 1000 && clients_of(t) < 2; i++)
+        apr_sleep(apr_time_from_msec(10));
+    ck_assert_int_eq(clients_of(t), 2);
+    ck_assert(test_redis_command(t, "CLIENT UNPAUSE"));
     for (i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
     pthread_barrier_destroy(&start);
@@ -1056,6 +1061,8 @@ START_TEST(test_readonly_follows_a_moved_address)
     apr_uint64_t v;
     redisContext *c;
     long long made;
+    apr_time_t refused_at;
+    int rested;
 
     if (!private_server(&a, &l, NULL))
         return;
@@ -1075,10 +1082,15 @@ START_TEST(test_readonly_follows_a_moved_address)
     redisFree(c);
     /* Both replicas now, the address leads to the first again. */
     fail_over(&b, &a, link);
+    refused_at = apr_time_now();
     ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_EACCES);
     made = connections_made(&a);
+    rested = apr_time_now() - refused_at >= HL_REDIS_RETRY_INTERVAL;
     ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_EACCES);
-    ck_assert_int_eq(connections_made(&a), made + 1);  /* the asker's only */
+    /* The asker's only; a machine that stalled past the rest may have
+     * let the write try a new connection. */
+    made = connections_made(&a) - made;
+    ck_assert_msg(made == 1 || (rested && made == 2), "%lld made", made);
     ck_assert_int_eq(l.troubles, 1);
     test_redis_stop(&b);
     test_redis_stop(&a);
