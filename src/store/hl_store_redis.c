@@ -296,11 +296,6 @@ static int refuses_writes_only(const char *reply_error)
                            || starts(reply_error, "MISCONF"));
 }
 
-static int starts_readonly(const redisReply *r)
-{
-    return r->type == REDIS_REPLY_ERROR && r->str && starts(r->str, "READONLY");
-}
-
 apr_status_t hl_redis_status_of(int context_err, int saved_errno,
                                 const char *reply_error)
 {
@@ -758,6 +753,8 @@ again:
         }
     }
     if (rv != APR_SUCCESS) {
+        /* Redis's error reply, if any, is why. */
+        int readonly = r && why && starts(why, "READONLY");
         if (!r && c->err) {
             /* The connection is gone or out of step: never reused.  A
              * timeout means Redis is stalled: fail at once for a while.
@@ -782,7 +779,7 @@ again:
                              why, rv == APR_TIMEUP, 0);
             apr_reslist_invalidate(s->conns, conn);
         }
-        else if (r && starts_readonly(r) && !fresh && !retried
+        else if (readonly && !fresh && !retried
                  && apr_time_now() >= __atomic_load_n(&s->readonly_until,
                                                       __ATOMIC_RELAXED)) {
             /* A replica refused the call before running it.  The
@@ -801,7 +798,7 @@ again:
             goto again;
         }
         else {
-            if (r && starts_readonly(r) && fresh)
+            if (readonly && fresh)
                 __atomic_store_n(&s->readonly_until,
                                  apr_time_now() + HL_REDIS_RETRY_INTERVAL,
                                  __ATOMIC_RELAXED);
