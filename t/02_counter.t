@@ -8,7 +8,7 @@ use Apache::TestUtil;
 use HL::Test qw(check json_req connect_server send_request read_response
                 decode_json_ok);
 
-plan tests => 36;
+plan tests => 39;
 
 my ($res, $j) = json_req('GET', '/hl/counter/stats');
 ok t_cmp($res->code, 200, 'stats: 200');
@@ -95,6 +95,28 @@ ok t_cmp($af->{current_value}, $b4->{current_value}, 'HEAD does not increment');
     ok t_cmp($j1 && $j2 ? $j2->{counter} - $j1->{counter} : 'no answer', 1,
              'each counted once');
 }
+# A connection that asks for the stats again gets its last answer's text
+# again while nothing changed, with the memory reading's new age; an
+# increment made elsewhere shows in the next answer on that connection.
+{
+    my $sock = connect_server();
+    my @got;
+    for my $step (1 .. 4) {
+        json_req('GET', '/hl/counter/increment') if $step == 3;
+        send_request($sock, 'GET', '/hl/counter/stats');
+        my ($status, undef, $body) = read_response($sock, 30);
+        push @got, ($status // 0) == 200 ? decode_json_ok($body // '') : undef;
+    }
+    close $sock;
+    my @v = map { $_ ? $_->{current_value} : 'none' } @got;
+    ok t_cmp("$v[1] $v[2] $v[3]", join(' ', $v[0], $v[0] + 1, $v[0] + 1),
+             'stats again on one connection: the same, then the increment');
+    ok t_cmp($got[2] ? $got[2]{recent}[0]{value} : 'none', $v[0] + 1,
+             'with its history entry');
+    my @age = map { $_ ? $_->{memory_usage}{rss_age_us} : -1 } @got;
+    check(!grep({ $_ < 0 || $_ > 1_000_000 } @age), "and a real age each time: @age");
+}
+
 sub value_now {
     my (undef, $x) = json_req('GET', '/hl/counter/stats');
     return $x->{current_value};

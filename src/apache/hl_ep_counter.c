@@ -31,6 +31,21 @@ int hl_ep_counter_increment(request_rec *r, const hl_route *route,
     return hl_send_json(r, HTTP_OK, w);
 }
 
+/* A connection's last stats answer, kept in its slot of conn_config: a
+ * connection is served by one thread at a time, so it needs no lock, and
+ * the pollers that ask again and again (a dashboard, a monitor) keep
+ * their connection open.  HTTP/2 gives each stream a connection of its
+ * own. */
+static hl_stats_memo *stats_memo_of(conn_rec *c)
+{
+    hl_stats_memo *memo = ap_get_module_config(c->conn_config, &hyperlane_module);
+    if (!memo) {
+        memo = apr_pcalloc(c->pool, sizeof(*memo));
+        ap_set_module_config(c->conn_config, &hyperlane_module, memo);
+    }
+    return memo;
+}
+
 int hl_ep_counter_stats(request_rec *r, const hl_route *route,
                             const char *mount)
 {
@@ -42,6 +57,8 @@ int hl_ep_counter_stats(request_rec *r, const hl_route *route,
     if (rv != APR_SUCCESS)
         return hl_send_store_failure(r, rv, "counter stats");
     w = hl_reply_new(r);
-    hl_json_counter_stats(w, &snap, hl_memory_figures_of(r, &m));
+    hl_json_counter_stats_again(w, &snap, hl_memory_figures_of(r, &m),
+                                stats_memo_of(r->connection),
+                                r->connection->pool);
     return hl_send_json(r, HTTP_OK, w);
 }

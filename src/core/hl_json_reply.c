@@ -48,8 +48,9 @@ static apr_size_t figures_max(const hl_memory_figures *m, apr_size_t *mpm_len,
            + HL_JSONW_SPAN_STRING(*mpm_len) + HL_JSONW_SPAN_STRING(*store_len);
 }
 
+/* *age, when given, gets where rss_age_us's digits start. */
 static char *figures(hl_jsonw *w, char *p, const hl_memory_figures *m,
-                     apr_size_t mpm_len, apr_size_t store_len)
+                     apr_size_t mpm_len, apr_size_t store_len, char **age)
 {
     p = hl_jsonw_paste(p, "{\"pid\":");
     p = hl_jsonw_span_i64(p, m->proc.pid);
@@ -60,6 +61,8 @@ static char *figures(hl_jsonw *w, char *p, const hl_memory_figures *m,
     p = hl_jsonw_paste(p, ",\"peak_rss_bytes\":");
     p = hl_jsonw_span_u64(p, m->proc.peak_rss_bytes);
     p = hl_jsonw_paste(p, ",\"rss_age_us\":");
+    if (age)
+        *age = p;
     p = hl_jsonw_span_i64(p, m->proc.age_us);
     p = hl_jsonw_paste(p, ",\"store\":");
     p = hl_jsonw_span_string(w, p, m->store.backend, store_len);
@@ -73,11 +76,15 @@ static char *figures(hl_jsonw *w, char *p, const hl_memory_figures *m,
     return p;
 }
 
-static void memory_figures(hl_jsonw *w, const hl_memory_figures *m)
+/* *age_at: the offset in w->buf of rss_age_us's digits. */
+static void memory_figures(hl_jsonw *w, const hl_memory_figures *m,
+                           apr_size_t *age_at)
 {
     apr_size_t mpm_len, store_len;
+    char *age;
     char *p = hl_jsonw_span(w, figures_max(m, &mpm_len, &store_len));
-    hl_jsonw_span_end(w, figures(w, p, m, mpm_len, store_len));
+    hl_jsonw_span_end(w, figures(w, p, m, mpm_len, store_len, &age));
+    *age_at = (apr_size_t)(age - w->buf);
 }
 
 /* One span, for the same reason; INCREMENT_TEXT is the text around the
@@ -94,7 +101,7 @@ void hl_json_counter_increment(hl_jsonw *w, apr_uint64_t value,
     p = hl_jsonw_span_u64(p, value);
     p = hl_jsonw_paste(p, ",\"message\":\"Counter incremented safely\","
                           "\"memory_info\":");
-    p = figures(w, p, m, mpm_len, store_len);
+    p = figures(w, p, m, mpm_len, store_len, NULL);
     *p++ = '}';
     hl_jsonw_span_end(w, p);
 }
@@ -287,8 +294,9 @@ static void history_entry(hl_jsonw *w, const hl_history_entry *e,
     hl_jsonw_span_end(w, p);
 }
 
-void hl_json_counter_stats(hl_jsonw *w, const hl_counter_snapshot *snap,
-                           const hl_memory_figures *m)
+/* *age_at: as memory_figures says. */
+static void counter_stats(hl_jsonw *w, const hl_counter_snapshot *snap,
+                          const hl_memory_figures *m, apr_size_t *age_at)
 {
     second_memo memo;
     apr_size_t at[HL_RECENT_MAX], len[HL_RECENT_MAX];  /* values' digits */
@@ -321,8 +329,86 @@ void hl_json_counter_stats(hl_jsonw *w, const hl_counter_snapshot *snap,
         history_entry(w, &snap->recent[i], at[i], len[i], &memo);
     hl_jsonw_end(w);
     hl_jsonw_key(w, "memory_usage");
-    memory_figures(w, m);
+    memory_figures(w, m, age_at);
     hl_jsonw_end(w);
+}
+
+void hl_json_counter_stats(hl_jsonw *w, const hl_counter_snapshot *snap,
+                           const hl_memory_figures *m)
+{
+    apr_size_t age_at;
+    counter_stats(w, snap, m, &age_at);
+}
+
+/* Whether two snapshots would be written alike: the same numbers, and
+ * entries alike member by member (a host's bytes after its NUL are not
+ * part of it). */
+static int same_snapshot(const hl_counter_snapshot *a,
+                         const hl_counter_snapshot *b)
+{
+    int i;
+    if (a->current_value != b->current_value
+        || a->history_length != b->history_length
+        || a->capacity != b->capacity || a->n_recent != b->n_recent)
+        return 0;
+    for (i = 0; i < a->n_recent; i++) {
+        const hl_history_entry *x = &a->recent[i], *y = &b->recent[i];
+        if (x->value != y->value || x->complete != y->complete)
+            return 0;
+        if (x->complete && (x->time != y->time || x->pid != y->pid
+                            || strncmp(x->host, y->host, sizeof(x->host))))
+            return 0;
+    }
+    return 1;
+}
+
+/* The same for the figures, but for the reading's age. */
+static int same_figures(const hl_memory_figures *a, const hl_memory_figures *b)
+{
+    return a->proc.pid == b->proc.pid
+           && a->proc.rss_bytes == b->proc.rss_bytes
+           && a->proc.peak_rss_bytes == b->proc.peak_rss_bytes
+           && a->store.size_bytes == b->store.size_bytes
+           && a->store.used_bytes == b->store.used_bytes
+           && a->store.generation == b->store.generation
+           && !strcmp(a->store.backend, b->store.backend)
+           && !strcmp(a->mpm, b->mpm);
+}
+
+void hl_json_counter_stats_again(hl_jsonw *w, const hl_counter_snapshot *snap,
+                                 const hl_memory_figures *m,
+                                 hl_stats_memo *memo, apr_pool_t *pool)
+{
+    apr_size_t start = w->len, age_at, len;
+    char digits[HL_JSONW_SPAN_NUMBER];
+    char *p;
+
+    if (memo->text && same_snapshot(&memo->snap, snap)
+        && same_figures(&memo->figures, m)) {
+        apr_size_t tail = memo->len - memo->age_end;
+        p = hl_jsonw_span(w, memo->age_at + HL_JSONW_SPAN_NUMBER + tail);
+        memcpy(p, memo->text, memo->age_at);
+        p = hl_jsonw_span_i64(p + memo->age_at, m->proc.age_us);
+        memcpy(p, memo->text + memo->age_end, tail);
+        hl_jsonw_span_end(w, p + tail);
+        return;
+    }
+    counter_stats(w, snap, m, &age_at);
+    len = w->len - start;
+    if (len > memo->cap) {
+        /* An answer's length is bounded (HL_RECENT_MAX entries), so the
+         * connection's pool grows by a few of these at most. */
+        memo->cap = len * 2;
+        memo->text = apr_palloc(pool, memo->cap);
+    }
+    memcpy(memo->text, w->buf + start, len);
+    memo->len = len;
+    memo->age_at = age_at - start;
+    memo->age_end = memo->age_at
+                    + (apr_size_t)(hl_jsonw_span_i64(digits, m->proc.age_us)
+                                   - digits);
+    memo->snap = *snap;
+    memo->figures = *m;
 }
 
 /* An entity-tag as a JSON string, "\"N\"": its quotes are known, so it is

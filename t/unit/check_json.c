@@ -455,6 +455,103 @@ START_TEST(test_stats_shape)
 }
 END_TEST
 
+/* One change of what a stats answer is written from, picked by k. */
+static void stats_input_step(hl_counter_snapshot *snap, hl_memory_figures *m,
+                             apr_uint64_t *seed, int k, char *hosts)
+{
+    hl_history_entry *e = &snap->recent[test_rand(seed) % HL_RECENT_MAX];
+    switch (k) {
+    case 0:                                  /* an increment, pending */
+        memmove(snap->recent + 1, snap->recent,
+                (HL_RECENT_MAX - 1) * sizeof(snap->recent[0]));
+        snap->current_value++;
+        snap->history_length++;
+        if (snap->n_recent < HL_RECENT_MAX)
+            snap->n_recent++;
+        memset(&snap->recent[0], 0, sizeof(snap->recent[0]));
+        snap->recent[0].value = snap->current_value;
+        break;
+    case 1:                                  /* ... recorded */
+        snap->recent[0].complete = 1;
+        snap->recent[0].time = (apr_time_t)(1795500198000000ull
+                                            + test_rand(seed) % 3000000);
+        snap->recent[0].pid = 40 + (apr_int32_t)(test_rand(seed) % 3);
+        break;
+    case 2: e->time += 1; break;             /* one entry's time alone */
+    case 3: e->pid ^= 1; break;
+    case 4:                                  /* a host, or its bytes after NUL */
+        if (test_rand(seed) % 2)
+            apr_cpystrn(e->host, hosts + 8 * (test_rand(seed) % 3), 8);
+        else
+            e->host[sizeof(e->host) - 1] ^= 'x';
+        break;
+    case 5: snap->capacity += 1; break;
+    case 6: m->proc.rss_bytes += 4096; break;
+    case 7: m->proc.peak_rss_bytes += 4096; break;
+    case 8: m->store.used_bytes += 64; break;
+    case 9: m->store.generation++; break;
+    case 10: m->proc.pid++; break;
+    case 11: m->mpm = strcmp(m->mpm, "event") ? "event" : "prefork"; break;
+    case 12: snap->current_value++; break;   /* each number alone */
+    case 13: snap->history_length++; break;
+    case 14: e->value++; break;
+    case 15: e->complete ^= 1; break;
+    case 16: m->store.size_bytes += 4096; break;
+    case 17: m->store.backend = strcmp(m->store.backend, "shm") ? "shm" : "redis";
+             break;
+    case 18: snap->n_recent -= snap->n_recent > 0; break;
+    default:                                 /* the reading's age alone */
+        m->proc.age_us = (apr_int64_t)(test_rand(seed) % 2000000) - 1;
+        break;
+    }
+}
+
+/* A kept answer is reused only while what it was written from is
+ * unchanged, and then says the new age: along a random walk of changes
+ * (each member alone, increments, entries recorded), every answer is the
+ * text hl_json_counter_stats writes for the same input, byte for byte,
+ * and the kept text is what went out whenever only the age changed. */
+START_TEST(test_stats_again_same_text)
+{
+    static char hosts[24] = "web1\0\0\0\0web22\0\0\0\0\0\0\0\0";
+    hl_counter_snapshot snap;
+    hl_memory_figures m = *sample_figures();
+    hl_stats_memo memo;
+    apr_uint64_t seed = 0x57a75;
+    int i, reused = 0, written = 0;
+
+    memset(&snap, 0, sizeof(snap));
+    memset(&memo, 0, sizeof(memo));
+    snap.capacity = 1000;
+    for (i = 0; i < 3000; i++) {
+        int k = (int)(test_rand(&seed) % 30);
+        int only_age = i > 0 && k >= 19;
+        const char *want, *got;
+        hl_jsonw *w;
+        stats_input_step(&snap, &m, &seed, k, hosts);
+        want = text_of((test_w = test_writer(),
+                        hl_json_counter_stats(test_w, &snap, &m), test_w));
+        if (only_age)       /* mark the kept text where no input can */
+            memo.text[0] = '#';
+        w = test_writer();
+        hl_json_counter_stats_again(w, &snap, &m, &memo, test_pool);
+        got = text_of(w);
+        if (only_age) {
+            ck_assert_int_eq(got[0], '#');
+            ck_assert_str_eq(got + 1, want + 1);
+            memo.text[0] = '{';
+            reused++;
+        }
+        else {
+            ck_assert_str_eq(got, want);
+            written++;
+        }
+    }
+    ck_assert_int_gt(reused, 1000);
+    ck_assert_int_gt(written, 1000);
+}
+END_TEST
+
 /* Each entry's two times are made from text shared between entries of the
  * same second: every entry must still say its own time, in both forms,
  * whatever the order of seconds (repeated, new, back to an old one) and at
@@ -704,6 +801,7 @@ Suite *json_suite(void)
     tcase_add_test(tc, test_figures_longest);
     tcase_add_test(tc, test_stats_shape);
     tcase_add_test(tc, test_stats_times_per_entry);
+    tcase_add_test(tc, test_stats_again_same_text);
     tcase_add_test(tc, test_rfc3339_matches_gmtime);
     tcase_add_test(tc, test_index_shape);
     tcase_add_test(tc, test_cache_shapes);
