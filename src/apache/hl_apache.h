@@ -162,6 +162,9 @@ apr_array_header_t *hl_mounts_of(server_rec *s);
 /* hl_reply.c */
 hl_jsonw *hl_reply_new(request_rec *r);
 int hl_send_json(request_rec *r, int status, hl_jsonw *w);
+/* The same for JSON text made elsewhere. */
+int hl_send_json_text(request_rec *r, int status, const char *body,
+                      apr_size_t len);
 const char *hl_error_text(request_rec *r, int status, const char *message);
 int hl_send_error(request_rec *r, int status, const char *message);
 /* 500 JSON, logged, for a core call that failed with rv. */

@@ -53,12 +53,12 @@ int hl_ep_counter_stats(request_rec *r, const hl_route *route,
     apr_status_t rv = hl_store_counter_snapshot(HL_RT(r)->store, HL_RECENT_MAX,
                                                 &snap);
     hl_memory_figures m;
-    hl_jsonw *w;
+    const char *text;
+    apr_size_t len;
     if (rv != APR_SUCCESS)
         return hl_send_store_failure(r, rv, "counter stats");
-    w = hl_reply_new(r);
-    hl_json_counter_stats_again(w, &snap, hl_memory_figures_of(r, &m),
-                                stats_memo_of(r->connection),
-                                r->connection->pool);
-    return hl_send_json(r, HTTP_OK, w);
+    text = hl_json_counter_stats_again(&snap, hl_memory_figures_of(r, &m),
+                                       stats_memo_of(r->connection), r->pool,
+                                       r->connection->pool, &len);
+    return hl_send_json_text(r, HTTP_OK, text, len);
 }

@@ -22,6 +22,12 @@ int hl_send_json(request_rec *r, int status, hl_jsonw *w)
 {
     apr_size_t len;
     const char *body = hl_jsonw_text(w, &len);
+    return hl_send_json_text(r, status, body, len);
+}
+
+int hl_send_json_text(request_rec *r, int status, const char *body,
+                      apr_size_t len)
+{
     r->status = status;
     ap_set_content_type(r, "application/json");
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");

@@ -356,7 +356,9 @@ static int same_snapshot(const hl_counter_snapshot *a,
         if (x->value != y->value || x->complete != y->complete)
             return 0;
         if (x->complete && (x->time != y->time || x->pid != y->pid
-                            || strncmp(x->host, y->host, sizeof(x->host))))
+                            || x->host[0] != y->host[0]
+                            || (x->host[0] && strncmp(x->host, y->host,
+                                                      sizeof(x->host)))))
             return 0;
     }
     return 1;
@@ -371,44 +373,53 @@ static int same_figures(const hl_memory_figures *a, const hl_memory_figures *b)
            && a->store.size_bytes == b->store.size_bytes
            && a->store.used_bytes == b->store.used_bytes
            && a->store.generation == b->store.generation
-           && !strcmp(a->store.backend, b->store.backend)
-           && !strcmp(a->mpm, b->mpm);
+           && (a->store.backend == b->store.backend
+               || !strcmp(a->store.backend, b->store.backend))
+           && (a->mpm == b->mpm || !strcmp(a->mpm, b->mpm));
 }
 
-void hl_json_counter_stats_again(hl_jsonw *w, const hl_counter_snapshot *snap,
-                                 const hl_memory_figures *m,
-                                 hl_stats_memo *memo, apr_pool_t *pool)
+const char *hl_json_counter_stats_again(const hl_counter_snapshot *snap,
+                                        const hl_memory_figures *m,
+                                        hl_stats_memo *memo,
+                                        apr_pool_t *pool,
+                                        apr_pool_t *memo_pool,
+                                        apr_size_t *len)
 {
-    apr_size_t start = w->len, age_at, len;
     char digits[HL_JSONW_SPAN_NUMBER];
-    char *p;
+    apr_size_t n = (apr_size_t)(hl_jsonw_span_i64(digits, m->proc.age_us)
+                                - digits);
+    hl_jsonw w;
+    apr_size_t age_at;
 
     if (memo->text && same_snapshot(&memo->snap, snap)
         && same_figures(&memo->figures, m)) {
-        apr_size_t tail = memo->len - memo->age_end;
-        p = hl_jsonw_span(w, memo->age_at + HL_JSONW_SPAN_NUMBER + tail);
-        memcpy(p, memo->text, memo->age_at);
-        p = hl_jsonw_span_i64(p + memo->age_at, m->proc.age_us);
-        memcpy(p, memo->text + memo->age_end, tail);
-        hl_jsonw_span_end(w, p + tail);
-        return;
+        /* The age in place; what follows it moves when its length does. */
+        if (n != memo->age_end - memo->age_at) {
+            memmove(memo->text + memo->age_at + n, memo->text + memo->age_end,
+                    memo->len - memo->age_end);
+            memo->len = memo->len - (memo->age_end - memo->age_at) + n;
+            memo->age_end = memo->age_at + n;
+        }
+        memcpy(memo->text + memo->age_at, digits, n);
+        *len = memo->len;
+        return memo->text;
     }
-    counter_stats(w, snap, m, &age_at);
-    len = w->len - start;
-    if (len > memo->cap) {
-        /* An answer's length is bounded (HL_RECENT_MAX entries), so the
-         * connection's pool grows by a few of these at most. */
-        memo->cap = len * 2;
-        memo->text = apr_palloc(pool, memo->cap);
+    hl_jsonw_init(&w, pool);
+    counter_stats(&w, snap, m, &age_at);
+    /* Room for the longest age too.  An answer's length is bounded
+     * (HL_RECENT_MAX entries), so memo_pool grows by a few at most. */
+    if (w.len + HL_JSONW_SPAN_NUMBER > memo->cap) {
+        memo->cap = 2 * (w.len + HL_JSONW_SPAN_NUMBER);
+        memo->text = apr_palloc(memo_pool, memo->cap);
     }
-    memcpy(memo->text, w->buf + start, len);
-    memo->len = len;
-    memo->age_at = age_at - start;
-    memo->age_end = memo->age_at
-                    + (apr_size_t)(hl_jsonw_span_i64(digits, m->proc.age_us)
-                                   - digits);
+    memcpy(memo->text, w.buf, w.len);
+    memo->len = w.len;
+    memo->age_at = age_at;
+    memo->age_end = age_at + n;
     memo->snap = *snap;
     memo->figures = *m;
+    *len = memo->len;
+    return memo->text;
 }
 
 /* An entity-tag as a JSON string, "\"N\"": its quotes are known, so it is

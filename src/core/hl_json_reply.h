@@ -43,23 +43,28 @@ void hl_json_counter_stats(hl_jsonw *w, const hl_counter_snapshot *snap,
 
 /* The last counter/stats answer written for one client, and what it was
  * written from.  A poller that asks again while nothing changed gets the
- * same text with the memory reading's new age: a copy, instead of ten
- * history entries written again (bench/RESULTS.md).  Zeroed before its
+ * same text with the memory reading's new age, instead of ten history
+ * entries written again (bench/RESULTS.md).  Zeroed before its
  * first use; one user at a time. */
 typedef struct hl_stats_memo {
     hl_counter_snapshot snap;
     hl_memory_figures figures;
     char *text;                      /* NULL: nothing kept yet */
-    apr_size_t len, cap;
+    apr_size_t len, cap;             /* cap: room for any age's digits */
     apr_size_t age_at, age_end;      /* rss_age_us's digits in text */
 } hl_stats_memo;
 
-/* hl_json_counter_stats, the same text byte for byte, from memo's when
- * snap and m are what it was written from (m's age aside); else written,
- * and kept in memo, its text allocated from pool. */
-void hl_json_counter_stats_again(hl_jsonw *w, const hl_counter_snapshot *snap,
-                                 const hl_memory_figures *m,
-                                 hl_stats_memo *memo, apr_pool_t *pool);
+/* The text hl_json_counter_stats writes for snap and m, byte for byte,
+ * and its length: memo's, its age rewritten in place, when snap and m are
+ * what it was written from (m's age aside); else written (from pool) and
+ * kept in memo (from memo_pool).  The text is memo's: the next call on it
+ * changes it. */
+const char *hl_json_counter_stats_again(const hl_counter_snapshot *snap,
+                                        const hl_memory_figures *m,
+                                        hl_stats_memo *memo,
+                                        apr_pool_t *pool,
+                                        apr_pool_t *memo_pool,
+                                        apr_size_t *len);
 
 /* The cache's answers; keys and values are bytes (invalid UTF-8 becomes
  * U+FFFD in the JSON).  Answers about an entry carry "version", "etag"

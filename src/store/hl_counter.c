@@ -112,8 +112,13 @@ static void slot_read(const hl_counter *c, apr_uint64_t capacity,
 {
     hl_history_slot *s = slot_in(c, capacity, v);
     apr_uint64_t before = LOAD(&s->seq);
-    memset(e, 0, sizeof(*e));
+    /* Member by member: a stats answer reads ten of these, and clearing
+     * each whole (its host's 64 bytes) cost more than the reads. */
     e->value = v;
+    e->time = 0;
+    e->pid = 0;
+    e->complete = 0;
+    e->host[0] = '\0';
     if (before != 2 * v)
         return;
     {

@@ -476,10 +476,13 @@ static void stats_input_step(hl_counter_snapshot *snap, hl_memory_figures *m,
         snap->recent[0].time = (apr_time_t)(1795500198000000ull
                                             + test_rand(seed) % 3000000);
         snap->recent[0].pid = 40 + (apr_int32_t)(test_rand(seed) % 3);
+        apr_cpystrn(snap->recent[0].host, hosts + 8 * (test_rand(seed) % 3), 8);
         break;
     case 2: e->time += 1; break;             /* one entry's time alone */
     case 3: e->pid ^= 1; break;
     case 4:                                  /* a host, or its bytes after NUL */
+        if (snap->n_recent)
+            e = &snap->recent[test_rand(seed) % (apr_uint64_t)snap->n_recent];
         if (test_rand(seed) % 2)
             apr_cpystrn(e->host, hosts + 8 * (test_rand(seed) % 3), 8);
         else
@@ -513,7 +516,7 @@ static void stats_input_step(hl_counter_snapshot *snap, hl_memory_figures *m,
  * and the kept text is what went out whenever only the age changed. */
 START_TEST(test_stats_again_same_text)
 {
-    static char hosts[24] = "web1\0\0\0\0web22\0\0\0\0\0\0\0\0";
+    static char hosts[24] = "web1\0\0\0\0web2\0\0\0\0";
     hl_counter_snapshot snap;
     hl_memory_figures m = *sample_figures();
     hl_stats_memo memo;
@@ -527,23 +530,23 @@ START_TEST(test_stats_again_same_text)
         int k = (int)(test_rand(&seed) % 30);
         int only_age = i > 0 && k >= 19;
         const char *want, *got;
-        hl_jsonw *w;
+        apr_size_t len;
         stats_input_step(&snap, &m, &seed, k, hosts);
         want = text_of((test_w = test_writer(),
                         hl_json_counter_stats(test_w, &snap, &m), test_w));
         if (only_age)       /* mark the kept text where no input can */
             memo.text[0] = '#';
-        w = test_writer();
-        hl_json_counter_stats_again(w, &snap, &m, &memo, test_pool);
-        got = text_of(w);
+        got = hl_json_counter_stats_again(&snap, &m, &memo, test_pool,
+                                          test_pool, &len);
+        ck_assert_uint_eq(len, strlen(want));
         if (only_age) {
             ck_assert_int_eq(got[0], '#');
-            ck_assert_str_eq(got + 1, want + 1);
+            ck_assert_mem_eq(got + 1, want + 1, len - 1);
             memo.text[0] = '{';
             reused++;
         }
         else {
-            ck_assert_str_eq(got, want);
+            ck_assert_mem_eq(got, want, len);
             written++;
         }
     }
