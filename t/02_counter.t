@@ -8,7 +8,7 @@ use Apache::TestUtil;
 use HL::Test qw(check json_req connect_server send_request read_response
                 decode_json_ok);
 
-plan tests => 39;
+plan tests => 41;
 
 my ($res, $j) = json_req('GET', '/hl/counter/stats');
 ok t_cmp($res->code, 200, 'stats: 200');
@@ -107,7 +107,22 @@ ok t_cmp($af->{current_value}, $b4->{current_value}, 'HEAD does not increment');
         my ($status, undef, $body) = read_response($sock, 30);
         push @got, ($status // 0) == 200 ? decode_json_ok($body // '') : undef;
     }
+    # Increments on the same connection: their own values, and figures.
+    my @inc;
+    for (1 .. 3) {
+        send_request($sock, 'GET', '/hl/counter/increment');
+        my ($status, undef, $body) = read_response($sock, 30);
+        push @inc, ($status // 0) == 200 ? decode_json_ok($body // '') : undef;
+    }
     close $sock;
+    my @c = map { $_ ? $_->{counter} : 'none' } @inc;
+    ok t_cmp("@c[1, 2]", join(' ', $c[0] + 1, $c[0] + 2),
+             'increments again on one connection: consecutive');
+    my @mi = map { $_ ? $_->{memory_info} : {} } @inc;
+    check(!grep({ keys(%$_) != 9 || ($_->{rss_bytes} // 0) < 1024 * 1024
+                  || ($_->{rss_age_us} // -1) < 0 || ($_->{rss_age_us} // 0) > 1_000_000
+                  || ($_->{store} // '') ne 'shm' } @mi),
+          'with their memory figures each time');
     my @v = map { $_ ? $_->{current_value} : 'none' } @got;
     ok t_cmp("$v[1] $v[2] $v[3]", join(' ', $v[0], $v[0] + 1, $v[0] + 1),
              'stats again on one connection: the same, then the increment');

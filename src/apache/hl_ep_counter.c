@@ -15,6 +15,26 @@ int hl_ep_index(request_rec *r, const hl_route *route, const char *mount)
     return hl_send_json(r, HTTP_OK, w);
 }
 
+/* What a connection keeps of its last answers, in its slot of
+ * conn_config: a connection is served by one thread at a time, so it
+ * needs no lock, and the clients that ask again and again (a dashboard, a
+ * monitor, a load) keep their connection open.  HTTP/2 gives each stream
+ * a connection of its own. */
+typedef struct conn_memo {
+    hl_stats_memo stats;
+    hl_figures_memo figures;
+} conn_memo;
+
+static conn_memo *conn_memo_of(conn_rec *c)
+{
+    conn_memo *memo = ap_get_module_config(c->conn_config, &hyperlane_module);
+    if (!memo) {
+        memo = apr_pcalloc(c->pool, sizeof(*memo));
+        ap_set_module_config(c->conn_config, &hyperlane_module, memo);
+    }
+    return memo;
+}
+
 int hl_ep_counter_increment(request_rec *r, const hl_route *route,
                                 const char *mount)
 {
@@ -27,23 +47,10 @@ int hl_ep_counter_increment(request_rec *r, const hl_route *route,
         return hl_send_store_failure(r, rv, "counter increment");
     hl_metrics_count_increment(HL_RT(r)->metrics);
     w = hl_reply_new(r);
-    hl_json_counter_increment(w, value, hl_memory_figures_of(r, &m));
+    hl_json_counter_increment_again(w, value, hl_memory_figures_of(r, &m),
+                                    &conn_memo_of(r->connection)->figures,
+                                    r->connection->pool);
     return hl_send_json(r, HTTP_OK, w);
-}
-
-/* A connection's last stats answer, kept in its slot of conn_config: a
- * connection is served by one thread at a time, so it needs no lock, and
- * the pollers that ask again and again (a dashboard, a monitor) keep
- * their connection open.  HTTP/2 gives each stream a connection of its
- * own. */
-static hl_stats_memo *stats_memo_of(conn_rec *c)
-{
-    hl_stats_memo *memo = ap_get_module_config(c->conn_config, &hyperlane_module);
-    if (!memo) {
-        memo = apr_pcalloc(c->pool, sizeof(*memo));
-        ap_set_module_config(c->conn_config, &hyperlane_module, memo);
-    }
-    return memo;
 }
 
 int hl_ep_counter_stats(request_rec *r, const hl_route *route,
@@ -58,7 +65,8 @@ int hl_ep_counter_stats(request_rec *r, const hl_route *route,
     if (rv != APR_SUCCESS)
         return hl_send_store_failure(r, rv, "counter stats");
     text = hl_json_counter_stats_again(&snap, hl_memory_figures_of(r, &m),
-                                       stats_memo_of(r->connection), r->pool,
+                                       &conn_memo_of(r->connection)->stats,
+                                       r->pool,
                                        r->connection->pool, &len);
     return hl_send_json_text(r, HTTP_OK, text, len);
 }

@@ -106,6 +106,60 @@ void hl_json_counter_increment(hl_jsonw *w, apr_uint64_t value,
     hl_jsonw_span_end(w, p);
 }
 
+/* Whether two figures would be written alike but for the reading's age. */
+static int same_figures(const hl_memory_figures *a, const hl_memory_figures *b)
+{
+    return a->proc.pid == b->proc.pid
+           && a->proc.rss_bytes == b->proc.rss_bytes
+           && a->proc.peak_rss_bytes == b->proc.peak_rss_bytes
+           && a->store.size_bytes == b->store.size_bytes
+           && a->store.used_bytes == b->store.used_bytes
+           && a->store.generation == b->store.generation
+           && (a->store.backend == b->store.backend
+               || !strcmp(a->store.backend, b->store.backend))
+           && (a->mpm == b->mpm || !strcmp(a->mpm, b->mpm));
+}
+
+void hl_json_counter_increment_again(hl_jsonw *w, apr_uint64_t value,
+                                     const hl_memory_figures *m,
+                                     hl_figures_memo *memo,
+                                     apr_pool_t *memo_pool)
+{
+    apr_size_t mpm_len, store_len, tail;
+    char digits[HL_JSONW_SPAN_NUMBER];
+    char *p, *age;
+
+    if (!memo->text || !same_figures(&memo->figures, m)) {
+        apr_size_t max = figures_max(m, &mpm_len, &store_len);
+        if (max > memo->cap) {
+            /* Bounded by the strings' lengths, which do not change. */
+            memo->cap = max;
+            memo->text = apr_palloc(memo_pool, max);
+        }
+        p = figures(w, memo->text, m, mpm_len, store_len, &age);
+        memo->len = (apr_size_t)(p - memo->text);
+        memo->age_at = (apr_size_t)(age - memo->text);
+        /* (digits are written in words: not over the text after them) */
+        memo->age_end = memo->age_at
+                        + (apr_size_t)(hl_jsonw_span_i64(digits, m->proc.age_us)
+                                       - digits);
+        memo->figures = *m;
+    }
+    tail = memo->len - memo->age_end;
+    p = hl_jsonw_span(w, INCREMENT_TEXT + memo->age_at + HL_JSONW_SPAN_NUMBER
+                         + tail);
+    p = hl_jsonw_paste(p, "{\"counter\":");
+    p = hl_jsonw_span_u64(p, value);
+    p = hl_jsonw_paste(p, ",\"message\":\"Counter incremented safely\","
+                          "\"memory_info\":");
+    memcpy(p, memo->text, memo->age_at);
+    p = hl_jsonw_span_i64(p + memo->age_at, m->proc.age_us);
+    memcpy(p, memo->text + memo->age_end, tail);
+    p += tail;
+    *p++ = '}';
+    hl_jsonw_span_end(w, p);
+}
+
 /* Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
  * days_from_civil inverted): integer arithmetic only. */
 static void civil_from_days(apr_int64_t z, apr_int64_t *y, unsigned *m,
@@ -364,19 +418,6 @@ static int same_snapshot(const hl_counter_snapshot *a,
     return 1;
 }
 
-/* The same for the figures, but for the reading's age. */
-static int same_figures(const hl_memory_figures *a, const hl_memory_figures *b)
-{
-    return a->proc.pid == b->proc.pid
-           && a->proc.rss_bytes == b->proc.rss_bytes
-           && a->proc.peak_rss_bytes == b->proc.peak_rss_bytes
-           && a->store.size_bytes == b->store.size_bytes
-           && a->store.used_bytes == b->store.used_bytes
-           && a->store.generation == b->store.generation
-           && (a->store.backend == b->store.backend
-               || !strcmp(a->store.backend, b->store.backend))
-           && (a->mpm == b->mpm || !strcmp(a->mpm, b->mpm));
-}
 
 const char *hl_json_counter_stats_again(const hl_counter_snapshot *snap,
                                         const hl_memory_figures *m,

@@ -36,6 +36,24 @@ void hl_json_index(hl_jsonw *w, const char *mount, const hl_route_def *routes);
 void hl_json_counter_increment(hl_jsonw *w, apr_uint64_t value,
                                const hl_memory_figures *m);
 
+/* The memory figures' text as last written for one client, and what it
+ * was written from; the same for counter/increment while only the
+ * reading's age moved, copied around the new age instead of written again
+ * (bench/RESULTS.md).  Zeroed before its first use; one user at a time. */
+typedef struct hl_figures_memo {
+    hl_memory_figures figures;
+    char *text;                      /* NULL: nothing kept yet */
+    apr_size_t len, cap;
+    apr_size_t age_at, age_end;      /* rss_age_us's digits in text */
+} hl_figures_memo;
+
+/* hl_json_counter_increment, the same text byte for byte, with the
+ * figures' text from memo where it serves (kept there from memo_pool). */
+void hl_json_counter_increment_again(hl_jsonw *w, apr_uint64_t value,
+                                     const hl_memory_figures *m,
+                                     hl_figures_memo *memo,
+                                     apr_pool_t *memo_pool);
+
 /* {"current_value", "history_length", "history_capacity", "recent_values",
  *  "recent", "memory_usage"} */
 void hl_json_counter_stats(hl_jsonw *w, const hl_counter_snapshot *snap,

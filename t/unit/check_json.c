@@ -555,6 +555,55 @@ START_TEST(test_stats_again_same_text)
 }
 END_TEST
 
+/* The same for counter/increment's figures: along a random walk of the
+ * figures' members, each alone, and of the counter, every answer is what
+ * hl_json_counter_increment writes, and the kept figures went out
+ * whenever only the age (or the counter) changed. */
+START_TEST(test_increment_again_same_text)
+{
+    static const int figure_steps[] = { 6, 7, 8, 9, 10, 11, 16, 17 };
+    hl_counter_snapshot snap;
+    hl_memory_figures m = *sample_figures();
+    hl_figures_memo memo;
+    apr_uint64_t seed = 0x1ac5, value = 41;
+    int i, reused = 0, written = 0;
+
+    memset(&snap, 0, sizeof(snap));
+    memset(&memo, 0, sizeof(memo));
+    for (i = 0; i < 3000; i++) {
+        int pick = (int)(test_rand(&seed) % 16);
+        int only_age = i > 0 && pick >= 8;
+        const char *want, *got, *at;
+        hl_jsonw *w;
+        stats_input_step(&snap, &m, &seed, only_age ? 99 : figure_steps[pick],
+                         NULL);
+        value += test_rand(&seed) % 3;
+        want = text_of((test_w = test_writer(),
+                        hl_json_counter_increment(test_w, value, &m), test_w));
+        if (only_age)       /* mark the kept text where no input can */
+            memo.text[0] = '#';
+        w = test_writer();
+        hl_json_counter_increment_again(w, value, &m, &memo, test_pool);
+        got = text_of(w);
+        ck_assert_uint_eq(strlen(got), strlen(want));
+        at = strstr(want, "\"memory_info\":{") + sizeof("\"memory_info\":") - 1;
+        if (only_age) {
+            ck_assert_int_eq(got[at - want], '#');
+            ck_assert_mem_eq(got, want, (apr_size_t)(at - want));
+            ck_assert_str_eq(got + (at - want) + 1, at + 1);
+            memo.text[0] = '{';
+            reused++;
+        }
+        else {
+            ck_assert_str_eq(got, want);
+            written++;
+        }
+    }
+    ck_assert_int_gt(reused, 1000);
+    ck_assert_int_gt(written, 1000);
+}
+END_TEST
+
 /* Each entry's two times are made from text shared between entries of the
  * same second: every entry must still say its own time, in both forms,
  * whatever the order of seconds (repeated, new, back to an old one) and at
@@ -805,6 +854,7 @@ Suite *json_suite(void)
     tcase_add_test(tc, test_stats_shape);
     tcase_add_test(tc, test_stats_times_per_entry);
     tcase_add_test(tc, test_stats_again_same_text);
+    tcase_add_test(tc, test_increment_again_same_text);
     tcase_add_test(tc, test_rfc3339_matches_gmtime);
     tcase_add_test(tc, test_index_shape);
     tcase_add_test(tc, test_cache_shapes);
