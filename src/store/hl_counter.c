@@ -112,8 +112,8 @@ static void slot_read(const hl_counter *c, apr_uint64_t capacity,
 {
     hl_history_slot *s = slot_in(c, capacity, v);
     apr_uint64_t before = LOAD(&s->seq);
-    /* Member by member: a stats answer reads ten of these, and clearing
-     * each whole (its host's 64 bytes) cost more than the reads. */
+    /* Member by member: a snapshot is cleared whole once already, and
+     * the history's walk keeps no host. */
     e->value = v;
     e->time = 0;
     e->pid = 0;

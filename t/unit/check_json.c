@@ -494,7 +494,10 @@ static void stats_input_step(hl_counter_snapshot *snap, hl_memory_figures *m,
     case 8: m->store.used_bytes += 64; break;
     case 9: m->store.generation++; break;
     case 10: m->proc.pid++; break;
-    case 11: m->mpm = strcmp(m->mpm, "event") ? "event" : "prefork"; break;
+    case 11:                 /* another name; the longest, all escapes */
+        m->mpm = test_rand(seed) % 3 == 0 ? "\"\x01\\\"\x01\\\"\x01\\\"\x01\\\"\x01\\"
+                 : strcmp(m->mpm, "event") ? "event" : "prefork";
+        break;
     case 12: snap->current_value++; break;   /* each number alone */
     case 13: snap->history_length++; break;
     case 14: e->value++; break;
@@ -503,8 +506,12 @@ static void stats_input_step(hl_counter_snapshot *snap, hl_memory_figures *m,
     case 17: m->store.backend = strcmp(m->store.backend, "shm") ? "shm" : "redis";
              break;
     case 18: snap->n_recent -= snap->n_recent > 0; break;
-    default:                                 /* the reading's age alone */
-        m->proc.age_us = (apr_int64_t)(test_rand(seed) % 2000000) - 1;
+    default:                 /* the reading's age alone, to its extremes */
+        switch (test_rand(seed) % 8) {
+        case 0:  m->proc.age_us = (apr_int64_t)(-9223372036854775807ll - 1); break;
+        case 1:  m->proc.age_us = 9223372036854775807ll; break;
+        default: m->proc.age_us = (apr_int64_t)(test_rand(seed) % 2000000) - 1;
+        }
         break;
     }
 }
