@@ -5,9 +5,9 @@ use lib 't/lib', 'lib';
 
 use Apache::Test;
 use Apache::TestUtil;
-use HL::Test qw(check json_req);
+use HL::Test qw(check json_req connect_server read_response decode_json_ok);
 
-plan tests => 32;
+plan tests => 40;
 
 my ($res, $j);
 
@@ -69,3 +69,34 @@ ok t_cmp($after2->{current_value}, $after->{current_value},
 # Every JSON answer says so, and is never cached.
 ($res, $j) = json_req('GET', '/hl/counter/stats');
 ok t_cmp($res->header('Cache-Control'), 'no-store');
+
+# What Apache refuses before the module runs is JSON too below a mount;
+# elsewhere Apache's own page stays.
+sub raw {
+    my ($head) = @_;
+    my $sock = connect_server();
+    print $sock $head;
+    my ($status, $h, $body) = read_response($sock, 30);
+    close $sock;
+    return ($status // 'none', $h->{'content-type'} // '', $body // '');
+}
+my ($st, $type, $body) = raw("PUT /hl/cache/early-k HTTP/1.1\r\nHost: x\r\n"
+                             . "Content-Length: 12x\r\n\r\nhello");
+ok t_cmp("$st $type", '400 application/json', 'a Content-Length that does not parse: 400 JSON');
+$j = decode_json_ok($body);
+check $j && $j->{status} == 400 && $j->{error} =~ /^Bad Request: refused by Apache/,
+      "with a message: $body";
+($res) = json_req('GET', '/hl/cache/early-k');
+ok t_cmp($res->code, 404, 'and nothing stored');
+($st, $type, $body) = raw("GET /hl/cache/%zz HTTP/1.1\r\nHost: x\r\n\r\n");
+ok t_cmp("$st $type", '400 application/json', 'a broken %-escape below the mount: 400 JSON');
+$j = decode_json_ok($body);
+check $j && $j->{status} == 400;
+($st, $type) = raw("GET /hl/counter/stats HTTP/1.1\r\nHost: x\r\nX-Big: "
+                   . ('a' x 9000) . "\r\n\r\n");
+ok t_cmp("$st $type", '400 application/json', 'a header field too large: 400 JSON');
+($st, $type) = raw("PUT /not-hyperlane/x HTTP/1.1\r\nHost: x\r\nContent-Length: 12x\r\n\r\n");
+ok t_cmp("$st $type", qr{^400 text/html}, 'outside the mounts Apache answers as before');
+($st, $type) = raw("GET /hl/nope%zz HTTP/1.1\r\nHost: x\r\n\r\n");
+ok t_cmp("$st $type", '400 application/json',
+         'anywhere below a mount, as its unknown paths are 404 JSON');

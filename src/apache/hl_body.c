@@ -136,10 +136,33 @@ apr_status_t hl_json_error_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     return ap_pass_brigade(f->next, bb);
 }
 
+/* Whether Apache refused r before the module saw it (map_to_storage and
+ * the quick handler keep a route for every request they take) although it
+ * lies below a mount of this host (where every path is the module's, an
+ * unknown one a 404 of its own): a Content-Length that does not parse, a
+ * broken %-escape, header fields too large. */
+static int refused_before_us(request_rec *r)
+{
+    const char *mount;
+    hl_route route;
+    return r->uri && r->uri[0] == '/'
+           && !ap_get_module_config(r->request_config, &hyperlane_module)
+           && hl_router_resolve(r->uri, hl_mounts_of(r->server), NULL,
+                                hl_method_bit(r), &mount, &route) == APR_SUCCESS;
+}
+
 void hl_insert_error_filter(request_rec *r)
 {
-    if (apr_table_get(r->notes, HL_JSON_ERRORS_NOTE))
-        ap_add_output_filter("HYPERLANE_JSON_ERROR", NULL, r, r->connection);
+    if (!apr_table_get(r->notes, HL_JSON_ERRORS_NOTE)) {
+        const char *line = ap_get_status_line(r->status);
+        if (!refused_before_us(r))
+            return;
+        /* "400 Bad Request": the text after the code. */
+        ap_custom_response(r, r->status, hl_error_text(r, r->status, apr_pstrcat(
+            r->pool, strlen(line) > 4 ? line + 4 : line, ": refused by Apache "
+            "before mod_hyperlane ran; the error log says why", NULL)));
+    }
+    ap_add_output_filter("HYPERLANE_JSON_ERROR", NULL, r, r->connection);
 }
 
 /* An endpoint's answer after hl_stream_body: the error was sent already. */
