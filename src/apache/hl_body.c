@@ -154,9 +154,10 @@ static int refused_before_us(request_rec *r)
 void hl_insert_error_filter(request_rec *r)
 {
     if (!apr_table_get(r->notes, HL_JSON_ERRORS_NOTE)) {
-        const char *line = ap_get_status_line(r->status);
+        const char *line;
         if (!refused_before_us(r))
             return;
+        line = ap_get_status_line(r->status);
         /* "400 Bad Request": the text after the code. */
         ap_custom_response(r, r->status, hl_error_text(r, r->status, apr_pstrcat(
             r->pool, strlen(line) > 4 ? line + 4 : line, ": refused by Apache "

@@ -22,7 +22,7 @@ int hl_ep_index(request_rec *r, const hl_route *route, const char *mount)
  * a connection of its own. */
 typedef struct conn_memo {
     hl_stats_memo stats;
-    hl_figures_memo figures;
+    hl_kept_text figures;
 } conn_memo;
 
 static conn_memo *conn_memo_of(conn_rec *c)

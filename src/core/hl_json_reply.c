@@ -120,42 +120,68 @@ static int same_figures(const hl_memory_figures *a, const hl_memory_figures *b)
            && (a->mpm == b->mpm || !strcmp(a->mpm, b->mpm));
 }
 
+/* Keeps text[0..len) in k, written from m with the age's digits at
+ * text + age_at. */
+static void kept_store(hl_kept_text *k, const char *text, apr_size_t len,
+                       apr_size_t age_at, const hl_memory_figures *m,
+                       apr_pool_t *pool)
+{
+    char digits[HL_JSONW_SPAN_NUMBER];
+    if (len + HL_JSONW_SPAN_NUMBER > k->cap) {
+        /* A text's length is bounded (the figures' strings, HL_RECENT_MAX
+         * entries), so pool grows by a few of these at most. */
+        k->cap = 2 * (len + HL_JSONW_SPAN_NUMBER);
+        k->text = apr_palloc(pool, k->cap);
+    }
+    memcpy(k->text, text, len);
+    k->len = len;
+    k->age_at = age_at;
+    k->age_end = age_at + (apr_size_t)(hl_jsonw_span_i64(digits, m->proc.age_us)
+                                       - digits);
+    k->figures = *m;
+}
+
+/* k's text with age's digits, moving what follows them when their length
+ * changes. */
+static void kept_age(hl_kept_text *k, apr_int64_t age)
+{
+    char digits[HL_JSONW_SPAN_NUMBER];
+    apr_size_t n = (apr_size_t)(hl_jsonw_span_i64(digits, age) - digits);
+    if (n != k->age_end - k->age_at) {
+        memmove(k->text + k->age_at + n, k->text + k->age_end,
+                k->len - k->age_end);
+        k->len = k->len - (k->age_end - k->age_at) + n;
+        k->age_end = k->age_at + n;
+    }
+    memcpy(k->text + k->age_at, digits, n);
+}
+
 void hl_json_counter_increment_again(hl_jsonw *w, apr_uint64_t value,
                                      const hl_memory_figures *m,
-                                     hl_figures_memo *memo,
-                                     apr_pool_t *memo_pool)
+                                     hl_kept_text *kept,
+                                     apr_pool_t *kept_pool)
 {
-    apr_size_t mpm_len, store_len, tail;
-    char digits[HL_JSONW_SPAN_NUMBER];
-    char *p, *age;
-
-    if (!memo->text || !same_figures(&memo->figures, m)) {
-        apr_size_t max = figures_max(m, &mpm_len, &store_len);
-        if (max > memo->cap) {
-            /* Bounded by the strings' lengths, which do not change. */
-            memo->cap = max;
-            memo->text = apr_palloc(memo_pool, max);
-        }
-        p = figures(w, memo->text, m, mpm_len, store_len, &age);
-        memo->len = (apr_size_t)(p - memo->text);
-        memo->age_at = (apr_size_t)(age - memo->text);
-        /* (digits are written in words: not over the text after them) */
-        memo->age_end = memo->age_at
-                        + (apr_size_t)(hl_jsonw_span_i64(digits, m->proc.age_us)
-                                       - digits);
-        memo->figures = *m;
-    }
-    tail = memo->len - memo->age_end;
-    p = hl_jsonw_span(w, INCREMENT_TEXT + memo->age_at + HL_JSONW_SPAN_NUMBER
-                         + tail);
+    apr_size_t mpm_len, store_len;
+    int same = kept->text && same_figures(&kept->figures, m);
+    char *p = hl_jsonw_span(w, INCREMENT_TEXT
+                               + (same ? kept->len + HL_JSONW_SPAN_NUMBER
+                                       : figures_max(m, &mpm_len, &store_len)));
+    char *from, *age;
     p = hl_jsonw_paste(p, "{\"counter\":");
     p = hl_jsonw_span_u64(p, value);
     p = hl_jsonw_paste(p, ",\"message\":\"Counter incremented safely\","
                           "\"memory_info\":");
-    memcpy(p, memo->text, memo->age_at);
-    p = hl_jsonw_span_i64(p + memo->age_at, m->proc.age_us);
-    memcpy(p, memo->text + memo->age_end, tail);
-    p += tail;
+    if (same) {
+        kept_age(kept, m->proc.age_us);
+        memcpy(p, kept->text, kept->len);
+        p += kept->len;
+    }
+    else {
+        from = p;
+        p = figures(w, p, m, mpm_len, store_len, &age);
+        kept_store(kept, from, (apr_size_t)(p - from), (apr_size_t)(age - from),
+                   m, kept_pool);
+    }
     *p++ = '}';
     hl_jsonw_span_end(w, p);
 }
@@ -418,7 +444,6 @@ static int same_snapshot(const hl_counter_snapshot *a,
     return 1;
 }
 
-
 const char *hl_json_counter_stats_again(const hl_counter_snapshot *snap,
                                         const hl_memory_figures *m,
                                         hl_stats_memo *memo,
@@ -426,41 +451,21 @@ const char *hl_json_counter_stats_again(const hl_counter_snapshot *snap,
                                         apr_pool_t *memo_pool,
                                         apr_size_t *len)
 {
-    char digits[HL_JSONW_SPAN_NUMBER];
-    apr_size_t n = (apr_size_t)(hl_jsonw_span_i64(digits, m->proc.age_us)
-                                - digits);
+    hl_kept_text *k = &memo->kept;
     hl_jsonw w;
     apr_size_t age_at;
 
-    if (memo->text && same_snapshot(&memo->snap, snap)
-        && same_figures(&memo->figures, m)) {
-        /* The age in place; what follows it moves when its length does. */
-        if (n != memo->age_end - memo->age_at) {
-            memmove(memo->text + memo->age_at + n, memo->text + memo->age_end,
-                    memo->len - memo->age_end);
-            memo->len = memo->len - (memo->age_end - memo->age_at) + n;
-            memo->age_end = memo->age_at + n;
-        }
-        memcpy(memo->text + memo->age_at, digits, n);
-        *len = memo->len;
-        return memo->text;
+    if (k->text && same_snapshot(&memo->snap, snap)
+        && same_figures(&k->figures, m))
+        kept_age(k, m->proc.age_us);
+    else {
+        hl_jsonw_init(&w, pool);
+        counter_stats(&w, snap, m, &age_at);
+        kept_store(k, w.buf, w.len, age_at, m, memo_pool);
+        memo->snap = *snap;
     }
-    hl_jsonw_init(&w, pool);
-    counter_stats(&w, snap, m, &age_at);
-    /* Room for the longest age too.  An answer's length is bounded
-     * (HL_RECENT_MAX entries), so memo_pool grows by a few at most. */
-    if (w.len + HL_JSONW_SPAN_NUMBER > memo->cap) {
-        memo->cap = 2 * (w.len + HL_JSONW_SPAN_NUMBER);
-        memo->text = apr_palloc(memo_pool, memo->cap);
-    }
-    memcpy(memo->text, w.buf, w.len);
-    memo->len = w.len;
-    memo->age_at = age_at;
-    memo->age_end = age_at + n;
-    memo->snap = *snap;
-    memo->figures = *m;
-    *len = memo->len;
-    return memo->text;
+    *len = k->len;
+    return k->text;
 }
 
 /* An entity-tag as a JSON string, "\"N\"": its quotes are known, so it is

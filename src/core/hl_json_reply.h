@@ -36,47 +36,41 @@ void hl_json_index(hl_jsonw *w, const char *mount, const hl_route_def *routes);
 void hl_json_counter_increment(hl_jsonw *w, apr_uint64_t value,
                                const hl_memory_figures *m);
 
-/* The memory figures' text as last written for one client, and what it
- * was written from; the same for counter/increment while only the
- * reading's age moved, copied around the new age instead of written again
+/* Text kept for one client, written from figures: the same for the next
+ * answer while only the reading's age moved, its age digits rewritten
+ * (at age_at..age_end) instead of the text written again
  * (bench/RESULTS.md).  Zeroed before its first use; one user at a time. */
-typedef struct hl_figures_memo {
+typedef struct hl_kept_text {
     hl_memory_figures figures;
     char *text;                      /* NULL: nothing kept yet */
-    apr_size_t len, cap;
-    apr_size_t age_at, age_end;      /* rss_age_us's digits in text */
-} hl_figures_memo;
+    apr_size_t len, cap;             /* cap: room for any age's digits */
+    apr_size_t age_at, age_end;
+} hl_kept_text;
 
 /* hl_json_counter_increment, the same text byte for byte, with the
- * figures' text from memo where it serves (kept there from memo_pool). */
+ * figures' text from kept where it serves (kept there from kept_pool). */
 void hl_json_counter_increment_again(hl_jsonw *w, apr_uint64_t value,
                                      const hl_memory_figures *m,
-                                     hl_figures_memo *memo,
-                                     apr_pool_t *memo_pool);
+                                     hl_kept_text *kept,
+                                     apr_pool_t *kept_pool);
 
 /* {"current_value", "history_length", "history_capacity", "recent_values",
  *  "recent", "memory_usage"} */
 void hl_json_counter_stats(hl_jsonw *w, const hl_counter_snapshot *snap,
                            const hl_memory_figures *m);
 
-/* The last counter/stats answer written for one client, and what it was
- * written from.  A poller that asks again while nothing changed gets the
- * same text with the memory reading's new age, instead of ten history
- * entries written again (bench/RESULTS.md).  Zeroed before its
- * first use; one user at a time. */
+/* A counter/stats answer kept for one client: its text and the snapshot
+ * it was written from. */
 typedef struct hl_stats_memo {
     hl_counter_snapshot snap;
-    hl_memory_figures figures;
-    char *text;                      /* NULL: nothing kept yet */
-    apr_size_t len, cap;             /* cap: room for any age's digits */
-    apr_size_t age_at, age_end;      /* rss_age_us's digits in text */
+    hl_kept_text kept;
 } hl_stats_memo;
 
 /* The text hl_json_counter_stats writes for snap and m, byte for byte,
- * and its length: memo's, its age rewritten in place, when snap and m are
- * what it was written from (m's age aside); else written (from pool) and
- * kept in memo (from memo_pool).  The text is memo's: the next call on it
- * changes it. */
+ * and its length: memo's, its age rewritten, when snap and m are what it
+ * was written from (m's age aside); else written (from pool) and kept in
+ * memo (from memo_pool).  The text is memo's: the next call on it changes
+ * it. */
 const char *hl_json_counter_stats_again(const hl_counter_snapshot *snap,
                                         const hl_memory_figures *m,
                                         hl_stats_memo *memo,

@@ -542,14 +542,14 @@ START_TEST(test_stats_again_same_text)
         want = text_of((test_w = test_writer(),
                         hl_json_counter_stats(test_w, &snap, &m), test_w));
         if (only_age)       /* mark the kept text where no input can */
-            memo.text[0] = '#';
+            memo.kept.text[0] = '#';
         got = hl_json_counter_stats_again(&snap, &m, &memo, test_pool,
                                           test_pool, &len);
         ck_assert_uint_eq(len, strlen(want));
         if (only_age) {
             ck_assert_int_eq(got[0], '#');
             ck_assert_mem_eq(got + 1, want + 1, len - 1);
-            memo.text[0] = '{';
+            memo.kept.text[0] = '{';
             reused++;
         }
         else {
@@ -571,7 +571,7 @@ START_TEST(test_increment_again_same_text)
     static const int figure_steps[] = { 6, 7, 8, 9, 10, 11, 16, 17 };
     hl_counter_snapshot snap;
     hl_memory_figures m = *sample_figures();
-    hl_figures_memo memo;
+    hl_kept_text memo;
     apr_uint64_t seed = 0x1ac5, value = 41;
     int i, reused = 0, written = 0;
 
