@@ -9,7 +9,6 @@
 #include "ap_mpm.h"
 #include "util_filter.h"
 
-#include <apr_global_mutex.h>
 #include <apr_hash.h>
 
 #include "hl_bufpool.h"
@@ -34,12 +33,11 @@ extern module AP_MODULE_DECLARE_DATA hyperlane_module;
 #define HL_RUNTIME_KEY "hyperlane-runtime"
 
 /* What a process holds for the life of the server: kept in the parent's
- * process pool so that a graceful restart finds the same store and mutex. */
+ * process pool so that a graceful restart finds the same store. */
 typedef struct hl_runtime {
     hl_store *store;
     hl_limits *limits;             /* this host's concurrency limits */
     hl_metrics *metrics;           /* what this host served (hl_metrics.h) */
-    apr_global_mutex_t *mutex;
     hl_config cfg;                 /* the settings of the current generation */
     const char *mpm;
     apr_hash_t *hosts;             /* server_rec * -> hl_host (this generation) */

@@ -1,10 +1,11 @@
 /* hl_lifecycle: the hooks that make and keep the shared resources, after
- * mod_example_ipc's discipline: pre_config registers the mutex type;
+ * mod_example_ipc's discipline: pre_config registers the mutex type
+ * (kept for configurations that name it: the cache's lock is its own);
  * post_config (the real pass, never the configuration check) opens the
  * store, the limits and the metrics in the parent's process pool, so that
  * they outlive graceful restarts, loads the snapshot file on the first
  * (hl_persist.c), and works out each host's mounts; child_init
- * re-attaches the mutex and makes what each process keeps; child_status
+ * attaches the store and makes what each process keeps; child_status
  * gives back what a dead child held of the limits. */
 #include "httpd.h"
 #include "http_config.h"
@@ -20,12 +21,10 @@
 
 #include "hl_apache.h"
 
-/* The lock's default mechanism is fcntl where there is one: the kernel
- * drops it with a process that dies holding it (as it must: a killed child
- * may not deadlock the server), and under contention it measured twice as
- * fast as APR's default on Linux, a robust priority-inheritance pthread
- * mutex, whose strict hand-off makes every contended cache operation a
- * context switch (bench/RESULTS.md).  The Mutex directive still decides. */
+/* The mutex type "hyperlane-shm" guarded the cache until the cache got a
+ * lock of its own in its region (hl_cache_lock.c, bench/RESULTS.md): it
+ * stays registered, unused, so that a Mutex line naming it still parses
+ * (Apache refuses a type nobody registered). */
 #if APR_HAS_FCNTL_SERIALIZE
 #define HL_MUTEX_DEFAULT APR_LOCK_FCNTL
 #else
@@ -88,19 +87,12 @@ int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     first = !rt;
     if (!rt) {
         rt = apr_pcalloc(life, sizeof(*rt));
-        /* Made once for the life of the parent: old and new children must
-         * share one lock during a graceful restart. */
-        rv = ap_global_mutex_create(&rt->mutex, NULL, HL_MUTEX_TYPE, NULL, s,
-                                    life, 0);
-        if (rv != APR_SUCCESS)
-            return HTTP_INTERNAL_SERVER_ERROR;
         apr_pool_userdata_set(rt, HL_RUNTIME_KEY, apr_pool_cleanup_null, life);
     }
     memset(&open, 0, sizeof(open));
     open.spec = sc->store_spec;
     open.sizes = sizes_of(&sc->cfg);
     open.previous = rt->store;
-    open.mutex = rt->mutex;
     open.pool = life;
     open.host = host_name_of(s, life);
     open.key_prefix = sc->redis_prefix;
@@ -149,9 +141,9 @@ int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
                      "mod_hyperlane: shared store (%s) %s: %" APR_SIZE_T_FMT
                      " bytes, history %u, generation %" APR_UINT64_T_FMT
-                     ", mutex %s, mpm %s, mounted at %s", u.backend, origin,
+                     ", mpm %s, mounted at %s", u.backend, origin,
                      u.size_bytes, open.sizes.history_capacity, u.generation,
-                     apr_global_mutex_name(rt->mutex), rt->mpm,
+                     rt->mpm,
                      mounts->nelts ? apr_array_pstrcat(ptemp, mounts, ' ')
                                        : "(no <Location> with SetHandler hyperlane)");
     }
@@ -186,8 +178,7 @@ void hl_child_init(apr_pool_t *pchild, server_rec *s)
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
                      "mod_hyperlane: cannot attach the store in this child "
-                     "(the %s mutex, or the Redis connection pool)",
-                     HL_MUTEX_TYPE);
+                     "(its Redis connection pool)");
         exit(APEXIT_CHILDSICK);
     }
     rt->pid = (apr_int32_t)getpid();

@@ -110,7 +110,7 @@ static void helper_main(persist_gen *g)
     apr_pool_create(&p, NULL);
     if (hl_store_child_init(rt->store, p) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, g->s, "mod_hyperlane: the "
-                     "snapshot writer cannot attach the %s mutex", HL_MUTEX_TYPE);
+                     "snapshot writer cannot attach the store");
         _exit(1);
     }
     for (;;) {

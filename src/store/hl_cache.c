@@ -789,6 +789,8 @@ apr_status_t hl_cache_format(void *region, apr_size_t size,
     memset(touches(c), 0, (apr_size_t)geo.ntouch * sizeof(touch));
     c->data_start = geo.data_start;
     c->data_end = geo.data_end;
+    if ((rv = hlc_lock_init(c)) != APR_SUCCESS)
+        return rv;
     hlc_data_reset(c);
     __atomic_store_n(&c->magic, CACHE_MAGIC, __ATOMIC_RELEASE);
     return APR_SUCCESS;

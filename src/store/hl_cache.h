@@ -9,6 +9,7 @@
  *                 | hl_cache_hdr                                       |
  *                 |   magic, version, sizes, bucket count, hash seed   |
  *                 |   writer_active, writer_pid, recoveries (crashes)  |
+ *                 |   the lock, the parent's pause (own 64-byte line)  |
  *                 |   LRU head/tail, expiry head/tail                  |
  *                 |   free bins: bitmap + 128 list heads               |
  *                 |   stats: entries, accesses, hits, misses, ...      |
@@ -37,9 +38,10 @@
  *   hl_cache_repair.c  crash safety and repair
  *   hl_cache_copy.c    the copy a resize migrates with
  *
- * Locking: every function below except hl_cache_get_lockfree assumes the
- * caller holds the global mutex (hl_store_shm.c takes it).  Time is always
- * passed in (apr_time_t now), so tests drive the clock.
+ * Locking: every function below except hl_cache_get_lockfree, the lock's
+ * own and the quiet readers' (hl_cache_quiet_begin) assumes the caller
+ * holds the region's lock (hl_cache_lock; hl_store_shm.c takes it).  Time
+ * is always passed in (apr_time_t now), so tests drive the clock.
  */
 #ifndef HL_CACHE_H
 #define HL_CACHE_H
@@ -100,6 +102,26 @@ void hl_cache_versions_begin(hl_cache *c, apr_uint64_t first);
  * the next ones come after last: the counter only ever moves forward. */
 apr_uint64_t hl_cache_versions_last(const hl_cache *c);
 void hl_cache_versions_past(hl_cache *c, apr_uint64_t last);
+
+/* The region's lock (hl_cache_lock.c): a robust process-shared mutex.
+ * pid is the taker's, named in the repair's reason if it dies writing.
+ * Once taken, the call waits while the parent asks writers to pause. */
+apr_status_t hl_cache_lock(hl_cache *c, apr_int32_t pid);
+void hl_cache_unlock(hl_cache *c);
+
+/* Reading without the lock, for a process that must never take it (the
+ * parent: unlocking a robust mutex writes where the mutex points).
+ * quiet_begin waits until no writer is inside, at most a few seconds
+ * (APR_TIMEUP if a live one still is; a dead one's leftovers are read as
+ * they are), and gives the sequence word to pass to quiet_end, which says
+ * whether nothing was written since: what was read in between counts only
+ * then.  pause > 0 also asks writers to wait that long from now, until
+ * hl_cache_resume, which the caller then owes whatever happened.  Check
+ * the region (hl_cache_check) before. */
+apr_status_t hl_cache_quiet_begin(hl_cache *c, apr_interval_time_t pause,
+                                  apr_uint64_t *seq);
+int hl_cache_quiet_end(const hl_cache *c, apr_uint64_t seq);
+void hl_cache_resume(hl_cache *c);
 
 /* APR_SUCCESS when region holds a cache of this version whose header
  * describes exactly geo; APR_EGENERAL without the magic or version,

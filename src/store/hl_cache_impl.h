@@ -18,13 +18,15 @@
 #include "hl_cache.h"
 #include "hl_offset_list.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <sched.h>
 #include <string.h>
 #include <unistd.h>
 
 #define CACHE_MAGIC      0x31434c48u   /* "HLC1" little-endian */
-#define CACHE_VERSION    4u           /* 4: entries carry versions */
+#define CACHE_VERSION    5u           /* 4: entries carry versions;
+                                        * 5: the lock lives in the region */
 #define UNIT             16u           /* allocation granule, link unit */
 #define NBINS            128
 
@@ -92,6 +94,15 @@ struct hl_cache {
 
     /* What reads count, split by CPU (see read_shard). */
     read_shard   reads[READ_SHARDS];
+
+    /* The lock and the parent's request to wait (hl_cache_lock.c), with
+     * no other word in their lines: every write takes the one and reads
+     * the other.  Padded, not aligned: apr_shm's base is only 8-aligned. */
+    char         lock_line_before[64];
+    pthread_mutex_t lock;
+    apr_int64_t  pause_until;   /* writers wait until then; 0: no pause */
+    apr_int32_t  holder_pid;    /* who took the lock last */
+    char         lock_line_after[64];
 };
 
 #define HDR_UNITS ((apr_uint32_t)((sizeof(hl_cache) + UNIT - 1) / UNIT))
@@ -304,6 +315,11 @@ block *hlc_entry_live(hl_cache *c, const void *key, apr_size_t klen,
 /* Moves e to where its expires puts it in the expiry list. */
 void hlc_exp_replace(hl_cache *c, block *e);
 
+/* ---- the lock (hl_cache_lock.c) ----------------------------------------- */
+
+/* Makes the region's lock: process-shared, robust, unlocked. */
+apr_status_t hlc_lock_init(hl_cache *c);
+
 /* ---- crash safety (hl_cache_repair.c) ---------------------------------- */
 
 /* Rebuilds the indexes after a writer died; the caller opened seq. */
@@ -334,7 +350,7 @@ static inline void write_begin(hl_cache *c, apr_time_t now)
     seq_open(c);
     if (__atomic_load_n(&c->writer_active, __ATOMIC_ACQUIRE))
         hlc_repair(c, now);
-    c->writer_pid = (apr_int32_t)getpid();
+    c->writer_pid = c->holder_pid;
     __atomic_store_n(&c->writer_active, 1, __ATOMIC_SEQ_CST);
     /* No store of the mutation may be moved before the flag. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);

@@ -196,24 +196,56 @@ static apr_status_t out_entry(void *ctx, const hl_cache_entry_image *e)
     return APR_SUCCESS;
 }
 
-/* The cache, a batch of buckets per hold of the lock; the batch's records
- * are written to the file with the lock released. */
+/* Tries a batch gets without asking the writers to wait, and how long
+ * the last try asks them to. */
+#define BATCH_TRIES  4
+#define BATCH_PAUSE  apr_time_from_sec(1)
+
+/* The cache, a batch of buckets at a time, read as a quiet reader
+ * (hl_cache_quiet_begin: the writer runs as root and never takes the
+ * children's lock).  A batch during which someone wrote is dropped from
+ * the buffer and read again; its last try pauses the writers. */
 static apr_status_t write_cache(snap_out *o, void *base, const hl_shm_plan *plan,
-                                apr_global_mutex_t *mutex, apr_time_t now,
-                                hl_persist_report *rep)
+                                apr_time_t now, hl_persist_report *rep)
 {
     hl_cache *c = hl_shm_cache_region(base, plan);
     apr_uint32_t bucket = 0;
     apr_size_t budget = plan->cache.ntouch;
     apr_status_t rv = APR_SUCCESS;
 
+    if (hl_cache_check(c, &plan->cache) != APR_SUCCESS) {
+        say(rep, "the cache failed a check while it was copied");
+        return APR_EINVAL;
+    }
     while (rv == APR_SUCCESS && bucket < plan->cache.nbuckets) {
-        if (mutex && (rv = apr_global_mutex_lock(mutex)) != APR_SUCCESS)
-            break;
-        rv = hl_cache_export(c, &plan->cache, &bucket, HL_SNAPSHOT_BATCH,
-                             &budget, now, out_entry, o);
-        if (mutex)
-            apr_global_mutex_unlock(mutex);
+        apr_uint32_t from = bucket;
+        apr_size_t len = o->len, budget_before = budget;
+        apr_uint64_t entries = o->n_entries, seq;
+        int tries;
+        for (tries = 1; ; tries++) {
+            int last = tries == BATCH_TRIES, quiet = 0;
+            apr_status_t qv = hl_cache_quiet_begin(c, last ? BATCH_PAUSE : 0,
+                                                   &seq);
+            if (qv == APR_SUCCESS) {
+                rv = hl_cache_export(c, &plan->cache, &bucket, HL_SNAPSHOT_BATCH,
+                                     &budget, now, out_entry, o);
+                quiet = hl_cache_quiet_end(c, seq);
+            }
+            if (last)
+                hl_cache_resume(c);
+            if (quiet)
+                break;              /* rv is the batch's own */
+            if (last || qv != APR_SUCCESS) {
+                rv = APR_TIMEUP;
+                break;
+            }
+            /* Written meanwhile: what the batch read may be torn. */
+            o->len = len;
+            o->n_entries = entries;
+            o->rv = APR_SUCCESS;
+            bucket = from;
+            budget = budget_before;
+        }
         rep->batches++;
         if (rv == APR_SUCCESS && o->len >= OUT_FLUSH_AT)
             out_flush(o);
@@ -222,12 +254,13 @@ static apr_status_t write_cache(snap_out *o, void *base, const hl_shm_plan *plan
     }
     if (rv == APR_EINVAL)
         say(rep, "the cache failed a check while it was copied");
+    else if (rv == APR_TIMEUP)
+        say(rep, "writes to the cache did not stop for a batch of its copy");
     return rv;
 }
 
 static apr_status_t write_all(snap_out *o, void *base, const hl_shm_plan *plan,
-                              apr_global_mutex_t *mutex, apr_time_t now,
-                              hl_persist_report *rep)
+                              apr_time_t now, hl_persist_report *rep)
 {
     hl_cache *c = hl_shm_cache_region(base, plan);
     hl_cache_stats st;
@@ -236,13 +269,9 @@ static apr_status_t write_all(snap_out *o, void *base, const hl_shm_plan *plan,
     apr_status_t rv;
 
     memset(&st, 0, sizeof(st));
-    if (c) {
-        if (mutex && (rv = apr_global_mutex_lock(mutex)) != APR_SUCCESS)
-            return rv;
+    /* Counters, each read once: they need not agree to the write. */
+    if (c)
         hl_cache_stats_read(c, &st);
-        if (mutex)
-            apr_global_mutex_unlock(mutex);
-    }
     if (!(p = out_room(o, HL_SNAPSHOT_HEADER)))
         return o->rv;
     header_write(p, plan, &st, now);
@@ -253,16 +282,12 @@ static apr_status_t write_all(snap_out *o, void *base, const hl_shm_plan *plan,
         say(rep, "the counter failed a check");
         return rv;
     }
-    if (c && (rv = write_cache(o, base, plan, mutex, now, rep)) != APR_SUCCESS)
+    if (c && (rv = write_cache(o, base, plan, now, rep)) != APR_SUCCESS)
         return rv;
-    /* Read after the last batch: past every version the file holds. */
-    if (c) {
-        if (mutex && (rv = apr_global_mutex_lock(mutex)) != APR_SUCCESS)
-            return rv;
+    /* Read after the last batch: past every version the file holds
+     * (versions only grow, and each batch's read came before it). */
+    if (c)
         last_version = hl_cache_versions_last(c);
-        if (mutex)
-            apr_global_mutex_unlock(mutex);
-    }
     if (!(p = out_room(o, END_BYTES)))
         return o->rv;
     put32(p, TAG_END);
@@ -302,7 +327,7 @@ static apr_status_t sync_dir_of(const char *path, apr_pool_t *p)
 }
 
 apr_status_t hl_snapshot_save(void *base, const hl_shm_plan *plan,
-                              apr_global_mutex_t *mutex, const char *path,
+                              const char *path,
                               apr_time_t now, apr_pool_t *p,
                               hl_persist_report *rep)
 {
@@ -319,7 +344,7 @@ apr_status_t hl_snapshot_save(void *base, const hl_shm_plan *plan,
         say(rep, "cannot create %s", tmp);
         return rv;
     }
-    rv = write_all(&o, base, plan, mutex, now, rep);
+    rv = write_all(&o, base, plan, now, rep);
     free(o.buf);
     if (rv == APR_SUCCESS && (rv = apr_file_sync(o.f)) != APR_SUCCESS)
         say(rep, "fsync of %s failed", tmp);

@@ -47,7 +47,6 @@
 
 #include <apr.h>
 #include <apr_errno.h>
-#include <apr_global_mutex.h>
 #include <apr_pools.h>
 
 #include "hl_shm_layout.h"
@@ -56,17 +55,17 @@
 #define HL_SNAPSHOT_VERSION 2u
 #define HL_SNAPSHOT_HEADER  128u
 
-/* Cache entries copied per hold of the lock (at least; a batch ends with
- * a bucket). */
+/* Cache entries copied per quiet read (at least; a batch ends with a
+ * bucket). */
 #define HL_SNAPSHOT_BATCH   256u
 
 /* Writes the segment at base, laid out as plan, to path (temporary file
  * path.tmp, fsync, rename, fsync of the directory); cache entries expired
- * at now are left out.  mutex: the store's lock, NULL in single-threaded
- * tests.  On failure the file at path is the one that was there, and the
+ * at now are left out.  It never takes the cache's lock: it reads batches
+ * quietly (hl_cache_quiet_begin), pausing writers if it must.  On failure the file at path is the one that was there, and the
  * temporary file is gone. */
 apr_status_t hl_snapshot_save(void *base, const hl_shm_plan *plan,
-                              apr_global_mutex_t *mutex, const char *path,
+                              const char *path,
                               apr_time_t now, apr_pool_t *p,
                               hl_persist_report *rep);
 

@@ -27,7 +27,6 @@
 #include <apr.h>
 #include <apr_errno.h>
 #include <apr_pools.h>
-#include <apr_global_mutex.h>
 #include <apr_time.h>
 
 typedef struct hl_store hl_store;
@@ -193,8 +192,6 @@ typedef struct hl_store_open_args {
     const char    *spec;       /* HyperlaneStore: "shm", "redis://...", ... */
     hl_store_sizes sizes;
     hl_store      *previous;   /* the last generation's store, or NULL */
-    apr_global_mutex_t *mutex; /* the server's lock, for backends in shared
-                                * memory; NULL: no locking (tests) */
     apr_pool_t    *pool;       /* lives as long as the parent process */
     /* For backends over the network; 0 or NULL: their defaults. */
     const char    *host;       /* this host's name, for history entries */

@@ -3,14 +3,15 @@
  * The segment lives in the parent's process pool, so it survives graceful
  * restarts: children of the old and the new generation map the same memory
  * and no increment made during a restart is lost.  The counter is lock-free
- * (hl_counter.h); the global mutex guards the cache's multi-word updates:
- * every cache write runs between lock and unlock here, and the cache
- * repairs itself if the last holder died mid-update (hl_cache.h).  A get
- * first reads without the lock (hl_cache_get_lockfree) and takes it only
- * when that cannot answer.  APR's
- * mechanisms on Linux (sysvsem with SEM_UNDO, fcntl, flock, robust
- * pthread mutexes) all free the lock of a killed process, so a dead child
- * cannot deadlock the others.
+ * (hl_counter.h); the cache's own lock, kept in its region, guards its
+ * multi-word updates: every cache write runs between lock and unlock here,
+ * and the cache repairs itself if the last holder died mid-update
+ * (hl_cache.h).  A get first reads without the lock
+ * (hl_cache_get_lockfree) and takes it only when that cannot answer.  The
+ * lock is robust: the kernel hands a dead holder's lock on, so a killed
+ * child cannot deadlock the others.  The parent never takes it
+ * (hl_cache_lock.c says why): it copies the cache at a resize, and saves
+ * it, as a quiet reader.
  */
 #include "hl_store_shm.h"
 #include "hl_cache.h"
@@ -21,10 +22,19 @@
 #include <apr_strings.h>
 
 #include <string.h>
+#include <unistd.h>
 
 /* hl_store_shm_open's note to itself: the counter came over, the cache
  * (another version's) did not. */
 #define HL_STORE_CACHE_LEFT_RV (APR_OS_START_USERERR + 2101)
+
+/* How long a resize's copy asks the old children's writes to wait, at
+ * most: it ends the pause as soon as it is done; a parent that died
+ * copying holds them up no longer than this. */
+#define COPY_PAUSE apr_time_from_sec(30)
+/* Copies a resize makes before it gives the cache up (writes that did not
+ * wait: another build's children). */
+#define COPY_TRIES 3
 
 /* The parent's own, private record of its segment: children can write the
  * segment but not this, so every offset and size comes from plan. */
@@ -32,18 +42,15 @@ typedef struct shm_store {
     apr_shm_t *shm;
     void *base;
     apr_size_t size;
-    apr_global_mutex_t *mutex;
+    apr_int32_t pid;        /* this process's, for the cache's lock */
     hl_shm_plan plan;
 } shm_store;
 
 static apr_status_t shm_child_init(hl_store *st, apr_pool_t *pchild)
 {
     shm_store *s = st->impl;
-    if (!s->mutex)
-        return APR_SUCCESS;
-    return apr_global_mutex_child_init(&s->mutex,
-                                       apr_global_mutex_lockfile(s->mutex),
-                                       pchild);
+    s->pid = (apr_int32_t)getpid();
+    return APR_SUCCESS;
 }
 
 static apr_status_t shm_counter_increment(hl_store *st, apr_int32_t pid,
@@ -88,14 +95,12 @@ static apr_status_t cache_lock(hl_store *st, hl_cache **c)
     *c = shm_cache(st);
     if (!*c)
         return APR_ENOTIMPL;
-    return s->mutex ? apr_global_mutex_lock(s->mutex) : APR_SUCCESS;
+    return hl_cache_lock(*c, s->pid);
 }
 
 static void cache_unlock(hl_store *st)
 {
-    shm_store *s = st->impl;
-    if (s->mutex)
-        apr_global_mutex_unlock(s->mutex);
+    hl_cache_unlock(shm_cache(st));
 }
 
 /* rv = call, with the cache locked and named c; the lock's failure
@@ -270,7 +275,7 @@ static apr_status_t shm_persist_save(hl_store *st, const char *path,
                                      hl_persist_report *rep)
 {
     shm_store *s = st->impl;
-    return hl_snapshot_save(s->base, &s->plan, s->mutex, path, now, p, rep);
+    return hl_snapshot_save(s->base, &s->plan, path, now, p, rep);
 }
 
 static apr_status_t shm_persist_load(hl_store *st, const char *path,
@@ -323,6 +328,55 @@ static apr_status_t segment_create(shm_store *s, const hl_shm_plan *plan,
     return hl_shm_format(s->base, plan, apr_time_now());
 }
 
+/* Copies old's counter and cache into s's fresh segment (hl_shm_migrate).
+ * Old children may still write the old cache, and the parent never takes
+ * their lock: it asks their writes to wait and keeps the copy only if none
+ * slipped in, else formats s again and copies again.  An old cache of
+ * another version is not ours to pause: hl_shm_migrate refuses it.
+ * APR_TIMEUP: writes did not stop. */
+static apr_status_t migrate(shm_store *s, const hl_shm_plan *plan,
+                            const shm_store *old)
+{
+    hl_cache *oc = hl_shm_cache_region(old->base, &old->plan);
+    int quiet = oc && hl_cache_check(oc, &old->plan.cache) == APR_SUCCESS;
+    apr_uint64_t seq = 0;
+    apr_status_t rv = APR_SUCCESS;
+    int tries;
+
+    for (tries = 1; ; tries++) {
+        if (quiet && (rv = hl_cache_quiet_begin(oc, COPY_PAUSE, &seq)) != APR_SUCCESS)
+            break;
+        rv = hl_shm_migrate(s->base, plan, old->base, &old->plan,
+                            apr_time_now());
+        if (!quiet || hl_cache_quiet_end(oc, seq))
+            break;
+        rv = APR_TIMEUP;
+        if (tries == COPY_TRIES)
+            break;
+        memset(s->base, 0, plan->total_size);
+        if ((rv = hl_shm_format(s->base, plan, apr_time_now())) != APR_SUCCESS)
+            break;
+    }
+    if (quiet)
+        hl_cache_resume(oc);
+    return rv;
+}
+
+/* s's segment formatted anew, and the counter alone copied from old's. */
+static apr_status_t migrate_counter_only(shm_store *s, const hl_shm_plan *plan,
+                                         const shm_store *old)
+{
+    hl_shm_plan counter_only = *plan;
+    apr_status_t rv;
+    counter_only.cache_size = 0;
+    memset(s->base, 0, plan->total_size);
+    rv = hl_shm_format(s->base, plan, apr_time_now());
+    if (rv == APR_SUCCESS)
+        rv = hl_shm_migrate(s->base, &counter_only, old->base, &old->plan,
+                            apr_time_now());
+    return rv;
+}
+
 /* Whether two plans lay a segment out alike (a plan is a function of its
  * params). */
 static int plan_same(const hl_shm_plan *a, const hl_shm_plan *b)
@@ -335,8 +389,8 @@ static int plan_same(const hl_shm_plan *a, const hl_shm_plan *b)
 }
 
 apr_status_t hl_store_shm_open(hl_store **out, const hl_shm_params *params,
-                               hl_store *previous, apr_global_mutex_t *mutex,
-                               apr_pool_t *pool, hl_store_origin *origin)
+                               hl_store *previous, apr_pool_t *pool,
+                               hl_store_origin *origin)
 {
     hl_shm_plan plan;
     shm_store *s;
@@ -355,47 +409,43 @@ apr_status_t hl_store_shm_open(hl_store **out, const hl_shm_params *params,
             && hl_shm_check(old->base, &old->plan) == APR_SUCCESS) {
             hl_shm_header *h = old->base;
             h->generation++;
-            old->mutex = mutex;
             *out = previous;
             *origin = HL_STORE_REUSED;
             return APR_SUCCESS;
         }
     }
     s = apr_pcalloc(pool, sizeof(*s));
-    s->mutex = mutex;
+    s->pid = (apr_int32_t)getpid();
     rv = segment_create(s, &plan, pool);
     if (rv != APR_SUCCESS)
         return rv;
     *origin = HL_STORE_CREATED;
     if (previous && previous->backend == HL_STORE_BACKEND_SHM) {
         shm_store *old = previous->impl;
-        /* Old children may still write the old cache: copy under the lock. */
-        if (mutex && (rv = apr_global_mutex_lock(mutex)) != APR_SUCCESS)
-            return rv;
-        rv = hl_shm_migrate(s->base, &plan, old->base, &old->plan,
-                            apr_time_now());
+        hl_store_origin left = HL_STORE_CACHE_LEFT;
+        rv = migrate(s, &plan, old);
         if (rv == APR_EGENERAL && old->plan.cache_size
             && hl_cache_other_version((const char *)old->base
                                       + old->plan.cache_off)) {
             /* An upgrade: the old cache's entries have another shape.
              * The counter comes over (checked as always); the cache,
              * never read, starts empty. */
-            hl_shm_plan counter_only = plan;
-            counter_only.cache_size = 0;
-            memset(s->base, 0, plan.total_size);
-            rv = hl_shm_format(s->base, &plan, apr_time_now());
-            if (rv == APR_SUCCESS)
-                rv = hl_shm_migrate(s->base, &counter_only, old->base,
-                                    &old->plan, apr_time_now());
+            rv = migrate_counter_only(s, &plan, old);
             if (rv == APR_SUCCESS)
                 rv = HL_STORE_CACHE_LEFT_RV;
         }
-        if (mutex)
-            apr_global_mutex_unlock(mutex);
+        else if (rv == APR_TIMEUP) {
+            /* The old cache's writers did not stop long enough for one
+             * whole copy: the counter comes over alone. */
+            left = HL_STORE_CACHE_BUSY;
+            rv = migrate_counter_only(s, &plan, old);
+            if (rv == APR_SUCCESS)
+                rv = HL_STORE_CACHE_LEFT_RV;
+        }
         if (rv == APR_SUCCESS)
             *origin = HL_STORE_MIGRATED;
         else if (rv == HL_STORE_CACHE_LEFT_RV)
-            *origin = HL_STORE_CACHE_LEFT;
+            *origin = left;
         else if (rv == APR_ENOTIMPL)
             *origin = HL_STORE_REPLACED;
         else {
@@ -435,6 +485,9 @@ static const char *origin_text(hl_store_origin origin)
                                      "cache starts empty: the old one was "
                                      "laid out by another version of the "
                                      "module";
+    case HL_STORE_CACHE_BUSY: return "re-laid out, the counter copied; the "
+                                     "cache starts empty: writes to the old "
+                                     "one did not stop for its copy";
     default:                  return "created";
     }
 }
@@ -450,7 +503,7 @@ static apr_status_t shm_open_args(hl_store **out, const hl_store_open_args *a,
     sp.cache_bytes = a->sizes.cache_bytes;
     sp.cache_max_key = a->sizes.cache_max_key;
     sp.cache_max_value = a->sizes.cache_max_value;
-    rv = hl_store_shm_open(out, &sp, a->previous, a->mutex, a->pool, &o);
+    rv = hl_store_shm_open(out, &sp, a->previous, a->pool, &o);
     *origin = origin_text(o);
     return rv;
 }

@@ -21,22 +21,23 @@ typedef enum {
     HL_STORE_REPLACED,    /* the old segment is another version's: new, empty */
     HL_STORE_DISTRUSTED,  /* the old segment failed its checks against the
                            * parent's plan: new, empty, nothing copied */
-    HL_STORE_CACHE_LEFT   /* the old cache is another version's: new
+    HL_STORE_CACHE_LEFT,  /* the old cache is another version's: new
                            * segment, the counter copied, the cache empty */
+    HL_STORE_CACHE_BUSY   /* as CACHE_LEFT: the old cache's writers did not
+                           * pause for its copy */
 } hl_store_origin;
 
 /* Opens the shared-memory store.  previous is the store of the last
  * configuration generation (NULL on first start).  pool must live as long
  * as the server's parent process (s->process->pool), so that the segment
- * outlives graceful restarts.  mutex guards the multi-word structures (the
- * cache); it is made by the caller, once, in the same pool.  NULL mutex:
- * no locking (single-threaded tests).  A reused segment keeps its cache
- * entries; a migration copies those that fit, under the mutex.  The old
+ * outlives graceful restarts.  The cache's lock is in the segment
+ * (hl_cache_lock).  A reused segment keeps its cache entries; a migration
+ * copies those that fit, pausing the old cache's writers.  The old
  * segment is checked against the plan it was made with (kept in private
  * memory) and only read; one that fails is replaced by an empty one. */
 apr_status_t hl_store_shm_open(hl_store **out, const hl_shm_params *params,
-                               hl_store *previous, apr_global_mutex_t *mutex,
-                               apr_pool_t *pool, hl_store_origin *origin);
+                               hl_store *previous, apr_pool_t *pool,
+                               hl_store_origin *origin);
 
 /* The segment's base address (tests and the status page read it). */
 void *hl_store_shm_base(hl_store *st);

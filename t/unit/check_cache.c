@@ -8,7 +8,6 @@
 #include "hl_shm_layout.h"
 #include "hl_store_shm.h"
 
-#include <apr_global_mutex.h>
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
 #include <apr_thread_proc.h>
@@ -896,13 +895,13 @@ START_TEST(test_recovery_resets_a_corrupt_area)
 }
 END_TEST
 
-static hl_store *store_with_cache(apr_size_t bytes, apr_global_mutex_t *mutex,
-                                  hl_store *previous, hl_store_origin *origin)
+static hl_store *store_with_cache(apr_size_t bytes, hl_store *previous,
+                                  hl_store_origin *origin)
 {
     hl_shm_params sp = { 16, bytes, 250, 64 * 1024 };
     hl_store *st;
     hl_store_origin o;
-    ck_assert_int_eq(hl_store_shm_open(&st, &sp, previous, mutex, test_pool,
+    ck_assert_int_eq(hl_store_shm_open(&st, &sp, previous, test_pool,
                                        origin ? origin : &o), APR_SUCCESS);
     return st;
 }
@@ -912,20 +911,12 @@ static hl_cache *cache_of(hl_store *st)
     return hl_shm_cache_region(hl_store_shm_base(st), hl_store_shm_plan(st));
 }
 
-static apr_global_mutex_t *mutex_new(void)
-{
-    apr_global_mutex_t *m;
-    ck_assert_int_eq(apr_global_mutex_create(&m, NULL, APR_LOCK_DEFAULT, test_pool),
-                     APR_SUCCESS);
-    return m;
-}
 
 /* A child dies (SIGKILL) holding the process-shared lock with the table
  * half updated: the parent gets the lock and a repaired table. */
 START_TEST(test_killed_lock_holder)
 {
-    apr_global_mutex_t *m = mutex_new();
-    hl_store *st = store_with_cache(256 * 1024, m, NULL, NULL);
+    hl_store *st = store_with_cache(256 * 1024, NULL, NULL);
     hl_cache_result r;
     hl_cache_stats cs;
     int status;
@@ -937,7 +928,7 @@ START_TEST(test_killed_lock_holder)
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
         hl_store_child_init(st, test_pool);
-        apr_global_mutex_lock(m);
+        ck_assert_int_eq(hl_cache_lock(cache_of(st), (apr_int32_t)getpid()), APR_SUCCESS);
         hl_cache_set_interrupted(cache_of(st), "k", 1, "child", 5, T0, 0, 4);
         raise(SIGKILL);
         _exit(1);
@@ -965,8 +956,7 @@ END_TEST
  * after each, and the lock never stays taken. */
 START_TEST(test_killed_at_random_moments)
 {
-    apr_global_mutex_t *m = mutex_new();
-    hl_store *st = store_with_cache(128 * 1024, m, NULL, NULL);
+    hl_store *st = store_with_cache(128 * 1024, NULL, NULL);
     int round;
 
     for (round = 0; round < 6; round++) {
@@ -993,9 +983,9 @@ START_TEST(test_killed_at_random_moments)
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);
         hl_store_cache_get(st, test_pool, "r1", 2, T0, &r);   /* repairs */
-        apr_global_mutex_lock(m);
+        ck_assert_int_eq(hl_cache_lock(cache_of(st), (apr_int32_t)getpid()), APR_SUCCESS);
         assert_valid(cache_of(st));
-        apr_global_mutex_unlock(m);
+        hl_cache_unlock(cache_of(st));
     }
 }
 END_TEST
@@ -1004,8 +994,7 @@ END_TEST
 
 START_TEST(test_store_shared_across_processes)
 {
-    apr_global_mutex_t *m = mutex_new();
-    hl_store *st = store_with_cache(256 * 1024, m, NULL, NULL);
+    hl_store *st = store_with_cache(256 * 1024, NULL, NULL);
     hl_cache_result r;
     hl_cache_stats cs;
     int i, status, procs = 4;
@@ -1054,7 +1043,7 @@ START_TEST(test_store_reuse_and_migrate_cache)
     int i;
 
     memset(val, 'm', sizeof(val));
-    st = store_with_cache(256 * 1024, NULL, NULL, &origin);
+    st = store_with_cache(256 * 1024, NULL, &origin);
     ck_assert_int_eq(origin, HL_STORE_CREATED);
     hl_store_usage_read(st, &u1);
     for (i = 0; i < 600; i++) {
@@ -1066,12 +1055,12 @@ START_TEST(test_store_reuse_and_migrate_cache)
     hl_store_usage_read(st, &u2);
     ck_assert_uint_gt(u2.used_bytes, u1.used_bytes + 600 * 200);
 
-    again = store_with_cache(256 * 1024, NULL, st, &origin);
+    again = store_with_cache(256 * 1024, st, &origin);
     ck_assert_int_eq(origin, HL_STORE_REUSED);
     ck_assert_int_eq(hl_store_cache_get(again, test_pool, "m599", 4, T0 + 1001, &r),
                      APR_SUCCESS);
 
-    bigger = store_with_cache(512 * 1024, NULL, again, &origin);
+    bigger = store_with_cache(512 * 1024, again, &origin);
     ck_assert_int_eq(origin, HL_STORE_MIGRATED);
     assert_valid(cache_of(bigger));
     hl_store_cache_stats(bigger, &cs);
@@ -1084,7 +1073,7 @@ START_TEST(test_store_reuse_and_migrate_cache)
     ck_assert_int_eq(r.set_time, T0);
 
     /* Smaller: the most recently used survive, the oldest are evicted. */
-    smaller = store_with_cache(64 * 1024, NULL, bigger, &origin);
+    smaller = store_with_cache(64 * 1024, bigger, &origin);
     ck_assert_int_eq(origin, HL_STORE_MIGRATED);
     assert_valid(cache_of(smaller));
     hl_store_cache_stats(smaller, &cs);
@@ -1105,13 +1094,13 @@ START_TEST(test_store_without_cache)
     hl_store *st;
     hl_store_origin origin;
     hl_cache_stats cs;
-    ck_assert_int_eq(hl_store_shm_open(&st, &sp, NULL, NULL, test_pool, &origin),
+    ck_assert_int_eq(hl_store_shm_open(&st, &sp, NULL, test_pool, &origin),
                      APR_SUCCESS);
     ck_assert_int_eq(hl_store_cache_stats(st, &cs), APR_ENOTIMPL);
     ck_assert_int_eq(hl_store_cache_set(st, "k", 1, "v", 1, T0, 0, NULL), APR_ENOTIMPL);
     sp.cache_bytes = 100;   /* too small for a cache */
     sp.cache_max_key = 10;
-    ck_assert_int_eq(hl_store_shm_open(&st, &sp, NULL, NULL, test_pool, &origin),
+    ck_assert_int_eq(hl_store_shm_open(&st, &sp, NULL, test_pool, &origin),
                      APR_EINVAL);
 }
 END_TEST
@@ -1144,9 +1133,9 @@ START_TEST(test_migrate_refuses_unformatted_cache)
     ck_assert_uint_eq(cs.total_entries, 0);
     ck_assert_uint_gt(hl_shm_bytes_used(fresh, &plan2), plan2.cache_off);
 
-    st = store_with_cache(64 * 1024, NULL, NULL, NULL);
+    st = store_with_cache(64 * 1024, NULL, NULL);
     memset(cache_of(st), 0, hl_store_shm_plan(st)->cache_size);
-    next = store_with_cache(128 * 1024, NULL, st, &origin);
+    next = store_with_cache(128 * 1024, st, &origin);
     ck_assert_int_eq(origin, HL_STORE_DISTRUSTED);
     assert_valid(cache_of(next));
 }

@@ -171,7 +171,7 @@ START_TEST(test_exact_across_processes)
     hl_counter_snapshot snap;
     int i, status, procs = 4, per = 20000;
 
-    ck_assert_int_eq(hl_store_shm_open(&st, &sp, NULL, NULL, test_pool, &origin),
+    ck_assert_int_eq(hl_store_shm_open(&st, &sp, NULL, test_pool, &origin),
                      APR_SUCCESS);
     ck_assert_int_eq(origin, HL_STORE_CREATED);
     for (i = 0; i < procs; i++) {
@@ -206,19 +206,19 @@ START_TEST(test_store_reuse_and_migrate)
     hl_store_usage u;
     int i;
 
-    hl_store_shm_open(&st, &sp, NULL, NULL, test_pool, &origin);
+    hl_store_shm_open(&st, &sp, NULL, test_pool, &origin);
     for (i = 0; i < 12; i++) {
         apr_uint64_t v;
         hl_store_counter_increment(st, 42, &v);
     }
-    ck_assert_int_eq(hl_store_shm_open(&again, &sp, st, NULL, test_pool, &origin),
+    ck_assert_int_eq(hl_store_shm_open(&again, &sp, st, test_pool, &origin),
                      APR_SUCCESS);
     ck_assert_int_eq(origin, HL_STORE_REUSED);
     ck_assert_ptr_eq(again, st);
     hl_store_usage_read(again, &u);
     ck_assert_uint_eq(u.generation, 1);
 
-    ck_assert_int_eq(hl_store_shm_open(&bigger, &sp2, again, NULL, test_pool, &origin),
+    ck_assert_int_eq(hl_store_shm_open(&bigger, &sp2, again, test_pool, &origin),
                      APR_SUCCESS);
     ck_assert_int_eq(origin, HL_STORE_MIGRATED);
     hl_store_counter_snapshot(bigger, HL_RECENT_MAX, &snap);

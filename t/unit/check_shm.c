@@ -499,7 +499,7 @@ START_TEST(test_store_distrusts_hostile_segment)
     hl_cache *c;
 
     bigger.cache_bytes = 2 * OLD_CACHE;
-    ck_assert_int_eq(hl_store_shm_open(&st, &sp, NULL, NULL, test_pool, &origin),
+    ck_assert_int_eq(hl_store_shm_open(&st, &sp, NULL, test_pool, &origin),
                      APR_SUCCESS);
     ck_assert_int_eq(hl_store_cache_set(st, "k", 1, "v", 1, T0, 0, NULL),
                      APR_SUCCESS);
@@ -507,7 +507,7 @@ START_TEST(test_store_distrusts_hostile_segment)
     poke(c, "writer_active", 1);
     poke(c, "bucket_off", 0x10000000u);
     /* Same sizes: not reused. */
-    ck_assert_int_eq(hl_store_shm_open(&next, &sp, st, NULL, test_pool, &origin),
+    ck_assert_int_eq(hl_store_shm_open(&next, &sp, st, test_pool, &origin),
                      APR_SUCCESS);
     ck_assert_int_eq(origin, HL_STORE_DISTRUSTED);
     ck_assert_ptr_ne(next, st);
@@ -522,7 +522,7 @@ START_TEST(test_store_distrusts_hostile_segment)
     hl_store_counter_increment(next, 1, &v);
     c = hl_shm_cache_region(hl_store_shm_base(next), hl_store_shm_plan(next));
     poke(nth_block(c, 0, B_LIVE), "block.size", 0);
-    ck_assert_int_eq(hl_store_shm_open(&st, &bigger, next, NULL, test_pool, &origin),
+    ck_assert_int_eq(hl_store_shm_open(&st, &bigger, next, test_pool, &origin),
                      APR_SUCCESS);
     ck_assert_int_eq(origin, HL_STORE_DISTRUSTED);
     hl_store_counter_snapshot(st, 1, &snap);
@@ -556,7 +556,7 @@ START_TEST(test_cache_of_another_version_left_behind)
     free(old.base);
 
     /* Through the store: the origin says so, the counter goes on. */
-    ck_assert_int_eq(hl_store_shm_open(&st1, &sp, NULL, NULL, test_pool, &origin),
+    ck_assert_int_eq(hl_store_shm_open(&st1, &sp, NULL, test_pool, &origin),
                      APR_SUCCESS);
     ck_assert_int_eq(hl_store_cache_set(st1, "k", 1, "v", 1, T0, 0, NULL),
                      APR_SUCCESS);
@@ -564,7 +564,7 @@ START_TEST(test_cache_of_another_version_left_behind)
     hl_store_counter_increment(st1, 1, &v);
     c = hl_shm_cache_region(hl_store_shm_base(st1), hl_store_shm_plan(st1));
     poke(c, "version", peek(c, "version") + 1);
-    ck_assert_int_eq(hl_store_shm_open(&st2, &sp, st1, NULL, test_pool, &origin),
+    ck_assert_int_eq(hl_store_shm_open(&st2, &sp, st1, test_pool, &origin),
                      APR_SUCCESS);
     ck_assert_int_eq(origin, HL_STORE_CACHE_LEFT);
     hl_store_counter_snapshot(st2, 1, &snap);
@@ -582,8 +582,7 @@ START_TEST(test_store_of_an_older_build_not_read)
     hl_store *st;
     hl_store_origin origin;
 
-    ck_assert_int_eq(hl_store_shm_open(&st, &old_params, &legacy, NULL,
-                                       test_pool, &origin), APR_SUCCESS);
+    ck_assert_int_eq(hl_store_shm_open(&st, &old_params, &legacy, test_pool, &origin), APR_SUCCESS);
     ck_assert_int_eq(origin, HL_STORE_REPLACED);
     ck_assert_ptr_ne(st, &legacy);
     assert_valid(hl_shm_cache_region(hl_store_shm_base(st), hl_store_shm_plan(st)));

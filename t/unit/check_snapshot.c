@@ -180,7 +180,7 @@ static void save_ok(const segment *s, const char *path, apr_time_t now,
                     hl_persist_report *rep)
 {
     memset(rep, 0, sizeof(*rep));
-    apr_status_t rv = hl_snapshot_save(s->base, &s->plan, NULL, path, now,
+    apr_status_t rv = hl_snapshot_save(s->base, &s->plan, path, now,
                                        test_pool, rep);
     ck_assert_msg(rv == APR_SUCCESS, "save: %s", rep->why);
     ck_assert(!exists(apr_pstrcat(test_pool, path, ".tmp", NULL)));
@@ -686,8 +686,7 @@ START_TEST(test_save_replaces_or_keeps)
     ck_assert(l1 != l2 || memcmp(first, second, l1) != 0);
     /* No directory for the file: an error, nothing left behind. */
     memset(&rep, 0, sizeof(rep));
-    ck_assert_int_ne(hl_snapshot_save(f.a.base, &f.a.plan, NULL,
-                                      apr_pstrcat(test_pool, f.dir, "/no/s", NULL),
+    ck_assert_int_ne(hl_snapshot_save(f.a.base, &f.a.plan, apr_pstrcat(test_pool, f.dir, "/no/s", NULL),
                                       T0, test_pool, &rep), APR_SUCCESS);
     ck_assert_msg(strstr(rep.why, "cannot create"), "why: %s", rep.why);
     fixture_free(&f);
@@ -728,7 +727,7 @@ START_TEST(test_damaged_segment_not_written)
             hl_cache_field_set((char *)c + (apr_size_t)heads[b] * 16,
                                "block.hnext", heads[b]);
         memset(&rep, 0, sizeof(rep));
-        ck_assert_int_eq(hl_snapshot_save(f.a.base, &f.a.plan, NULL, f.path, T0 + 70,
+        ck_assert_int_eq(hl_snapshot_save(f.a.base, &f.a.plan, f.path, T0 + 70,
                                           test_pool, &rep), APR_EINVAL);
         ck_assert_msg(strstr(rep.why, "failed a check"), "why: %s", rep.why);
         ck_assert(!exists(apr_pstrcat(test_pool, f.path, ".tmp", NULL)));

@@ -13,7 +13,6 @@
 #endif
 
 #include <apr_file_io.h>
-#include <apr_global_mutex.h>
 #include <apr_strings.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -56,7 +55,6 @@ static hl_store *open_store_after(int which, apr_size_t cache_bytes,
                                   hl_store *previous)
 {
     hl_store_open_args a;
-    apr_global_mutex_t *mutex;
     const char *origin = NULL;
     hl_store *st;
 
@@ -64,13 +62,10 @@ static hl_store *open_store_after(int which, apr_size_t cache_bytes,
     a.spec = backends[which].spec();
     if (!a.spec)
         return NULL;
-    ck_assert_int_eq(apr_global_mutex_create(&mutex, NULL, APR_LOCK_DEFAULT,
-                                             test_pool), APR_SUCCESS);
     a.sizes.history_capacity = HISTORY;
     a.sizes.cache_bytes = cache_bytes;
     a.sizes.cache_max_key = MAX_KEY;
     a.sizes.cache_max_value = MAX_VALUE;
-    a.mutex = mutex;
     a.pool = test_pool;
     a.previous = previous;
     /* Backends over the network: a moment of a loaded machine is not to
@@ -402,7 +397,6 @@ END_TEST
 START_TEST(test_value_larger_than_the_cache)
 {
     hl_store_open_args a;
-    apr_global_mutex_t *mutex;
     const char *origin;
     hl_store *st;
     apr_size_t big = 128 * 1024;
@@ -412,13 +406,10 @@ START_TEST(test_value_larger_than_the_cache)
     a.spec = backends[_i].spec();
     if (!a.spec)
         return;
-    ck_assert_int_eq(apr_global_mutex_create(&mutex, NULL, APR_LOCK_DEFAULT,
-                                             test_pool), APR_SUCCESS);
     a.sizes.history_capacity = HISTORY;
     a.sizes.cache_bytes = 64 * 1024;
     a.sizes.cache_max_key = MAX_KEY;
     a.sizes.cache_max_value = big;
-    a.mutex = mutex;
     a.pool = test_pool;
     a.timeout = TEST_TIMEOUT;
     ck_assert_int_eq(hl_store_open(&st, &a, &origin), APR_SUCCESS);
