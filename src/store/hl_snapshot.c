@@ -196,15 +196,17 @@ static apr_status_t out_entry(void *ctx, const hl_cache_entry_image *e)
     return APR_SUCCESS;
 }
 
-/* Tries a batch gets without asking the writers to wait, and how long
- * the last try asks them to. */
-#define BATCH_TRIES  4
-#define BATCH_PAUSE  apr_time_from_sec(1)
+/* Tries a batch gets without asking the writers to wait, then in all
+ * (a writer already past its look at the pause still writes once), and
+ * how long the later ones ask them to wait. */
+#define BATCH_FREE_TRIES  3
+#define BATCH_TRIES       6
+#define BATCH_PAUSE       apr_time_from_sec(1)
 
 /* The cache, a batch of buckets at a time, read as a quiet reader
  * (hl_cache_quiet_begin: the writer runs as root and never takes the
  * children's lock).  A batch during which someone wrote is dropped from
- * the buffer and read again; its last try pauses the writers. */
+ * the buffer and read again, in the end with the writers paused. */
 static apr_status_t write_cache(snap_out *o, void *base, const hl_shm_plan *plan,
                                 apr_time_t now, hl_persist_report *rep)
 {
@@ -223,19 +225,17 @@ static apr_status_t write_cache(snap_out *o, void *base, const hl_shm_plan *plan
         apr_uint64_t entries = o->n_entries, seq;
         int tries;
         for (tries = 1; ; tries++) {
-            int last = tries == BATCH_TRIES, quiet = 0;
-            apr_status_t qv = hl_cache_quiet_begin(c, last ? BATCH_PAUSE : 0,
-                                                   &seq);
+            int quiet = 0;
+            apr_status_t qv = hl_cache_quiet_begin(
+                c, tries > BATCH_FREE_TRIES ? BATCH_PAUSE : 0, &seq);
             if (qv == APR_SUCCESS) {
                 rv = hl_cache_export(c, &plan->cache, &bucket, HL_SNAPSHOT_BATCH,
                                      &budget, now, out_entry, o);
                 quiet = hl_cache_quiet_end(c, seq);
             }
-            if (last)
-                hl_cache_resume(c);
             if (quiet)
                 break;              /* rv is the batch's own */
-            if (last || qv != APR_SUCCESS) {
+            if (tries == BATCH_TRIES || qv != APR_SUCCESS) {
                 rv = APR_TIMEUP;
                 break;
             }
@@ -246,6 +246,8 @@ static apr_status_t write_cache(snap_out *o, void *base, const hl_shm_plan *plan
             bucket = from;
             budget = budget_before;
         }
+        if (tries > BATCH_FREE_TRIES)
+            hl_cache_resume(c);
         rep->batches++;
         if (rv == APR_SUCCESS && o->len >= OUT_FLUSH_AT)
             out_flush(o);

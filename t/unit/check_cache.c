@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1220,12 +1221,296 @@ START_TEST(test_list_inside_one_bucket)
 }
 END_TEST
 
+/* ---- the lock, and the parent's quiet reads ---------------------------- */
+
+#define WRITER_KEYS 64
+
+/* A word shared with forked children. */
+static volatile apr_int64_t *shared_words(int n)
+{
+    void *p = mmap(NULL, (size_t)n * sizeof(apr_int64_t), PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck_assert(p != MAP_FAILED);
+    memset(p, 0, (size_t)n * sizeof(apr_int64_t));
+    return p;
+}
+
+/* A forked writer of keys "w<id>-<n>", each value its key, "=" and x's
+ * of a changing length, with deletes in between, so that blocks are split,
+ * freed and merged all the time: a copy that mixes one entry's key with
+ * bytes of another shows.  It stops when *stop is set (or after a bound). */
+static pid_t writer_start(hl_store *st, int id, volatile apr_int64_t *stop)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char val[400];
+        unsigned k;
+        hl_store_child_init(st, test_pool);
+        for (k = 0; k < 5000000 && !*stop; k++) {
+            char key[16];
+            apr_size_t klen = (apr_size_t)apr_snprintf(key, sizeof(key), "w%d-%u",
+                                                       id, k % WRITER_KEYS);
+            apr_size_t vlen = klen + 1 + (k * 37) % 300;
+            memcpy(val, key, klen);
+            val[klen] = '=';
+            memset(val + klen + 1, 'x', vlen - klen - 1);
+            hl_store_cache_set(st, key, klen, val, vlen, T0, 0, NULL);
+            if (k % 5 == 0)
+                hl_store_cache_delete(st, key, klen, T0);
+        }
+        _exit(0);
+    }
+    return pid;
+}
+
+static void writers_stop(volatile apr_int64_t *stop, const pid_t *pids, int n)
+{
+    int i, status;
+    *stop = 1;
+    for (i = 0; i < n; i++) {
+        ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+}
+
+/* How many of the writers' keys st holds; each must hold a value of its
+ * own key. */
+static int entries_whole(hl_store *st, int writers)
+{
+    int id, n, found = 0;
+    for (id = 0; id < writers; id++)
+        for (n = 0; n < WRITER_KEYS; n++) {
+            hl_cache_result r;
+            char key[16];
+            apr_size_t klen = (apr_size_t)apr_snprintf(key, sizeof(key),
+                                                       "w%d-%d", id, n);
+            apr_size_t i;
+            if (hl_store_cache_get(st, test_pool, key, klen, T0, &r) != APR_SUCCESS)
+                continue;
+            found++;
+            ck_assert_uint_gt(r.vlen, klen);
+            ck_assert_msg(memcmp(r.value, key, klen) == 0 && r.value[klen] == '=',
+                          "%s holds %.*s", key, (int)r.vlen, r.value);
+            for (i = klen + 1; i < r.vlen; i++)
+                ck_assert_int_eq(r.value[i], 'x');
+        }
+    return found;
+}
+
+/* A resize copies the cache while the old children keep writing: it
+ * pauses them, never takes their lock, and keeps only a copy no write
+ * slipped into; the new cache is sound and every entry whole. */
+START_TEST(test_resize_copy_beside_writers)
+{
+    int round;
+    for (round = 0; round < 4; round++) {
+        volatile apr_int64_t *stop = shared_words(1);
+        hl_shm_params sp = { 16, 512 * 1024, 250, 64 * 1024 };
+        hl_store *st = store_with_cache(256 * 1024, NULL, NULL), *bigger;
+        hl_store_origin origin;
+        pid_t pids[2];
+        pids[0] = writer_start(st, 0, stop);
+        pids[1] = writer_start(st, 1, stop);
+        apr_sleep(apr_time_from_msec(30 + 10 * round));
+        ck_assert_int_eq(hl_store_shm_open(&bigger, &sp, st, test_pool, &origin),
+                         APR_SUCCESS);
+        ck_assert_int_eq(origin, HL_STORE_MIGRATED);
+        writers_stop(stop, pids, 2);
+        assert_valid(cache_of(bigger));
+        ck_assert_int_gt(entries_whole(bigger, 2), 0);
+        munmap((void *)stop, sizeof(*stop));
+    }
+}
+END_TEST
+
+/* The snapshot writer (root, like the parent) saves the cache in quiet
+ * batches while children write: every save succeeds and what it saved
+ * loads back whole. */
+START_TEST(test_snapshot_beside_writers)
+{
+    volatile apr_int64_t *stop = shared_words(1);
+    hl_store *st = store_with_cache(256 * 1024, NULL, NULL), *back;
+    const char *tmp, *path;
+    hl_persist_report rep;
+    pid_t pids[2];
+    int i;
+
+    ck_assert_int_eq(apr_temp_dir_get(&tmp, test_pool), APR_SUCCESS);
+    path = apr_psprintf(test_pool, "%s/hl-quiet-%ld.snapshot", tmp, (long)getpid());
+    pids[0] = writer_start(st, 0, stop);
+    pids[1] = writer_start(st, 1, stop);
+    apr_sleep(apr_time_from_msec(20));
+    for (i = 0; i < 20; i++) {
+        memset(&rep, 0, sizeof(rep));
+        ck_assert_msg(hl_store_persist_save(st, path, T0, test_pool, &rep)
+                      == APR_SUCCESS, "save %d: %s", i, rep.why);
+    }
+    writers_stop(stop, pids, 2);
+    back = store_with_cache(256 * 1024, NULL, NULL);
+    memset(&rep, 0, sizeof(rep));
+    ck_assert_msg(hl_store_persist_load(back, path, T0, test_pool, &rep)
+                  == APR_SUCCESS, "load: %s", rep.why);
+    ck_assert_int_gt(entries_whole(back, 2), 0);
+    assert_valid(cache_of(back));
+    apr_file_remove(path, test_pool);
+    munmap((void *)stop, sizeof(*stop));
+}
+END_TEST
+
+/* A child's write at t[0] (its start) and t[1] (its end), under pause
+ * set by the caller. */
+static pid_t timed_set(hl_store *st, volatile apr_int64_t *t)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        hl_store_child_init(st, test_pool);
+        t[0] = apr_time_now();
+        hl_store_cache_set(st, "p", 1, "v", 1, T0, 0, NULL);
+        t[1] = apr_time_now();
+        _exit(0);
+    }
+    return pid;
+}
+
+/* Writers wait out a pause the parent set, also one it never ended (a
+ * parent that died); one it ends lets them go at once; a pause further
+ * away than any the parent asks for is taken for garbage. */
+START_TEST(test_pause_is_kept_and_bounded)
+{
+    hl_store *st = store_with_cache(64 * 1024, NULL, NULL);
+    hl_cache *c = cache_of(st);
+    volatile apr_int64_t *t = shared_words(2);
+    apr_uint64_t seq;
+    apr_time_t asked;
+    int status;
+    pid_t pid;
+
+    /* Never ended: the write waits until the time named, and then goes. */
+    asked = apr_time_now();
+    ck_assert_int_eq(hl_cache_quiet_begin(c, apr_time_from_msec(300), &seq),
+                     APR_SUCCESS);
+    pid = timed_set(st, t);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_int_ge(t[1], asked + apr_time_from_msec(300));
+    ck_assert(!hl_cache_quiet_end(c, seq));     /* it wrote */
+
+    /* Ended early: the waiting write goes then, long before 30 s. */
+    asked = apr_time_now();
+    ck_assert_int_eq(hl_cache_quiet_begin(c, apr_time_from_sec(30), &seq),
+                     APR_SUCCESS);
+    pid = timed_set(st, t);
+    apr_sleep(apr_time_from_msec(100));
+    ck_assert_int_eq(waitpid(pid, &status, WNOHANG), 0);    /* still waiting */
+    ck_assert(hl_cache_quiet_end(c, seq));
+    hl_cache_resume(c);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_int_lt(t[1], asked + apr_time_from_sec(20));
+
+    /* An hour away: ignored. */
+    asked = apr_time_now();
+    ck_assert_int_eq(hl_cache_quiet_begin(c, apr_time_from_sec(3600), &seq),
+                     APR_SUCCESS);
+    pid = timed_set(st, t);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_int_lt(t[1], asked + apr_time_from_sec(20));
+    hl_cache_resume(c);
+    munmap((void *)t, 2 * sizeof(*t));
+}
+END_TEST
+
+/* A writer inside the cache that stays (alive, stuck): the quiet reader
+ * gives up (APR_TIMEUP) and a resize keeps the counter and starts the
+ * cache empty; once the writer is dead, its leftovers are read as they
+ * are. */
+START_TEST(test_quiet_reader_and_a_stuck_writer)
+{
+    hl_shm_params sp = { 16, 512 * 1024, 250, 64 * 1024 };
+    hl_store *st = store_with_cache(256 * 1024, NULL, NULL), *bigger;
+    hl_cache *c = cache_of(st);
+    hl_counter_snapshot snap;
+    hl_store_origin origin;
+    apr_uint64_t seq, value;
+    int status, fds[2];
+    char ready;
+    pid_t pid;
+
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &value), APR_SUCCESS);
+    ck_assert_int_eq(hl_store_cache_set(st, "kept", 4, "v", 1, T0, 0, NULL),
+                     APR_SUCCESS);
+    ck_assert_int_eq(pipe(fds), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        hl_store_child_init(st, test_pool);
+        hl_cache_lock(c, (apr_int32_t)getpid());
+        hl_cache_set_interrupted(c, "k", 1, "child", 5, T0, 0, 4);
+        ck_assert_int_eq(write(fds[1], "r", 1), 1);
+        for (;;)
+            pause();
+    }
+    ck_assert_int_eq(read(fds[0], &ready, 1), 1);
+    ck_assert_int_eq(hl_cache_quiet_begin(c, 0, &seq), APR_TIMEUP);
+    ck_assert_int_eq(hl_store_shm_open(&bigger, &sp, st, test_pool, &origin),
+                     APR_SUCCESS);
+    ck_assert_int_eq(origin, HL_STORE_CACHE_BUSY);
+    ck_assert_int_eq(hl_store_counter_snapshot(bigger, 0, &snap), APR_SUCCESS);
+    ck_assert_uint_eq(snap.current_value, value);
+    ck_assert_int_eq(hl_store_cache_stats(bigger, &(hl_cache_stats){0}), APR_SUCCESS);
+    assert_valid(cache_of(bigger));
+    kill(pid, SIGKILL);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    close(fds[0]);
+    close(fds[1]);
+}
+END_TEST
+
+/* Once the stuck writer is dead, a quiet read takes what it left. */
+START_TEST(test_quiet_reader_after_a_dead_writer)
+{
+    hl_shm_params sp = { 16, 512 * 1024, 250, 64 * 1024 };
+    hl_store *st = store_with_cache(256 * 1024, NULL, NULL), *bigger;
+    hl_cache *c = cache_of(st);
+    hl_store_origin origin;
+    hl_cache_result r;
+    apr_uint64_t seq;
+    int status;
+    pid_t pid;
+
+    ck_assert_int_eq(hl_store_cache_set(st, "kept", 4, "v", 1, T0, 0, NULL),
+                     APR_SUCCESS);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        hl_store_child_init(st, test_pool);
+        hl_cache_lock(c, (apr_int32_t)getpid());
+        hl_cache_set_interrupted(c, "k", 1, "child", 5, T0, 0, 4);
+        raise(SIGKILL);
+        _exit(1);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_int_eq(hl_cache_quiet_begin(c, 0, &seq), APR_SUCCESS);
+    ck_assert(seq & 1);     /* still inside, as it died */
+    ck_assert_int_eq(hl_store_shm_open(&bigger, &sp, st, test_pool, &origin),
+                     APR_SUCCESS);
+    ck_assert_int_eq(origin, HL_STORE_MIGRATED);
+    assert_valid(cache_of(bigger));
+    ck_assert_int_eq(hl_store_cache_get(bigger, test_pool, "kept", 4, T0, &r),
+                     APR_SUCCESS);
+    ck_assert_int_eq(hl_store_cache_get(bigger, test_pool, "k", 1, T0, &r),
+                     APR_SUCCESS);
+    ck_assert_str_eq(r.value, "child");
+}
+END_TEST
+
 Suite *cache_suite(void)
 {
     Suite *s = suite_create("cache");
     TCase *tc = tcase_create("table");
     TCase *crash = tcase_create("crash");
     TCase *store = tcase_create("store");
+    TCase *quiet = tcase_create("quiet reads");
 
     tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_set_timeout(tc, 120);
@@ -1262,5 +1547,14 @@ Suite *cache_suite(void)
     tcase_add_test(store, test_store_without_cache);
     tcase_add_test(store, test_migrate_refuses_unformatted_cache);
     suite_add_tcase(s, store);
+
+    tcase_add_checked_fixture(quiet, pool_setup, pool_teardown);
+    tcase_set_timeout(quiet, 90);
+    tcase_add_test(quiet, test_resize_copy_beside_writers);
+    tcase_add_test(quiet, test_snapshot_beside_writers);
+    tcase_add_test(quiet, test_pause_is_kept_and_bounded);
+    tcase_add_test(quiet, test_quiet_reader_and_a_stuck_writer);
+    tcase_add_test(quiet, test_quiet_reader_after_a_dead_writer);
+    suite_add_tcase(s, quiet);
     return s;
 }
