@@ -1,10 +1,10 @@
 /* hl_cache_repair: crash repair, and hl_cache_validate.
  *
- * Every function of hl_cache.h except hl_cache_get_lockfree assumes the
- * caller holds the global mutex.  A mutation sets writer_active first and
- * clears it last.  Whoever finds it set on entry knows the previous writer
- * died mid-update (the mutex itself is released by the kernel or made
- * consistent by APR) and rebuilds the indexes from the data area: the
+ * Every function of hl_cache.h except hl_cache_get_lockfree and the quiet
+ * readers' assumes the caller holds the cache's lock.  A mutation sets
+ * writer_active first and clears it last.  Whoever finds it set on entry
+ * knows the previous writer died mid-update (the kernel handed its lock on
+ * with EOWNERDEAD, hl_cache_lock.c) and rebuilds the indexes from the data area: the
  * blocks are walked by their headers (every header change is a single
  * store that keeps the walk consistent), FREE and RESERVED blocks are
  * merged back into free space, LIVE blocks are rehashed and relinked, LRU

@@ -427,8 +427,8 @@ START_TEST(test_random_damage)
 }
 END_TEST
 
-/* A child writing the old segment while the parent copies it (it need
- * not take the mutex): whatever the copy takes or refuses, it reads only
+/* A child writing the old segment while the parent copies it (ignoring
+ * the lock and the pause, as a hostile child would): whatever the copy takes or refuses, it reads only
  * the old segment, writes only the new one, and leaves that valid. */
 typedef struct racer {
     unsigned char *from;
