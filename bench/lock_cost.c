@@ -1,11 +1,12 @@
 /* lock_cost: what a cache write pays for its lock, side by side in one
  * run (bash bench/run locks).
  *
- * The shm cache takes the store's global mutex around every write.  Its
- * default mechanism is fcntl; APR's "pthread" mechanism is a robust
- * priority-inheritance mutex.  Beside them: glibc's robust mutex without
- * priority inheritance (what APR does not offer), and getpid(), which a
- * write calls while holding the lock.  Each mechanism runs with 1, 2 and
+ * The shm cache takes a lock around every write.  Until the cache got a
+ * lock of its own it was APR's global mutex, fcntl by default; APR's
+ * "pthread" mechanism is a robust priority-inheritance mutex.  Beside
+ * them: glibc's robust mutex without priority inheritance (what APR does
+ * not offer, and what the cache's own lock is: hl_cache_lock.c), and
+ * getpid(), which a write called while holding the lock.  Each mechanism runs with 1, 2 and
  * 4 processes taking the lock around a shared counter (the counter must
  * come out exact), all starting at once; the table gives the wall time
  * per lock and unlock pair over all processes, and the ratio to fcntl at

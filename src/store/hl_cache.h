@@ -9,10 +9,10 @@
  *                 | hl_cache_hdr                                       |
  *                 |   magic, version, sizes, bucket count, hash seed   |
  *                 |   writer_active, writer_pid, recoveries (crashes)  |
- *                 |   the lock, the parent's pause (own 64-byte line)  |
  *                 |   LRU head/tail, expiry head/tail                  |
  *                 |   free bins: bitmap + 128 list heads               |
  *                 |   stats: entries, accesses, hits, misses, ...      |
+ *                 |   the lock, the parent's pause (lines of their own)|
  *   bucket_off    +----------------------------------------------------+
  *                 | u32 bucket[nbuckets]  (power of two; head of the   |
  *                 |   chain of entries whose hash lands there)         |
@@ -142,8 +142,9 @@ int hl_cache_other_version(const void *region);
  * every offset, length and slot id checked against geo before use, the
  * data area walked by block sizes, no list or chain followed.  APR_EINVAL
  * (or hl_cache_check's status) when src fails a check: the copy stops
- * there, and dst stays a valid table holding what was copied.  The caller
- * holds dst's lock. */
+ * there, and dst stays a valid table holding what was copied.  dst is not
+ * in use yet (its lock is not taken); src is read quietly
+ * (hl_cache_quiet_begin). */
 apr_status_t hl_cache_copy(hl_cache *dst, const hl_cache *src,
                            const hl_cache_geometry *geo, apr_time_t now);
 
@@ -170,8 +171,9 @@ typedef apr_status_t (*hl_cache_entry_fn)(void *ctx,
  * against geo, each word read once; *budget bounds the entries of all
  * batches (start it at geo->ntouch, one slot per entry).  APR_EINVAL when
  * a chain breaks the layout or the budget runs out; fn's non-zero status
- * stops the batch and is returned.  The image points into c: the caller
- * holds the lock until fn has copied it. */
+ * stops the batch and is returned.  The image points into c: what fn
+ * copied counts only if hl_cache_quiet_end says nothing was written
+ * meanwhile. */
 apr_status_t hl_cache_export(const hl_cache *c, const hl_cache_geometry *geo,
                              apr_uint32_t *bucket, apr_size_t max_entries,
                              apr_size_t *budget, apr_time_t now,

@@ -7,6 +7,7 @@
  *   hl_cache_alloc.c   boundary tags and segregated free bins
  *   hl_cache.c         the table: entries, touch slots, LRU and expiry
  *                      lists, operations, lock-free reads, format
+ *   hl_cache_lock.c    the lock, and quiet reads without it
  *   hl_cache_repair.c  crash repair and hl_cache_validate
  *   hl_cache_copy.c    the defensive copy a resize migrates with
  *   hl_offset_list.h   the list both the LRU and the expiry order use
@@ -319,23 +320,27 @@ void hlc_exp_replace(hl_cache *c, block *e);
 
 /* Makes the region's lock: process-shared, robust, unlocked. */
 apr_status_t hlc_lock_init(hl_cache *c);
+/* Whether someone holds the lock now, read without taking it. */
+int hlc_lock_is_held(const hl_cache *c);
 
 /* ---- crash safety (hl_cache_repair.c) ---------------------------------- */
 
-/* Rebuilds the indexes after a writer died; the caller opened seq. */
-void hlc_repair(hl_cache *c, apr_time_t now);
+/* Rebuilds the indexes after writer dead_pid died; the caller opened
+ * seq. */
+void hlc_repair(hl_cache *c, apr_time_t now, apr_int32_t dead_pid);
 /* A walk by block headers ends exactly at data_end, every LIVE block
  * holding a plausible entry; else 0 and why says where it failed. */
 int hlc_walk_is_sound(const hl_cache *c, char *why, apr_size_t len);
 
 /* seq is odd from before a writer's first change to after its last, and
  * stays odd if the writer dies; lock-free readers retry or take the lock
- * while it is odd or when it moved under them. */
+ * while it is odd or when it moved under them.  Opening always moves it
+ * (an odd word a dead writer left by two), so that a quiet reader that
+ * took a dead writer's leftovers sees the next writer come. */
 static inline void seq_open(hl_cache *c)
 {
     apr_uint64_t s = __atomic_load_n(&c->seq, __ATOMIC_RELAXED);
-    if (!(s & 1))
-        __atomic_store_n(&c->seq, s + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->seq, s + ((s & 1) ? 2 : 1), __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
@@ -347,10 +352,11 @@ static inline void seq_close(hl_cache *c)
 
 static inline void write_begin(hl_cache *c, apr_time_t now)
 {
+    apr_int32_t last = c->writer_pid;
     seq_open(c);
-    if (__atomic_load_n(&c->writer_active, __ATOMIC_ACQUIRE))
-        hlc_repair(c, now);
     c->writer_pid = c->holder_pid;
+    if (__atomic_load_n(&c->writer_active, __ATOMIC_ACQUIRE))
+        hlc_repair(c, now, last);
     __atomic_store_n(&c->writer_active, 1, __ATOMIC_SEQ_CST);
     /* No store of the mutation may be moved before the flag. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);

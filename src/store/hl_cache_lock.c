@@ -14,8 +14,9 @@
  * them.  Every child can write the region, so a process that must not let
  * the children choose where it writes (the parent, which runs as root)
  * never takes the lock.  It reads like the lock-free gets do: between two
- * readings of the sequence word, keeping what it read only if the word was
- * even and did not move.  To get through a stream of writes it asks the
+ * readings of the sequence word, keeping what it read only if the word
+ * did not move and was even, or odd with the lock free (its writer died
+ * inside; the next one moves the word).  To get through a stream of writes it asks the
  * writers to wait (pause_until); each writer checks that once it holds the
  * lock and waits at most until the time it names, which its own clock
  * measures and bounds, so a parent that dies in a pause stops nobody for
@@ -29,8 +30,9 @@
 #define PAUSE_LONGEST  apr_time_from_sec(60)
 /* How long a waiting writer sleeps between two looks at the pause. */
 #define PAUSE_STEP     200
-/* How long a quiet reader waits for a writer inside the cache to leave. */
-#define QUIET_WAIT     apr_time_from_sec(2)
+/* How many steps a quiet reader waits for a writer inside the cache to
+ * leave (counted, not timed: the clock may jump): about two seconds. */
+#define QUIET_STEPS    10000
 
 apr_status_t hlc_lock_init(hl_cache *c)
 {
@@ -66,10 +68,12 @@ static void pause_wait(hl_cache *c)
 apr_status_t hl_cache_lock(hl_cache *c, apr_int32_t pid)
 {
     int rc = pthread_mutex_lock(&c->lock);
-    if (rc == EOWNERDEAD)
+    if (rc == EOWNERDEAD) {
         /* The holder died: what it left half done, writer_active says,
          * and the next operation repairs. */
-        rc = pthread_mutex_consistent(&c->lock);
+        if ((rc = pthread_mutex_consistent(&c->lock)) != 0)
+            pthread_mutex_unlock(&c->lock);
+    }
     if (rc != 0)
         return APR_FROM_OS_ERROR(rc);
     c->holder_pid = pid;
@@ -82,34 +86,41 @@ void hl_cache_unlock(hl_cache *c)
     pthread_mutex_unlock(&c->lock);
 }
 
-/* Whether pid names a process that is gone.  Signal 0 only checks. */
-static int is_gone(apr_int32_t pid)
+int hlc_lock_is_held(const hl_cache *c)
 {
-    return pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+#ifdef __GLIBC__
+    /* A robust mutex's futex word holds its holder's thread id; the
+     * kernel clears it (setting FUTEX_OWNER_DIED) as the holder dies, not
+     * when its parent reaps it.  Reading it takes nothing. */
+    unsigned w = (unsigned)__atomic_load_n(&c->lock.__data.__lock,
+                                           __ATOMIC_ACQUIRE);
+    return (w & 0x3fffffffu) != 0;     /* FUTEX_TID_MASK */
+#else
+    /* Elsewhere: whether the last writer's process still exists. */
+    apr_int32_t pid = __atomic_load_n(&c->writer_pid, __ATOMIC_RELAXED);
+    return !(pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH);
+#endif
 }
 
 apr_status_t hl_cache_quiet_begin(hl_cache *c, apr_interval_time_t pause,
                                   apr_uint64_t *seq)
 {
-    apr_time_t start = apr_time_now(), now = start;
     apr_uint64_t s;
+    int step;
 
     if (pause > 0)
-        __atomic_store_n(&c->pause_until, start + pause, __ATOMIC_SEQ_CST);
-    for (;;) {
+        __atomic_store_n(&c->pause_until, apr_time_now() + pause,
+                         __ATOMIC_SEQ_CST);
+    for (step = 0; ; step++) {
         s = __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE);
-        if (!(s & 1))
+        /* Odd with the lock free: a writer died inside (a live one holds
+         * the lock while seq is odd).  What it left is read as it is (the
+         * readers check every word); the next writer moves seq. */
+        if (!(s & 1) || !hlc_lock_is_held(c))
             break;
-        if (now - start >= QUIET_WAIT) {
-            /* A writer that died inside leaves seq odd until the next
-             * holder repairs; what it left is read as it is (the readers
-             * check every word).  A live one stuck that long: give up. */
-            if (!is_gone(__atomic_load_n(&c->writer_pid, __ATOMIC_RELAXED)))
-                return APR_TIMEUP;
-            break;
-        }
+        if (step == QUIET_STEPS)
+            return APR_TIMEUP;
         apr_sleep(PAUSE_STEP);
-        now = apr_time_now();
     }
     *seq = s;
     return APR_SUCCESS;

@@ -127,10 +127,9 @@ static void index_rebuild(hl_cache *c)
     hlc_lists_sort(c);
 }
 
-void hlc_repair(hl_cache *c, apr_time_t now)
+void hlc_repair(hl_cache *c, apr_time_t now, apr_int32_t pid)
 {
     char why[HL_CACHE_REASON_MAX];
-    apr_int32_t pid = c->writer_pid;
 
     if (hlc_walk_is_sound(c, why, sizeof(why))) {
         index_rebuild(c);
@@ -153,10 +152,17 @@ apr_status_t hl_cache_recover(hl_cache *c, apr_time_t now, const char **reason)
 {
     int dirty = __atomic_load_n(&c->writer_active, __ATOMIC_ACQUIRE) != 0;
     if (dirty) {
+        apr_int32_t last = c->writer_pid;
         seq_open(c);
-        hlc_repair(c, now);
+        c->writer_pid = c->holder_pid;
+        hlc_repair(c, now, last);
         seq_close(c);
     }
+    else if (__atomic_load_n(&c->seq, __ATOMIC_RELAXED) & 1)
+        /* A writer died outside writer_active (just after opening seq, or
+         * just before closing it): nothing is half done, but lock-free
+         * reads would keep falling back to the lock. */
+        seq_close(c);
     if (reason)
         *reason = dirty ? c->last_recovery : NULL;
     return APR_SUCCESS;

@@ -174,7 +174,7 @@ static apr_status_t out_history(void *ctx, const hl_history_entry *e)
     return o->rv;
 }
 
-/* Called under the lock: copies the entry out of the segment. */
+/* Called inside a quiet read: copies the entry out of the segment. */
 static apr_status_t out_entry(void *ctx, const hl_cache_entry_image *e)
 {
     snap_out *o = ctx;

@@ -28,9 +28,10 @@
  * microseconds (hl_shm_layout.c), past them unless writes outran the
  * clock.
  *
- * Writing one never holds the store's lock for the whole cache: the
- * counter and its history are read lock-free, the cache in batches of
- * hash buckets (hl_cache_export), the lock held for one batch at a time.
+ * Writing one never takes the cache's lock (the writer runs as root,
+ * hl_cache_lock.c): the counter and its history are read lock-free, the
+ * cache in batches of hash buckets (hl_cache_export), each batch read
+ * quietly and read again if a write came meanwhile.
  * So the snapshot is not one instant of the whole cache: each entry is
  * as it was when its batch was copied, and each key is in it at most
  * once (a key lives in one bucket); an entry set or deleted while the

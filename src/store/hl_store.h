@@ -216,7 +216,7 @@ typedef struct hl_persist_report {
     apr_uint64_t entries_left_out;  /* did not fit the new sizes */
     apr_uint64_t last_version;      /* the cache's last version handed out */
     apr_uint64_t bytes;             /* the file's size */
-    apr_uint64_t batches;           /* lock holds the cache was copied in */
+    apr_uint64_t batches;           /* quiet reads the cache was copied in */
     apr_interval_time_t took;
     int          moved_aside;       /* a bad file was renamed to path.bad */
     char         why[HL_PERSIST_WHY_MAX];   /* what was wrong, "" if nothing */
