@@ -17,12 +17,11 @@
  * ten seconds, and a write there would hold up the parent's maintenance;
  * mod_watchdog gives threads in the parent only to MPMs that do not fork
  * (the parent's threads may not take the cache's lock either), and its
- * child watchdogs would
- * write as the children's user, who may not write where the parent keeps
- * the file.  The helper is the parent's own copy (root, the same mapping
- * of the segment): it reads the segment as memory a hostile child may
- * have changed, as the parent does, and never takes the cache's lock: it
- * reads quietly, a batch at a time (hl_cache_lock.c). */
+ * child watchdogs would write as the children's user, who may not write
+ * where the parent keeps the file.  The helper is the parent's own copy
+ * (root, the same mapping of the segment): it reads the segment as memory
+ * a hostile child may have changed, as the parent does, and never takes
+ * the cache's lock: it reads quietly, a batch at a time (hl_cache_lock.c). */
 #include "httpd.h"
 #include "http_config.h"
 #include "http_core.h"

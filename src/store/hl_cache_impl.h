@@ -325,9 +325,9 @@ int hlc_lock_is_held(const hl_cache *c);
 
 /* ---- crash safety (hl_cache_repair.c) ---------------------------------- */
 
-/* Rebuilds the indexes after writer dead_pid died; the caller opened
- * seq. */
-void hlc_repair(hl_cache *c, apr_time_t now, apr_int32_t dead_pid);
+/* Rebuilds the indexes after a writer died, naming it in the reason and
+ * its holder as the writer from then on; the caller opened seq. */
+void hlc_repair(hl_cache *c, apr_time_t now);
 /* A walk by block headers ends exactly at data_end, every LIVE block
  * holding a plausible entry; else 0 and why says where it failed. */
 int hlc_walk_is_sound(const hl_cache *c, char *why, apr_size_t len);
@@ -352,11 +352,10 @@ static inline void seq_close(hl_cache *c)
 
 static inline void write_begin(hl_cache *c, apr_time_t now)
 {
-    apr_int32_t last = c->writer_pid;
     seq_open(c);
-    c->writer_pid = c->holder_pid;
     if (__atomic_load_n(&c->writer_active, __ATOMIC_ACQUIRE))
-        hlc_repair(c, now, last);
+        hlc_repair(c, now);
+    c->writer_pid = c->holder_pid;
     __atomic_store_n(&c->writer_active, 1, __ATOMIC_SEQ_CST);
     /* No store of the mutation may be moved before the flag. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);

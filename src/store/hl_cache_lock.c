@@ -16,11 +16,11 @@
  * never takes the lock.  It reads like the lock-free gets do: between two
  * readings of the sequence word, keeping what it read only if the word
  * did not move and was even, or odd with the lock free (its writer died
- * inside; the next one moves the word).  To get through a stream of writes it asks the
- * writers to wait (pause_until); each writer checks that once it holds the
- * lock and waits at most until the time it names, which its own clock
- * measures and bounds, so a parent that dies in a pause stops nobody for
- * long. */
+ * inside; the next one moves the word).  To get through a stream of
+ * writes it asks the writers to wait (pause_until); each writer checks
+ * that once it holds the lock and waits at most until the time it names,
+ * which its own clock measures and bounds, so a parent that dies in a
+ * pause stops nobody for long. */
 #include "hl_cache_impl.h"
 
 #include <errno.h>

@@ -3,18 +3,18 @@
  * Every function of hl_cache.h except hl_cache_get_lockfree and the quiet
  * readers' assumes the caller holds the cache's lock.  A mutation sets
  * writer_active first and clears it last.  Whoever finds it set on entry
- * knows the previous writer died mid-update (the kernel handed its lock on
- * with EOWNERDEAD, hl_cache_lock.c) and rebuilds the indexes from the data area: the
- * blocks are walked by their headers (every header change is a single
- * store that keeps the walk consistent), FREE and RESERVED blocks are
- * merged back into free space, LIVE blocks are rehashed and relinked, LRU
- * and expiry order restored by sorting on the stored times, and the stats
- * recounted.  An entry's key and value are written before the block turns
- * LIVE (the commit of a set) and never changed after, and turning FREE is
- * the commit of a removal; so after an interrupted set the key holds the
- * old value, the new one, or nothing (the old was removed first), never a
- * mix.  If the walk itself fails the cache is emptied.  Either way
- * recoveries is counted and the reason kept for the stats.
+ * knows the previous writer died mid-update (the kernel handed its lock
+ * on with EOWNERDEAD, hl_cache_lock.c) and rebuilds the indexes from the
+ * data area: the blocks are walked by their headers (every header change
+ * is a single store that keeps the walk consistent), FREE and RESERVED
+ * blocks are merged back into free space, LIVE blocks are rehashed and
+ * relinked, LRU and expiry order restored by sorting on the stored times,
+ * and the stats recounted.  An entry's key and value are written before
+ * the block turns LIVE (the commit of a set) and never changed after, and
+ * turning FREE is the commit of a removal; so after an interrupted set the
+ * key holds the old value, the new one, or nothing (the old was removed
+ * first), never a mix.  If the walk itself fails the cache is emptied.
+ * Either way recoveries is counted and the reason kept for the stats.
  *
  * Validation checks all of it (tags, bins, chains, lists, slots, stats)
  * for the tests and the fuzzers. */
@@ -127,9 +127,12 @@ static void index_rebuild(hl_cache *c)
     hlc_lists_sort(c);
 }
 
-void hlc_repair(hl_cache *c, apr_time_t now, apr_int32_t pid)
+void hlc_repair(hl_cache *c, apr_time_t now)
 {
     char why[HL_CACHE_REASON_MAX];
+    apr_int32_t pid = c->writer_pid;
+
+    c->writer_pid = c->holder_pid;
 
     if (hlc_walk_is_sound(c, why, sizeof(why))) {
         index_rebuild(c);
@@ -152,10 +155,8 @@ apr_status_t hl_cache_recover(hl_cache *c, apr_time_t now, const char **reason)
 {
     int dirty = __atomic_load_n(&c->writer_active, __ATOMIC_ACQUIRE) != 0;
     if (dirty) {
-        apr_int32_t last = c->writer_pid;
         seq_open(c);
-        c->writer_pid = c->holder_pid;
-        hlc_repair(c, now, last);
+        hlc_repair(c, now);
         seq_close(c);
     }
     else if (__atomic_load_n(&c->seq, __ATOMIC_RELAXED) & 1)

@@ -63,8 +63,9 @@
 /* Writes the segment at base, laid out as plan, to path (temporary file
  * path.tmp, fsync, rename, fsync of the directory); cache entries expired
  * at now are left out.  It never takes the cache's lock: it reads batches
- * quietly (hl_cache_quiet_begin), pausing writers if it must.  On failure the file at path is the one that was there, and the
- * temporary file is gone. */
+ * quietly (hl_cache_quiet_begin), pausing writers if it must.  On failure
+ * the file at path is the one that was there, and the temporary file is
+ * gone. */
 apr_status_t hl_snapshot_save(void *base, const hl_shm_plan *plan,
                               const char *path,
                               apr_time_t now, apr_pool_t *p,

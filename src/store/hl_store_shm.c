@@ -315,6 +315,13 @@ const hl_shm_plan *hl_store_shm_plan(hl_store *st)
     return &((shm_store *)st->impl)->plan;
 }
 
+/* s's segment, emptied and laid out anew as plan. */
+static apr_status_t segment_format(shm_store *s, const hl_shm_plan *plan)
+{
+    memset(s->base, 0, plan->total_size);
+    return hl_shm_format(s->base, plan, apr_time_now());
+}
+
 static apr_status_t segment_create(shm_store *s, const hl_shm_plan *plan,
                                    apr_pool_t *pool)
 {
@@ -324,8 +331,7 @@ static apr_status_t segment_create(shm_store *s, const hl_shm_plan *plan,
     s->base = apr_shm_baseaddr_get(s->shm);
     s->size = apr_shm_size_get(s->shm);
     s->plan = *plan;
-    memset(s->base, 0, plan->total_size);
-    return hl_shm_format(s->base, plan, apr_time_now());
+    return segment_format(s, plan);
 }
 
 /* Copies old's counter and cache into s's fresh segment (hl_shm_migrate).
@@ -344,7 +350,8 @@ static apr_status_t migrate(shm_store *s, const hl_shm_plan *plan,
     int tries;
 
     for (tries = 1; ; tries++) {
-        if (quiet && (rv = hl_cache_quiet_begin(oc, COPY_PAUSE, &seq)) != APR_SUCCESS)
+        if (quiet
+            && (rv = hl_cache_quiet_begin(oc, COPY_PAUSE, &seq)) != APR_SUCCESS)
             break;
         rv = hl_shm_migrate(s->base, plan, old->base, &old->plan,
                             apr_time_now());
@@ -353,8 +360,7 @@ static apr_status_t migrate(shm_store *s, const hl_shm_plan *plan,
         rv = APR_TIMEUP;
         if (tries == COPY_TRIES)
             break;
-        memset(s->base, 0, plan->total_size);
-        if ((rv = hl_shm_format(s->base, plan, apr_time_now())) != APR_SUCCESS)
+        if ((rv = segment_format(s, plan)) != APR_SUCCESS)
             break;
     }
     if (quiet)
@@ -369,8 +375,7 @@ static apr_status_t migrate_counter_only(shm_store *s, const hl_shm_plan *plan,
     hl_shm_plan counter_only = *plan;
     apr_status_t rv;
     counter_only.cache_size = 0;
-    memset(s->base, 0, plan->total_size);
-    rv = hl_shm_format(s->base, plan, apr_time_now());
+    rv = segment_format(s, plan);
     if (rv == APR_SUCCESS)
         rv = hl_shm_migrate(s->base, &counter_only, old->base, &old->plan,
                             apr_time_now());
@@ -424,20 +429,16 @@ apr_status_t hl_store_shm_open(hl_store **out, const hl_shm_params *params,
         shm_store *old = previous->impl;
         hl_store_origin left = HL_STORE_CACHE_LEFT;
         rv = migrate(s, &plan, old);
-        if (rv == APR_EGENERAL && old->plan.cache_size
-            && hl_cache_other_version((const char *)old->base
-                                      + old->plan.cache_off)) {
-            /* An upgrade: the old cache's entries have another shape.
-             * The counter comes over (checked as always); the cache,
-             * never read, starts empty. */
-            rv = migrate_counter_only(s, &plan, old);
-            if (rv == APR_SUCCESS)
-                rv = HL_STORE_CACHE_LEFT_RV;
-        }
-        else if (rv == APR_TIMEUP) {
-            /* The old cache's writers did not stop long enough for one
-             * whole copy: the counter comes over alone. */
+        /* The counter comes over alone (checked as always) after an
+         * upgrade, where the old cache's entries have another shape and
+         * are never read, or when its writers did not stop long enough
+         * for one whole copy. */
+        if (rv == APR_TIMEUP)
             left = HL_STORE_CACHE_BUSY;
+        if (rv == APR_TIMEUP
+            || (rv == APR_EGENERAL && old->plan.cache_size
+                && hl_cache_other_version((const char *)old->base
+                                          + old->plan.cache_off))) {
             rv = migrate_counter_only(s, &plan, old);
             if (rv == APR_SUCCESS)
                 rv = HL_STORE_CACHE_LEFT_RV;
@@ -451,8 +452,7 @@ apr_status_t hl_store_shm_open(hl_store **out, const hl_shm_params *params,
         else {
             /* The old segment failed a check: nothing read from it is
              * kept, the new one starts empty. */
-            memset(s->base, 0, plan.total_size);
-            if ((rv = hl_shm_format(s->base, &plan, apr_time_now())) != APR_SUCCESS)
+            if ((rv = segment_format(s, &plan)) != APR_SUCCESS)
                 return rv;
             *origin = HL_STORE_DISTRUSTED;
         }

@@ -1423,6 +1423,44 @@ START_TEST(test_pause_is_kept_and_bounded)
 }
 END_TEST
 
+/* A child that takes the lock and stops inside a write (set_interrupted
+ * ends it after a few steps), then dies there or stays there, alive,
+ * until killed.  A dead one is returned not reaped: a zombie, as the
+ * parent may still hold it when it reads. */
+static pid_t writer_stops_inside(hl_store *st, const char *key,
+                                 const char *val, int dies)
+{
+    hl_cache *c = cache_of(st);
+    siginfo_t info;
+    int fds[2];
+    char ready;
+    pid_t pid;
+
+    ck_assert_int_eq(pipe(fds), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        alarm(60);      /* never outlives a failed test for long */
+        hl_store_child_init(st, test_pool);
+        hl_cache_lock(c, (apr_int32_t)getpid());
+        hl_cache_set_interrupted(c, key, strlen(key), val, strlen(val), T0, 0, 4);
+        if (dies)
+            raise(SIGKILL);
+        ck_assert_int_eq(write(fds[1], "r", 1), 1);
+        for (;;)
+            pause();
+    }
+    if (dies) {
+        memset(&info, 0, sizeof(info));
+        ck_assert_int_eq(waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT), 0);
+    }
+    else
+        ck_assert_int_eq(read(fds[0], &ready, 1), 1);
+    close(fds[0]);
+    close(fds[1]);
+    return pid;
+}
+
 /* A writer inside the cache that stays (alive, stuck): the quiet reader
  * gives up (APR_TIMEUP) and a resize keeps the counter and starts the
  * cache empty; once the writer is dead, its leftovers are read as they
@@ -1435,26 +1473,13 @@ START_TEST(test_quiet_reader_and_a_stuck_writer)
     hl_counter_snapshot snap;
     hl_store_origin origin;
     apr_uint64_t seq, value;
-    int status, fds[2];
-    char ready;
+    int status;
     pid_t pid;
 
     ck_assert_int_eq(hl_store_counter_increment(st, 1, &value), APR_SUCCESS);
     ck_assert_int_eq(hl_store_cache_set(st, "kept", 4, "v", 1, T0, 0, NULL),
                      APR_SUCCESS);
-    ck_assert_int_eq(pipe(fds), 0);
-    pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        alarm(60);
-        hl_store_child_init(st, test_pool);
-        hl_cache_lock(c, (apr_int32_t)getpid());
-        hl_cache_set_interrupted(c, "k", 1, "child", 5, T0, 0, 4);
-        ck_assert_int_eq(write(fds[1], "r", 1), 1);
-        for (;;)
-            pause();
-    }
-    ck_assert_int_eq(read(fds[0], &ready, 1), 1);
+    pid = writer_stops_inside(st, "k", "child", 0);
     ck_assert_int_eq(hl_cache_quiet_begin(c, 0, &seq), APR_TIMEUP);
     ck_assert_int_eq(hl_store_shm_open(&bigger, &sp, st, test_pool, &origin),
                      APR_SUCCESS);
@@ -1465,31 +1490,8 @@ START_TEST(test_quiet_reader_and_a_stuck_writer)
     assert_valid(cache_of(bigger));
     kill(pid, SIGKILL);
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    close(fds[0]);
-    close(fds[1]);
 }
 END_TEST
-
-/* A child that takes the lock and dies inside a write (set_interrupted
- * stops it after a few steps); returns its pid, not reaped: a zombie,
- * as the parent may still hold it when it reads. */
-static pid_t writer_dies_inside(hl_store *st, const char *key, const char *val)
-{
-    hl_cache *c = cache_of(st);
-    siginfo_t info;
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        hl_store_child_init(st, test_pool);
-        hl_cache_lock(c, (apr_int32_t)getpid());
-        hl_cache_set_interrupted(c, key, strlen(key), val, strlen(val), T0, 0, 4);
-        raise(SIGKILL);
-        _exit(1);
-    }
-    memset(&info, 0, sizeof(info));
-    ck_assert_int_eq(waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT), 0);
-    return pid;
-}
 
 /* A writer died inside: a quiet read takes what it left at once, though
  * the dead child is not reaped yet; the next writer, even one that dies
@@ -1508,12 +1510,12 @@ START_TEST(test_quiet_reader_after_a_dead_writer)
 
     ck_assert_int_eq(hl_store_cache_set(st, "kept", 4, "v", 1, T0, 0, NULL),
                      APR_SUCCESS);
-    first = writer_dies_inside(st, "k", "child");
+    first = writer_stops_inside(st, "k", "child", 1);
     ck_assert_int_eq(hl_cache_quiet_begin(c, 0, &seq), APR_SUCCESS);
     ck_assert(seq & 1);     /* still inside, as it died */
     ck_assert(hl_cache_quiet_end(c, seq));
 
-    second = writer_dies_inside(st, "k2", "second");
+    second = writer_stops_inside(st, "k2", "second", 1);
     ck_assert(!hl_cache_quiet_end(c, seq));
     ck_assert_int_eq(hl_cache_quiet_begin(c, 0, &again), APR_SUCCESS);
     ck_assert(again & 1);

@@ -428,8 +428,9 @@ START_TEST(test_random_damage)
 END_TEST
 
 /* A child writing the old segment while the parent copies it (ignoring
- * the lock and the pause, as a hostile child would): whatever the copy takes or refuses, it reads only
- * the old segment, writes only the new one, and leaves that valid. */
+ * the lock and the pause, as a hostile child would): whatever the copy
+ * takes or refuses, it reads only the old segment, writes only the new
+ * one, and leaves that valid. */
 typedef struct racer {
     unsigned char *from;
     apr_size_t words;
