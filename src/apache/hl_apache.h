@@ -40,7 +40,6 @@ typedef struct hl_runtime {
     hl_metrics *metrics;           /* what this host served (hl_metrics.h) */
     hl_config cfg;                 /* the settings of the current generation */
     const char *mpm;
-    apr_hash_t *hosts;             /* server_rec * -> hl_host (this generation) */
     hl_bufpool *bufpool;           /* per process: made in child_init */
     hl_procinfo_reader *procinfo;  /* per process: made in child_init */
     apr_int32_t pid;               /* per process: set in child_init, so
@@ -58,6 +57,7 @@ typedef struct hl_runtime {
  * per host at startup lives in the runtime's hl_host instead.) */
 typedef struct hl_server_conf {
     hl_runtime *rt;                  /* set in post_config for every server */
+    struct hl_host *host;            /* its mounts, set in post_config */
     hl_config cfg;
     const char *store_spec;          /* HyperlaneStore (main server) */
     const char *redis_prefix;        /* HyperlaneRedisPrefix (main server) */
@@ -153,7 +153,7 @@ void hl_persist_configure(server_rec *s, hl_runtime *rt, apr_pool_t *pconf,
                           apr_pool_t *ptemp, int first);
 
 /* hl_mounts.c */
-apr_hash_t *hl_assign_hosts(server_rec *main_server, apr_pool_t *p);
+void hl_assign_hosts(server_rec *main_server, apr_pool_t *p);
 hl_host *hl_host_of(server_rec *s);
 apr_array_header_t *hl_mounts_of(server_rec *s);
 

@@ -131,7 +131,7 @@ int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     hl_persist_configure(s, rt, pconf, ptemp, first);
     rt->cfg = sc->cfg;
     rt->mpm = ap_show_mpm();
-    rt->hosts = hl_assign_hosts(s, pconf);
+    hl_assign_hosts(s, pconf);
     for (each = s; each; each = each->next)
         hl_server_conf_of(each)->rt = rt;
     mounts = hl_mounts_of(s);

@@ -8,7 +8,6 @@
 #include "http_protocol.h"
 #include "http_request.h"
 
-#include <apr_hash.h>
 #include <apr_strings.h>
 
 #include "hl_apache.h"
@@ -65,19 +64,6 @@ static int mount_applies(const hl_mount_def *m, const server_rec *s)
                          && strcmp(s->defn_name, m->vhost->filename) == 0);
 }
 
-/* The key is a server_rec pointer, looked up on every request: its bits
- * are hash enough, where APR's default function walks the key byte by
- * byte. */
-static unsigned int hash_server_key(const char *key, apr_ssize_t *klen)
-{
-    apr_uint64_t bits = 0;
-    if (*klen != (apr_ssize_t)sizeof(server_rec *))
-        return apr_hashfunc_default(key, klen);
-    memcpy(&bits, key, sizeof(server_rec *));
-    /* APR takes the low bits: a multiply's high half mixes them all. */
-    return (unsigned int)((bits * 0x9E3779B97F4A7C15ull) >> 32);
-}
-
 /* A host's fast paths: only the prefixes where the module is mounted for
  * that host; a prefix it inherited from the main server and does not
  * mount stays its own (files, other handlers, its own Require). */
@@ -105,21 +91,20 @@ static apr_array_header_t *host_fast_paths(server_rec *s,
     return paths;
 }
 
-/* Gives every server its hl_host, in a hash by server_rec. */
-apr_hash_t *hl_assign_hosts(server_rec *main_server, apr_pool_t *p)
+/* Gives every server its hl_host, in its own configuration: looked up on
+ * every request, where a hash by server_rec cost a hundred instructions. */
+void hl_assign_hosts(server_rec *main_server, apr_pool_t *p)
 {
     apr_array_header_t *found = apr_array_make(p, 4, sizeof(hl_mount_def));
-    apr_hash_t *by_server = apr_hash_make_custom(p, hash_server_key);
     server_rec *s;
     int i;
 
     find_mounts(ap_conftree, NULL, NULL, found, p);
     for (s = main_server; s; s = s->next) {
         apr_array_header_t *mounts = apr_array_make(p, 4, sizeof(const char *));
-        server_rec **key = apr_pmemdup(p, &s, sizeof(s));
         hl_host *host = apr_pcalloc(p, sizeof(*host));
         host->mounts = mounts;
-        apr_hash_set(by_server, key, sizeof(*key), host);
+        hl_server_conf_of(s)->host = host;
         for (i = 0; i < found->nelts; i++) {
             const hl_mount_def *m = &APR_ARRAY_IDX(found, i, hl_mount_def);
             if (mount_applies(m, s))
@@ -134,13 +119,11 @@ apr_hash_t *hl_assign_hosts(server_rec *main_server, apr_pool_t *p)
         }
         host->fast_paths = host_fast_paths(s, mounts, p);
     }
-    return by_server;
 }
 
 hl_host *hl_host_of(server_rec *s)
 {
-    hl_runtime *rt = hl_runtime_of(s);
-    return rt ? apr_hash_get(rt->hosts, &s, sizeof(s)) : NULL;
+    return hl_server_conf_of(s)->host;
 }
 
 apr_array_header_t *hl_mounts_of(server_rec *s)

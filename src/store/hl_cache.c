@@ -176,27 +176,27 @@ block *hlc_entry_find(const hl_cache *c, const void *key, apr_size_t klen)
     return link ? blk(c, *link) : NULL;
 }
 
-static void hash_unlink(hl_cache *c, block *e)
-{
-    apr_uint32_t *link = entry_link(c, e->data, e->klen,
-                                    key_hash(c, e->data, e->klen));
-    if (link)
-        *link = e->hnext;
-}
-
 /* Marking the block FREE first is the commit: if the writer dies later,
- * recovery does not bring the entry back. */
-void hlc_entry_remove(hl_cache *c, block *e)
+ * recovery does not bring the entry back.  link: the one that points at
+ * e, when the caller has it (finding it again hashes the key). */
+static void entry_drop(hl_cache *c, block *e, apr_uint32_t *link)
 {
     hl_olist lru = lru_list(c), exp = exp_list(c);
     set_state(e, B_FREE);
-    hash_unlink(c, e);
+    if (link)
+        *link = e->hnext;
     hl_ol_unlink(&lru, off_of(c, e));
     hl_ol_unlink(&exp, off_of(c, e));
     c->total_entries--;
     count_accesses(c, -(apr_int64_t)touch_release(c, e));
     c->bytes_used -= (apr_uint64_t)e->size * UNIT;
     hlc_block_free(c, e);
+}
+
+void hlc_entry_remove(hl_cache *c, block *e)
+{
+    entry_drop(c, e, entry_link(c, e->data, e->klen,
+                                key_hash(c, e->data, e->klen)));
 }
 
 void hlc_entry_account(hl_cache *c, const block *e)
@@ -517,7 +517,7 @@ apr_status_t hlc_write(hl_cache *c, const void *key, apr_size_t klen,
             c->expirations++;
         else
             w->existed = 1;
-        hlc_entry_remove(c, e);
+        entry_drop(c, e, link);
     }
     STEP(budget);
     purge_expired(c, now, 2);
