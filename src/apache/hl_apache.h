@@ -118,7 +118,11 @@ extern const hl_dashboard_file hl_dashboard_files[];
 /* ---- functions, by file ---- */
 
 /* hl_settings.c */
-hl_server_conf *hl_server_conf_of(server_rec *s);
+/* Inline: a request asks for its server's configuration a dozen times. */
+static APR_INLINE hl_server_conf *hl_server_conf_of(server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &hyperlane_module);
+}
 void *hl_create_server_config(apr_pool_t *p, server_rec *s);
 void *hl_merge_server_config(apr_pool_t *p, void *basev, void *addv);
 const char *hl_set_numeric(cmd_parms *cmd, void *dummy, const char *arg);
@@ -134,7 +138,10 @@ const char *hl_add_trusted_origin(cmd_parms *cmd, void *dummy, const char *arg);
 const char *hl_origin_key(apr_pool_t *p, const char *origin);
 
 /* The runtime of the server s belongs to (NULL before post_config). */
-hl_runtime *hl_runtime_of(server_rec *s);
+static APR_INLINE hl_runtime *hl_runtime_of(server_rec *s)
+{
+    return hl_server_conf_of(s)->rt;
+}
 #define HL_RT(r) hl_runtime_of((r)->server)
 
 /* hl_lifecycle.c: the hooks of the server's life */

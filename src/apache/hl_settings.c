@@ -13,11 +13,6 @@
 
 #include "hl_apache.h"
 
-hl_server_conf *hl_server_conf_of(server_rec *s)
-{
-    return ap_get_module_config(s->module_config, &hyperlane_module);
-}
-
 void *hl_create_server_config(apr_pool_t *p, server_rec *s)
 {
     hl_server_conf *sc = apr_pcalloc(p, sizeof(*sc));
@@ -111,11 +106,6 @@ const char *hl_set_flag(cmd_parms *cmd, void *dummy, int on)
     hl_server_conf *sc = hl_server_conf_of(cmd->server);
     *(int *)((char *)sc + (apr_uintptr_t)cmd->info) = on;
     return NULL;
-}
-
-hl_runtime *hl_runtime_of(server_rec *s)
-{
-    return hl_server_conf_of(s)->rt;
 }
 
 int hl_persist_on(const hl_server_conf *sc)
