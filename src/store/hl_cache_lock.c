@@ -24,8 +24,12 @@
 #include "hl_cache_impl.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 
+/* How many times a taker that finds the lock held yields its CPU before
+ * it sleeps on the futex. */
+#define YIELDS_BEFORE_SLEEP 20
 /* A pause longer than this is taken for garbage and ignored. */
 #define PAUSE_LONGEST  apr_time_from_sec(60)
 /* How long a waiting writer sleeps between two looks at the pause. */
@@ -65,9 +69,28 @@ static void pause_wait(hl_cache *c)
     }
 }
 
+/* A held lock is mostly held by a process that was preempted inside (with
+ * prefork, dozens of processes share a few CPUs and the network wakes
+ * them all the time), not by a slow one.  A taker that sleeps on the futex
+ * then waits for the holder to run again and for the wake its unlock must
+ * make; one that yields lets the holder run and takes the lock as soon as
+ * it is free, and the unlock makes no system call.  The yields are
+ * counted, so a holder that really is slow (a pause) still puts the
+ * others to sleep. */
+static int lock_taken(hl_cache *c)
+{
+    int i, rc;
+    for (i = 0; i < YIELDS_BEFORE_SLEEP; i++) {
+        if ((rc = pthread_mutex_trylock(&c->lock)) != EBUSY)
+            return rc;
+        sched_yield();
+    }
+    return pthread_mutex_lock(&c->lock);
+}
+
 apr_status_t hl_cache_lock(hl_cache *c, apr_int32_t pid)
 {
-    int rc = pthread_mutex_lock(&c->lock);
+    int rc = lock_taken(c);
     if (rc == EOWNERDEAD) {
         /* The holder died: what it left half done, writer_active says,
          * and the next operation repairs. */

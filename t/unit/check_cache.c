@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -953,6 +954,42 @@ START_TEST(test_killed_lock_holder)
 }
 END_TEST
 
+/* A holder that keeps the lock longer than a taker's few yields: the
+ * taker then sleeps until the unlock (it neither fails nor spins), and
+ * its write lands. */
+START_TEST(test_taker_sleeps_behind_a_slow_holder)
+{
+    hl_store *st = store_with_cache(256 * 1024, NULL, NULL);
+    hl_cache_result r;
+    struct rusage ru;
+    int status;
+    pid_t pid, done;
+    double cpu;
+
+    ck_assert_int_eq(hl_cache_lock(cache_of(st), (apr_int32_t)getpid()), APR_SUCCESS);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        hl_store_child_init(st, test_pool);
+        _exit(hl_store_cache_set(st, "k", 1, "late", 4, T0, 0, NULL) == APR_SUCCESS
+              ? 0 : 1);
+    }
+    apr_sleep(apr_time_from_msec(300));
+    ck_assert_int_eq(waitpid(pid, &status, WNOHANG), 0);     /* still waiting */
+    hl_cache_unlock(cache_of(st));
+    done = wait4(pid, &status, 0, &ru);
+    ck_assert_int_eq(done, pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* Asleep, not spinning: far less CPU than the 300 ms it waited. */
+    cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec)
+          + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    ck_assert_msg(cpu < 0.1, "the waiting writer used %.3f s of CPU", cpu);
+    ck_assert_int_eq(hl_store_cache_get(st, test_pool, "k", 1, T0 + 1, &r),
+                     APR_SUCCESS);
+    ck_assert_str_eq(r.value, "late");
+}
+END_TEST
+
 /* Children killed at random moments of a busy run: the table is sound
  * after each, and the lock never stays taken. */
 START_TEST(test_killed_at_random_moments)
@@ -1568,6 +1605,7 @@ Suite *cache_suite(void)
     tcase_add_test(crash, test_recovery_keeps_lru_order);
     tcase_add_test(crash, test_recovery_resets_a_corrupt_area);
     tcase_add_test(crash, test_killed_lock_holder);
+    tcase_add_test(crash, test_taker_sleeps_behind_a_slow_holder);
     tcase_add_test(crash, test_killed_at_random_moments);
     suite_add_tcase(s, crash);
 
