@@ -1,6 +1,8 @@
 # A second, private server with a configuration of its own: mounts follow
 # <VirtualHost>, a host without a mount keeps serving its files below the
-# same path, and a graceful restart that changes HyperlaneHistorySize lays
+# same path, a fast path serves only the host that mounts it (hosts that
+# set no directive of the module share the main server's configuration
+# structure, and must not share their mounts), and a graceful restart that changes HyperlaneHistorySize lays
 # out a new segment and carries the counter over.
 use strict;
 use warnings FATAL => 'all';
@@ -11,7 +13,7 @@ use Apache::TestUtil;
 use HL::Server;
 use HL::Test qw(check);
 
-plan tests => 14;
+plan tests => 16;
 
 my $srv = HL::Server->new;
 my $dir = $srv->dir;
@@ -22,6 +24,7 @@ sub conf {
     my ($history, $modules) = @_;
     $srv->configure(<<"CONF", $modules);
 HyperlaneHistorySize $history
+HyperlaneFastPath /fp
 <Location /all>
     SetHandler hyperlane
 </Location>
@@ -30,6 +33,10 @@ HyperlaneHistorySize $history
     DocumentRoot "\@DIR\@"
     <Location /hl>
         SetHandler hyperlane
+    </Location>
+    <Location /fp>
+        SetHandler hyperlane
+        Require all denied
     </Location>
 </VirtualHost>
 <VirtualHost 127.0.0.1:\@PORT\@>
@@ -51,6 +58,11 @@ ok t_cmp($res->code, 404, 'b.test has no mount at /hl');
 ($res) = get('b.test', '/hl/file.txt');
 ok t_cmp($res->code, 200, "b.test still serves its file below /hl");
 ok t_cmp($res->content, "plain file\n");
+# The fast path answers before Require: a 403 would mean a.test lost it.
+($res) = get('a.test', '/fp/counter/stats');
+ok t_cmp($res->code, 200, 'a.test answers its fast path /fp');
+($res) = get('b.test', '/fp/counter/stats');
+ok t_cmp($res->code, 404, 'b.test, which does not mount /fp, has no fast path there');
 ($res, $j) = get('b.test', '/all/counter/increment');
 ok t_cmp($res->code, 200, 'a mount of the main server applies to every host');
 get('a.test', '/hl/counter/increment') for 1 .. 6;

@@ -53,8 +53,8 @@ typedef struct hl_runtime {
 /* Per virtual host: the numeric settings are the main server's (they size
  * shared memory); the rest is each host's own, inherited from the main
  * server unless the host sets it.  (A host that sets none of our
- * directives shares the main server's structure, so what is worked out
- * per host at startup lives in the runtime's hl_host instead.) */
+ * directives shares the main server's structure until post_config gives
+ * it a copy of its own, for its hl_host: hl_mounts.c.) */
 typedef struct hl_server_conf {
     hl_runtime *rt;                  /* set in post_config for every server */
     struct hl_host *host;            /* its mounts, set in post_config */

@@ -91,6 +91,19 @@ static apr_array_header_t *host_fast_paths(server_rec *s,
     return paths;
 }
 
+/* The configuration of s for it alone: a host that sets none of the
+ * module's directives shares the main server's structure (httpd merges
+ * nothing then), and a host's own hl_host must not land in another's. */
+static hl_server_conf *own_conf(server_rec *s, apr_pool_t *p)
+{
+    hl_server_conf *sc = hl_server_conf_of(s);
+    if (sc->host) {                     /* claimed by a server before s */
+        sc = apr_pmemdup(p, sc, sizeof(*sc));
+        ap_set_module_config(s->module_config, &hyperlane_module, sc);
+    }
+    return sc;
+}
+
 /* Gives every server its hl_host, in its own configuration: looked up on
  * every request, where a hash by server_rec cost a hundred instructions. */
 void hl_assign_hosts(server_rec *main_server, apr_pool_t *p)
@@ -104,7 +117,7 @@ void hl_assign_hosts(server_rec *main_server, apr_pool_t *p)
         apr_array_header_t *mounts = apr_array_make(p, 4, sizeof(const char *));
         hl_host *host = apr_pcalloc(p, sizeof(*host));
         host->mounts = mounts;
-        hl_server_conf_of(s)->host = host;
+        own_conf(s, p)->host = host;
         for (i = 0; i < found->nelts; i++) {
             const hl_mount_def *m = &APR_ARRAY_IDX(found, i, hl_mount_def);
             if (mount_applies(m, s))
