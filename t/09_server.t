@@ -2,8 +2,9 @@
 # <VirtualHost>, a host without a mount keeps serving its files below the
 # same path, a fast path serves only the host that mounts it (hosts that
 # set no directive of the module share the main server's configuration
-# structure, and must not share their mounts), and a graceful restart that changes HyperlaneHistorySize lays
-# out a new segment and carries the counter over.
+# structure, and must not share their mounts), and a graceful restart
+# that changes HyperlaneHistorySize lays out a new segment and carries
+# the counter over.
 use strict;
 use warnings FATAL => 'all';
 use lib 't/lib', 'lib';
@@ -13,7 +14,7 @@ use Apache::TestUtil;
 use HL::Server;
 use HL::Test qw(check);
 
-plan tests => 16;
+plan tests => 18;
 
 my $srv = HL::Server->new;
 my $dir = $srv->dir;
@@ -59,10 +60,15 @@ ok t_cmp($res->code, 404, 'b.test has no mount at /hl');
 ok t_cmp($res->code, 200, "b.test still serves its file below /hl");
 ok t_cmp($res->content, "plain file\n");
 # The fast path answers before Require: a 403 would mean a.test lost it.
-($res) = get('a.test', '/fp/counter/stats');
-ok t_cmp($res->code, 200, 'a.test answers its fast path /fp');
-($res) = get('b.test', '/fp/counter/stats');
-ok t_cmp($res->code, 404, 'b.test, which does not mount /fp, has no fast path there');
+sub fast_paths_per_host {
+    my ($when) = @_;
+    my ($res) = get('a.test', '/fp/counter/stats');
+    ok t_cmp($res->code, 200, "a.test answers its fast path /fp ($when)");
+    ($res) = get('b.test', '/fp/counter/stats');
+    ok t_cmp($res->code, 404, "b.test, which does not mount /fp, has no "
+                              . "fast path there ($when)");
+}
+fast_paths_per_host('at start');
 ($res, $j) = get('b.test', '/all/counter/increment');
 ok t_cmp($res->code, 200, 'a mount of the main server applies to every host');
 get('a.test', '/hl/counter/increment') for 1 .. 6;
@@ -87,5 +93,6 @@ check(HL::Server::wait_for(sub { my (undef, $x) = get('a.test', '/hl/counter/sta
 ($res, $j) = get('a.test', '/hl/counter/stats');
 ok t_cmp($j->{current_value}, 7, 'counter carried over');
 ok t_cmp($j->{history_length}, 7, 'history carried as far as it was kept, and grows');
+fast_paths_per_host('after a graceful restart');
 
 check($srv->stop, 'the private server stopped');

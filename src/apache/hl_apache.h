@@ -9,7 +9,6 @@
 #include "ap_mpm.h"
 #include "util_filter.h"
 
-#include <apr_hash.h>
 
 #include "hl_bufpool.h"
 #include "hl_cache_bulk.h"

@@ -12,6 +12,7 @@
 #include <apr_thread_mutex.h>
 #include <apr_thread_proc.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -954,33 +955,65 @@ START_TEST(test_killed_lock_holder)
 }
 END_TEST
 
+/* Whether process pid is asleep (state S in /proc/pid/stat) within
+ * about ms milliseconds. */
+static int sleeps_within(pid_t pid, int ms)
+{
+    char path[64], buf[512];
+    int i;
+    apr_snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    for (i = 0; i < ms; i++) {
+        FILE *f = fopen(path, "r");
+        size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+        const char *close;
+        if (f)
+            fclose(f);
+        buf[n] = '\0';
+        if ((close = strrchr(buf, ')')) != NULL && close[1] == ' '
+            && close[2] == 'S')
+            return 1;
+        apr_sleep(apr_time_from_msec(1));
+    }
+    return 0;
+}
+
 /* A holder that keeps the lock longer than a taker's few yields: the
- * taker then sleeps until the unlock (it neither fails nor spins), and
- * its write lands. */
+ * taker then sleeps on the futex (a yielding one stays runnable) until
+ * the unlock, and its write lands. */
 START_TEST(test_taker_sleeps_behind_a_slow_holder)
 {
     hl_store *st = store_with_cache(256 * 1024, NULL, NULL);
     hl_cache_result r;
     struct rusage ru;
-    int status;
+    int status, ready[2];
     pid_t pid, done;
     double cpu;
+    char c;
 
+    ck_assert_int_eq(pipe(ready), 0);
     ck_assert_int_eq(hl_cache_lock(cache_of(st), (apr_int32_t)getpid()), APR_SUCCESS);
     pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
         hl_store_child_init(st, test_pool);
+        close(ready[0]);
+        if (write(ready[1], "x", 1) != 1)       /* about to take the lock */
+            _exit(2);
         _exit(hl_store_cache_set(st, "k", 1, "late", 4, T0, 0, NULL) == APR_SUCCESS
               ? 0 : 1);
     }
+    close(ready[1]);
+    ck_assert_int_eq(read(ready[0], &c, 1), 1);
+    close(ready[0]);
+    /* Nothing between the pipe and the lock sleeps: S is the futex. */
+    ck_assert_msg(sleeps_within(pid, 10000), "the waiting writer never slept");
     apr_sleep(apr_time_from_msec(300));
     ck_assert_int_eq(waitpid(pid, &status, WNOHANG), 0);     /* still waiting */
     hl_cache_unlock(cache_of(st));
     done = wait4(pid, &status, 0, &ru);
     ck_assert_int_eq(done, pid);
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    /* Asleep, not spinning: far less CPU than the 300 ms it waited. */
+    /* Asleep, not spinning: far less CPU than the time it waited. */
     cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec)
           + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
     ck_assert_msg(cpu < 0.1, "the waiting writer used %.3f s of CPU", cpu);
