@@ -7,7 +7,7 @@ use Apache::Test;
 use Apache::TestUtil;
 use HL::Test qw(check json_req connect_server read_response decode_json_ok);
 
-plan tests => 40;
+plan tests => 52;
 
 my ($res, $j);
 
@@ -100,3 +100,24 @@ ok t_cmp("$st $type", qr{^400 text/html}, 'outside the mounts Apache answers as 
 ($st, $type) = raw("GET /hl/nope%zz HTTP/1.1\r\nHost: x\r\n\r\n");
 ok t_cmp("$st $type", '400 application/json',
          'anywhere below a mount, as its unknown paths are 404 JSON');
+
+# The tests read every answer through json-c (HL::JSON); what json-c's
+# strict mode or the tool refuses must come back undef, with a reason.
+use HL::JSON ();
+my ($real) = json_req('GET', '/hl/counter/stats');
+my $s = HL::JSON::decode($real->content);
+check ref $s eq 'HASH' && $s->{current_value} =~ /^\d+$/, 'a real answer decodes';
+check HL::JSON::decode("{\"k\":\"\x{c3}\x{a9}\\u00e9\",\"t\":true,\"n\":null,\"d\":[2.50,-1]}")
+      ->{k} eq "\x{e9}\x{e9}", 'strings come back as characters';
+for (['{"a":1} x', 'text after the value'], ['{"a":1', 'a truncated value'],
+     ["{\"a\":\"\xff\"}", 'bytes that are not UTF-8'], ['{"a":NaN}', 'NaN'],
+     ['{"a":1,}', 'a trailing comma'], ['7', 'a bare number'],
+     # What json-c's strict mode lets through; the tool refuses it.
+     ["{\"a\":\"\x01\"}", 'a control character in a string'],
+     ['{"a":"\ud800"}', 'an unpaired surrogate escape'],
+     ["{\"a\":\"\xed\xa0\x80\"}", 'a surrogate encoded in UTF-8'],
+     ['{"a":99999999999999999999}', 'an integer past 64 bits']) {
+    my ($text, $what) = @$_;
+    check !defined HL::JSON::decode($text) && length($HL::JSON::error // ''),
+          "HL::JSON refuses $what";
+}

@@ -8,7 +8,7 @@ use warnings FATAL => 'all';
 use Exporter 'import';
 use IO::Select ();
 use IO::Socket::INET ();
-use JSON::PP ();
+use HL::JSON ();
 
 our @EXPORT_OK = qw(ka_connect ka_request pid_of_connection);
 
@@ -53,7 +53,7 @@ sub ka_request {
             if (defined $len && length($buf) >= $end + $len) {
                 my $b = substr($buf, $end, $len);
                 my $j = ($o{decode} // 1)
-                        ? eval { JSON::PP->new->utf8->decode($b) } : undef;
+                        ? HL::JSON::decode($b) : undef;
                 return ($status, \%h, $b, $j);
             }
         }

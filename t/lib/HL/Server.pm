@@ -16,7 +16,7 @@ use File::Path qw(remove_tree);
 use File::Temp qw(tempdir);
 use HTTP::Request ();
 use IO::Socket::INET ();
-use JSON::PP ();
+use HL::JSON ();
 use LWP::UserAgent ();
 use Time::HiRes qw(sleep time);
 
@@ -141,7 +141,7 @@ sub request {
     $req->content($o{content}) if defined $o{content};
     $req->header(@{ $o{headers} }) if $o{headers};
     my $res = $self->{ua}->request($req);
-    my $j = eval { JSON::PP->new->decode($res->content) };
+    my $j = HL::JSON::decode($res->content);
     return ($res, $j);
 }
 

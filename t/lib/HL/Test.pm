@@ -10,7 +10,7 @@ use Apache::TestRequest ();
 use HL::SuiteStore ();
 use IO::Socket::INET ();
 use IO::Select ();
-use JSON::PP ();
+use HL::JSON ();
 use HTTP::Request ();
 use Time::HiRes qw(time);
 use Exporter 'import';
@@ -55,13 +55,13 @@ sub json_req {
         $ua->conn_cache->drop if $ua->conn_cache;
         $res = $ua->request($req);
     }
-    my $json = eval { JSON::PP->new->utf8->allow_nonref->decode($res->content) };
+    my $json = HL::JSON::decode($res->content, allow_nonref => 1);
     return ($res, $json);
 }
 
 sub decode_json_ok {
     my $s = shift;
-    return eval { JSON::PP->new->utf8->decode($s) };
+    return HL::JSON::decode($s);
 }
 
 sub httpd_pid {
