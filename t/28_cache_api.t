@@ -13,7 +13,7 @@ use HTTP::Date qw(str2time);
 use JSON::PP ();
 use Time::HiRes qw(sleep time);
 
-plan tests => 82;
+plan tests => 85;
 
 # A run meant for Redis (t/steps/redis) must not pass on shm.
 check_store((json_req('GET', '/hl/cache'))[1]);
@@ -144,7 +144,11 @@ ok t_cmp($j->{value}, 'uno', 'bulk writes are the single-key entries');
 for my $bad ('', 'not json', '{"keys": []}', '{"items": [{"key": "t28-bad", "value": "v"}]}x',
              '{"items": [{"key": "t28-bad", "value": "v", "colour": 1}]}',
              '{"items": [{"key": "t28-bad", "value": "v"}, {"key": "", "value": "v"}]}',
-             '{"items": [{"key": "t28-bad", "value": "v", "ttl": -1}]}') {
+             '{"items": [{"key": "t28-bad", "value": "v", "ttl": -1}]}',
+             # json-c's strict mode reads these; the module refuses them.
+             "{'items': [{\"key\": \"t28-bad\", \"value\": \"v\"}]}",
+             qq({"items": [{"key": "t28-bad", "value": "a\tb"}]}),
+             '{"items": [{"key": "t28-bad", "value": "\ud800"}]}') {
     ($res, $j) = json_req('POST', '/hl/cache-bulk/set', content => $bad);
     check($res->code == 400 && $j && $j->{status} == 400, "bad body '$bad': 400 JSON");
 }

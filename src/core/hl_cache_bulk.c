@@ -1,9 +1,11 @@
 /* hl_cache_bulk: the bulk bodies (hl_cache_bulk.h).  json-c builds the
- * tree (bounded in depth while it parses, validating UTF-8), then every
+ * tree (bounded in depth while it parses, validating UTF-8), hl_json_lex
+ * refuses what json-c's strict mode still lets through, then every
  * member is checked and copied into the pool, and the tree is freed
  * whatever happened. */
 #include "hl_cache_bulk.h"
 #include "hl_cache_query.h"
+#include "hl_json_lex.h"
 #include "hl_utf8.h"
 
 #include <apr_strings.h>
@@ -212,6 +214,7 @@ apr_status_t hl_bulk_parse(apr_pool_t *p, const char *body, apr_size_t len,
     json_tokener *tok;
     json_object *root;
     apr_status_t rv;
+    const char *why;
     size_t end;
 
     memset(out, 0, sizeof(*out));
@@ -242,6 +245,8 @@ apr_status_t hl_bulk_parse(apr_pool_t *p, const char *body, apr_size_t len,
             *error = "Invalid JSON: text after the value";
             rv = APR_EINVAL;
         }
+        else if ((rv = hl_json_lex_check(body, len, &why)) != APR_SUCCESS)
+            *error = apr_psprintf(p, "Invalid JSON: %s", why);
         else
             rv = body_of(p, root, is_set, b, out, error);
     }

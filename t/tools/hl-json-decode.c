@@ -11,7 +11,8 @@
  *   s<len>:<bytes>       a string (UTF-8 bytes)
  *   a<count>:<values>    an array
  *   o<count>:<len>:<key><value>...   an object, keys in json-c's order */
-#include <errno.h>
+#include "hl_json_lex.h"
+
 #include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
@@ -100,7 +101,9 @@ static int out_value(struct out *o, struct json_object *v)
     return -1;
 }
 
-/* Strict UTF-8: no overlong form, no surrogate, nothing past U+10FFFF. */
+/* Strict UTF-8: no overlong form, no surrogate, nothing past U+10FFFF.
+ * The tool's own, not hl_utf8_valid: the module's writer uses that one,
+ * and a test must not share a fault with what it checks. */
 static int utf8_valid(const unsigned char *s, size_t len)
 {
     size_t i = 0;
@@ -134,72 +137,15 @@ static int utf8_valid(const unsigned char *s, size_t len)
     return 1;
 }
 
-static unsigned hex4(const char *s)
-{
-    char h[5];
-    memcpy(h, s, 4);
-    h[4] = '\0';
-    return (unsigned)strtoul(h, NULL, 16);
-}
-
-/* What json-c 0.16's strict mode lets through and JSON (RFC 8259) does
- * not, in text json-c has already parsed: control characters inside a
- * string, an unpaired surrogate escape (json-c makes it U+FFFD), UTF-8
- * that is overlong or encodes a surrogate, and an integer outside 64
- * bits (json-c clamps it). NULL when there is none. */
+/* What json-c lets through and JSON does not, beside UTF-8: the module's
+ * own check (src/core/hl_json_lex.c), which its bulk bodies go through. */
 static const char *lexical_fault(const char *s, size_t len)
 {
-    size_t i = 0;
+    const char *why;
 
     if (!utf8_valid((const unsigned char *)s, len))
         return "bytes that are not strict UTF-8";
-    while (i < len) {
-        if (s[i] == '"') {
-            for (i++; s[i] != '"'; i++) {
-                if ((unsigned char)s[i] < 0x20)
-                    return "a control character inside a string";
-                if (s[i] != '\\')
-                    continue;
-                if (s[++i] != 'u')
-                    continue;
-                {
-                    unsigned u = hex4(s + i + 1);
-                    i += 4;
-                    if (u >= 0xdc00 && u <= 0xdfff)
-                        return "an unpaired surrogate escape";
-                    if (u >= 0xd800 && u <= 0xdbff) {
-                        unsigned lo = i + 6 < len && s[i + 1] == '\\' && s[i + 2] == 'u'
-                                          ? hex4(s + i + 3) : 0;
-                        if (lo < 0xdc00 || lo > 0xdfff)
-                            return "an unpaired surrogate escape";
-                        i += 6;
-                    }
-                }
-            }
-            i++;
-        }
-        else if (s[i] == '-' || (s[i] >= '0' && s[i] <= '9')) {
-            size_t n = strspn(s + i, "-+.eE0123456789");
-            char num[64];
-            if (!memchr(s + i, '.', n) && !memchr(s + i, 'e', n) && !memchr(s + i, 'E', n)) {
-                if (n >= sizeof(num))
-                    return "an integer outside 64 bits";
-                memcpy(num, s + i, n);
-                num[n] = '\0';
-                errno = 0;
-                if (num[0] == '-')
-                    (void)strtoll(num, NULL, 10);
-                else
-                    (void)strtoull(num, NULL, 10);
-                if (errno == ERANGE)
-                    return "an integer outside 64 bits";
-            }
-            i += n;
-        }
-        else
-            i++;
-    }
-    return NULL;
+    return hl_json_lex_check(s, len, &why) == APR_SUCCESS ? NULL : why;
 }
 
 static void decode(struct out *o, const char *in, size_t len)

@@ -211,6 +211,11 @@ START_TEST(test_bulk_bodies)
     ck_assert_int_eq(bulk("{\"items\": [{\"key\": \"a\", \"value\": \"1\"}]}", 1,
                           &req, &error), APR_SUCCESS);
     ck_assert(!req.items[0].has_ttl);
+    /* Escapes JSON has: a surrogate pair, a tab, a quote. */
+    ck_assert_int_eq(bulk("{\"keys\": [\"\\ud83d\\ude00\", \"a\\tb\\\"\"]}", 0,
+                          &req, &error), APR_SUCCESS);
+    ck_assert_mem_eq(req.items[0].key, "\xf0\x9f\x98\x80", 4);
+    ck_assert_mem_eq(req.items[1].key, "a\tb\"", 4);
 }
 END_TEST
 
@@ -244,6 +249,15 @@ START_TEST(test_bulk_refusals)
         { "{\"items\": [\"a\"]}", 1 }, { "{\"items\": {}}", 1 },
         { "{\"ttl\": \"5\", \"items\": [{\"key\": \"a\", \"value\": \"1\"}]}", 1 },
         { "{\"keys\": [\"a\"]}", 1 },
+        /* json-c's strict mode reads these; hl_json_lex refuses them. */
+        { "{'keys': [\"a\"]}", 0 },
+        { "{\"keys\": [\"a\x01\"]}", 0 },
+        { "{\"keys\": [\"a\tb\"]}", 0 },
+        { "{\"keys\": [\"\\ud800\"]}", 0 },
+        { "{\"keys\": [\"\\udc00x\"]}", 0 },
+        { "{\"keys\": [\"\\ud800\\u0041\"]}", 0 },
+        { "{\"items\": [{\"key\": \"a\", \"value\": \"1\","
+          " \"if_match\": 99999999999999999999}]}", 1 },
     };
     hl_bulk_request req;
     const char *error;

@@ -1,0 +1,114 @@
+/* hl_json_lex: see hl_json_lex.h.  One pass over the text, outside and
+ * inside strings; bounded by len everywhere, the text need not end in a
+ * NUL. */
+#include "hl_json_lex.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The four hex digits of a \u escape at s[0..4), or -1. */
+static long hex4(const char *s, apr_size_t left)
+{
+    char h[5], *end;
+    long v;
+
+    if (left < 4)
+        return -1;
+    memcpy(h, s, 4);
+    h[4] = '\0';
+    v = strtol(h, &end, 16);
+    return end == h + 4 ? v : -1;
+}
+
+/* The string that starts after the quote at s[*i]; *i ends past its
+ * closing quote. */
+static apr_status_t string_at(const char *s, apr_size_t len, apr_size_t *i,
+                              const char **why)
+{
+    apr_size_t k = *i + 1;
+
+    for (; k < len && s[k] != '"'; k++) {
+        long u, lo;
+        if ((unsigned char)s[k] < 0x20) {
+            *why = "a control character inside a string";
+            return APR_EINVAL;
+        }
+        if (s[k] != '\\' || ++k >= len || s[k] != 'u')
+            continue;
+        u = hex4(s + k + 1, len - k - 1);
+        k += 4;
+        if (u >= 0xdc00 && u <= 0xdfff) {
+            *why = "an unpaired surrogate escape";
+            return APR_EINVAL;
+        }
+        if (u >= 0xd800 && u <= 0xdbff) {
+            lo = k + 2 < len && s[k + 1] == '\\' && s[k + 2] == 'u'
+                     ? hex4(s + k + 3, len - k - 3) : -1;
+            if (lo < 0xdc00 || lo > 0xdfff) {
+                *why = "an unpaired surrogate escape";
+                return APR_EINVAL;
+            }
+            k += 6;
+        }
+    }
+    *i = k + 1;
+    return APR_SUCCESS;
+}
+
+/* The number at s[*i]: an integer must fit int64 (negative) or uint64. */
+static apr_status_t number_at(const char *s, apr_size_t len, apr_size_t *i,
+                              const char **why)
+{
+    apr_size_t k = *i, n;
+    int integer = 1;
+    char num[24];
+
+    while (k < len && strchr("-+.eE0123456789", s[k]) && s[k]) {
+        if (s[k] == '.' || s[k] == 'e' || s[k] == 'E')
+            integer = 0;
+        k++;
+    }
+    n = k - *i;
+    if (integer) {
+        if (n >= sizeof(num)) {
+            *why = "an integer outside 64 bits";
+            return APR_EINVAL;
+        }
+        memcpy(num, s + *i, n);
+        num[n] = '\0';
+        errno = 0;
+        if (num[0] == '-')
+            (void)strtoll(num, NULL, 10);
+        else
+            (void)strtoull(num, NULL, 10);
+        if (errno == ERANGE) {
+            *why = "an integer outside 64 bits";
+            return APR_EINVAL;
+        }
+    }
+    *i = k;
+    return APR_SUCCESS;
+}
+
+apr_status_t hl_json_lex_check(const char *text, apr_size_t len,
+                               const char **why)
+{
+    apr_size_t i = 0;
+    apr_status_t rv = APR_SUCCESS;
+
+    while (i < len && rv == APR_SUCCESS) {
+        char c = text[i];
+        if (c == '"')
+            rv = string_at(text, len, &i, why);
+        else if (c == '-' || (c >= '0' && c <= '9'))
+            rv = number_at(text, len, &i, why);
+        else if (c == '\'') {
+            *why = "a single-quoted key";
+            rv = APR_EINVAL;
+        }
+        else
+            i++;
+    }
+    return rv;
+}
