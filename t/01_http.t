@@ -7,7 +7,7 @@ use Apache::Test;
 use Apache::TestUtil;
 use HL::Test qw(check json_req connect_server read_response decode_json_ok);
 
-plan tests => 53;
+plan tests => 54;
 
 my ($res, $j);
 
@@ -117,7 +117,7 @@ for (['{"a":1} x', 'text after the value'], ['{"a":1', 'a truncated value'],
      ['{"a":"\ud800"}', 'an unpaired surrogate escape'],
      ["{\"a\":\"\xed\xa0\x80\"}", 'a surrogate encoded in UTF-8'],
      ['{"a":99999999999999999999}', 'an integer past 64 bits'],
-     ["{'a':1}", 'a single-quoted key']) {
+     ["{'a':1}", 'a single-quoted key'], ['{"a":-01}', 'a leading zero']) {
     my ($text, $what) = @$_;
     check !defined HL::JSON::decode($text) && length($HL::JSON::error // ''),
           "HL::JSON refuses $what";

@@ -58,14 +58,16 @@ static apr_status_t cond_of(apr_pool_t *p, json_object *o, const char *what,
                             int *n, const char **error)
 {
     if (json_object_is_type(o, json_type_int)) {
-        apr_int64_t v = json_object_get_int64(o);
+        /* Versions are unsigned 64-bit: get_int64 would clamp the top
+         * half to 2^63-1; get_uint64 gives 0 for a negative number. */
+        apr_uint64_t v = json_object_get_uint64(o);
         if (v < 1) {
             *error = apr_psprintf(p, "%s: a version is a positive integer",
                                   what);
             return APR_EINVAL;
         }
         *kind = HL_COND_LIST;
-        list[0] = (apr_uint64_t)v;
+        list[0] = v;
         *n = 1;
         return APR_SUCCESS;
     }

@@ -56,18 +56,27 @@ static apr_status_t string_at(const char *s, apr_size_t len, apr_size_t *i,
     return APR_SUCCESS;
 }
 
-/* The number at s[*i]: an integer must fit int64 (negative) or uint64. */
+/* The number at s[*i]: no leading zero, a digit after the point, and an
+ * integer that fits int64 (negative) or uint64. */
 static apr_status_t number_at(const char *s, apr_size_t len, apr_size_t *i,
                               const char **why)
 {
-    apr_size_t k = *i, n;
+    apr_size_t k = *i, n, first = *i + (s[*i] == '-');
     int integer = 1;
     char num[24];
 
     while (k < len && strchr("-+.eE0123456789", s[k]) && s[k]) {
         if (s[k] == '.' || s[k] == 'e' || s[k] == 'E')
             integer = 0;
+        if (s[k] == '.' && (k + 1 >= len || s[k + 1] < '0' || s[k + 1] > '9')) {
+            *why = "a number with no digit after its point";
+            return APR_EINVAL;
+        }
         k++;
+    }
+    if (first + 1 < k && s[first] == '0' && s[first + 1] >= '0' && s[first + 1] <= '9') {
+        *why = "a number with a leading zero";
+        return APR_EINVAL;
     }
     n = k - *i;
     if (integer) {
@@ -91,6 +100,24 @@ static apr_status_t number_at(const char *s, apr_size_t len, apr_size_t *i,
     return APR_SUCCESS;
 }
 
+/* A word outside strings: JSON has true, false and null (json-c also
+ * reads NaN and Infinity). */
+static apr_status_t literal_at(const char *s, apr_size_t len, apr_size_t *i,
+                               const char **why)
+{
+    apr_size_t k = *i;
+
+    while (k < len && ((s[k] >= 'a' && s[k] <= 'z') || (s[k] >= 'A' && s[k] <= 'Z')))
+        k++;
+    if (!((k - *i == 4 && (!memcmp(s + *i, "true", 4) || !memcmp(s + *i, "null", 4)))
+          || (k - *i == 5 && !memcmp(s + *i, "false", 5)))) {
+        *why = "a word JSON does not have (NaN, Infinity)";
+        return APR_EINVAL;
+    }
+    *i = k;
+    return APR_SUCCESS;
+}
+
 apr_status_t hl_json_lex_check(const char *text, apr_size_t len,
                                const char **why)
 {
@@ -103,6 +130,8 @@ apr_status_t hl_json_lex_check(const char *text, apr_size_t len,
             rv = string_at(text, len, &i, why);
         else if (c == '-' || (c >= '0' && c <= '9'))
             rv = number_at(text, len, &i, why);
+        else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+            rv = literal_at(text, len, &i, why);
         else if (c == '\'') {
             *why = "a single-quoted key";
             rv = APR_EINVAL;

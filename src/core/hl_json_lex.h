@@ -1,8 +1,9 @@
 /* hl_json_lex: what json-c's strict mode lets through and JSON (RFC 8259)
  * does not.  json-c 0.16 with JSON_TOKENER_STRICT still reads a
  * single-quoted key, a control character inside a string, an unpaired
- * surrogate escape (as U+FFFD) and an integer past 64 bits (clamped to
- * the nearest bound).  The check runs on text json-c has parsed, so its
+ * surrogate escape (as U+FFFD), an integer past 64 bits (clamped to the
+ * nearest bound), a leading zero (-01), a point with no digit after it
+ * (1.), NaN and Infinity.  The check runs on text json-c has parsed, so its
  * structure is already known good; UTF-8 is checked elsewhere
  * (hl_utf8_valid), json-c's own check letting overlong forms through.
  * The module's bulk bodies and the tests' reader of answers

@@ -216,6 +216,15 @@ START_TEST(test_bulk_bodies)
                           &req, &error), APR_SUCCESS);
     ck_assert_mem_eq(req.items[0].key, "\xf0\x9f\x98\x80", 4);
     ck_assert_mem_eq(req.items[1].key, "a\tb\"", 4);
+    /* A version is unsigned 64-bit: the top half is not clamped. */
+    ck_assert_int_eq(bulk("{\"items\": [{\"key\": \"a\", \"value\": \"1\","
+                          " \"if_match\": 9223372036854775808},"
+                          " {\"key\": \"b\", \"value\": \"1\","
+                          " \"if_none_match\": 18446744073709551615}]}", 1,
+                          &req, &error), APR_SUCCESS);
+    ck_assert_uint_eq(req.items[0].cond.match[0], APR_UINT64_C(9223372036854775808));
+    ck_assert_int_eq(req.items[1].cond.if_none_match, HL_COND_LIST);
+    ck_assert_uint_eq(req.items[1].cond.none_match[0], APR_UINT64_MAX);
 }
 END_TEST
 
@@ -258,6 +267,10 @@ START_TEST(test_bulk_refusals)
         { "{\"keys\": [\"\\ud800\\u0041\"]}", 0 },
         { "{\"items\": [{\"key\": \"a\", \"value\": \"1\","
           " \"if_match\": 99999999999999999999}]}", 1 },
+        { "{\"items\": [{\"key\": \"a\", \"value\": \"1\", \"ttl\": -00}]}", 1 },
+        { "{\"items\": [{\"key\": \"a\", \"value\": \"1\", \"if_match\": 07}]}", 1 },
+        { "{\"items\": [{\"key\": \"a\", \"value\": \"1\", \"ttl\": NaN}]}", 1 },
+        { "{\"items\": [{\"key\": \"a\", \"value\": \"1\", \"if_match\": -1}]}", 1 },
     };
     hl_bulk_request req;
     const char *error;
