@@ -60,8 +60,8 @@ static int out_value(struct out *o, struct json_object *v)
     case json_type_boolean:
         return out_put(o, json_object_get_boolean(v) ? "t" : "f", 1);
     case json_type_double:
-        /* json-c's strict mode still reads NaN and Infinity; JSON has
-         * neither, and a writer that printed one must fail the test. */
+        /* hl_json_lex refuses the words NaN and Infinity; a real too
+         * large for a double (1e400) still reads as Infinity here. */
         if (!isfinite(json_object_get_double(v)))
             return -2;
         /* fall through */

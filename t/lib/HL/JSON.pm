@@ -88,12 +88,20 @@ sub stop {
     $pid = undef;
 }
 
-sub counted {
+# "<n>:" at $$pos: n, and $$pos past the colon.
+sub count {
     my ($s, $pos) = @_;
     my $colon = index($$s, ':', $$pos);
     my $n = substr($$s, $$pos, $colon - $$pos);
-    my $bytes = substr($$s, $colon + 1, $n);
-    $$pos = $colon + 1 + $n;
+    $$pos = $colon + 1;
+    return $n;
+}
+
+sub counted {
+    my ($s, $pos) = @_;
+    my $n = count($s, $pos);
+    my $bytes = substr($$s, $$pos, $n);
+    $$pos += $n;
     # The tool checked the text as strict UTF-8.
     utf8::decode($bytes) or die "hl-json-decode passed bytes that are not UTF-8";
     return $bytes;
@@ -112,9 +120,7 @@ sub value {
         return 0 + $text;
     }
     return counted($s, $pos) if $tag eq 's';
-    my $colon = index($$s, ':', $$pos);
-    my $n = substr($$s, $$pos, $colon - $$pos);
-    $$pos = $colon + 1;
+    my $n = count($s, $pos);
     return [ map { value($s, $pos) } 1 .. $n ] if $tag eq 'a';
     die "hl-json-decode wrote '$tag'" unless $tag eq 'o';
     my %h;
