@@ -995,6 +995,7 @@ START_TEST(test_taker_sleeps_behind_a_slow_holder)
     pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
+        test_child_bounded();
         hl_store_child_init(st, test_pool);
         close(ready[0]);
         if (write(ready[1], "x", 1) != 1)       /* about to take the lock */
@@ -1038,6 +1039,7 @@ START_TEST(test_killed_at_random_moments)
         if (pid == 0) {
             apr_uint64_t seed = (apr_uint64_t)getpid() * 7919 + 1;
             unsigned char buf[3000];
+            test_child_bounded();
             memset(buf, 'r', sizeof(buf));
             hl_store_child_init(st, test_pool);
             for (;;) {
@@ -1316,7 +1318,7 @@ static pid_t writer_start(hl_store *st, int id, volatile apr_int64_t *stop)
     if (pid == 0) {
         char val[400];
         unsigned k;
-        alarm(60);      /* never outlives a failed test for long */
+        test_child_bounded();
         hl_store_child_init(st, test_pool);
         for (k = 0; k < 5000000 && !*stop; k++) {
             char key[16];
@@ -1510,7 +1512,7 @@ static pid_t writer_stops_inside(hl_store *st, const char *key,
     pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        alarm(60);      /* never outlives a failed test for long */
+        test_child_bounded();
         hl_store_child_init(st, test_pool);
         hl_cache_lock(c, (apr_int32_t)getpid());
         hl_cache_set_interrupted(c, key, strlen(key), val, strlen(val), T0, 0, 4);

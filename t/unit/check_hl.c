@@ -6,8 +6,11 @@
 
 
 #include <apr_general.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 apr_pool_t *test_pool;
 
@@ -20,6 +23,13 @@ void pool_teardown(void)
 {
     apr_pool_destroy(test_pool);
     test_pool = NULL;
+}
+
+void test_child_bounded(void)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    signal(SIGALRM, SIG_DFL);   /* also bounds a parent gone before prctl */
+    alarm(60);
 }
 
 apr_uint64_t test_rand(apr_uint64_t *state)

@@ -31,6 +31,12 @@ extern apr_pool_t *test_pool;
 void pool_setup(void);
 void pool_teardown(void);
 
+/* Called first by a forked test child: it dies with the process that
+ * forked it (PR_SET_PDEATHSIG) and after 60 s at most, with SIGALRM back
+ * to its default (check's runner installs a handler that kills the whole
+ * process group, the runner's own under CK_FORK=no). */
+void test_child_bounded(void);
+
 /* Deterministic pseudo-random numbers (xorshift64), so a failure repeats. */
 apr_uint64_t test_rand(apr_uint64_t *state);
 void test_rand_fill(apr_uint64_t *state, unsigned char *buf, apr_size_t len);
