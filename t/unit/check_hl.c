@@ -28,8 +28,8 @@ void pool_teardown(void)
 void test_child_bounded(void)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    signal(SIGALRM, SIG_DFL);   /* also bounds a parent gone before prctl */
-    alarm(60);
+    signal(SIGALRM, SIG_DFL);   /* check's handler kills the process group */
+    alarm(60);                  /* also if the parent died before prctl */
 }
 
 apr_uint64_t test_rand(apr_uint64_t *state)
