@@ -518,23 +518,57 @@ static void entry_members(hl_jsonw *w, apr_uint64_t version,
     hl_jsonw_span_end(w, entry_text(p, version, expires, now));
 }
 
+/* The hit's answer but its key and value, and the room it takes: all of
+ * it but the numbers is known. */
+#define HIT_TEXT (sizeof("{\"key\":,\"value\":,\"cache_hit\":true,\"access_count\":"  \
+                         ",\"age_seconds\":,\"value_bytes\":"                        \
+                         ",\"expires_in_seconds\":,}") - 1                           \
+                  + 2 * HL_JSONW_SPAN_NUMBER + 2 * HL_JSONW_SPAN_SECONDS           \
+                  + ENTRY_TEXT)
+
+static char *hit_members(char *p, const hl_cache_result *res)
+{
+    apr_time_t now = res->set_time + res->age;
+    p = hl_jsonw_paste(p, "\"cache_hit\":true,\"access_count\":");
+    p = hl_jsonw_span_u64(p, res->access_count);
+    p = hl_jsonw_paste(p, ",\"age_seconds\":");
+    p = hl_jsonw_span_seconds(p, res->age);
+    p = hl_jsonw_paste(p, ",\"value_bytes\":");
+    p = hl_jsonw_span_u64(p, res->vlen);
+    if (res->expires) {
+        p = hl_jsonw_paste(p, ",\"expires_in_seconds\":");
+        p = hl_jsonw_span_seconds(p, res->expires - now);
+    }
+    *p++ = ',';
+    return entry_text(p, res->version, res->expires, now);
+}
+
+/* One span, as the set's answer: the hit is the hottest read.  A value
+ * larger than a set would echo goes through the writer's own growth
+ * instead, not into room for six times its size. */
 void hl_json_cache_hit(hl_jsonw *w, const char *key, apr_size_t klen,
                        const hl_cache_result *res)
 {
-    apr_time_t now = res->set_time + res->age;
-    hl_jsonw_object(w);
-    hl_jsonw_kv_string(w, "key", key, klen);
-    hl_jsonw_kv_string(w, "value", res->value, res->vlen);
-    hl_jsonw_kv_bool(w, "cache_hit", 1);
-    hl_jsonw_kv_u64(w, "access_count", res->access_count);
-    hl_jsonw_kv_fixed(w, "age_seconds", res->age_seconds, 6);
-    hl_jsonw_kv_u64(w, "value_bytes", res->vlen);
-    if (res->expires)
-        hl_jsonw_kv_fixed(w, "expires_in_seconds",
-                          (double)(res->expires - res->set_time - res->age)
-                          / APR_USEC_PER_SEC, 6);
-    entry_members(w, res->version, res->expires, now);
-    hl_jsonw_end(w);
+    char *p;
+    if (res->vlen > HL_JSON_ECHO_MAX) {
+        hl_jsonw_object(w);
+        hl_jsonw_kv_string(w, "key", key, klen);
+        hl_jsonw_kv_string(w, "value", res->value, res->vlen);
+        p = hl_jsonw_members_span(w, HIT_TEXT);
+        hl_jsonw_span_end(w, hit_members(p, res));
+        hl_jsonw_end(w);
+        return;
+    }
+    p = hl_jsonw_span(w, HIT_TEXT + HL_JSONW_SPAN_STRING(klen)
+                         + HL_JSONW_SPAN_STRING(res->vlen));
+    p = hl_jsonw_paste(p, "{\"key\":");
+    p = hl_jsonw_span_string(w, p, key, klen);
+    p = hl_jsonw_paste(p, ",\"value\":");
+    p = hl_jsonw_span_string(w, p, res->value, res->vlen);
+    *p++ = ',';
+    p = hit_members(p, res);
+    *p++ = '}';
+    hl_jsonw_span_end(w, p);
 }
 
 void hl_json_cache_miss(hl_jsonw *w, const char *key, apr_size_t klen)

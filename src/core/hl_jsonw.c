@@ -5,6 +5,7 @@
 #include "hl_utf8.h"
 
 #include <apr_strings.h>
+#include <apr_time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -393,6 +394,17 @@ char *hl_jsonw_span_digits(char *p, apr_uint64_t v, int width)
 {
     store_tail(p, (apr_uint32_t)(v % 100000000u), width);
     return p + width;
+}
+
+char *hl_jsonw_span_seconds(char *p, apr_int64_t usec)
+{
+    apr_uint64_t mag = usec < 0 ? (apr_uint64_t)(-(usec + 1)) + 1
+                                : (apr_uint64_t)usec;
+    if (usec < 0)
+        *p++ = '-';
+    p = hl_jsonw_span_u64(p, mag / APR_USEC_PER_SEC);
+    *p++ = '.';
+    return hl_jsonw_span_digits(p, mag % APR_USEC_PER_SEC, 6);
 }
 
 static void put_digits(hl_jsonw *w, apr_uint64_t v)

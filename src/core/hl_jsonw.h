@@ -91,6 +91,10 @@ char *hl_jsonw_span_i64(char *p, apr_int64_t v);
 /* The last width (1..8) decimal digits of v at p, zero-padded, returning
  * the end; like a span's number it may write up to p + 8. */
 char *hl_jsonw_span_digits(char *p, apr_uint64_t v, int width);
+/* usec microseconds as seconds with six decimals, exactly (no double);
+ * counts HL_JSONW_SPAN_SECONDS bytes of a span's max. */
+#define HL_JSONW_SPAN_SECONDS (2 + HL_JSONW_SPAN_NUMBER + 8)
+char *hl_jsonw_span_seconds(char *p, apr_int64_t usec);
 /* s[0..len) as a JSON string at p, returning the end: quoted, escaped and
  * made valid UTF-8 (a repair is made in w's pool) as hl_jsonw_string does;
  * counts HL_JSONW_SPAN_STRING(len) bytes of a span's max (a byte becomes at

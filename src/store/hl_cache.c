@@ -364,7 +364,6 @@ apr_status_t hl_cache_get(hl_cache *c, apr_pool_t *pool, const void *key,
     res->expires = e->expires;
     res->version = e->version;
     res->age = now - e->set_time;
-    res->age_seconds = (double)res->age / (double)APR_USEC_PER_SEC;
     return APR_SUCCESS;
 }
 
@@ -463,7 +462,6 @@ apr_status_t hl_cache_get_lockfree(hl_cache *c, apr_pool_t *pool,
         res->expires = snap.expires;
         res->version = snap.version;
         res->age = now - snap.set_time;
-        res->age_seconds = (double)res->age / (double)APR_USEC_PER_SEC;
         return APR_SUCCESS;
     }
     return APR_EAGAIN;

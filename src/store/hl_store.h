@@ -63,7 +63,6 @@ typedef struct hl_cache_result {
     apr_time_t   set_time;
     apr_time_t   expires;       /* 0: never */
     apr_interval_time_t age;    /* now - set_time */
-    double       age_seconds;
     apr_uint64_t version;       /* the entry's version (see below) */
 } hl_cache_result;
 

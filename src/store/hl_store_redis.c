@@ -1003,7 +1003,6 @@ static apr_status_t redis_cache_get(hl_store *st, apr_pool_t *pool,
         res->access_count = (apr_uint64_t)number_of(r->element[3]);
         res->version = (apr_uint64_t)number_of(r->element[4]);
         res->age = now - res->set_time;
-        res->age_seconds = (double)res->age / (double)APR_USEC_PER_SEC;
     }
     freeReplyObject(r);
     return rv;

@@ -691,6 +691,70 @@ START_TEST(test_index_shape)
 }
 END_TEST
 
+static const char *hit_text(const hl_cache_result *res)
+{
+    hl_jsonw *w = test_writer();
+    hl_json_cache_hit(w, "k", 1, res);
+    return text_of(w);
+}
+
+/* The hit's answer is one span: every member, byte for byte, and the
+ * seconds written from whole microseconds, without a double. */
+START_TEST(test_cache_hit_text)
+{
+    hl_cache_result res;
+
+    memset(&res, 0, sizeof(res));
+    res.value = "v";
+    res.vlen = 1;
+    res.access_count = 18446744073709551615ull;
+    res.set_time = APR_USEC_PER_SEC * 1000;
+    res.age = 2000001;
+    res.version = 7;
+    ck_assert_str_eq(hit_text(&res), "{\"key\":\"k\",\"value\":\"v\",\"cache_hit\":true,"
+                     "\"access_count\":18446744073709551615,\"age_seconds\":2.000001,"
+                     "\"value_bytes\":1,\"version\":7,\"etag\":\"\\\"7\\\"\","
+                     "\"ttl_seconds\":null}");
+
+    /* A clock set back: a negative age; an expiry 1.5 s on. */
+    res.age = -999999;
+    res.access_count = 0;
+    res.expires = res.set_time + res.age + 1500000;
+    ck_assert_str_eq(hit_text(&res), "{\"key\":\"k\",\"value\":\"v\",\"cache_hit\":true,"
+                     "\"access_count\":0,\"age_seconds\":-0.999999,\"value_bytes\":1,"
+                     "\"expires_in_seconds\":1.500000,\"version\":7,"
+                     "\"etag\":\"\\\"7\\\"\",\"ttl_seconds\":2}");
+
+    /* A value past what a set echoes takes the writer's own path, to the
+     * same text. */
+    {
+        apr_size_t n;
+        for (n = HL_JSON_ECHO_MAX; n <= HL_JSON_ECHO_MAX + 1; n++) {
+            char *v = apr_palloc(test_pool, n + 1);
+            memset(v, 'x', n);
+            v[n] = '\0';
+            res.value = v;
+            res.vlen = n;
+            ck_assert_str_eq(hit_text(&res), apr_psprintf(test_pool,
+                "{\"key\":\"k\",\"value\":\"%s\",\"cache_hit\":true,"
+                "\"access_count\":0,\"age_seconds\":-0.999999,"
+                "\"value_bytes\":%" APR_SIZE_T_FMT ",\"expires_in_seconds\":1.500000,"
+                "\"version\":7,\"etag\":\"\\\"7\\\"\",\"ttl_seconds\":2}", v, n));
+        }
+    }
+
+    /* Past a billion seconds, where a double's %f would start to round. */
+    res.age = APR_INT64_MAX;
+    res.set_time = 0;
+    res.expires = 0;
+    ck_assert_ptr_nonnull(strstr(hit_text(&res),
+                                 ",\"age_seconds\":9223372036854.775807,"));
+    res.age = APR_INT64_MIN;
+    ck_assert_ptr_nonnull(strstr(hit_text(&res),
+                                 ",\"age_seconds\":-9223372036854.775808,"));
+}
+END_TEST
+
 START_TEST(test_cache_shapes)
 {
     hl_cache_result res;
@@ -702,7 +766,7 @@ START_TEST(test_cache_shapes)
     res.value = "v\xFF";
     res.vlen = 2;
     res.access_count = 3;
-    res.age_seconds = 1.25;
+    res.age = 1250000;
     o = JSON_OF(hl_json_cache_hit(test_w, "k\0y", 3, &res));
     ck_assert_int_eq(json_object_get_string_len(json_field(o, "key", json_type_string)), 3);
     ck_assert_str_eq(json_object_get_string(json_field(o, "value", json_type_string)),
@@ -865,6 +929,7 @@ Suite *json_suite(void)
     tcase_add_test(tc, test_rfc3339_matches_gmtime);
     tcase_add_test(tc, test_index_shape);
     tcase_add_test(tc, test_cache_shapes);
+    tcase_add_test(tc, test_cache_hit_text);
     suite_add_tcase(s, tc);
     return s;
 }
