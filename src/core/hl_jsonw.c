@@ -470,8 +470,7 @@ static void put_double(hl_jsonw *w, const char *format, int decimals, double v)
 }
 
 /* Fixed decimals by integer arithmetic where the value allows (it is
- * several times cheaper than snprintf's %f, and answers print ages and
- * timings on hot paths); snprintf beyond that. */
+ * several times cheaper than snprintf's %f); snprintf beyond that. */
 void hl_jsonw_fixed(hl_jsonw *w, double v, int decimals)
 {
     double scaled, mag = v < 0 ? -v : v;
@@ -619,13 +618,6 @@ void hl_jsonw_member_i64(hl_jsonw *w, const char *quoted, apr_size_t qlen,
 {
     hl_jsonw_name(w, quoted, qlen);
     put_i64(w, v);
-}
-
-void hl_jsonw_member_fixed(hl_jsonw *w, const char *quoted, apr_size_t qlen,
-                           double v, int decimals)
-{
-    hl_jsonw_name(w, quoted, qlen);
-    hl_jsonw_fixed(w, v, decimals);
 }
 
 void hl_jsonw_member_double(hl_jsonw *w, const char *quoted, apr_size_t qlen,

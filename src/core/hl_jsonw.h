@@ -91,8 +91,10 @@ char *hl_jsonw_span_i64(char *p, apr_int64_t v);
 /* The last width (1..8) decimal digits of v at p, zero-padded, returning
  * the end; like a span's number it may write up to p + 8. */
 char *hl_jsonw_span_digits(char *p, apr_uint64_t v, int width);
-/* usec microseconds as seconds with six decimals, exactly (no double);
- * counts HL_JSONW_SPAN_SECONDS bytes of a span's max. */
+/* usec microseconds as seconds with six decimals, exactly (no double),
+ * returning the end; counts HL_JSONW_SPAN_SECONDS bytes of a span's max
+ * (sign, number, '.' and span_digits' eight: it may write past its end,
+ * inside that room). */
 #define HL_JSONW_SPAN_SECONDS (2 + HL_JSONW_SPAN_NUMBER + 8)
 char *hl_jsonw_span_seconds(char *p, apr_int64_t usec);
 /* s[0..len) as a JSON string at p, returning the end: quoted, escaped and
@@ -110,8 +112,6 @@ char *hl_jsonw_span_string(hl_jsonw *w, char *p, const char *s,
 #define hl_jsonw_kv_bool(w, s, v) \
     ((v) ? hl_jsonw_name((w), "\"" s "\":true", sizeof("\"" s "\":true") - 1) \
          : hl_jsonw_name((w), "\"" s "\":false", sizeof("\"" s "\":false") - 1))
-#define hl_jsonw_kv_fixed(w, s, v, decimals) \
-    hl_jsonw_member_fixed((w), HL_JSONW_NAME(s), (v), (decimals))
 #define hl_jsonw_kv_double(w, s, v) \
     hl_jsonw_member_double((w), HL_JSONW_NAME(s), (v))
 #define hl_jsonw_kv_cstr(w, s, v) \
@@ -126,8 +126,6 @@ void hl_jsonw_member_u64(hl_jsonw *w, const char *quoted, apr_size_t qlen,
                          apr_uint64_t v);
 void hl_jsonw_member_i64(hl_jsonw *w, const char *quoted, apr_size_t qlen,
                          apr_int64_t v);
-void hl_jsonw_member_fixed(hl_jsonw *w, const char *quoted, apr_size_t qlen,
-                           double v, int decimals);
 void hl_jsonw_member_double(hl_jsonw *w, const char *quoted, apr_size_t qlen,
                             double v);
 void hl_jsonw_member_string(hl_jsonw *w, const char *quoted, apr_size_t qlen,

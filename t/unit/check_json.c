@@ -698,8 +698,8 @@ static const char *hit_text(const hl_cache_result *res)
     return text_of(w);
 }
 
-/* The hit's answer is one span: every member, byte for byte, and the
- * seconds written from whole microseconds, without a double. */
+/* The hit's answer, byte for byte, in both of its branches (one span, or
+ * a large value first), its seconds written from whole microseconds. */
 START_TEST(test_cache_hit_text)
 {
     hl_cache_result res;
@@ -743,7 +743,10 @@ START_TEST(test_cache_hit_text)
         }
     }
 
-    /* Past a billion seconds, where a double's %f would start to round. */
+    /* Far past 2^33 seconds, where the old text through a double rounded;
+     * in the one-span branch again. */
+    res.value = "v";
+    res.vlen = 1;
     res.age = APR_INT64_MAX;
     res.set_time = 0;
     res.expires = 0;
