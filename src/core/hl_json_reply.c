@@ -508,7 +508,7 @@ static char *entry_text(char *p, apr_uint64_t version, apr_time_t expires,
     if (!expires)
         return hl_jsonw_paste(p, "null");
     return hl_jsonw_span_i64(p, expires <= now ? 0
-               : (expires - now + APR_USEC_PER_SEC - 1) / APR_USEC_PER_SEC);
+               : (expires - now - 1) / APR_USEC_PER_SEC + 1);
 }
 
 static void entry_members(hl_jsonw *w, apr_uint64_t version,

@@ -28,6 +28,11 @@ static const unsigned char snap_magic[8] = { 'H', 'L', 'S', 'N', 'A', 'P', 'S', 
  * room to count on before it wrapped to 0 (which means "no entry"). */
 #define VERSIONS_MAX  ((apr_uint64_t)1 << 62)
 
+/* Times are microseconds since 1970 and this server wrote them; one
+ * before 1970 or past 2^62 (146,000 years on) comes only from a crafted
+ * file, and would overflow the ages and TTLs worked out from it. */
+#define TIMES_MAX     ((apr_uint64_t)1 << 62)
+
 #define FNV_OFFSET 0xcbf29ce484222325ull
 #define FNV_PRIME  0x100000001b3ull
 
@@ -424,6 +429,10 @@ apr_status_t hl_snapshot_check(const void *vbuf, apr_size_t len,
         say(rep, "history capacity %" APR_UINT64_T_FMT " out of range", cap);
         return APR_EINVAL;
     }
+    if (get64(b + H_WRITTEN) > TIMES_MAX) {
+        say(rep, "the time it was written is out of range");
+        return APR_EINVAL;
+    }
     for (at = HL_SNAPSHOT_HEADER; ; ) {
         apr_uint32_t tag;
         if (body - at < 4)
@@ -433,7 +442,7 @@ apr_status_t hl_snapshot_check(const void *vbuf, apr_size_t len,
             if (body - at < HISTORY_BYTES || n_entries)
                 break;
             value = get64(b + at + 8);
-            if (value <= last_value)
+            if (value <= last_value || get64(b + at + 16) > TIMES_MAX)
                 break;
             last_value = value;
             n_history++;
@@ -447,7 +456,10 @@ apr_status_t hl_snapshot_check(const void *vbuf, apr_size_t len,
             vlen = get32(b + at + 8);
             version = get64(b + at + 48);
             if (klen == 0 || klen > max_key || vlen > max_value
-                || body - at - ENTRY_BYTES < klen + vlen || version == 0)
+                || body - at - ENTRY_BYTES < klen + vlen || version == 0
+                || get64(b + at + 16) > TIMES_MAX
+                || get64(b + at + 24) > TIMES_MAX
+                || get64(b + at + 32) > TIMES_MAX)
                 break;
             if (version > max_version)
                 max_version = version;

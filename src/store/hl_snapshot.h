@@ -16,6 +16,8 @@
  *     'Z' end, once, last: pad u32, counter value, history entries, cache
  *         entries, the cache's last version handed out (u64 each)
  *   checksum: FNV-1a 64 of every byte before it (u64)
+ * Times are microseconds since 1970; a file with one below 0 or above
+ * 2^62 is refused as a file that breaks the format is.
  *
  * Version 2 added the entries' versions (issue 20's ETags) and the
  * version counter; a version 1 file is refused as any other version is

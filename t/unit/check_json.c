@@ -835,6 +835,10 @@ START_TEST(test_cache_shapes)
                          "\"18446744073709551615\"");
         ck_assert_uint_eq(json_u64(o, "ttl_seconds"), 9223372036854ull);
         json_object_put(o);
+        wr.expires = APR_INT64_MAX;                        /* rounded up, exactly */
+        o = JSON_OF(hl_json_cache_stored(test_w, k, klen, v, vlen, &wr, 0));
+        ck_assert_uint_eq(json_u64(o, "ttl_seconds"), 9223372036855ull);
+        json_object_put(o);
         o = JSON_OF(hl_json_cache_touched(test_w, k, klen, &wr, 0));
         ck_assert_uint_eq(json_u64(o, "version"), APR_UINT64_MAX);
         ck_assert_uint_eq(json_object_object_length(o), 6);

@@ -3,9 +3,9 @@
  * access counts and versions, the cache's counters and its version
  * counter, so no version is handed out twice), expired entries are dropped,
  * smaller sizes keep what fits (the newest), and a file that is missing,
- * empty, truncated, bit-flipped, of another version, unreadable or not a
- * file is refused whole: moved aside to .bad, the segment empty and
- * valid.  A segment a child damaged is not written, and the file keeps
+ * empty, truncated, bit-flipped, of another version, with times out of
+ * range, unreadable or not a file is refused whole: moved aside to .bad,
+ * the segment empty and valid.  A segment a child damaged is not written, and the file keeps
  * the previous snapshot.
  *
  * With HL_SNAPSHOT_SEEDS=dir set, the round-trip test also leaves small
@@ -624,6 +624,28 @@ START_TEST(test_lying_records_refused)
     /* An entry without a version. */
     memcpy(copy, good, len); memset(copy + at + 48, 0, 8); RESUM();
     load_bad(f.dir, copy, len, "breaks the format");
+    /* Times before 1970 or past 2^62 us, which would overflow the ages
+     * and TTLs worked out from them: when it was written, a history
+     * entry's time, an entry's set, access and expiry times. */
+    memcpy(copy, good, len); copy[16 + 7] = 0x80; RESUM();
+    load_bad(f.dir, copy, len, "written is out of range");
+    memcpy(copy, good, len); copy[128 + 16 + 7] = 0x80; RESUM();
+    load_bad(f.dir, copy, len, "breaks the format");
+    {
+        static const apr_size_t field[] = { 16, 24, 32 };
+        apr_size_t k;
+        for (k = 0; k < 3; k++) {
+            memcpy(copy, good, len); copy[at + field[k] + 7] = 0x80; RESUM();
+            load_bad(f.dir, copy, len, "breaks the format");
+            memcpy(copy, good, len); memset(copy + at + field[k], 0, 8);
+            copy[at + field[k] + 7] = 0x40; copy[at + field[k]] = 1; RESUM();
+            load_bad(f.dir, copy, len, "breaks the format");
+        }
+        /* 2^62 itself is still a time. */
+        memcpy(copy, good, len); memset(copy + at + 32, 0, 8);
+        copy[at + 32 + 7] = 0x40; RESUM();
+        ck_assert_int_eq(hl_snapshot_check(copy, len, &rep), APR_SUCCESS);
+    }
 #undef RESUM
     fixture_free(&f);
 }
