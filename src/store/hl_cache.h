@@ -311,4 +311,10 @@ apr_status_t hl_cache_set_interrupted(hl_cache *c, const void *key,
                                       apr_size_t vlen, apr_time_t now,
                                       apr_interval_time_t ttl, int steps);
 
+/* Tests only: hl_cache_recover killed once it has marked the touch slots
+ * the LIVE blocks keep, leaving what such a repairer leaves (the marks,
+ * writer_active, seq open): APR_EINTR, or APR_EINVAL if no repair was
+ * due. */
+apr_status_t hl_cache_recover_interrupted(hl_cache *c);
+
 #endif

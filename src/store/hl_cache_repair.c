@@ -53,14 +53,15 @@ int hlc_walk_is_sound(const hl_cache *c, char *why, apr_size_t len)
 }
 
 /* A LIVE block keeps its touch slot (and count) if the slot still carries
- * its gen and no other block claimed it first; claimed slots are marked,
- * the rest become the free list, and blocks left without a slot get a
- * fresh one (count 0), or are dropped if none is left.  Last hits fold
- * into access_time, so the LRU sort below sees them. */
-static void touch_rebuild(hl_cache *c)
+ * its gen and no other block claimed it first; claimed slots are marked.
+ * Marks a repair killed before it cleared them are cleared first: taken
+ * for claims, they would leave their slots neither free nor owned. */
+static void touch_mark(hl_cache *c)
 {
     apr_uint32_t o, i;
 
+    for (i = 0; i < c->ntouch; i++)
+        __atomic_fetch_and(&touches(c)[i].word, ~T_MARK, __ATOMIC_ACQ_REL);
     for (o = c->data_start; o < c->data_end; o += blk(c, o)->size) {
         block *b = blk(c, o);
         touch *t;
@@ -74,6 +75,17 @@ static void touch_rebuild(hl_cache *c)
         else
             b->id = NO_SLOT;
     }
+}
+
+/* After touch_mark: unclaimed slots become the free list, and blocks left
+ * without a slot get a fresh one (count 0), or are dropped if none is
+ * left.  Last hits fold into access_time, so the LRU sort below sees
+ * them. */
+static void touch_rebuild(hl_cache *c)
+{
+    apr_uint32_t o, i;
+
+    touch_mark(c);
     c->touch_free = 0;
     for (i = c->ntouch; i-- > 0;) {
         touch *t = &touches(c)[i];
@@ -167,6 +179,15 @@ apr_status_t hl_cache_recover(hl_cache *c, apr_time_t now, const char **reason)
     if (reason)
         *reason = dirty ? c->last_recovery : NULL;
     return APR_SUCCESS;
+}
+
+apr_status_t hl_cache_recover_interrupted(hl_cache *c)
+{
+    if (!__atomic_load_n(&c->writer_active, __ATOMIC_ACQUIRE))
+        return APR_EINVAL;
+    seq_open(c);
+    touch_mark(c);
+    return APR_EINTR;
 }
 
 /* ---- validate ---------------------------------------------------------- */

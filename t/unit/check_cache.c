@@ -855,6 +855,50 @@ START_TEST(test_recovery_after_each_step)
 }
 END_TEST
 
+/* A repair killed once it has marked the slots it keeps: the next one
+ * clears those marks before its own, so no slot is lost and every entry
+ * keeps its slot and its count; a full cache of small entries (every slot
+ * taken) still evicts to make room. */
+START_TEST(test_recovery_after_a_killed_repair)
+{
+    hl_cache *c = cache_with_twenty();
+    hl_cache *small = cache_new(hl_cache_min_size() + 8192, 0, 250, 4096);
+    hl_cache_stats before = stats_of(c), after;
+    const char *reason = NULL;
+    int i, n;
+
+    ck_assert_int_eq(hl_cache_recover_interrupted(c), APR_EINVAL);
+    hl_cache_set_interrupted(c, "key5", 4, "v", 1, T0 + SEC(2), 0, 2);
+    ck_assert_int_eq(hl_cache_recover_interrupted(c), APR_EINTR);
+    hl_cache_recover(c, T0 + SEC(3), &reason);
+    ck_assert_ptr_nonnull(strstr(reason, "index rebuilt"));
+    assert_valid(c);
+    after = stats_of(c);
+    ck_assert_uint_eq(after.total_entries, 19);     /* key5 went first */
+    ck_assert_uint_eq(after.total_accesses, before.total_accesses);
+    for (i = 0; i < 20; i++)
+        if (i != 5)
+            assert_value(c, apr_psprintf(test_pool, "key%d", i),
+                         apr_psprintf(test_pool, "old%d", i), T0 + SEC(3));
+
+    for (n = 0; ; n++) {
+        const char *k = apr_psprintf(test_pool, "%d", n);
+        ck_assert_int_eq(hl_cache_set(small, k, strlen(k), "v", 1, T0, 0, NULL),
+                         APR_SUCCESS);
+        if (stats_of(small).evictions)
+            break;
+    }
+    ck_assert_int_gt(n, 10);
+    hl_cache_set_interrupted(small, "x", 1, "y", 1, T0 + SEC(1), 0, 2);
+    ck_assert_int_eq(hl_cache_recover_interrupted(small), APR_EINTR);
+    hl_cache_recover(small, T0 + SEC(2), NULL);
+    assert_valid(small);
+    for (i = 0; i < 10; i++)
+        put(small, apr_psprintf(test_pool, "new%d", i), "w", T0 + SEC(3), 0);
+    assert_valid(small);
+}
+END_TEST
+
 /* LRU and expiry order are rebuilt from the stored times. */
 START_TEST(test_recovery_keeps_lru_order)
 {
@@ -1637,6 +1681,7 @@ Suite *cache_suite(void)
     tcase_add_checked_fixture(crash, pool_setup, pool_teardown);
     tcase_set_timeout(crash, 60);
     tcase_add_test(crash, test_recovery_after_each_step);
+    tcase_add_test(crash, test_recovery_after_a_killed_repair);
     tcase_add_test(crash, test_recovery_keeps_lru_order);
     tcase_add_test(crash, test_recovery_resets_a_corrupt_area);
     tcase_add_test(crash, test_killed_lock_holder);
