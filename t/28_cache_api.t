@@ -13,7 +13,7 @@ use HTTP::Date qw(str2time);
 use JSON::PP ();
 use Time::HiRes qw(sleep time);
 
-plan tests => 85;
+plan tests => 88;
 
 # A run meant for Redis (t/steps/redis) must not pass on shm.
 check_store((json_req('GET', '/hl/cache'))[1]);
@@ -141,6 +141,20 @@ check(!$r{'t28-b4'}{found} && $r{'t28-b4'}{status} == 404, 'a missing key: 404 i
 check($j->{succeeded} == 3 && $j->{failed} == 2, 'hits and misses counted');
 ($res, $j) = json_req('GET', '/hl/cache/t28-b1');
 ok t_cmp($j->{value}, 'uno', 'bulk writes are the single-key entries');
+# An answer far larger than its request (one value of 64 KiB of control
+# bytes, each written as six, named 100 times: 39 MB) goes out as it is
+# written, without a Content-Length, instead of being built whole in the
+# worker; a small one keeps its Content-Length.
+json_req('PUT', '/hl/cache/t28-wide', content => "\x01" x 65536);
+($res, $j) = json_req('POST', '/hl/cache-bulk/get',
+                      content => $json->encode({ keys => [('t28-wide') x 100] }));
+check($res->code == 200 && !defined $res->header('Content-Length')
+      && length($res->content) > 100 * 6 * 65536, 'a 39 MB bulk answer is streamed');
+check($j && $j->{succeeded} == 100
+      && 100 == grep({ $_->{value} eq "\x01" x 65536 } @{ $j->{results} }),
+      'and whole: every value');
+($res) = json_req('POST', '/hl/cache-bulk/get', content => $json->encode({ keys => ['t28-b1'] }));
+check(($res->header('Content-Length') // -1) == length($res->content), 'a short one has its length');
 for my $bad ('', 'not json', '{"keys": []}', '{"items": [{"key": "t28-bad", "value": "v"}]}x',
              '{"items": [{"key": "t28-bad", "value": "v", "colour": 1}]}',
              '{"items": [{"key": "t28-bad", "value": "v"}, {"key": "", "value": "v"}]}',

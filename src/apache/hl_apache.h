@@ -165,6 +165,11 @@ apr_array_header_t *hl_mounts_of(server_rec *s);
 
 /* hl_reply.c */
 hl_jsonw *hl_reply_new(request_rec *r);
+/* A writer for an answer that may be long (a listing, a bulk result):
+ * status and headers are set now, and the text goes out as it is written,
+ * without a Content-Length once it passes HL_JSONW_STREAM_AT.  Made only
+ * when nothing can fail any more; hl_send_json ends it. */
+hl_jsonw *hl_reply_stream(request_rec *r, int status);
 int hl_send_json(request_rec *r, int status, hl_jsonw *w);
 /* The same for JSON text made elsewhere. */
 int hl_send_json_text(request_rec *r, int status, const char *body,

@@ -237,7 +237,7 @@ int hl_cache_list(request_rec *r, const hl_cache_query *q)
         hl_key none = { "", 0 };
         return hl_cache_refusal(r, rv, &none, NULL, "cache listing");
     }
-    w = hl_reply_new(r);
+    w = hl_reply_stream(r, HTTP_OK);
     hl_json_cache_page(w, &page, q->prefix, q->plen, la.limit, la.now);
     return hl_send_json(r, HTTP_OK, w);
 }

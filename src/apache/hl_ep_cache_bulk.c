@@ -87,7 +87,7 @@ int hl_ep_cache_bulk_get(request_rec *r, const hl_route *route,
         }
     }
     hl_admit_done(r, a);
-    w = hl_reply_new(r);
+    w = hl_reply_stream(r, HTTP_OK);
     hl_json_cache_bulk(w, 0, &req, res, now);
     return hl_send_json(r, HTTP_OK, w);
 }
@@ -151,7 +151,7 @@ int hl_ep_cache_bulk_set(request_rec *r, const hl_route *route,
                       i, req.n);
         return hl_cache_refusal(r, failure, &none, NULL, "cache bulk set");
     }
-    w = hl_reply_new(r);
+    w = hl_reply_stream(r, HTTP_OK);
     hl_json_cache_bulk(w, 1, &req, res, now);
     return hl_send_json(r, HTTP_OK, w);
 }

@@ -18,19 +18,45 @@ hl_jsonw *hl_reply_new(request_rec *r)
     return w;
 }
 
+static void json_headers(request_rec *r, int status)
+{
+    r->status = status;
+    ap_set_content_type(r, "application/json");
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+}
+
+/* ap_rwrite copies what the filters keep (apr_brigade_write), so the
+ * writer may reuse its buffer; a HEAD's text is only counted. */
+static apr_status_t reply_sink(void *baton, const char *text, apr_size_t len)
+{
+    request_rec *r = baton;
+    if (r->header_only)
+        return APR_SUCCESS;
+    return ap_rwrite(text, (int)len, r) < 0 ? APR_EGENERAL : APR_SUCCESS;
+}
+
+hl_jsonw *hl_reply_stream(request_rec *r, int status)
+{
+    hl_jsonw *w = hl_reply_new(r);
+    json_headers(r, status);
+    hl_jsonw_stream(w, reply_sink, r);
+    return w;
+}
+
 int hl_send_json(request_rec *r, int status, hl_jsonw *w)
 {
     apr_size_t len;
     const char *body = hl_jsonw_text(w, &len);
-    return hl_send_json_text(r, status, body, len);
+    if (!w->sent)
+        return hl_send_json_text(r, status, body, len);
+    reply_sink(r, body, len);
+    return OK;
 }
 
 int hl_send_json_text(request_rec *r, int status, const char *body,
                       apr_size_t len)
 {
-    r->status = status;
-    ap_set_content_type(r, "application/json");
-    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    json_headers(r, status);
     ap_set_content_length(r, (apr_off_t)len);
     if (!r->header_only)
         ap_rwrite(body, (int)len, r);

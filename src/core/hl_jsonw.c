@@ -21,10 +21,26 @@ void hl_jsonw_init(hl_jsonw *w, apr_pool_t *p)
     w->buf = apr_palloc(p, w->cap);
 }
 
+void hl_jsonw_stream(hl_jsonw *w, hl_jsonw_sink_fn sink, void *baton)
+{
+    w->sink = sink;
+    w->sink_baton = baton;
+}
+
+/* Called only where no pointer into the buffer is held: at the start of a
+ * reserve, before a span's room is handed out. */
 static void grow(hl_jsonw *w, apr_size_t more)
 {
     char *bigger;
     apr_size_t cap = w->cap;
+    if (w->sink && w->len >= HL_JSONW_STREAM_AT) {
+        if (w->sink_rv == APR_SUCCESS)
+            w->sink_rv = w->sink(w->sink_baton, w->buf, w->len);
+        w->sent += w->len;
+        w->len = 0;
+        if (more + 1 <= cap)
+            return;
+    }
     while (w->len + more + 1 > cap)
         cap *= 2;
     bigger = apr_palloc(w->pool, cap);

@@ -18,6 +18,15 @@
 
 #define HL_JSONW_DEPTH 64
 
+/* A streamed writer hands its text on once this much of it waits and
+ * more room is asked for. */
+#define HL_JSONW_STREAM_AT (64 * 1024)
+
+/* Where a streamed writer's text goes; it must be done with the text
+ * when it returns (the writer reuses the buffer). */
+typedef apr_status_t (*hl_jsonw_sink_fn)(void *baton, const char *text,
+                                         apr_size_t len);
+
 typedef struct hl_jsonw {
     apr_pool_t *pool;
     char *buf;
@@ -27,6 +36,10 @@ typedef struct hl_jsonw {
     unsigned char has_items[HL_JSONW_DEPTH];
     int too_deep;       /* nested past HL_JSONW_DEPTH: the text is "null" */
     const char *span_limit;   /* the end of the room the last span asked for */
+    hl_jsonw_sink_fn sink;    /* NULL: the whole text stays in the buffer */
+    void *sink_baton;
+    apr_size_t sent;          /* bytes handed to the sink */
+    apr_status_t sink_rv;     /* its first failure; text after it is dropped */
 } hl_jsonw;
 
 void hl_jsonw_init(hl_jsonw *w, apr_pool_t *p);
@@ -134,7 +147,16 @@ void hl_jsonw_member_cstr(hl_jsonw *w, const char *quoted, apr_size_t qlen,
                           const char *s);
 
 /* The text written so far (NUL-terminated, in the pool); "null" if the
- * writer was nested deeper than HL_JSONW_DEPTH. */
+ * writer was nested deeper than HL_JSONW_DEPTH.  Of a streamed writer, the
+ * text not yet handed to the sink. */
 const char *hl_jsonw_text(const hl_jsonw *w, apr_size_t *len);
+
+/* Streams w from now on: text goes to sink in pieces of about
+ * HL_JSONW_STREAM_AT bytes (more when one value is larger), so that an
+ * answer of any length takes a buffer of about its largest value (a
+ * listing, a bulk get: up to thousands of values, each escaped up to six
+ * times its size).  The module's answers nest a few levels, far from
+ * HL_JSONW_DEPTH, whose "null" a stream could not take back. */
+void hl_jsonw_stream(hl_jsonw *w, hl_jsonw_sink_fn sink, void *baton);
 
 #endif

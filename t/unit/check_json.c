@@ -698,6 +698,95 @@ static const char *hit_text(const hl_cache_result *res)
     return text_of(w);
 }
 
+/* A streamed writer: the sink gets the text in pieces, and the pieces and
+ * what is left make the text an unstreamed writer makes, while the
+ * buffer stays near HL_JSONW_STREAM_AT plus one value (200 values
+ * escaped to 18,000 bytes each: 3.6 MB of text).  A sink that fails is
+ * not called again. */
+typedef struct sink_buf {
+    char *text;
+    apr_size_t len, cap;
+    int calls, fail_at;
+} sink_buf;
+
+static apr_status_t sink_collect(void *baton, const char *text, apr_size_t len)
+{
+    sink_buf *b = baton;
+    ck_assert_uint_le(b->len + len, b->cap);
+    memcpy(b->text + b->len, text, len);
+    b->len += len;
+    return ++b->calls == b->fail_at ? APR_EGENERAL : APR_SUCCESS;
+}
+
+static void write_many(hl_jsonw *w, const char *value, apr_size_t vlen)
+{
+    int i;
+    hl_jsonw_object(w);
+    hl_jsonw_kv_literal(w, "operation", "bulk_get");
+    hl_jsonw_key(w, "results");
+    hl_jsonw_array(w);
+    for (i = 0; i < 200; i++) {
+        char *p;
+        hl_jsonw_object(w);
+        hl_jsonw_kv_i64(w, "i", i);
+        hl_jsonw_kv_string(w, "value", value, vlen);
+        hl_jsonw_end(w);
+        p = hl_jsonw_span(w, 8);       /* a span after a handover */
+        hl_jsonw_span_end(w, hl_jsonw_paste(p, "true"));
+    }
+    hl_jsonw_end(w);
+    hl_jsonw_end(w);
+}
+
+START_TEST(test_streamed_writer)
+{
+    apr_size_t vlen = 3000, whole_len, tail_len;
+    char *value = apr_palloc(test_pool, vlen);
+    hl_jsonw whole, streamed;
+    const char *text, *tail;
+    sink_buf b = { NULL, 0, 8 * 1024 * 1024, 0, 0 };
+    json_object *o;
+
+    memset(value, 0x01, vlen);
+    b.text = apr_palloc(test_pool, b.cap);
+    hl_jsonw_init(&whole, test_pool);
+    write_many(&whole, value, vlen);
+    text = hl_jsonw_text(&whole, &whole_len);
+    ck_assert_uint_gt(whole_len, 3600000);
+    ck_assert_uint_eq(whole.sent, 0);
+
+    hl_jsonw_init(&streamed, test_pool);
+    hl_jsonw_stream(&streamed, sink_collect, &b);
+    write_many(&streamed, value, vlen);
+    tail = hl_jsonw_text(&streamed, &tail_len);
+    ck_assert_int_eq(streamed.sink_rv, APR_SUCCESS);
+    ck_assert_uint_eq(streamed.sent, b.len);
+    ck_assert_int_ge(b.calls, (int)(whole_len / (4 * HL_JSONW_STREAM_AT)));
+    ck_assert_uint_le(streamed.cap, 4 * HL_JSONW_STREAM_AT);
+    memcpy(b.text + b.len, tail, tail_len);
+    ck_assert_uint_eq(b.len + tail_len, whole_len);
+    ck_assert(memcmp(b.text, text, whole_len) == 0);
+    b.text[whole_len] = '\0';
+    o = json_tokener_parse(b.text);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_int_eq(json_object_array_length(json_field(o, "results", json_type_array)),
+                     400);
+    json_object_put(o);
+
+    /* The sink fails at its second piece: never called again. */
+    memset(&b, 0, sizeof(b));
+    b.cap = 8 * 1024 * 1024;
+    b.text = apr_palloc(test_pool, b.cap);
+    b.fail_at = 2;
+    hl_jsonw_init(&streamed, test_pool);
+    hl_jsonw_stream(&streamed, sink_collect, &b);
+    write_many(&streamed, value, vlen);
+    ck_assert_int_eq(streamed.sink_rv, APR_EGENERAL);
+    ck_assert_int_eq(b.calls, 2);
+    ck_assert_uint_gt(streamed.sent, b.len);
+}
+END_TEST
+
 /* The hit's answer, byte for byte, in both of its branches (one span, or
  * a large value first), its seconds written from whole microseconds. */
 START_TEST(test_cache_hit_text)
@@ -937,6 +1026,7 @@ Suite *json_suite(void)
     tcase_add_test(tc, test_index_shape);
     tcase_add_test(tc, test_cache_shapes);
     tcase_add_test(tc, test_cache_hit_text);
+    tcase_add_test(tc, test_streamed_writer);
     suite_add_tcase(s, tc);
     return s;
 }
