@@ -168,16 +168,18 @@ typedef apr_status_t (*hl_cache_entry_fn)(void *ctx,
  * across batches each key is seen once, as it was when its batch ran.
  * c, formatted as geo, is read as hl_cache_copy reads: as memory a hostile
  * process may change, every link, offset, length and slot id checked
- * against geo, each word read once; *budget bounds the entries of all
- * batches (start it at geo->ntouch, one slot per entry).  APR_EINVAL when
- * a chain breaks the layout or the budget runs out; fn's non-zero status
+ * against geo, each word read once; a batch passes at most geo->ntouch
+ * entries (one slot each), so a chain made to loop ends.  The batches
+ * together may pass more: writes between them can move a key from a
+ * bucket still to come into one already read, or add one there.
+ * APR_EINVAL when a chain breaks the layout or a batch passes more than
+ * geo->ntouch entries; fn's non-zero status
  * stops the batch and is returned.  The image points into c: what fn
  * copied counts only if hl_cache_quiet_end says nothing was written
  * meanwhile. */
 apr_status_t hl_cache_export(const hl_cache *c, const hl_cache_geometry *geo,
                              apr_uint32_t *bucket, apr_size_t max_entries,
-                             apr_size_t *budget, apr_time_t now,
-                             hl_cache_entry_fn fn, void *ctx);
+                             apr_time_t now, hl_cache_entry_fn fn, void *ctx);
 
 /* Restoring a snapshot into a formatted cache: begin, then each entry
  * least recently used first (the oldest are evicted if c is smaller),

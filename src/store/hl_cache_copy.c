@@ -266,12 +266,11 @@ apr_status_t hl_cache_copy(hl_cache *dst, const hl_cache *src,
 
 apr_status_t hl_cache_export(const hl_cache *c, const hl_cache_geometry *geo,
                              apr_uint32_t *bucket, apr_size_t max_entries,
-                             apr_size_t *budget, apr_time_t now,
-                             hl_cache_entry_fn fn, void *ctx)
+                             apr_time_t now, hl_cache_entry_fn fn, void *ctx)
 {
     const apr_uint32_t *heads = (const apr_uint32_t *)((const char *)c
                                     + (apr_size_t)geo->bucket_off * UNIT);
-    apr_size_t passed = 0, scanned = 0;
+    apr_size_t passed = 0, scanned = 0, budget = geo->ntouch;
     apr_status_t rv;
 
     if ((rv = hl_cache_check(c, geo)) != APR_SUCCESS)
@@ -287,9 +286,8 @@ apr_status_t hl_cache_export(const hl_cache *c, const hl_cache_geometry *geo,
             if (off < geo->data_start || off >= geo->data_end
                 || !src_block_read(c, geo, off, &live, &e) || !live)
                 return APR_EINVAL;
-            if (*budget == 0)
+            if (budget-- == 0)
                 return APR_EINVAL;
-            (*budget)--;
             if (e.expires == 0 || now < e.expires) {
                 hl_cache_entry_image img;
                 src_image(c, &e, &img);

@@ -217,7 +217,6 @@ static apr_status_t write_cache(snap_out *o, void *base, const hl_shm_plan *plan
 {
     hl_cache *c = hl_shm_cache_region(base, plan);
     apr_uint32_t bucket = 0;
-    apr_size_t budget = plan->cache.ntouch;
     apr_status_t rv = APR_SUCCESS;
 
     if (hl_cache_check(c, &plan->cache) != APR_SUCCESS) {
@@ -226,7 +225,7 @@ static apr_status_t write_cache(snap_out *o, void *base, const hl_shm_plan *plan
     }
     while (rv == APR_SUCCESS && bucket < plan->cache.nbuckets) {
         apr_uint32_t from = bucket;
-        apr_size_t len = o->len, budget_before = budget;
+        apr_size_t len = o->len;
         apr_uint64_t entries = o->n_entries, seq;
         int tries;
         for (tries = 1; ; tries++) {
@@ -235,7 +234,7 @@ static apr_status_t write_cache(snap_out *o, void *base, const hl_shm_plan *plan
                 c, tries > BATCH_FREE_TRIES ? BATCH_PAUSE : 0, &seq);
             if (qv == APR_SUCCESS) {
                 rv = hl_cache_export(c, &plan->cache, &bucket, HL_SNAPSHOT_BATCH,
-                                     &budget, now, out_entry, o);
+                                     now, out_entry, o);
                 quiet = hl_cache_quiet_end(c, seq);
             }
             if (quiet)
@@ -249,7 +248,6 @@ static apr_status_t write_cache(snap_out *o, void *base, const hl_shm_plan *plan
             o->n_entries = entries;
             o->rv = APR_SUCCESS;
             bucket = from;
-            budget = budget_before;
         }
         if (tries > BATCH_FREE_TRIES)
             hl_cache_resume(c);

@@ -1477,6 +1477,54 @@ START_TEST(test_snapshot_beside_writers)
 }
 END_TEST
 
+static apr_status_t count_entry(void *ctx, const hl_cache_entry_image *e)
+{
+    (void)e;
+    (*(apr_size_t *)ctx)++;
+    return APR_SUCCESS;
+}
+
+/* A snapshot's batches of a cache whose every slot is taken, with sets
+ * (each evicting one) between them: each batch is one state, but together
+ * they may pass more entries than there are slots (an entry evicted from
+ * a bucket already read, a new key in one still to come).  Every export
+ * succeeds, and some run does pass more. */
+START_TEST(test_export_batches_of_a_full_cache)
+{
+    apr_size_t size = hl_cache_min_size() + 8192, most = 0;
+    hl_cache_config cfg;
+    hl_cache_geometry geo;
+    unsigned seed;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.max_key = 250;
+    cfg.max_value = 4096;
+    ck_assert_int_eq(hl_cache_geometry_of(size, &cfg, &geo), APR_SUCCESS);
+    for (seed = 1; seed <= 10; seed++) {
+        hl_cache *c = cache_new(size, 0, 250, 4096);
+        apr_uint32_t bucket = 0;
+        apr_size_t passed = 0;
+        unsigned r = seed;
+        int n;
+        for (n = 0; !stats_of(c).evictions; n++)
+            put(c, apr_psprintf(test_pool, "%d", n), "v", T0, 0);
+        ck_assert_uint_eq(stats_of(c).total_entries, geo.ntouch);
+        while (bucket < geo.nbuckets) {
+            int k;
+            ck_assert_int_eq(hl_cache_export(c, &geo, &bucket, 16, T0 + SEC(1),
+                                             count_entry, &passed), APR_SUCCESS);
+            for (k = 0; k < 8; k++)
+                put(c, apr_psprintf(test_pool, "%u", rand_r(&r)), "w",
+                    T0 + SEC(1), 0);
+        }
+        if (passed > most)
+            most = passed;
+        assert_valid(c);
+    }
+    ck_assert_uint_gt(most, geo.ntouch);
+}
+END_TEST
+
 /* A child's write at t[0] (its start) and t[1] (its end), under pause
  * set by the caller. */
 static pid_t timed_set(hl_store *st, volatile apr_int64_t *t)
@@ -1701,6 +1749,7 @@ Suite *cache_suite(void)
     tcase_set_timeout(quiet, 90);
     tcase_add_test(quiet, test_resize_copy_beside_writers);
     tcase_add_test(quiet, test_snapshot_beside_writers);
+    tcase_add_test(quiet, test_export_batches_of_a_full_cache);
     tcase_add_test(quiet, test_pause_is_kept_and_bounded);
     tcase_add_test(quiet, test_quiet_reader_and_a_stuck_writer);
     tcase_add_test(quiet, test_quiet_reader_after_a_dead_writer);
