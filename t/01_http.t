@@ -7,7 +7,7 @@ use Apache::Test;
 use Apache::TestUtil;
 use HL::Test qw(check json_req connect_server read_response decode_json_ok);
 
-plan tests => 54;
+plan tests => 55;
 
 my ($res, $j);
 
@@ -58,8 +58,10 @@ ok t_cmp($res->code, 200, 'nested Location still routes');
 ok t_cmp($res->header('X-Hyperlane-Nested'), 'yes', 'nested section applied');
 
 # Require inside the Location is Apache's, and applies.
-($res) = json_req('GET', '/hl-private/counter/stats');
+($res, $j) = json_req('GET', '/hl-private/counter/stats');
 ok t_cmp($res->code, 403, 'Require all denied: 403');
+check($j && $j->{status} == 403 && $res->header('Content-Type') =~ m{^application/json},
+      'in JSON, though the route was known before Require ran');
 my (undef, $after) = json_req('GET', '/hl/counter/stats');
 ($res) = json_req('GET', '/hl-private/counter/increment');
 my (undef, $after2) = json_req('GET', '/hl/counter/stats');

@@ -8,7 +8,7 @@ use Apache::TestUtil;
 use HL::Test qw(check json_req connect_server send_request read_response
                 decode_json_ok);
 
-plan tests => 41;
+plan tests => 43;
 
 my ($res, $j) = json_req('GET', '/hl/counter/stats');
 ok t_cmp($res->code, 200, 'stats: 200');
@@ -141,14 +141,18 @@ sub value_now {
     my $sock = connect_server();
     syswrite $sock, "POST /hl/counter/increment HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                   . "Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n";
-    my ($status) = read_response($sock, 30);
+    my ($status, $h, $body) = read_response($sock, 30);
     close $sock;
     ok t_cmp($status, 400, 'a broken chunked body: 400');
+    my $e = defined $body ? eval { decode_json_ok($body) } : undef;
+    check($e && $e->{status} == 400 && ($h->{'content-type'} // '') =~ /json/,
+          'in JSON, though Apache refused it while the body was dropped');
     ok t_cmp(value_now(), $before, 'and no increment');
 }
 {
     my $before = value_now();
-    my ($r) = json_req('POST', '/hl-limited/counter/increment', content => 'x' x 5000);
+    my ($r, $e) = json_req('POST', '/hl-limited/counter/increment', content => 'x' x 5000);
     ok t_cmp($r->code, 413, 'a body over LimitRequestBody: 413');
+    check($e && $e->{status} == 413 && $e->{error} =~ /1000 bytes/, 'in JSON');
     ok t_cmp(value_now(), $before, 'and no increment');
 }

@@ -14,7 +14,7 @@ use Apache::TestUtil;
 use HL::Server;
 use HL::Test qw(check json_req port);
 
-plan tests => 48;
+plan tests => 49;
 
 my $own = 'http://127.0.0.1:' . port();
 sub stats { my (undef, $j) = json_req('GET', '/hl/counter/stats'); $j->{current_value} }
@@ -110,6 +110,9 @@ check($srv->start, 'private server with HyperlaneIncrementPostOnly On');
 ($res, $j) = $srv->request('GET', '/hl/counter/increment');
 ok t_cmp($res->code, 405, 'GET counter/increment: 405');
 ok t_cmp($res->header('Allow'), 'POST', 'Allow: POST');
+($res) = $srv->request('HEAD', '/hl/counter/increment');
+check($res->code == 405 && ($res->header('Allow') // '') eq 'POST',
+      'HEAD: 405, Allow: POST as well (' . ($res->header('Allow') // '') . ')');
 ($res, $j) = $srv->request('POST', '/hl/counter/increment', content => '');
 ok t_cmp($res->code, 200, 'POST counter/increment: served');
 (undef, $j) = $srv->request('GET', '/hl/counter/stats');

@@ -20,7 +20,7 @@ use POSIX ();
 use Time::HiRes qw(time sleep);
 
 my ($chromium) = grep { -x } ($ENV{HL_CHROMIUM} // (), '/usr/bin/chromium');
-plan tests => 84, need { 'chromium (Debian package chromium)' => $chromium };
+plan tests => 85, need { 'chromium (Debian package chromium)' => $chromium };
 
 my $top = Apache::Test::vars('top_dir');
 my $policy = qr/^default-src 'none'; script-src 'self'; style-src 'self'; /;
@@ -62,6 +62,8 @@ for my $path (sort keys %files) {
     ($res, $j) = json_req('POST', '/hl/dashboard', content => 'x');
     check $res->code == 405 && ($res->header('Allow') // '') eq 'GET, HEAD',
         'POST dashboard: 405, read-only';
+    ($res, $j) = json_req('GET', '/hl/dashboard', headers => ['If-Match' => '"x"']);
+    check $res->code == 412 && $j && $j->{status} == 412, 'If-Match that fails: 412 JSON';
     for my $bad ('dashboard/', 'dashboard/nope.js', 'dashboard/index.html') {
         ($res, $j) = json_req('GET', "/hl/$bad");
         check $res->code == 404 && $j && $j->{status} == 404, "$bad: 404 JSON";

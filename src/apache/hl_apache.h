@@ -98,6 +98,7 @@ typedef int (*hl_endpoint_fn)(request_rec *r, const hl_route *route,
 typedef struct hl_routed {
     const char *mount;
     hl_route route;
+    int answering;      /* a handler took it: its errors are its own */
 } hl_routed;
 
 /* A file of the dashboard, embedded at build time: hl_dashboard_files.c,

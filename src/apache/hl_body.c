@@ -19,12 +19,16 @@
  * Apache drops whatever is left after the handler in any case.  (httpd's
  * ap_request_has_body says no for every HEAD, whose body would then go
  * unchecked until after the increment.) */
+static void json_core_errors(request_rec *r, apr_off_t core_limit);
+
 int hl_drop_body(request_rec *r)
 {
     const char *cl = apr_table_get(r->headers_in, "Content-Length");
     if (!r->kept_body && !apr_table_get(r->headers_in, "Transfer-Encoding")
         && (!cl || strcmp(cl, "0") == 0))
         return OK;
+    /* Dropping reads it: the HTTP input filter may refuse it too. */
+    json_core_errors(r, ap_get_limit_req_body(r));
     return ap_discard_request_body(r);
 }
 
@@ -136,17 +140,20 @@ apr_status_t hl_json_error_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     return ap_pass_brigade(f->next, bb);
 }
 
-/* Whether Apache refused r before the module saw it (map_to_storage and
- * the quick handler keep a route for every request they take) although it
+/* Whether Apache refused r before the module's handler ran although it
  * lies below a mount of this host (where every path is the module's, an
  * unknown one a 404 of its own): a Content-Length that does not parse, a
- * broken %-escape, header fields too large. */
+ * broken %-escape, header fields too large, or, after map_to_storage kept
+ * its route, authentication and Require. */
 static int refused_before_us(request_rec *r)
 {
+    const hl_routed *rt = ap_get_module_config(r->request_config,
+                                               &hyperlane_module);
     const char *mount;
     hl_route route;
+    if (rt)
+        return !rt->answering;
     return r->uri && r->uri[0] == '/'
-           && !ap_get_module_config(r->request_config, &hyperlane_module)
            && hl_router_resolve(r->uri, hl_mounts_of(r->server), NULL,
                                 hl_method_bit(r), &mount, &route) == APR_SUCCESS;
 }

@@ -37,6 +37,10 @@ static int hl_run_endpoint(request_rec *r, const hl_route *route,
                         const char *mount)
 {
     unsigned m = hl_method_bit(r);
+    /* A range of a write's answer is not a thing (RFC 9110 14.2), and
+     * httpd's byterange filter would cut it whatever the method. */
+    if (m != HL_M_GET && m != HL_M_HEAD)
+        apr_table_unset(r->headers_in, "Range");
     if (!(route->flags & HL_RF_READS_BODY) || (m != HL_M_POST && m != HL_M_PUT)) {
         int rc = hl_drop_body(r);
         if (rc != OK)
@@ -115,6 +119,7 @@ static hl_routed *route_request(request_rec *r, const char *path,
                                  const char *section)
 {
     hl_routed *rt = apr_palloc(r->pool, sizeof(*rt));
+    rt->answering = 0;
     if (hl_router_resolve(path, hl_mounts_of(r->server), section,
                           hl_method_bit(r), &rt->mount,
                           &rt->route) != APR_SUCCESS)
@@ -146,24 +151,27 @@ int hl_handler(request_rec *r)
         if (rt)
             ap_set_module_config(r->request_config, &hyperlane_module, rt);
     }
+    if (rt)
+        rt->answering = 1;
     if (!rt)
         return hl_send_error(r, HTTP_NOT_FOUND,
                           "mod_hyperlane must be mounted with a plain <Location>");
     if (rt->route.status == HL_ROUTE_NOT_FOUND)
         return hl_send_error(r, HTTP_NOT_FOUND,
                           apr_psprintf(r->pool, "No endpoint at %s", r->uri));
-    if (rt->route.status == HL_ROUTE_BAD_METHOD) {
-        apr_table_set(r->headers_out, "Allow", rt->route.allow);
-        return hl_send_error(r, HTTP_METHOD_NOT_ALLOWED,
-                          apr_psprintf(r->pool, "Method %s not allowed here; "
-                                       "allowed: %s", r->method, rt->route.allow));
-    }
+    /* Before the route's own methods, so that its Allow says POST. */
     if (rt->route.endpoint == HL_EP_COUNTER_INCREMENT
         && hl_server_conf_of(r->server)->increment_post_only == 1
         && r->method_number != M_POST) {
         apr_table_setn(r->headers_out, "Allow", "POST");
         return hl_send_error(r, HTTP_METHOD_NOT_ALLOWED, "counter/increment takes "
                           "POST only here (HyperlaneIncrementPostOnly)");
+    }
+    if (rt->route.status == HL_ROUTE_BAD_METHOD) {
+        apr_table_set(r->headers_out, "Allow", rt->route.allow);
+        return hl_send_error(r, HTTP_METHOD_NOT_ALLOWED,
+                          apr_psprintf(r->pool, "Method %s not allowed here; "
+                                       "allowed: %s", r->method, rt->route.allow));
     }
     if (hl_guarded(r, &rt->route) && (refused = hl_cross_site(r)) != NULL)
         return hl_send_error(r, HTTP_FORBIDDEN, refused);
@@ -214,6 +222,7 @@ int hl_quick_handler(request_rec *r, int lookup_uri)
     kept = apr_palloc(r->pool, sizeof(*kept));
     kept->mount = mount;
     kept->route = route;
+    kept->answering = 1;
     ap_set_module_config(r->request_config, &hyperlane_module, kept);
     return hl_run_endpoint(r, &kept->route, mount);
 }

@@ -36,8 +36,11 @@ static int send_dashboard_file(request_rec *r, const char *name)
     apr_table_setn(r->headers_out, "Cache-Control", "no-cache");
     apr_table_setn(r->headers_out, "ETag", f->etag);
     ap_set_content_type(r, f->type);
-    if ((rc = ap_meets_conditions(r)) != OK)
+    if ((rc = ap_meets_conditions(r)) == HTTP_NOT_MODIFIED)
         return rc;
+    if (rc != OK)
+        return hl_send_error(r, rc, "The request's conditions (If-Match, "
+                             "If-Unmodified-Since) do not hold");
     ap_set_content_length(r, (apr_off_t)f->len);
     if (!r->header_only)
         ap_rwrite(f->bytes, (int)f->len, r);
