@@ -14,7 +14,7 @@ use Apache::TestUtil;
 use HL::Server;
 use HL::Test qw(check json_req port);
 
-plan tests => 49;
+plan tests => 58;
 
 my $own = 'http://127.0.0.1:' . port();
 sub stats { my (undef, $j) = json_req('GET', '/hl/counter/stats'); $j->{current_value} }
@@ -50,6 +50,33 @@ for my $c (@cases) {
     ok t_cmp($res->code, $want, "PUT, $name");
     ok t_cmp(get_key($key), $want == 201 ? 200 : 404, "stored only if allowed ($name)");
 }
+
+# DNS rebinding: a page of a name pointed at this server is same-origin to
+# the browser; its Host says whose it is.  From a page (Fetch Metadata or
+# Origin), only this server's names, an IP address or localhost are
+# served, reads too; without those headers (curl) the Host is not looked at.
+my $port = port();
+my $rebound = "rebind.attacker.example:$port";
+json_req('PUT', '/hl/cache/rb', content => 'secret');
+for my $c (['GET', '/hl/counter/stats', ['Sec-Fetch-Site' => 'same-origin']],
+           ['GET', '/hl/cache/rb', ['Sec-Fetch-Site' => 'same-origin']],
+           ['PUT', '/hl/cache/rb', ['Sec-Fetch-Site' => 'same-origin',
+                                    Origin => "http://$rebound"]],
+           ['PUT', '/hl/cache/rb', [Origin => "http://$rebound"]]) {
+    my ($m, $path, $h) = @$c;
+    ($res, $j) = json_req($m, $path, content => 'pwned', headers => [Host => $rebound, @$h]);
+    check($res->code == 421 && $j && $j->{status} == 421 && $j->{error} =~ /not a name of this server/,
+          "$m $path from a rebound name: 421 JSON (" . $res->code . ')');
+}
+(undef, $j) = json_req('GET', '/hl/cache/rb');
+ok t_cmp($j->{value}, 'secret', 'nothing was written');
+for my $host ("localhost:$port", "127.0.0.1:$port", "[::1]:$port") {
+    ($res) = json_req('GET', '/hl/counter/stats',
+                      headers => [Host => $host, 'Sec-Fetch-Site' => 'same-origin']);
+    ok t_cmp($res->code, 200, "a page at $host: served");
+}
+($res) = json_req('GET', '/hl/counter/stats', headers => [Host => $rebound]);
+ok t_cmp($res->code, 200, 'any Host without a page\'s headers (curl): served');
 
 # DELETE and the counter's POST are refused the same way; GET
 # counter/increment stays open (the seed's contract, see README).

@@ -203,9 +203,10 @@ int hl_body_answered(int rc);
 apr_status_t hl_json_error_filter(ap_filter_t *f, apr_bucket_brigade *bb);
 void hl_insert_error_filter(request_rec *r);
 
-/* hl_cross_site.c: the reason to refuse r, or NULL */
-const char *hl_cross_site(request_rec *r);
-int hl_guarded(request_rec *r, const hl_route *route);
+/* hl_cross_site.c: the reason to refuse r, a request from a page (it
+ * carries Sec-Fetch-Site or Origin) to route, with the status to refuse
+ * it with; NULL to serve it. */
+const char *hl_cross_site(request_rec *r, const hl_route *route, int *status);
 
 /* The endpoints (src/core/hl_endpoints.def): hl_ep_counter.c, hl_ep_process.c,
  * hl_ep_cache.c, hl_ep_dashboard.c, hl_ep_metrics.c */

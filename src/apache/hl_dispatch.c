@@ -132,6 +132,7 @@ int hl_handler(request_rec *r)
     core_dir_config *core;
     hl_routed *rt;
     const char *refused;
+    int status;
 
     if (!r->handler || strcmp(r->handler, HL_HANDLER) != 0)
         return DECLINED;
@@ -173,8 +174,8 @@ int hl_handler(request_rec *r)
                           apr_psprintf(r->pool, "Method %s not allowed here; "
                                        "allowed: %s", r->method, rt->route.allow));
     }
-    if (hl_guarded(r, &rt->route) && (refused = hl_cross_site(r)) != NULL)
-        return hl_send_error(r, HTTP_FORBIDDEN, refused);
+    if ((refused = hl_cross_site(r, &rt->route, &status)) != NULL)
+        return hl_send_error(r, status, refused);
     return hl_run_endpoint(r, &rt->route, rt->mount);
 }
 
