@@ -48,6 +48,7 @@ typedef struct redis_conn {
     redisContext *c;
     apr_uint32_t  epoch;
     apr_uint32_t  told_at;           /* the host's lines told when made */
+    apr_time_t    handed_out;        /* when a call last took it */
 } redis_conn;
 
 typedef struct redis_store {
@@ -632,10 +633,29 @@ static apr_status_t conns_make(redis_store *s, apr_pool_t *pool)
     return rv;
 }
 
+/* Whether a connection idle since its last call still answers.  Redis
+ * closes idle clients after its `timeout`, and firewalls and NAT drop
+ * idle flows; a write on such a connection would fail (whether Redis ran
+ * it being unknown, it is not made again) and a dropped one would stall
+ * for the timeout as if Redis did.  A PING after a pause costs one round
+ * trip and nothing while calls follow each other. */
+static int still_answers(redisContext *c)
+{
+    const char *argv[] = { "PING" };
+    size_t argvlen[] = { 4 };
+    redisReply *r = NULL;
+    const char *why = NULL;
+    apr_status_t rv = command(c, &r, 1, argv, argvlen, &why);
+    if (r)
+        freeReplyObject(r);
+    return rv == APR_SUCCESS;
+}
+
 /* A connection, unless Redis failed lately (then at once the status it
  * failed with, until the retry interval is over and this caller is the
  * one that tries again).  A slot never connected, or connected before
- * the last failure, connects anew, and so does any with renew. */
+ * the last failure, connects anew, and so does any with renew, or one
+ * that no longer answers after HL_REDIS_IDLE_CHECK unused. */
 static apr_status_t conn_acquire(redis_store *s, apr_uint32_t seen,
                                  int renew, redis_conn **conn, int *fresh)
 {
@@ -658,8 +678,12 @@ static apr_status_t conn_acquire(redis_store *s, apr_uint32_t seen,
         return rv;
     epoch = __atomic_load_n(&s->epoch, __ATOMIC_ACQUIRE);
     *fresh = 0;
-    if ((*conn)->c && (*conn)->epoch == epoch && !renew)
-        return APR_SUCCESS;
+    if ((*conn)->c && (*conn)->epoch == epoch && !renew) {
+        apr_time_t now = apr_time_now(), last = (*conn)->handed_out;
+        (*conn)->handed_out = now;
+        if (now - last < HL_REDIS_IDLE_CHECK || still_answers((*conn)->c))
+            return APR_SUCCESS;
+    }
     *fresh = 1;
     if ((*conn)->c)
         redisFree((*conn)->c);
@@ -667,6 +691,7 @@ static apr_status_t conn_acquire(redis_store *s, apr_uint32_t seen,
     (*conn)->epoch = epoch;
     (*conn)->told_at = seen;
     rv = connect_to(s, &(*conn)->c, detail, sizeof(detail));
+    (*conn)->handed_out = apr_time_now();
     if (rv != APR_SUCCESS) {
         /* The connections made before are as good as gone. */
         __atomic_add_fetch(&s->epoch, 1, __ATOMIC_ACQ_REL);

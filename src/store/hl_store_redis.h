@@ -16,6 +16,9 @@ enum { HL_STORE_BACKEND_REDIS = 16 };
 /* How long after a failed connect requests fail at once, before one of
  * them tries again. */
 #define HL_REDIS_RETRY_INTERVAL      apr_time_from_sec(1)
+/* A pooled connection unused this long is asked PING before its next
+ * call, and replaced if it does not answer. */
+#define HL_REDIS_IDLE_CHECK          apr_time_from_sec(1)
 /* What an entry costs the cache's byte budget beyond its key and value:
  * its hash's fields and its places in the two sorted sets. */
 #define HL_REDIS_ENTRY_OVERHEAD      64

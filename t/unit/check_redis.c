@@ -819,6 +819,33 @@ START_TEST(test_reads_survive_lost_connections)
 }
 END_TEST
 
+/* A pooled connection that Redis closed while it was idle (its `timeout`,
+ * or CLIENT KILL as here) is found out before a call after a pause: the
+ * write after it succeeds, with nothing logged, where one right after the
+ * close fails (above).  So does one after Redis's own idle timeout. */
+START_TEST(test_idle_connections_checked_before_use)
+{
+    test_redis t;
+    log_record l;
+    hl_store *st;
+    apr_uint64_t v;
+
+    if (!(st = store_of_private_server(&t, &l)))
+        return;
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
+    ck_assert(test_redis_command(&t, "CLIENT KILL TYPE normal"));
+    apr_sleep(HL_REDIS_IDLE_CHECK + apr_time_from_msec(100));
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
+    ck_assert_uint_eq(v, 2);
+    ck_assert(test_redis_command(&t, "CONFIG SET timeout 1"));
+    apr_sleep(apr_time_from_msec(2500));
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
+    ck_assert_uint_eq(v, 3);
+    ck_assert_int_eq(l.troubles, 0);
+    test_redis_stop(&t);
+}
+END_TEST
+
 /* FUNCTION FLUSH under a running store: the next call loads them again
  * and succeeds, with nothing logged. */
 START_TEST(test_reload_after_function_flush)
@@ -1119,6 +1146,7 @@ Suite *redis_suite(void)
     tcase_add_test(live, test_down_at_open);
     tcase_add_test(live, test_reconnect_after_restart);
     tcase_add_test(live, test_reads_survive_lost_connections);
+    tcase_add_test(live, test_idle_connections_checked_before_use);
     tcase_add_test(live, test_one_line_per_host);
     tcase_add_test(live, test_refused_writes_end_with_a_write);
     tcase_add_test(live, test_reload_after_function_flush);
