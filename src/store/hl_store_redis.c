@@ -651,6 +651,15 @@ static int still_answers(redisContext *c)
     return rv == APR_SUCCESS;
 }
 
+/* How long the one caller that tries again after a failure may take: a
+ * connect, connect_to's commands (AUTH, SELECT, PING, FUNCTION LOAD) and
+ * the call, each bounded by the timeout.  Others fail at once meanwhile,
+ * also when the timeout is longer than the retry interval. */
+static apr_interval_time_t retry_lease(const redis_store *s)
+{
+    return HL_REDIS_RETRY_INTERVAL + 6 * s->timeout;
+}
+
 /* A connection, unless Redis failed lately (then at once the status it
  * failed with, until the retry interval is over and this caller is the
  * one that tries again).  A slot never connected, or connected before
@@ -667,7 +676,7 @@ static apr_status_t conn_acquire(redis_store *s, apr_uint32_t seen,
         apr_time_t now = apr_time_now();
         if (now < until
             || !__atomic_compare_exchange_n(&s->down_until, &until,
-                                            now + HL_REDIS_RETRY_INTERVAL, 0,
+                                            now + retry_lease(s), 0,
                                             __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
             return (apr_status_t)__atomic_load_n(&s->last_error, __ATOMIC_RELAXED);
     }

@@ -994,6 +994,85 @@ START_TEST(test_stalled_connects_wait_side_by_side)
 }
 END_TEST
 
+/* After a timeout one caller at a time tries Redis again, the others
+ * failing at once, also when HyperlaneRedisTimeout is longer than the
+ * retry interval: tries that waited never overlap.  (With a lease of the
+ * retry interval alone, a second caller began while the first still
+ * waited, and so on each second.) */
+#define LEASE_THREADS 6
+#define LEASE_TIMEOUT_MS 1500
+
+typedef struct lease_caller {
+    hl_store *st;
+    apr_time_t until;
+    int n, served;
+    apr_time_t began[16], ended[16];     /* the calls that waited */
+} lease_caller;
+
+static void *lease_calls(void *arg)
+{
+    lease_caller *c = arg;
+    while (apr_time_now() < c->until && c->n < 16) {
+        apr_uint64_t v;
+        apr_time_t t0 = apr_time_now(), t1;
+        if (hl_store_counter_increment(c->st, 1, &v) == APR_SUCCESS)
+            c->served++;
+        t1 = apr_time_now();
+        if (t1 - t0 > apr_time_from_msec(LEASE_TIMEOUT_MS / 2)) {
+            c->began[c->n] = t0;
+            c->ended[c->n++] = t1;
+        }
+        else
+            apr_sleep(apr_time_from_msec(10));
+    }
+    return NULL;
+}
+
+START_TEST(test_one_retry_at_a_time)
+{
+    test_redis t;
+    log_record l;
+    const char *origin;
+    hl_store *st;
+    apr_uint64_t v;
+    pthread_t th[LEASE_THREADS];
+    lease_caller c[LEASE_THREADS];
+    apr_time_t began[LEASE_THREADS * 16], ended[LEASE_THREADS * 16];
+    int i, k, n = 0;
+
+    if (!private_server(&t, &l, NULL))
+        return;
+    st = open_spec(spec_of(&t, NULL), "h", &l,
+                   apr_time_from_msec(LEASE_TIMEOUT_MS), &origin);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
+    kill(t.pid, SIGSTOP);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_TIMEUP);
+    memset(c, 0, sizeof(c));
+    for (i = 0; i < LEASE_THREADS; i++) {
+        c[i].st = st;
+        c[i].until = apr_time_now() + apr_time_from_msec(5500);
+        ck_assert_int_eq(pthread_create(&th[i], NULL, lease_calls, &c[i]), 0);
+    }
+    for (i = 0; i < LEASE_THREADS; i++)
+        pthread_join(th[i], NULL);
+    kill(t.pid, SIGCONT);
+    for (i = 0; i < LEASE_THREADS; i++)
+        ck_assert_int_eq(c[i].served, 0);
+    for (i = 0; i < LEASE_THREADS; i++)
+        for (k = 0; k < c[i].n; k++) {
+            began[n] = c[i].began[k];
+            ended[n++] = c[i].ended[k];
+        }
+    ck_assert_int_ge(n, 2);
+    for (i = 0; i < n; i++)
+        for (k = 0; k < n; k++)
+            ck_assert_msg(i == k || ended[i] <= began[k] || ended[k] <= began[i],
+                          "tries %d and %d overlap", i, k);
+    ck_assert_int_eq(increment_soon(st, &v), APR_SUCCESS);
+    test_redis_stop(&t);
+}
+END_TEST
+
 /* old becomes a replica (of a primary that is not there) and refuses
  * writes; the symlink link, an address, leads to to's socket now. */
 static void fail_over(const test_redis *old, const test_redis *to,
@@ -1147,6 +1226,7 @@ Suite *redis_suite(void)
     tcase_add_test(live, test_reconnect_after_restart);
     tcase_add_test(live, test_reads_survive_lost_connections);
     tcase_add_test(live, test_idle_connections_checked_before_use);
+    tcase_add_test(live, test_one_retry_at_a_time);
     tcase_add_test(live, test_one_line_per_host);
     tcase_add_test(live, test_refused_writes_end_with_a_write);
     tcase_add_test(live, test_reload_after_function_flush);
