@@ -193,15 +193,16 @@ static void record(void *baton, int level, const char *message)
     apr_cpystrn(l->all + strlen(l->all), "\n", sizeof(l->all) - strlen(l->all));
 }
 
-static hl_store *open_spec(const char *spec, const char *host, log_record *l,
-                           apr_interval_time_t timeout, const char **origin)
+static hl_store *open_sized(const char *spec, const char *host, log_record *l,
+                            apr_interval_time_t timeout, apr_size_t cache_bytes,
+                            const char **origin)
 {
     hl_store_open_args a;
     hl_store *st = NULL;
     memset(&a, 0, sizeof(a));
     a.spec = spec;
     a.sizes.history_capacity = 5;
-    a.sizes.cache_bytes = 64 * 1024;
+    a.sizes.cache_bytes = cache_bytes;
     a.sizes.cache_max_key = 32;
     a.sizes.cache_max_value = 4096;
     a.pool = test_pool;
@@ -213,6 +214,12 @@ static hl_store *open_spec(const char *spec, const char *host, log_record *l,
     ck_assert_int_eq(hl_store_open(&st, &a, origin), APR_SUCCESS);
     ck_assert_int_eq(hl_store_child_init(st, test_pool), APR_SUCCESS);
     return st;
+}
+
+static hl_store *open_spec(const char *spec, const char *host, log_record *l,
+                           apr_interval_time_t timeout, const char **origin)
+{
+    return open_sized(spec, host, l, timeout, 64 * 1024, origin);
 }
 
 static const char *spec_of(const test_redis *t, const char *auth)
@@ -334,8 +341,9 @@ START_TEST(test_cache_api_on_redis)
     if (!t)
         return;
     test_redis_command(t, "FLUSHALL");
-    one = open_spec(spec_of(t, NULL), "one", NULL, 0, &origin);
-    two = open_spec(spec_of(t, NULL), "two", NULL, 0, &origin);
+    /* Room for the 600 keys below. */
+    one = open_sized(spec_of(t, NULL), "one", NULL, 0, 1024 * 1024, &origin);
+    two = open_sized(spec_of(t, NULL), "two", NULL, 0, 1024 * 1024, &origin);
     ck_assert_int_eq(hl_store_cache_put(one, "k", 1, "v", 1, now, 0, NULL, &w),
                      APR_SUCCESS);
     first = w.version;
@@ -897,6 +905,58 @@ START_TEST(test_wrong_password)
 }
 END_TEST
 
+static const char *reply_text(const test_redis *t, const char *command);
+
+/* Redis's used_memory now. */
+static long long used_memory(const test_redis *t)
+{
+    const char *at = strstr(reply_text(t, "INFO memory"), "used_memory:");
+    ck_assert_ptr_nonnull(at);
+    return atoll(at + strlen("used_memory:"));
+}
+
+/* What an entry costs Redis, measured: HyperlaneCacheSize counts an entry
+ * as its key, its value and HL_REDIS_ENTRY_OVERHEAD, and must not count
+ * it for much less than Redis spends on it, or Redis runs out of memory
+ * long before the module evicts.  Small entries, with and without a
+ * lifetime (the expiry set holds those too). */
+#define COST_ENTRIES 20000
+
+START_TEST(test_entry_cost_is_what_redis_spends)
+{
+    test_redis t;
+    log_record l;
+    const char *origin;
+    hl_store *st;
+    int pass;
+
+    if (!private_server(&t, &l, NULL))
+        return;
+    st = open_sized(spec_of(&t, NULL), "h", &l, 0, 64 * 1024 * 1024, &origin);
+    for (pass = 0; pass < 2; pass++) {
+        long long before = used_memory(&t), per;
+        int i;
+        for (i = 0; i < COST_ENTRIES; i++) {
+            char key[16], value[16];
+            apr_snprintf(key, sizeof(key), "%c%09d", 'a' + pass, i);
+            apr_snprintf(value, sizeof(value), "v%09d", i);
+            ck_assert_int_eq(hl_store_cache_set(st, key, 10, value, 10, 1,
+                                                pass ? apr_time_from_sec(3600) : 0,
+                                                NULL), APR_SUCCESS);
+        }
+        per = (used_memory(&t) - before) / COST_ENTRIES;
+        ck_assert_msg(per <= 20 + HL_REDIS_ENTRY_OVERHEAD,
+                      "an entry %s a lifetime costs Redis %lld bytes; the module "
+                      "counts %d", pass ? "with" : "without", per,
+                      20 + HL_REDIS_ENTRY_OVERHEAD);
+        ck_assert_msg(per >= (20 + HL_REDIS_ENTRY_OVERHEAD) / 2,
+                      "an entry costs Redis %lld bytes; the module counts %d: "
+                      "far too many", per, 20 + HL_REDIS_ENTRY_OVERHEAD);
+    }
+    test_redis_stop(&t);
+}
+END_TEST
+
 /* A stalled Redis (SIGSTOP): APR_TIMEUP; once it runs again, service
  * resumes by itself. */
 START_TEST(test_stalled_server_times_out)
@@ -1227,6 +1287,7 @@ Suite *redis_suite(void)
     tcase_add_test(live, test_reads_survive_lost_connections);
     tcase_add_test(live, test_idle_connections_checked_before_use);
     tcase_add_test(live, test_one_retry_at_a_time);
+    tcase_add_test(live, test_entry_cost_is_what_redis_spends);
     tcase_add_test(live, test_one_line_per_host);
     tcase_add_test(live, test_refused_writes_end_with_a_write);
     tcase_add_test(live, test_reload_after_function_flush);
