@@ -651,34 +651,51 @@ static int still_answers(redisContext *c)
     return rv == APR_SUCCESS;
 }
 
-/* How long the one caller that tries again after a failure may take: a
- * connect, connect_to's commands (AUTH, SELECT, PING, FUNCTION LOAD) and
- * the call, each bounded by the timeout.  Others fail at once meanwhile,
- * also when the timeout is longer than the retry interval. */
+/* The one caller that tries again after a failure holds a lease, so
+ * that the others fail at once meanwhile, also when the timeout is longer
+ * than the retry interval; its call ends the lease (lease_end), however
+ * it went.  The length only bounds a lease whose holder never ended it:
+ * the wait for a pooled connection, a connect, connect_to's commands
+ * (AUTH, SELECT, PING, FUNCTION LOAD), the call, a load of the library
+ * and the call again, each within the timeout. */
 static apr_interval_time_t retry_lease(const redis_store *s)
 {
-    return HL_REDIS_RETRY_INTERVAL + 6 * s->timeout;
+    return HL_REDIS_RETRY_INTERVAL + 10 * s->timeout;
+}
+
+/* The lease holder's call is over: a success opens the way at once, a
+ * failure closes it for the retry interval, unless a failure noted since
+ * set a time of its own. */
+static void lease_end(redis_store *s, apr_int64_t lease, int success)
+{
+    __atomic_compare_exchange_n(&s->down_until, &lease,
+                                success ? 0 : apr_time_now()
+                                              + HL_REDIS_RETRY_INTERVAL,
+                                0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }
 
 /* A connection, unless Redis failed lately (then at once the status it
  * failed with, until the retry interval is over and this caller is the
- * one that tries again).  A slot never connected, or connected before
- * the last failure, connects anew, and so does any with renew, or one
- * that no longer answers after HL_REDIS_IDLE_CHECK unused. */
+ * one that tries again: *lease is then its lease, which it keeps when it
+ * comes again).  A slot never connected, or connected before the last
+ * failure, connects anew, and so does any with renew, or one that no
+ * longer answers after HL_REDIS_IDLE_CHECK unused. */
 static apr_status_t conn_acquire(redis_store *s, apr_uint32_t seen,
-                                 int renew, redis_conn **conn, int *fresh)
+                                 int renew, redis_conn **conn, int *fresh,
+                                 apr_int64_t *lease)
 {
     apr_int64_t until = __atomic_load_n(&s->down_until, __ATOMIC_ACQUIRE);
     char detail[256];
     apr_uint32_t epoch;
     apr_status_t rv;
-    if (until) {
+    if (until && until != *lease) {
         apr_time_t now = apr_time_now();
+        apr_int64_t mine = now + retry_lease(s);
         if (now < until
-            || !__atomic_compare_exchange_n(&s->down_until, &until,
-                                            now + retry_lease(s), 0,
+            || !__atomic_compare_exchange_n(&s->down_until, &until, mine, 0,
                                             __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
             return (apr_status_t)__atomic_load_n(&s->last_error, __ATOMIC_RELAXED);
+        *lease = mine;
     }
     rv = apr_reslist_acquire(s->conns, (void **)conn);
     if (rv == APR_EAGAIN || rv == APR_TIMEUP)
@@ -731,10 +748,12 @@ typedef enum {
     FCALL_READ                       /* a no-writes function */
 } fcall_kind;
 
-/* FCALL <library>_<fn> 0 prefix args...: the reply, or a status. */
-static apr_status_t fcall(redis_store *s, fcall_kind kind, const char *fn,
-                          int nargs, const char *const *args,
-                          const size_t *lens, redisReply **out)
+/* FCALL <library>_<fn> 0 prefix args...: the reply, or a status; *lease
+ * as conn_acquire leaves it. */
+static apr_status_t fcall_leased(redis_store *s, fcall_kind kind,
+                                 const char *fn, int nargs,
+                                 const char *const *args, const size_t *lens,
+                                 redisReply **out, apr_int64_t *lease)
 {
     const char *argv[4 + FCALL_MAX_ARGS];
     size_t argvlen[4 + FCALL_MAX_ARGS];
@@ -766,7 +785,7 @@ static apr_status_t fcall(redis_store *s, fcall_kind kind, const char *fn,
     }
 again:
     seen = __atomic_load_n(s->told, __ATOMIC_ACQUIRE);
-    if ((rv = conn_acquire(s, seen, renew, &conn, &fresh)) != APR_SUCCESS)
+    if ((rv = conn_acquire(s, seen, renew, &conn, &fresh, lease)) != APR_SUCCESS)
         return rv;
     c = conn->c;
     epoch = conn->epoch;
@@ -848,6 +867,17 @@ again:
     note_success(s, epoch, seen, kind != FCALL_READ);
     *out = r;
     return APR_SUCCESS;
+}
+
+static apr_status_t fcall(redis_store *s, fcall_kind kind, const char *fn,
+                          int nargs, const char *const *args,
+                          const size_t *lens, redisReply **out)
+{
+    apr_int64_t lease = 0;
+    apr_status_t rv = fcall_leased(s, kind, fn, nargs, args, lens, out, &lease);
+    if (lease)
+        lease_end(s, lease, rv == APR_SUCCESS);
+    return rv;
 }
 
 /* ---- the operations ---------------------------------------------------- */

@@ -1088,11 +1088,27 @@ static void *lease_calls(void *arg)
     return NULL;
 }
 
+/* A store of a private server with a timeout of LEASE_TIMEOUT_MS, after
+ * a call that timed out: the server is stopped (SIGSTOP). */
+static hl_store *store_after_a_timeout(test_redis *t, log_record *l)
+{
+    const char *origin;
+    hl_store *st;
+    apr_uint64_t v;
+    if (!private_server(t, l, NULL))
+        return NULL;
+    st = open_spec(spec_of(t, NULL), "h", l,
+                   apr_time_from_msec(LEASE_TIMEOUT_MS), &origin);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
+    kill(t->pid, SIGSTOP);
+    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_TIMEUP);
+    return st;
+}
+
 START_TEST(test_one_retry_at_a_time)
 {
     test_redis t;
     log_record l;
-    const char *origin;
     hl_store *st;
     apr_uint64_t v;
     pthread_t th[LEASE_THREADS];
@@ -1100,13 +1116,8 @@ START_TEST(test_one_retry_at_a_time)
     apr_time_t began[LEASE_THREADS * 16], ended[LEASE_THREADS * 16];
     int i, k, n = 0;
 
-    if (!private_server(&t, &l, NULL))
+    if (!(st = store_after_a_timeout(&t, &l)))
         return;
-    st = open_spec(spec_of(&t, NULL), "h", &l,
-                   apr_time_from_msec(LEASE_TIMEOUT_MS), &origin);
-    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
-    kill(t.pid, SIGSTOP);
-    ck_assert_int_eq(hl_store_counter_increment(st, 1, &v), APR_TIMEUP);
     memset(c, 0, sizeof(c));
     for (i = 0; i < LEASE_THREADS; i++) {
         c[i].st = st;
@@ -1129,6 +1140,32 @@ START_TEST(test_one_retry_at_a_time)
             ck_assert_msg(i == k || ended[i] <= began[k] || ended[k] <= began[i],
                           "tries %d and %d overlap", i, k);
     ck_assert_int_eq(increment_soon(st, &v), APR_SUCCESS);
+    test_redis_stop(&t);
+}
+END_TEST
+
+/* The caller that tries again ends its lease however its call went: one
+ * that Redis refuses (OOM here, as LOADING or READONLY would be) leaves
+ * the process failing at once for the retry interval, not for the
+ * lease's whole bound (here 16 s). */
+START_TEST(test_a_refused_retry_ends_its_lease)
+{
+    test_redis t;
+    log_record l;
+    hl_store *st;
+    hl_counter_snapshot snap;
+    apr_uint64_t v;
+
+    if (!(st = store_after_a_timeout(&t, &l)))
+        return;
+    kill(t.pid, SIGCONT);
+    ck_assert(test_redis_command(&t, "CONFIG SET maxmemory 1"));
+    apr_sleep(HL_REDIS_RETRY_INTERVAL + apr_time_from_msec(100));
+    ck_assert_int_ne(hl_store_counter_increment(st, 1, &v), APR_SUCCESS);
+    apr_sleep(HL_REDIS_RETRY_INTERVAL + apr_time_from_msec(100));
+    /* (Redis may have run the one that timed out once it went on.) */
+    ck_assert_int_eq(hl_store_counter_snapshot(st, 2, &snap), APR_SUCCESS);
+    ck_assert_uint_ge(snap.current_value, 1);
     test_redis_stop(&t);
 }
 END_TEST
@@ -1287,6 +1324,7 @@ Suite *redis_suite(void)
     tcase_add_test(live, test_reads_survive_lost_connections);
     tcase_add_test(live, test_idle_connections_checked_before_use);
     tcase_add_test(live, test_one_retry_at_a_time);
+    tcase_add_test(live, test_a_refused_retry_ends_its_lease);
     tcase_add_test(live, test_entry_cost_is_what_redis_spends);
     tcase_add_test(live, test_one_line_per_host);
     tcase_add_test(live, test_refused_writes_end_with_a_write);
