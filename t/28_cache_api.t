@@ -13,7 +13,7 @@ use HTTP::Date qw(str2time);
 use JSON::PP ();
 use Time::HiRes qw(sleep time);
 
-plan tests => 88;
+plan tests => 90;
 
 # A run meant for Redis (t/steps/redis) must not pass on shm.
 check_store((json_req('GET', '/hl/cache'))[1]);
@@ -211,6 +211,19 @@ check($j->{complete} && exists $j->{next_cursor} && !defined $j->{next_cursor},
       'a complete scan ends without a cursor');
 ($res, $j) = json_req('HEAD', '/hl/cache?prefix=t28');
 ok t_cmp($res->code, 200, 'HEAD of a listing');
+# A page past 64 KiB goes out as it is written; its HEAD says its length.
+for my $n (0 .. 5) {
+    json_req('POST', '/hl/cache-bulk/set', content => $json->encode({ ttl => 0,
+        items => [map { { key => sprintf('t28-wide:%03d:', 100 * $n + $_) . ('w' x 237),
+                          value => 'v' } } 0 .. 99] }));
+}
+my ($page) = json_req('GET', '/hl/cache?prefix=t28-wide%3A&limit=1000');
+my ($head) = json_req('HEAD', '/hl/cache?prefix=t28-wide%3A&limit=1000');
+check($page->code == 200 && length($page->content) > 65536
+      && !defined $page->header('Content-Length'),
+      'a listing page of ' . length($page->content) . ' bytes, streamed');
+check($head->code == 200 && ($head->header('Content-Length') // -1) == length($page->content),
+      'its HEAD: Content-Length ' . ($head->header('Content-Length') // 'none'));
 for my $bad ('limit=0', 'limit=1001', 'limit=x', 'cursor=bogus', 'prefix=%zz') {
     ($res, $j) = json_req('GET', "/hl/cache?$bad");
     check($res->code == 400 && $j->{status} == 400, "listing ?$bad: 400");

@@ -25,8 +25,10 @@ static void json_headers(request_rec *r, int status)
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
 }
 
-/* ap_rwrite copies what the filters keep (apr_brigade_write), so the
- * writer may reuse its buffer; a HEAD's text is only counted. */
+/* The writer may reuse its buffer when this returns: ap_rwrite copies
+ * short text into the brigade's buffer, and hands longer text down as
+ * transient buckets, which a filter that keeps them sets aside (copies).
+ * A HEAD's text is only counted. */
 static apr_status_t reply_sink(void *baton, const char *text, apr_size_t len)
 {
     request_rec *r = baton;
@@ -49,6 +51,9 @@ int hl_send_json(request_rec *r, int status, hl_jsonw *w)
     const char *body = hl_jsonw_text(w, &len);
     if (!w->sent)
         return hl_send_json_text(r, status, body, len);
+    /* Nothing went out for a HEAD: its length is known at the end. */
+    if (r->header_only)
+        ap_set_content_length(r, (apr_off_t)(w->sent + len));
     reply_sink(r, body, len);
     return OK;
 }

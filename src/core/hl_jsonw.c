@@ -33,7 +33,7 @@ static void grow(hl_jsonw *w, apr_size_t more)
 {
     char *bigger;
     apr_size_t cap = w->cap;
-    if (w->sink && w->len >= HL_JSONW_STREAM_AT) {
+    if (w->sink && w->len && w->len + more + 1 > HL_JSONW_STREAM_AT) {
         if (w->sink_rv == APR_SUCCESS)
             w->sink_rv = w->sink(w->sink_baton, w->buf, w->len);
         w->sent += w->len;
@@ -556,6 +556,22 @@ static char *quote_plain(char *p, const char *s, apr_size_t len)
     return p + len + 2;
 }
 
+/* s made valid UTF-8, in the writer's one buffer for it. */
+static const char *valid_utf8(hl_jsonw *w, const char *s, apr_size_t len,
+                              apr_size_t *n)
+{
+    if (hl_utf8_valid(s, len)) {
+        *n = len;
+        return s;
+    }
+    if (w->repaired_cap < 3 * len + 1) {
+        w->repaired_cap = 3 * len + 1;
+        w->repaired = apr_palloc(w->pool, w->repaired_cap);
+    }
+    *n = hl_utf8_lossy_into(w->repaired, s, len);
+    return w->repaired;
+}
+
 static void put_string(hl_jsonw *w, const char *s, apr_size_t len)
 {
     apr_size_t n;
@@ -565,7 +581,7 @@ static void put_string(hl_jsonw *w, const char *s, apr_size_t len)
         w->len = (apr_size_t)(quote_plain(w->buf + w->len, s, len) - w->buf);
         return;
     }
-    valid = hl_utf8_lossy(w->pool, s, len, &n);
+    valid = valid_utf8(w, s, len, &n);
     put_escaped(w, valid, n, 0, 0);
 }
 
@@ -576,7 +592,7 @@ char *hl_jsonw_span_string(hl_jsonw *w, char *p, const char *s,
     const char *valid;
     if (plain_ascii(s, len))
         return quote_plain(p, s, len);
-    valid = hl_utf8_lossy(w->pool, s, len, &n);
+    valid = valid_utf8(w, s, len, &n);
     *p++ = '"';
     p = write_escaped(p, valid, n);
     *p++ = '"';

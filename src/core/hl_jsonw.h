@@ -18,8 +18,7 @@
 
 #define HL_JSONW_DEPTH 64
 
-/* A streamed writer hands its text on once this much of it waits and
- * more room is asked for. */
+/* A streamed writer hands its text on before it would grow past this. */
 #define HL_JSONW_STREAM_AT (64 * 1024)
 
 /* Where a streamed writer's text goes; it must be done with the text
@@ -40,6 +39,8 @@ typedef struct hl_jsonw {
     void *sink_baton;
     apr_size_t sent;          /* bytes handed to the sink */
     apr_status_t sink_rv;     /* its first failure; text after it is dropped */
+    char *repaired;           /* invalid UTF-8 made valid, reused: a bulk */
+    apr_size_t repaired_cap;  /* answer may hold many such values */
 } hl_jsonw;
 
 void hl_jsonw_init(hl_jsonw *w, apr_pool_t *p);
@@ -151,7 +152,7 @@ void hl_jsonw_member_cstr(hl_jsonw *w, const char *quoted, apr_size_t qlen,
  * text not yet handed to the sink. */
 const char *hl_jsonw_text(const hl_jsonw *w, apr_size_t *len);
 
-/* Streams w from now on: text goes to sink in pieces of about
+/* Streams w from now on: text goes to sink in pieces of at most
  * HL_JSONW_STREAM_AT bytes (more when one value is larger), so that an
  * answer of any length takes a buffer of about its largest value (a
  * listing, a bulk get: up to thousands of values, each escaped up to six

@@ -69,19 +69,12 @@ int hl_utf8_valid(const char *in, apr_size_t len)
     return 1;
 }
 
-const char *hl_utf8_lossy(apr_pool_t *p, const char *in, apr_size_t len,
-                          apr_size_t *out_len)
+apr_size_t hl_utf8_lossy_into(char *out, const char *in, apr_size_t len)
 {
     const unsigned char *s = (const unsigned char *)in;
-    char *out, *o;
+    char *o = out;
     apr_size_t i = 0, bad;
 
-    if (hl_utf8_valid(in, len)) {
-        *out_len = len;
-        return in;
-    }
-    /* Each replaced byte grows to at most 3 bytes. */
-    out = o = apr_palloc(p, len * 3 + 1);
     while (i < len) {
         apr_size_t n = valid_sequence(s + i, len - i, &bad);
         if (n) {
@@ -96,6 +89,18 @@ const char *hl_utf8_lossy(apr_pool_t *p, const char *in, apr_size_t len,
         }
     }
     *o = '\0';
-    *out_len = (apr_size_t)(o - out);
+    return (apr_size_t)(o - out);
+}
+
+const char *hl_utf8_lossy(apr_pool_t *p, const char *in, apr_size_t len,
+                          apr_size_t *out_len)
+{
+    char *out;
+    if (hl_utf8_valid(in, len)) {
+        *out_len = len;
+        return in;
+    }
+    out = apr_palloc(p, len * 3 + 1);
+    *out_len = hl_utf8_lossy_into(out, in, len);
     return out;
 }

@@ -15,5 +15,8 @@ int hl_utf8_valid(const char *in, apr_size_t len);
  * gets its length.  Valid input comes back unchanged. */
 const char *hl_utf8_lossy(apr_pool_t *p, const char *in, apr_size_t len,
                           apr_size_t *out_len);
+/* The same into out, which has room for 3 * len + 1 bytes (each replaced
+ * byte grows to at most 3); returns the length, out NUL-terminated. */
+apr_size_t hl_utf8_lossy_into(char *out, const char *in, apr_size_t len);
 
 #endif

@@ -1,7 +1,8 @@
 package HL::CacheAPI;
 # What the cache API's tests (t/27-29) share: a keep-alive HTTP/1.1 client
 # on one socket (so that a test knows which connection, and so which child,
-# answers), that understands answers without a body (HEAD, 304).
+# answers), that understands answers without a body (HEAD, 304) and
+# chunked ones.
 use strict;
 use warnings FATAL => 'all';
 
@@ -47,11 +48,15 @@ sub ka_request {
             for (@lines) { my ($k, $v) = /^([^:]+):\s*(.*)$/; $h{lc $k} = $v if defined $k }
         }
         if (defined $end) {
-            # No body: HEAD, 304, 204; else exactly Content-Length bytes.
-            my $len = ($method eq 'HEAD' || $status == 304 || $status == 204)
-                      ? 0 : $h{'content-length'};
-            if (defined $len && length($buf) >= $end + $len) {
-                my $b = substr($buf, $end, $len);
+            # No body: HEAD, 304, 204; else exactly Content-Length bytes,
+            # or chunks (a long answer goes out as it is written).
+            my $none = $method eq 'HEAD' || $status == 304 || $status == 204;
+            my $b = $none ? ''
+                  : lc($h{'transfer-encoding'} // '') eq 'chunked'
+                    ? unchunk(substr($buf, $end))
+                  : defined $h{'content-length'} && length($buf) >= $end + $h{'content-length'}
+                    ? substr($buf, $end, $h{'content-length'}) : undef;
+            if (defined $b) {
                 my $j = ($o{decode} // 1)
                         ? HL::JSON::decode($b) : undef;
                 return ($status, \%h, $b, $j);
@@ -61,6 +66,24 @@ sub ka_request {
         return () if $left <= 0 || !$sel->can_read($left);
         my $n = sysread($sock, $buf, 65536, length $buf);
         return () unless $n;
+    }
+}
+
+# The body of a chunked answer once its last chunk has come, else undef.
+sub unchunk {
+    my $data = shift;
+    my ($body, $at) = ('', 0);
+    while (1) {
+        my $eol = index($data, "\r\n", $at);
+        return undef if $eol < 0;
+        my ($size) = substr($data, $at, $eol - $at) =~ /^([0-9a-fA-F]+)/;
+        die "bad chunk header\n" unless defined $size;
+        $size = hex $size;
+        # The last chunk: no trailers from the module, an empty line ends it.
+        return length($data) >= $eol + 4 ? $body : undef if $size == 0;
+        return undef if length($data) < $eol + 2 + $size + 2;
+        $body .= substr($data, $eol + 2, $size);
+        $at = $eol + 2 + $size + 2;
     }
 }
 
