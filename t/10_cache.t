@@ -10,7 +10,7 @@ use Apache::TestUtil;
 use HL::Test qw(check json_req connect_server send_request read_response
                 decode_json_ok);
 
-plan tests => 52;
+plan tests => 53;
 
 sub stats { my (undef, $j) = json_req('GET', '/hl/cache'); return $j }
 
@@ -115,11 +115,14 @@ ok t_cmp($st2->{sets}, $st->{sets}, 'nothing was stored');
 ok t_cmp($st2->{total_entries}, $st->{total_entries});
 ($res) = json_req('GET', '/hl/cache/toolarge');
 ok t_cmp($res->code, 404, 'the refused value is not there');
-# A Range on a write is ignored (RFC 9110 14.2): the whole answer, no 206.
-for my $w (['PUT', '/hl/cache/ranged', 201], ['POST', '/hl/counter/increment', 200]) {
-    my ($m, $path, $code) = @$w;
-    ($res, $j) = json_req($m, $path, content => 'y', headers => ['Range' => 'bytes=0-9']);
-    check($res->code == $code && $j, "$m with a Range: $code, whole JSON (" . $res->code . ')');
+# A Range on a write is ignored (RFC 9110 14.2): the whole answer, no 206
+# (httpd would cut a 200: the PUT replaces a key).
+json_req('PUT', '/hl/cache/ranged', content => 'x');
+for my $w (['PUT', '/hl/cache/ranged', 'Range'], ['POST', '/hl/counter/increment', 'Range'],
+           ['PUT', '/hl/cache/ranged', 'Request-Range']) {
+    my ($m, $path, $header) = @$w;
+    ($res, $j) = json_req($m, $path, content => 'y', headers => [$header => 'bytes=0-9']);
+    check($res->code == 200 && $j, "$m with a $header: 200, whole JSON (" . $res->code . ')');
 }
 # Decoded once: "%2541" is the key "%41", not "A".
 ($res) = json_req('PUT', '/hl/cache/pct%2541', content => 'once');

@@ -24,11 +24,15 @@ static void json_core_errors(request_rec *r, apr_off_t core_limit);
 int hl_drop_body(request_rec *r)
 {
     const char *cl = apr_table_get(r->headers_in, "Content-Length");
-    if (!r->kept_body && !apr_table_get(r->headers_in, "Transfer-Encoding")
-        && (!cl || strcmp(cl, "0") == 0))
+    const char *te = apr_table_get(r->headers_in, "Transfer-Encoding");
+    apr_off_t limit = ap_get_limit_req_body(r), length = 0;
+    if (!r->kept_body && !te && (!cl || strcmp(cl, "0") == 0))
         return OK;
-    /* Dropping reads it: the HTTP input filter may refuse it too. */
-    json_core_errors(r, ap_get_limit_req_body(r));
+    /* Dropping reads it: the HTTP input filter refuses by itself a chunked
+     * body it cannot read or one over LimitRequestBody. */
+    if (te || !cl || !ap_parse_strict_length(&length, cl)
+        || (limit > 0 && length > limit))
+        json_core_errors(r, limit);
     return ap_discard_request_body(r);
 }
 

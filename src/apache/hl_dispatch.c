@@ -39,8 +39,10 @@ static int hl_run_endpoint(request_rec *r, const hl_route *route,
     unsigned m = hl_method_bit(r);
     /* A range of a write's answer is not a thing (RFC 9110 14.2), and
      * httpd's byterange filter would cut it whatever the method. */
-    if (m != HL_M_GET && m != HL_M_HEAD)
+    if (m != HL_M_GET && m != HL_M_HEAD) {
         apr_table_unset(r->headers_in, "Range");
+        apr_table_unset(r->headers_in, "Request-Range");  /* httpd reads it too */
+    }
     if (!(route->flags & HL_RF_READS_BODY) || (m != HL_M_POST && m != HL_M_PUT)) {
         int rc = hl_drop_body(r);
         if (rc != OK)

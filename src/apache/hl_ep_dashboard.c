@@ -38,9 +38,11 @@ static int send_dashboard_file(request_rec *r, const char *name)
     ap_set_content_type(r, f->type);
     if ((rc = ap_meets_conditions(r)) == HTTP_NOT_MODIFIED)
         return rc;
-    if (rc != OK)
+    if (rc != OK) {
+        apr_table_unset(r->headers_out, "ETag");
         return hl_send_error(r, rc, "The request's conditions (If-Match, "
                              "If-Unmodified-Since) do not hold");
+    }
     ap_set_content_length(r, (apr_off_t)f->len);
     if (!r->header_only)
         ap_rwrite(f->bytes, (int)f->len, r);
