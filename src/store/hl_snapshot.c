@@ -256,7 +256,15 @@ static apr_status_t write_cache(snap_out *o, void *base, const hl_shm_plan *plan
             out_flush(o);
         if (rv == APR_SUCCESS)
             rv = o->rv;
+        /* Writes between batches may show a key twice or more keys than
+         * slots (hl_cache_export), never twice as many: such a file
+         * would come only from writers made to grow it. */
+        if (rv == APR_SUCCESS && o->n_entries > 2 * (apr_uint64_t)plan->cache.ntouch)
+            rv = APR_EAGAIN;
     }
+    if (rv == APR_EAGAIN)
+        say(rep, "the cache changed too much while it was copied; the next "
+            "snapshot tries again");
     if (rv == APR_EINVAL)
         say(rep, "the cache failed a check while it was copied");
     else if (rv == APR_TIMEUP)
