@@ -14,7 +14,7 @@ use HL::Server;
 use HL::Test qw(check);
 use MIME::Base64 qw(encode_base64);
 
-plan tests => 33;
+plan tests => 37;
 
 my $srv = HL::Server->new;
 my $dir = $srv->dir;
@@ -64,6 +64,7 @@ AccessFileName .htaccess
 HyperlaneFastPath /fast
 <VirtualHost 127.0.0.1:@PORT@>
     ServerName main.test
+    ServerAlias alias.test *.wild.test
 </VirtualHost>
 <VirtualHost 127.0.0.1:@PORT@>
     ServerName skip.test
@@ -98,6 +99,17 @@ sub req {
     return $srv->request($method, $path, host => $o{host} || 'main.test', %o);
 }
 sub counter { my (undef, $j) = req('GET', '/open/counter/stats'); $j->{current_value} }
+
+# A page's requests (Fetch Metadata) are served under the host's names:
+# its ServerName, a ServerAlias, a wildcard one; a name it does not have
+# (the default host takes the request) is refused: DNS rebinding.
+for my $h (['main.test', 200], ['alias.test', 200], ['x.wild.test', 200],
+           ['rebound.example', 421]) {
+    my ($host, $code) = @$h;
+    my ($r) = req('GET', '/open/counter/stats', host => $host,
+                  headers => ['Sec-Fetch-Site' => 'same-origin']);
+    ok t_cmp($r->code, $code, "a page at $host: $code");
+}
 
 # <Directory ... docs/hl> with Require ip 10.0.0.1: every endpoint, as for
 # server-status under the same kind of rule.
