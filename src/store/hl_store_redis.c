@@ -880,6 +880,14 @@ static apr_status_t fcall(redis_store *s, fcall_kind kind, const char *fn,
     return rv;
 }
 
+apr_size_t hl_redis_entry_bytes(apr_size_t plen, apr_size_t klen,
+                                apr_size_t vlen)
+{
+    return HL_REDIS_ENTRY_OVERHEAD + HL_REDIS_KEY_COPIES * (plen + klen) + vlen
+           + (vlen > HL_REDIS_COMPACT_VALUE ? HL_REDIS_TABLE_OVERHEAD + vlen / 4
+                                            : 0);
+}
+
 /* ---- the operations ---------------------------------------------------- */
 
 static apr_status_t redis_child_init(hl_store *st, apr_pool_t *pchild)
@@ -1177,7 +1185,7 @@ static apr_status_t redis_cache_put(hl_store *st, const void *key,
     char conds[2][COND_TEXT_MAX];
     const char *args[8];
     size_t lens[8];
-    apr_size_t need = klen + vlen + HL_REDIS_ENTRY_OVERHEAD;
+    apr_size_t need = hl_redis_entry_bytes(strlen(s->prefix), klen, vlen);
     int i;
     apr_status_t rv = key_check(s, klen);
 
@@ -1318,7 +1326,7 @@ static apr_status_t redis_cache_add(hl_store *st, const void *key,
     decimal_text(expires, init_ttl ? now + init_ttl : 0);
     decimal_text(nowtext, now);
     apr_snprintf(bytes, sizeof(bytes), "%" APR_SIZE_T_FMT,
-                 klen + HL_REDIS_ENTRY_OVERHEAD);
+                 hl_redis_entry_bytes(strlen(s->prefix), klen, 0));
     apr_snprintf(cap, sizeof(cap), "%" APR_SIZE_T_FMT, s->sizes.cache_bytes);
     apr_snprintf(maxv, sizeof(maxv), "%" APR_SIZE_T_FMT,
                  s->sizes.cache_max_value);

@@ -19,11 +19,23 @@ enum { HL_STORE_BACKEND_REDIS = 16 };
 /* A pooled connection unused this long is asked PING before its next
  * call, and replaced if it does not answer. */
 #define HL_REDIS_IDLE_CHECK          apr_time_from_sec(1)
-/* What an entry costs the cache's byte budget beyond its key and value:
- * what Redis spends on its hash and its places in the sorted sets
- * (test_entry_cost_is_what_redis_spends measures it; bench/RESULTS.md
- * has the figures), so that HyperlaneCacheSize bounds Redis's memory. */
+/* What an entry costs the cache's byte budget, so that HyperlaneCacheSize
+ * bounds what Redis spends on the cache: its hash and its places in the
+ * sorted sets, the prefixed key in each of them (the hash's name, c:keys,
+ * c:lru, c:exp), and more once a value is past what Redis keeps in a
+ * compact hash (hash-max-listpack-value), where the allocator's size
+ * classes also round it up by up to a quarter.
+ * test_entry_cost_is_what_redis_spends measures Redis against it;
+ * bench/RESULTS.md has the figures. */
 #define HL_REDIS_ENTRY_OVERHEAD      512
+#define HL_REDIS_KEY_COPIES          4
+#define HL_REDIS_COMPACT_VALUE       64
+#define HL_REDIS_TABLE_OVERHEAD      512
+
+/* An entry's cost to the byte budget, of a key klen bytes long under a
+ * prefix plen long, and a value vlen long. */
+apr_size_t hl_redis_entry_bytes(apr_size_t plen, apr_size_t klen,
+                                apr_size_t vlen);
 
 /* Where a spec says Redis is. */
 typedef struct hl_redis_addr {

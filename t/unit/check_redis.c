@@ -195,7 +195,7 @@ static void record(void *baton, int level, const char *message)
 
 static hl_store *open_sized(const char *spec, const char *host, log_record *l,
                             apr_interval_time_t timeout, apr_size_t cache_bytes,
-                            const char **origin)
+                            apr_size_t max_key, const char **origin)
 {
     hl_store_open_args a;
     hl_store *st = NULL;
@@ -203,7 +203,7 @@ static hl_store *open_sized(const char *spec, const char *host, log_record *l,
     a.spec = spec;
     a.sizes.history_capacity = 5;
     a.sizes.cache_bytes = cache_bytes;
-    a.sizes.cache_max_key = 32;
+    a.sizes.cache_max_key = max_key;
     a.sizes.cache_max_value = 4096;
     a.pool = test_pool;
     a.host = host;
@@ -219,7 +219,7 @@ static hl_store *open_sized(const char *spec, const char *host, log_record *l,
 static hl_store *open_spec(const char *spec, const char *host, log_record *l,
                            apr_interval_time_t timeout, const char **origin)
 {
-    return open_sized(spec, host, l, timeout, 64 * 1024, origin);
+    return open_sized(spec, host, l, timeout, 64 * 1024, 32, origin);
 }
 
 static const char *spec_of(const test_redis *t, const char *auth)
@@ -342,8 +342,8 @@ START_TEST(test_cache_api_on_redis)
         return;
     test_redis_command(t, "FLUSHALL");
     /* Room for the 600 keys below. */
-    one = open_sized(spec_of(t, NULL), "one", NULL, 0, 1024 * 1024, &origin);
-    two = open_sized(spec_of(t, NULL), "two", NULL, 0, 1024 * 1024, &origin);
+    one = open_sized(spec_of(t, NULL), "one", NULL, 0, 1024 * 1024, 32, &origin);
+    two = open_sized(spec_of(t, NULL), "two", NULL, 0, 1024 * 1024, 32, &origin);
     ck_assert_int_eq(hl_store_cache_put(one, "k", 1, "v", 1, now, 0, NULL, &w),
                      APR_SUCCESS);
     first = w.version;
@@ -916,42 +916,51 @@ static long long used_memory(const test_redis *t)
 }
 
 /* What an entry costs Redis, measured: HyperlaneCacheSize counts an entry
- * as its key, its value and HL_REDIS_ENTRY_OVERHEAD, and must not count
- * it for much less than Redis spends on it, or Redis runs out of memory
- * long before the module evicts.  Small entries, with and without a
- * lifetime (the expiry set holds those too). */
-#define COST_ENTRIES 20000
+ * as hl_redis_entry_bytes says, and must not count it for less than
+ * Redis spends on it, or Redis runs out of memory long before the module
+ * evicts; nor for much more.  Small and large keys and values, with and
+ * without a lifetime (the expiry set holds those too). */
+#define COST_ENTRIES 5000
 
 START_TEST(test_entry_cost_is_what_redis_spends)
 {
+    static const struct { apr_size_t klen, vlen; int ttl; } shape[] = {
+        { 10, 10, 0 }, { 10, 10, 1 }, { 200, 10, 1 }, { 10, 100, 1 },
+        { 10, 1000, 1 }, { 200, 4000, 0 },
+    };
     test_redis t;
     log_record l;
     const char *origin;
     hl_store *st;
-    int pass;
+    char *value = apr_palloc(test_pool, 4000);
+    unsigned k;
 
     if (!private_server(&t, &l, NULL))
         return;
-    st = open_sized(spec_of(&t, NULL), "h", &l, 0, 64 * 1024 * 1024, &origin);
-    for (pass = 0; pass < 2; pass++) {
-        long long before = used_memory(&t), per;
+    st = open_sized(spec_of(&t, NULL), "h", &l, 0, 256 * 1024 * 1024, 250,
+                    &origin);
+    memset(value, 'v', 4000);
+    for (k = 0; k < sizeof(shape) / sizeof(shape[0]); k++) {
+        long long before = used_memory(&t), per, counted;
+        char *key = apr_palloc(test_pool, shape[k].klen + 1);
         int i;
+        memset(key, 'k', shape[k].klen);
         for (i = 0; i < COST_ENTRIES; i++) {
-            char key[16], value[16];
-            apr_snprintf(key, sizeof(key), "%c%09d", 'a' + pass, i);
-            apr_snprintf(value, sizeof(value), "v%09d", i);
-            ck_assert_int_eq(hl_store_cache_set(st, key, 10, value, 10, 1,
-                                                pass ? apr_time_from_sec(3600) : 0,
+            apr_snprintf(key, 12, "%c%09d", 'a' + k, i);
+            key[10] = 'k';
+            ck_assert_int_eq(hl_store_cache_set(st, key, shape[k].klen, value,
+                                                shape[k].vlen, 1,
+                                                shape[k].ttl ? apr_time_from_sec(3600) : 0,
                                                 NULL), APR_SUCCESS);
         }
         per = (used_memory(&t) - before) / COST_ENTRIES;
-        ck_assert_msg(per <= 20 + HL_REDIS_ENTRY_OVERHEAD,
-                      "an entry %s a lifetime costs Redis %lld bytes; the module "
-                      "counts %d", pass ? "with" : "without", per,
-                      20 + HL_REDIS_ENTRY_OVERHEAD);
-        ck_assert_msg(per >= (20 + HL_REDIS_ENTRY_OVERHEAD) / 2,
-                      "an entry costs Redis %lld bytes; the module counts %d: "
-                      "far too many", per, 20 + HL_REDIS_ENTRY_OVERHEAD);
+        counted = (long long)hl_redis_entry_bytes(strlen(HL_REDIS_DEFAULT_PREFIX),
+                                                  shape[k].klen, shape[k].vlen);
+        ck_assert_msg(per <= counted && per >= counted / 2,
+                      "an entry of a %zu-byte key and a %zu-byte value %s a "
+                      "lifetime costs Redis %lld bytes; the module counts %lld",
+                      shape[k].klen, shape[k].vlen, shape[k].ttl ? "with" : "without",
+                      per, counted);
     }
     test_redis_stop(&t);
 }
