@@ -154,11 +154,10 @@ int hl_handler(request_rec *r)
         if (rt)
             ap_set_module_config(r->request_config, &hyperlane_module, rt);
     }
-    if (rt)
-        rt->answering = 1;
     if (!rt)
         return hl_send_error(r, HTTP_NOT_FOUND,
                           "mod_hyperlane must be mounted with a plain <Location>");
+    rt->answering = 1;
     if (rt->route.status == HL_ROUTE_NOT_FOUND)
         return hl_send_error(r, HTTP_NOT_FOUND,
                           apr_psprintf(r->pool, "No endpoint at %s", r->uri));

@@ -173,8 +173,8 @@ typedef apr_status_t (*hl_cache_entry_fn)(void *ctx,
  * together may pass more: writes between them can move a key from a
  * bucket still to come into one already read, or add one there.
  * APR_EINVAL when a chain breaks the layout or a batch passes more than
- * geo->ntouch entries; fn's non-zero status
- * stops the batch and is returned.  The image points into c: what fn
+ * geo->ntouch entries; fn's non-zero status stops the batch and is
+ * returned.  The image points into c: what fn
  * copied counts only if hl_cache_quiet_end says nothing was written
  * meanwhile. */
 apr_status_t hl_cache_export(const hl_cache *c, const hl_cache_geometry *geo,

@@ -643,12 +643,8 @@ static int still_answers(redisContext *c)
 {
     const char *argv[] = { "PING" };
     size_t argvlen[] = { 4 };
-    redisReply *r = NULL;
-    const char *why = NULL;
-    apr_status_t rv = command(c, &r, 1, argv, argvlen, &why);
-    if (r)
-        freeReplyObject(r);
-    return rv == APR_SUCCESS;
+    char detail[64];
+    return command_ok(c, 1, argv, argvlen, detail, sizeof(detail)) == APR_SUCCESS;
 }
 
 /* The one caller that tries again after a failure holds a lease, so

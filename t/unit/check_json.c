@@ -738,36 +738,57 @@ static void write_many(hl_jsonw *w, const char *value, apr_size_t vlen)
     hl_jsonw_end(w);
 }
 
+static void sink_new(sink_buf *b, int fail_at)
+{
+    memset(b, 0, sizeof(*b));
+    b->cap = 8 * 1024 * 1024;
+    b->text = apr_palloc(test_pool, b->cap);
+    b->fail_at = fail_at;
+}
+
+/* write_many of value into streamed, through b: the pieces and the tail
+ * are the text an unstreamed writer makes, which is returned (in b). */
+static const char *streamed_as_whole(hl_jsonw *streamed, sink_buf *b,
+                                     const char *value, apr_size_t vlen,
+                                     apr_size_t *whole_len)
+{
+    hl_jsonw whole;
+    const char *text, *tail;
+    apr_size_t tail_len;
+
+    hl_jsonw_init(&whole, test_pool);
+    write_many(&whole, value, vlen);
+    text = hl_jsonw_text(&whole, whole_len);
+    ck_assert_uint_eq(whole.sent, 0);
+    sink_new(b, 0);
+    hl_jsonw_init(streamed, test_pool);
+    hl_jsonw_stream(streamed, sink_collect, b);
+    write_many(streamed, value, vlen);
+    tail = hl_jsonw_text(streamed, &tail_len);
+    ck_assert_int_eq(streamed->sink_rv, APR_SUCCESS);
+    ck_assert_uint_eq(streamed->sent, b->len);
+    memcpy(b->text + b->len, tail, tail_len);
+    ck_assert_uint_eq(b->len + tail_len, *whole_len);
+    ck_assert(memcmp(b->text, text, *whole_len) == 0);
+    b->text[*whole_len] = '\0';
+    return b->text;
+}
+
 START_TEST(test_streamed_writer)
 {
-    apr_size_t vlen = 3000, whole_len, tail_len;
+    apr_size_t vlen = 3000, whole_len;
     char *value = apr_palloc(test_pool, vlen);
-    hl_jsonw whole, streamed;
-    const char *text, *tail;
-    sink_buf b = { NULL, 0, 8 * 1024 * 1024, 0, 0 };
+    hl_jsonw streamed;
+    const char *text;
+    sink_buf b;
     json_object *o;
 
     memset(value, 0x01, vlen);
-    b.text = apr_palloc(test_pool, b.cap);
-    hl_jsonw_init(&whole, test_pool);
-    write_many(&whole, value, vlen);
-    text = hl_jsonw_text(&whole, &whole_len);
+    text = streamed_as_whole(&streamed, &b, value, vlen, &whole_len);
     ck_assert_uint_gt(whole_len, 3600000);
-    ck_assert_uint_eq(whole.sent, 0);
-
-    hl_jsonw_init(&streamed, test_pool);
-    hl_jsonw_stream(&streamed, sink_collect, &b);
-    write_many(&streamed, value, vlen);
-    tail = hl_jsonw_text(&streamed, &tail_len);
-    ck_assert_int_eq(streamed.sink_rv, APR_SUCCESS);
-    ck_assert_uint_eq(streamed.sent, b.len);
     ck_assert_int_ge(b.calls, (int)(whole_len / HL_JSONW_STREAM_AT));
     ck_assert_uint_le(streamed.cap, HL_JSONW_STREAM_AT);
-    memcpy(b.text + b.len, tail, tail_len);
-    ck_assert_uint_eq(b.len + tail_len, whole_len);
-    ck_assert(memcmp(b.text, text, whole_len) == 0);
-    b.text[whole_len] = '\0';
-    o = json_tokener_parse(b.text);
+    o = json_tokener_parse(text);
     ck_assert_ptr_nonnull(o);
     ck_assert_int_eq(json_object_array_length(json_field(o, "results", json_type_array)),
                      400);
@@ -776,27 +797,12 @@ START_TEST(test_streamed_writer)
     /* Invalid UTF-8, made valid in one buffer the writer reuses (not a
      * copy per value in the pool): the same text as unstreamed. */
     memset(value, 0xff, vlen);
-    hl_jsonw_init(&whole, test_pool);
-    write_many(&whole, value, vlen);
-    text = hl_jsonw_text(&whole, &whole_len);
-    memset(&b, 0, sizeof(b));
-    b.cap = 8 * 1024 * 1024;
-    b.text = apr_palloc(test_pool, b.cap);
-    hl_jsonw_init(&streamed, test_pool);
-    hl_jsonw_stream(&streamed, sink_collect, &b);
-    write_many(&streamed, value, vlen);
-    tail = hl_jsonw_text(&streamed, &tail_len);
+    text = streamed_as_whole(&streamed, &b, value, vlen, &whole_len);
     ck_assert_uint_eq(streamed.repaired_cap, 3 * vlen + 1);
-    memcpy(b.text + b.len, tail, tail_len);
-    ck_assert_uint_eq(b.len + tail_len, whole_len);
-    ck_assert(memcmp(b.text, text, whole_len) == 0);
     ck_assert_ptr_nonnull(strstr(text, "\xEF\xBF\xBD\xEF\xBF\xBD"));
 
     /* The sink fails at its second piece: never called again. */
-    memset(&b, 0, sizeof(b));
-    b.cap = 8 * 1024 * 1024;
-    b.text = apr_palloc(test_pool, b.cap);
-    b.fail_at = 2;
+    sink_new(&b, 2);
     hl_jsonw_init(&streamed, test_pool);
     hl_jsonw_stream(&streamed, sink_collect, &b);
     write_many(&streamed, value, vlen);
