@@ -14,7 +14,7 @@ use HL::Server;
 use HL::Test qw(check);
 use MIME::Base64 qw(encode_base64);
 
-plan tests => 37;
+plan tests => 45;
 
 my $srv = HL::Server->new;
 my $dir = $srv->dir;
@@ -33,7 +33,7 @@ write_file("$dir/docs/b/fast/cache/secret", "b.test's own file\n");
 
 my $libexec = $srv->libexec;
 my $modules = join "\n", map { "LoadModule ${_}_module $libexec/mod_$_.so" }
-    qw(authz_host authn_core authn_file auth_basic authz_user status);
+    qw(authz_host authn_core authn_file auth_basic authz_user status rewrite);
 $srv->configure(<<'CONF', $modules);
 DocumentRoot "@DIR@/docs"
 AccessFileName .htaccess
@@ -82,6 +82,13 @@ HyperlaneFastPath /fast
     <Location /fast>
         Require all denied
     </Location>
+</VirtualHost>
+<VirtualHost 127.0.0.1:@PORT@>
+    ServerName rw.test
+    RewriteEngine On
+    RewriteRule ^/legacy/(.*)$ /open/$1 [PT]
+    RewriteRule ^/legacy-hl/(.*)$ /hl/$1 [PT]
+    RewriteRule ^/legacy-dots/(.*)$ /open/x/../$1 [PT]
 </VirtualHost>
 <VirtualHost 127.0.0.1:@PORT@>
     ServerName c.test
@@ -174,5 +181,25 @@ ok t_cmp($res->code, 403, 'nor counter/stats');
 ok t_cmp($res->code, 403, 'c.test: HyperlaneFastPath off, Require applies');
 check($srv->log =~ /HyperlaneFastPath \/fast is not used for b\.test/,
       'the log says where the fast path is not used');
+
+# mod_rewrite's [PT] in server context changes r->uri after Apache has
+# normalised it, and <Location> and <Directory> then match the new path:
+# the module routes that path, with its key decoded once, and access
+# control is the new path's.
+($res, $j) = req('GET', '/legacy/counter/stats', host => 'rw.test');
+ok t_cmp($res->code, 200, 'a [PT] rewrite into a mount is served');
+check($j && defined $j->{current_value}, 'with counter/stats\' answer');
+($res) = req('PUT', '/legacy/cache/a%20b%2541', host => 'rw.test', content => 'rewritten');
+ok t_cmp($res->code, 201, 'a PUT through the rewrite stores');
+($res, $j) = req('GET', '/open/cache/a%20b%2541', host => 'rw.test');
+check($res->code == 200 && $j && $j->{key} eq 'a b%41' && $j->{value} eq 'rewritten',
+      'under the key the same path names without the rewrite');
+($res, $j) = req('GET', '/legacy-hl/counter/increment', host => 'rw.test');
+ok t_cmp($res->code, 403, 'the rewritten path\'s <Directory> Require applies');
+check($j && $j->{status} == 403, 'as JSON');
+($res, $j) = req('GET', '/legacy-dots/counter/stats', host => 'rw.test');
+check($res->code == 400 && $j && $j->{status} == 400,
+      'a rewrite to a path with dot segments: 400 JSON (' . $res->code . ')');
+ok t_cmp(counter(), 2, 'no increment through the rewrites');
 
 check($srv->stop, 'the private server stopped');

@@ -88,16 +88,22 @@ static int in_normal_form(const char *path)
     return 1;
 }
 
-static int names_what_uri_names(request_rec *r, const char *raw)
+/* What a raw path is to r->uri: the same path, not in normal form, or
+ * in normal form but another path than r->uri (a server-context rewrite
+ * with [PT] changes r->uri in translate_name, after normalisation, and
+ * leaves r->unparsed_uri as the client sent it). */
+typedef enum { HL_RAW_NAMES_URI, HL_RAW_NOT_NORMAL, HL_RAW_OTHER } hl_raw_is;
+
+static hl_raw_is what_raw_names(request_rec *r, const char *raw)
 {
     core_dir_config *d = ap_get_core_module_config(r->per_dir_config);
     char *decoded;
     int rc;
 
     if (!in_normal_form(raw))
-        return 0;
+        return HL_RAW_NOT_NORMAL;
     if (!strchr(raw, '%'))
-        return strcmp(raw, r->uri) == 0;
+        return strcmp(raw, r->uri) == 0 ? HL_RAW_NAMES_URI : HL_RAW_OTHER;
     /* Decoded, it must still be in normal form (%2e%2e is a dot segment to
      * Apache, and an encoded slash that Apache would refuse fails here). */
     decoded = apr_pstrdup(r->pool, raw);
@@ -105,16 +111,36 @@ static int names_what_uri_names(request_rec *r, const char *raw)
          ? ap_unescape_url_keep2f(decoded, d->decode_encoded_slashes)
          : ap_unescape_url(decoded);
     if (rc != OK || !in_normal_form(decoded))
-        return 0;
+        return HL_RAW_NOT_NORMAL;
     /* r->uri is decoded by map_to_storage; in the quick handler it is
      * still the raw path, neither decoded nor normalised. */
-    return strcmp(decoded, r->uri) == 0 || strcmp(raw, r->uri) == 0;
+    return strcmp(decoded, r->uri) == 0 || strcmp(raw, r->uri) == 0
+           ? HL_RAW_NAMES_URI : HL_RAW_OTHER;
 }
 
+static int names_what_uri_names(request_rec *r, const char *raw)
+{
+    return what_raw_names(r, raw) == HL_RAW_NAMES_URI;
+}
+
+/* The path to route, still percent-encoded, or NULL.  A raw path in
+ * normal form that names another path than r->uri was rewritten inside
+ * the server: <Location> and its Require matched r->uri, so r->uri is
+ * routed, escaped again so that the router decodes it once. */
 static const char *routable_path(request_rec *r)
 {
     const char *raw = raw_path(r);
-    return raw && names_what_uri_names(r, raw) ? raw : NULL;
+    if (!raw)
+        return NULL;
+    switch (what_raw_names(r, raw)) {
+    case HL_RAW_NAMES_URI:
+        return raw;
+    case HL_RAW_OTHER:
+        return *r->uri == '/' && in_normal_form(r->uri)
+               ? ap_escape_uri(r->pool, r->uri) : NULL;
+    default:
+        return NULL;
+    }
 }
 
 static hl_routed *route_request(request_rec *r, const char *path,
