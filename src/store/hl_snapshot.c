@@ -28,10 +28,8 @@ static const unsigned char snap_magic[8] = { 'H', 'L', 'S', 'N', 'A', 'P', 'S', 
  * room to count on before it wrapped to 0 (which means "no entry"). */
 #define VERSIONS_MAX  ((apr_uint64_t)1 << 62)
 
-/* Times are microseconds since 1970 and this server wrote them; one
- * before 1970 or past 2^62 (146,000 years on) comes only from a crafted
- * file, and would overflow the ages and TTLs worked out from it. */
-#define TIMES_MAX     ((apr_uint64_t)1 << 62)
+/* Times: HL_STORE_TIMES_MAX (hl_store.h). */
+#define TIMES_MAX     HL_STORE_TIMES_MAX
 
 #define FNV_OFFSET 0xcbf29ce484222325ull
 #define FNV_PRIME  0x100000001b3ull

@@ -55,6 +55,12 @@ typedef struct hl_counter_snapshot {
 
 /* ---- the cache ---------------------------------------------------------- */
 
+/* Times are microseconds since 1970, written by this module; one before
+ * 1970 or past 2^62 (146,000 years on) comes only from a crafted persist
+ * file or a tampered Redis, and would overflow the ages and TTLs worked
+ * out from it.  Backends refuse such a time as a lying record. */
+#define HL_STORE_TIMES_MAX ((apr_uint64_t)1 << 62)
+
 /* What a hit returns: a copy of the value in the caller's pool. */
 typedef struct hl_cache_result {
     char        *value;         /* vlen bytes plus a NUL not counted */

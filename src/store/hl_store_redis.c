@@ -1026,6 +1026,16 @@ static apr_int64_t number_of(const redisReply *r)
     return 0;
 }
 
+/* A time of a reply into *t; 0 if it is outside HL_STORE_TIMES_MAX. */
+static int time_of(const redisReply *r, apr_time_t *t)
+{
+    apr_int64_t v = number_of(r);
+    if (v < 0 || (apr_uint64_t)v > HL_STORE_TIMES_MAX)
+        return 0;
+    *t = (apr_time_t)v;
+    return 1;
+}
+
 /* FCALL fn with (key, now), the key checked first. */
 static apr_status_t fcall_key(redis_store *s, fcall_kind kind, const char *fn,
                               const void *key, apr_size_t klen, apr_time_t now,
@@ -1058,7 +1068,9 @@ static apr_status_t redis_cache_get(hl_store *st, apr_pool_t *pool,
         rv = APR_NOTFOUND;
     }
     else if (r->type != REDIS_REPLY_ARRAY || r->elements != 5
-             || r->element[0]->type != REDIS_REPLY_STRING) {
+             || r->element[0]->type != REDIS_REPLY_STRING
+             || !time_of(r->element[1], &res->set_time)
+             || !time_of(r->element[2], &res->expires)) {
         rv = APR_EGENERAL;
     }
     else {
@@ -1066,8 +1078,6 @@ static apr_status_t redis_cache_get(hl_store *st, apr_pool_t *pool,
         res->value = apr_palloc(pool, res->vlen + 1);
         memcpy(res->value, r->element[0]->str, res->vlen);
         res->value[res->vlen] = '\0';
-        res->set_time = (apr_time_t)number_of(r->element[1]);
-        res->expires = (apr_time_t)number_of(r->element[2]);
         res->access_count = (apr_uint64_t)number_of(r->element[3]);
         res->version = (apr_uint64_t)number_of(r->element[4]);
         res->age = now - res->set_time;
@@ -1113,7 +1123,8 @@ static apr_status_t written_of(redis_store *s, redisReply *r,
         rv = status[code];
         w->existed = number_of(r->element[1]) != 0;
         w->version = (apr_uint64_t)number_of(r->element[2]);
-        w->expires = (apr_time_t)number_of(r->element[3]);
+        if (!time_of(r->element[3], &w->expires))
+            rv = APR_EGENERAL;
         number = r->element[4];
         if (code == WRITE_OK && number->type == REDIS_REPLY_STRING
             && !hl_cache_parse_int(number->str, number->len, &w->number))
@@ -1492,7 +1503,8 @@ static apr_status_t list_batch(redis_store *s, apr_pool_t *pool,
         const redisReply *it = items->element[i];
         hl_cache_listed *out = &page->items[page->n];
         if (it->type != REDIS_REPLY_ARRAY || it->elements != 4
-            || it->element[0]->type != REDIS_REPLY_STRING) {
+            || it->element[0]->type != REDIS_REPLY_STRING
+            || !time_of(it->element[3], &out->expires)) {
             rv = APR_EGENERAL;
             break;
         }
@@ -1500,7 +1512,6 @@ static apr_status_t list_batch(redis_store *s, apr_pool_t *pool,
         out->klen = it->element[0]->len;
         out->vlen = (apr_size_t)number_of(it->element[1]);
         out->version = (apr_uint64_t)number_of(it->element[2]);
-        out->expires = (apr_time_t)number_of(it->element[3]);
         page->n++;
     }
     page->scanned += (apr_uint64_t)number_of(r->element[2]);

@@ -878,6 +878,59 @@ START_TEST(test_reload_after_function_flush)
 }
 END_TEST
 
+/* A time Redis answers outside 0..HL_STORE_TIMES_MAX comes only from a
+ * tampered server, and would overflow the ages and TTLs worked out from
+ * it: a get, a write's answer and a listing refuse it as a lying reply. */
+START_TEST(test_times_out_of_range_are_refused)
+{
+    test_redis t;
+    log_record l;
+    hl_store *st;
+    hl_cache_result res;
+    hl_cache_written w;
+    hl_cache_cond cond;
+    hl_cache_list_args la;
+    hl_cache_list_page page;
+    apr_time_t now = apr_time_now();
+
+    if (!(st = store_of_private_server(&t, &l)))
+        return;
+    ck_assert_int_eq(hl_store_cache_set(st, "k", 1, "v", 1, now, 0, NULL),
+                     APR_SUCCESS);
+    ck_assert_int_eq(hl_store_cache_get(st, test_pool, "k", 1, now, &res),
+                     APR_SUCCESS);
+    ck_assert(test_redis_command(&t, "HSET hyperlane:c:e:k s -9223372036854775807"));
+    ck_assert_int_eq(hl_store_cache_get(st, test_pool, "k", 1, now, &res),
+                     APR_EGENERAL);
+    ck_assert(test_redis_command(&t, "HSET hyperlane:c:e:k s 9000000000000000000"));
+    ck_assert_int_eq(hl_store_cache_get(st, test_pool, "k", 1, now, &res),
+                     APR_EGENERAL);
+    ck_assert(test_redis_command(&t, "HSET hyperlane:c:e:k s 1 x 9000000000000000000"));
+    ck_assert_int_eq(hl_store_cache_get(st, test_pool, "k", 1, now, &res),
+                     APR_EGENERAL);
+    /* A put whose If-Match fails answers the entry's expiry. */
+    memset(&cond, 0, sizeof(cond));
+    cond.if_match = HL_COND_LIST;
+    cond.n_match = 1;
+    cond.match[0] = 1;
+    ck_assert_int_eq(hl_store_cache_put(st, "k", 1, "w", 1, now, 0, &cond, &w),
+                     APR_EGENERAL);
+    memset(&la, 0, sizeof(la));
+    la.limit = 10;
+    la.now = now;
+    ck_assert_int_eq(hl_store_cache_list(st, test_pool, &la, &page), APR_EGENERAL);
+    /* The same entry with its times back in range is served again. */
+    ck_assert(test_redis_command(&t, "HSET hyperlane:c:e:k x 0"));
+    ck_assert_int_eq(hl_store_cache_get(st, test_pool, "k", 1, now, &res),
+                     APR_SUCCESS);
+    ck_assert_int_eq(res.set_time, 1);
+    ck_assert_int_eq(res.age, now - 1);
+    ck_assert_int_eq(hl_store_cache_list(st, test_pool, &la, &page), APR_SUCCESS);
+    ck_assert_int_eq(page.n, 1);
+    test_redis_stop(&t);
+}
+END_TEST
+
 /* A wrong password: EACCES, one line that names the server but not the
  * password; the right one works. */
 START_TEST(test_wrong_password)
@@ -1338,6 +1391,7 @@ Suite *redis_suite(void)
     tcase_add_test(live, test_one_line_per_host);
     tcase_add_test(live, test_refused_writes_end_with_a_write);
     tcase_add_test(live, test_reload_after_function_flush);
+    tcase_add_test(live, test_times_out_of_range_are_refused);
     tcase_add_test(live, test_wrong_password);
     tcase_add_test(live, test_stalled_server_times_out);
     tcase_add_test(live, test_stalled_connects_wait_side_by_side);
