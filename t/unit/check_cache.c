@@ -631,6 +631,7 @@ END_TEST
 #define RACE_READERS 3
 #define RACE_READS   150000
 #define RACE_WRITES  60000
+#define RACE_RUNS    5
 
 typedef struct {
     hl_cache *c;
@@ -735,7 +736,7 @@ START_TEST(test_lockfree_readers_race_a_writer)
     race_arg args[RACE_READERS + 1];
     apr_uint64_t hits[RACE_KEYS] = {0}, fallbacks = 0, total = 0;
     unsigned char buf[4096];
-    int i;
+    int i, run;
     unsigned ki;
 
     ck_assert_int_eq(apr_thread_mutex_create(&lock, APR_THREAD_MUTEX_DEFAULT, test_pool),
@@ -746,24 +747,31 @@ START_TEST(test_lockfree_readers_race_a_writer)
         ck_assert_int_eq(hl_cache_set(c, k, strlen(k), buf, race_value(ki, 0, buf),
                                       T0, 0, NULL), APR_SUCCESS);
     }
-    for (i = 0; i <= RACE_READERS; i++) {
-        memset(&args[i], 0, sizeof(args[i]));
-        args[i].c = c;
-        args[i].lock = lock;
-        args[i].seed = 0x1234 + (apr_uint64_t)i * 7919;
-        ck_assert_int_eq(apr_thread_create(&th[i], NULL,
-                                           i < RACE_READERS ? race_reader : race_writer,
-                                           &args[i], test_pool), APR_SUCCESS);
-    }
-    for (i = 0; i <= RACE_READERS; i++) {
-        apr_status_t trv;
-        apr_thread_join(&trv, th[i]);
-    }
-    for (i = 0; i < RACE_READERS; i++) {
-        ck_assert_uint_eq(args[i].torn, 0);
-        fallbacks += args[i].fallbacks;
-        for (ki = 0; ki < RACE_KEYS; ki++)
-            hits[ki] += args[i].hits[ki];
+    /* Readers meet the writer in most runs (measured: 4 to 13 fallbacks
+     * a run), but on a busy machine the threads can take turns instead:
+     * a run without a meeting is run again, up to RACE_RUNS times. */
+    for (run = 0; run < RACE_RUNS && fallbacks == 0; run++) {
+        for (i = 0; i <= RACE_READERS; i++) {
+            memset(&args[i], 0, sizeof(args[i]));
+            args[i].c = c;
+            args[i].lock = lock;
+            args[i].seed = 0x1234 + (apr_uint64_t)(run * 8 + i) * 7919;
+            ck_assert_int_eq(apr_thread_create(&th[i], NULL,
+                                               i < RACE_READERS ? race_reader : race_writer,
+                                               &args[i], test_pool), APR_SUCCESS);
+        }
+        for (i = 0; i <= RACE_READERS; i++) {
+            apr_status_t trv;
+            apr_thread_join(&trv, th[i]);
+        }
+        for (i = 0; i < RACE_READERS; i++) {
+            ck_assert_uint_eq(args[i].torn, 0);
+            fallbacks += args[i].fallbacks;
+            for (ki = 0; ki < RACE_KEYS; ki++)
+                hits[ki] += args[i].hits[ki];
+        }
+        if (getenv("HL_UNDER_VALGRIND"))
+            break;
     }
     /* The stable keys must not have been evicted for this to mean much. */
     for (ki = 0; ki < RACE_STABLE; ki++) {
@@ -781,8 +789,8 @@ START_TEST(test_lockfree_readers_race_a_writer)
     ck_assert_uint_eq(stats_of(c).evictions, 0);
     assert_valid(c);
     /* Readers did meet the writer (a broken seq check shows torn values
-     * here within a run; measured: 4 to 13).  Valgrind runs one thread at
-     * a time, so there they may never meet. */
+     * here within a run).  Valgrind runs one thread at a time, so there
+     * they may never meet. */
     if (!getenv("HL_UNDER_VALGRIND"))
         ck_assert_uint_gt(fallbacks, 0);
 }
