@@ -34,7 +34,7 @@ my @bad = (
     [ "<VirtualHost 127.0.0.1:1>\nHyperlaneHistorySize 5\n</VirtualHost>",
       'HyperlaneHistorySize' ],
 );
-plan tests => 2 + 2 * @bad;
+plan tests => 4 + 2 * @bad;
 
 my $cfg = Apache::Test::config();
 my $httpd = $cfg->{vars}{httpd};
@@ -70,6 +70,15 @@ my ($rc, $out) = configtest("HyperlaneHistorySize 5\nHyperlaneCacheSize 64K\n"
                           . "HyperlaneIncrementPostOnly Off\nHyperlaneStore shm");
 ok t_cmp($rc, 0, 'good values pass configtest');
 check($out =~ /Syntax OK/, "Syntax OK: $out");
+# The shipped configuration's directives, every one uncommented as it
+# stands (an administrator's first edit), pass too.
+my $shipped = $cfg->{vars}{top_dir} . '/conf/hyperlane.conf';
+open my $sf, '<', $shipped or die "$shipped: $!";
+my @shipped = map { /^\s*#(Hyperlane\w+\b.*)$/ ? $1 : () } <$sf>;
+close $sf;
+($rc, $out) = configtest(join "\n", @shipped);
+ok t_cmp($rc, 0, scalar(@shipped) . ' directives of conf/hyperlane.conf, uncommented');
+check(@shipped >= 25 && $out =~ /Syntax OK/, "Syntax OK: $out");
 for my $b (@bad) {
     my ($line, $name) = @$b;
     ($rc, $out) = configtest($line);
