@@ -46,6 +46,7 @@ typedef struct hl_runtime {
     /* HyperlanePersistFile, in the parent (hl_persist.c) */
     const char *persist_path;      /* absolute; NULL: off */
     apr_interval_time_t persist_interval;   /* 0: only at a clean stop */
+    apr_time_t persist_since;      /* the first start, for a first write */
     pid_t parent_pid;
 } hl_runtime;
 

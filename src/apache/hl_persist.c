@@ -32,7 +32,9 @@
 #include <apr_signal.h>
 #include <apr_strings.h>
 #include <apr_thread_proc.h>
+#include <errno.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/prctl.h>
@@ -83,6 +85,20 @@ typedef struct persist_gen {
 
 static void helper_start(persist_gen *g);
 
+/* When the helper writes first: an interval after the last snapshot
+ * (the file's time), or after the first start if there is none yet.  A
+ * restart starts a new helper, and restarts closer together than the
+ * interval (a nightly logrotate against a daily interval) must not put
+ * the write off for ever. */
+static apr_time_t first_write_at(const hl_runtime *rt, apr_pool_t *p)
+{
+    apr_finfo_t fi;
+    apr_time_t now = apr_time_now(), last = rt->persist_since;
+    if (apr_stat(&fi, rt->persist_path, APR_FINFO_MTIME, p) == APR_SUCCESS)
+        last = fi.mtime;
+    return last <= now ? last + rt->persist_interval : now + rt->persist_interval;
+}
+
 /* The helper: a write every interval, until its parent is gone (or it is
  * told to stop).  It never returns. */
 static void helper_main(persist_gen *g)
@@ -90,6 +106,7 @@ static void helper_main(persist_gen *g)
     hl_runtime *rt = g->rt;
     pid_t parent = rt->parent_pid;
     apr_pool_t *p;
+    apr_time_t next;
     sigset_t all;
     unsigned i;
     static const int handled[] = { SIGTERM, SIGHUP, SIGUSR1, SIGINT, SIGWINCH,
@@ -112,8 +129,7 @@ static void helper_main(persist_gen *g)
                      "snapshot writer cannot attach the store");
         _exit(1);
     }
-    for (;;) {
-        apr_time_t next = apr_time_now() + rt->persist_interval;
+    for (next = first_write_at(rt, p);; next = apr_time_now() + rt->persist_interval) {
         apr_pool_t *once;
         while (apr_time_now() < next) {
             apr_interval_time_t left = next - apr_time_now();
@@ -227,6 +243,36 @@ static void persist_load(server_rec *s, hl_runtime *rt, apr_pool_t *ptemp)
                          : "it could not be moved aside");
 }
 
+/* Whoever can write the file's directory can replace what the parent
+ * loads at its next start (checked as untrusted input, but theirs), and
+ * /run is a tmpfs that a reboot empties: both are said at each start. */
+static void check_where(server_rec *s, const char *path, apr_pool_t *p)
+{
+    const char *slash = strrchr(path, '/');
+    const char *dir = slash == path ? "/" : apr_pstrmemdup(p, path, (apr_size_t)(slash - path));
+    struct stat st;
+
+    if (stat(dir, &st) != 0) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s, "mod_hyperlane: the "
+                     "directory of HyperlanePersistFile, %s, cannot be read: "
+                     "no snapshot can be written there", dir);
+        return;
+    }
+    if (st.st_uid != geteuid()
+        || ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)))
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "mod_hyperlane: the "
+                     "directory of HyperlanePersistFile, %s (owner %ld, mode "
+                     "%04o), can be written by others than the server's "
+                     "parent: they could replace the snapshot it loads at "
+                     "start; give it a directory of its own", dir,
+                     (long)st.st_uid, (unsigned)(st.st_mode & 07777));
+    if (strncmp(path, "/run/", 5) == 0 || strncmp(path, "/var/run/", 9) == 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "mod_hyperlane: "
+                     "HyperlanePersistFile %s is under /run, which a reboot "
+                     "empties on most systems: the state survives restarts "
+                     "and stops, not reboots", path);
+}
+
 void hl_persist_configure(server_rec *s, hl_runtime *rt, apr_pool_t *pconf,
                           apr_pool_t *ptemp, int first)
 {
@@ -252,8 +298,11 @@ void hl_persist_configure(server_rec *s, hl_runtime *rt, apr_pool_t *pconf,
         rt->persist_path = apr_pstrdup(s->process->pool, path);
     rt->persist_interval = apr_time_from_sec(
         hl_config_get(&sc->cfg, HL_D_PERSIST_INTERVAL));
-    if (first)
+    if (first) {
+        rt->persist_since = apr_time_now();
+        check_where(s, path, ptemp);
         persist_load(s, rt, ptemp);
+    }
     g = apr_pcalloc(pconf, sizeof(*g));
     g->s = s;
     g->rt = rt;

@@ -349,10 +349,15 @@ apr_status_t hl_snapshot_save(void *base, const hl_shm_plan *plan,
 
     memset(&o, 0, sizeof(o));
     o.sum = FNV_OFFSET;
+    /* A new file, never one that is there: whoever can write the
+     * directory could have put a symlink at tmp for root to write
+     * through.  O_EXCL does not follow one; a name that comes back
+     * between the remove and the open fails this snapshot, no more. */
+    apr_file_remove(tmp, p);
     rv = apr_file_open(&o.f, tmp, APR_FOPEN_WRITE | APR_FOPEN_CREATE
-                       | APR_FOPEN_TRUNCATE, APR_FPROT_UREAD | APR_FPROT_UWRITE, p);
+                       | APR_FOPEN_EXCL, APR_FPROT_UREAD | APR_FPROT_UWRITE, p);
     if (rv != APR_SUCCESS) {
-        say(rep, "cannot create %s", tmp);
+        say(rep, "cannot create %s: %pm", tmp, &rv);
         return rv;
     }
     rv = write_all(&o, base, plan, now, rep);
@@ -614,7 +619,9 @@ apr_status_t hl_snapshot_load(void *base, const hl_shm_plan *plan,
     apr_mmap_t *mm = NULL;
     const void *buf = "";
     apr_time_t start = apr_time_now();
-    apr_status_t rv = apr_file_open(&f, path, APR_FOPEN_READ, APR_FPROT_OS_DEFAULT, p);
+    /* Non-blocking: a FIFO put at path must not hold the start. */
+    apr_status_t rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_NONBLOCK,
+                                    APR_FPROT_OS_DEFAULT, p);
 
     if (APR_STATUS_IS_ENOENT(rv))
         return APR_ENOENT;
