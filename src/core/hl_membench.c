@@ -9,7 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 /* ---- the query string ---- */
 
@@ -239,6 +243,7 @@ apr_status_t hl_membench_run_both(apr_pool_t *p, apr_uint64_t n, apr_uint64_t s,
                                   hl_membench_result *r)
 {
     unsigned char **blocks;
+    apr_size_t table;
     apr_status_t rv;
 
     if (n < 1 || n > HL_MEMBENCH_MAX_ALLOCATIONS || s < 1
@@ -247,14 +252,25 @@ apr_status_t hl_membench_run_both(apr_pool_t *p, apr_uint64_t n, apr_uint64_t s,
     memset(r, 0, sizeof(*r));
     r->allocations = n;
     r->size = s;
-    /* malloc'd, not from p: a request pool would keep up to 8 MiB parked. */
-    blocks = malloc((apr_size_t)n * sizeof(*blocks));
-    if (blocks == NULL)
+    /* Mapped, not from p (a request pool would keep up to 8 MiB parked)
+     * nor malloc'd (freeing a chunk that large raises glibc's threshold
+     * for mapping big allocations, and more stays in the heap after). */
+    table = (apr_size_t)n * sizeof(*blocks);
+    blocks = mmap(NULL, table, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (blocks == MAP_FAILED)
         return APR_ENOMEM;
     rv = run_pool(p, blocks, n, (apr_size_t)s, &r->pool);
     if (rv == APR_SUCCESS)
         rv = run_malloc(blocks, n, (apr_size_t)s, &r->heap);
-    free(blocks);
+    munmap(blocks, table);
+#ifdef __GLIBC__
+    /* Both runs freed their blocks into the heap of this thread's arena
+     * (the pool's allocator frees its pieces there too), where glibc
+     * keeps them: under a threaded MPM each worker thread that ran a
+     * benchmark would hold its last run's hundreds of MiB for good. */
+    malloc_trim(0);
+#endif
     return rv;
 }
 

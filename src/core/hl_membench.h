@@ -7,10 +7,13 @@
  * the run (cleanup = destroying the subpool, one call however many blocks)
  * and once with malloc/free (cleanup = N calls to free), so one answer
  * compares the two allocation models.  The subpool gets its own allocator:
- * destroying it hands the memory back to the system instead of parking up
- * to 256 MiB on the process allocator's free list.  The block table itself
- * is allocated outside the timed phases, the subpool's creation inside the
- * allocation phase since it is part of what that model costs.
+ * destroying it frees its pieces instead of parking up to 256 MiB on the
+ * process allocator's free list, and after both runs malloc_trim hands
+ * what they freed back to the system.  The blocks take up to twice N x S
+ * (APR's pool hands out 8 KiB pieces: a block just over 4 KiB takes a
+ * whole one).  The block table itself is mapped outside the timed phases,
+ * the subpool's creation inside the allocation phase since it is part of
+ * what that model costs.
  */
 #ifndef HL_MEMBENCH_H
 #define HL_MEMBENCH_H

@@ -3,8 +3,11 @@
 #include "check_hl.h"
 #include "hl_membench.h"
 
+#include <apr_thread_proc.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* S x sum over i < N of (i mod 256), term by term. */
 static apr_uint64_t formula(apr_uint64_t n, apr_uint64_t s)
@@ -71,6 +74,66 @@ START_TEST(test_run_rejects_limits)
     ck_assert_int_eq(hl_membench_run_both(test_pool, 1000001, 1, &r), APR_EINVAL);
     ck_assert_int_eq(hl_membench_run_both(test_pool, 1, 1048577, &r), APR_EINVAL);
     ck_assert_int_eq(hl_membench_run_both(test_pool, 257, 1048576, &r), APR_EINVAL);
+}
+END_TEST
+
+/* This process's resident set, in bytes. */
+static apr_uint64_t rss_bytes(void)
+{
+    unsigned long size = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fscanf(f, "%lu %lu", &size, &resident), 2);
+    fclose(f);
+    return (apr_uint64_t)resident * (apr_uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+typedef struct {
+    apr_status_t rv;
+    apr_uint64_t before, after;     /* resident bytes around the run */
+} thread_run;
+
+/* As a worker thread runs it: from a request pool of the process's
+ * allocator, measured while the thread lives on (httpd's do). */
+static void *APR_THREAD_FUNC bench_in_thread(apr_thread_t *t, void *data)
+{
+    thread_run *tr = data;
+    apr_pool_t *p;
+    hl_membench_result r;
+    apr_pool_create(&p, test_pool);
+    tr->before = rss_bytes();
+    tr->rv = hl_membench_run_both(p, 1000000, 200, &r);
+    apr_pool_destroy(p);
+    tr->after = rss_bytes();
+    (void)t;
+    return NULL;
+}
+
+/* A worker thread of a threaded MPM: its 200 MB of blocks go back to
+ * the system when the run ends, not only to that thread's malloc arena.
+ * (ASan's allocator and valgrind's keep freed memory by design.) */
+START_TEST(test_a_thread_gives_its_run_back)
+{
+    apr_thread_t *th;
+    apr_status_t trv;
+    thread_run tr = { APR_EGENERAL, 0, 0 };
+
+#if defined(__SANITIZE_ADDRESS__)
+    return;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return;
+#endif
+#endif
+    if (getenv("HL_UNDER_VALGRIND"))
+        return;
+    ck_assert_int_eq(apr_thread_create(&th, NULL, bench_in_thread, &tr, test_pool),
+                     APR_SUCCESS);
+    apr_thread_join(&trv, th);
+    ck_assert_int_eq(tr.rv, APR_SUCCESS);
+    ck_assert_msg(tr.after < tr.before + 32 * 1024 * 1024,
+                  "%" APR_UINT64_T_FMT " MiB resident after the run, %"
+                  APR_UINT64_T_FMT " MiB before", tr.after >> 20, tr.before >> 20);
 }
 END_TEST
 
@@ -251,6 +314,7 @@ Suite *membench_suite(void)
     tcase_add_test(tc, test_defaults_checksum);
     tcase_add_test(tc, test_small_against_formula);
     tcase_add_test(tc, test_run_rejects_limits);
+    tcase_add_test(tc, test_a_thread_gives_its_run_back);
     tcase_add_test(tc, test_query_accepts);
     tcase_add_test(tc, test_query_rejects);
     tcase_add_test(tc, test_json_shape);
