@@ -99,8 +99,9 @@ $srv->start;
               . ('x' x 10);
     my $t = time;
     my ($status, $h, $body) = read_response($sock, 15);
-    check(defined $status && $status == 400 && time - $t < 10,
-          'a body that stops: 400 after the Timeout (' . ($status // 'none') . ')');
+    my $j = decode_json_ok($body // '');
+    check(defined $status && $status == 408 && $j && $j->{status} == 408 && time - $t < 10,
+          'a body that stops: 408 JSON after the Timeout (' . ($status // 'none') . ')');
     my $lines = () = $srv->log =~ /request body ended after 10 bytes/g;
     ok t_cmp($lines, 1, 'one log line says so');
 }

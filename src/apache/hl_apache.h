@@ -196,8 +196,12 @@ int hl_admit(request_rec *r, hl_limit_kind kind, const char *busy,
 void hl_admit_done(request_rec *r, hl_admission *a);
 
 /* hl_body.c */
+int hl_body_announced(request_rec *r);     /* a body is (or was) sent */
 int hl_drop_body(request_rec *r);
 apr_off_t hl_max_body(request_rec *r);
+/* HTTP_OK, or the 413 sent for an announced length over own (-1: none)
+ * or LimitRequestBody; hl_stream_body checks it first too. */
+int hl_body_fits(request_rec *r, apr_off_t own);
 int hl_stream_body(request_rec *r, apr_off_t own, hl_consume_fn consume,
                    void *ctx);
 int hl_body_answered(int rc);

@@ -21,18 +21,21 @@
  * unchecked until after the increment.) */
 static void json_core_errors(request_rec *r, apr_off_t core_limit);
 
-int hl_drop_body(request_rec *r)
+int hl_body_announced(request_rec *r)
 {
     const char *cl = apr_table_get(r->headers_in, "Content-Length");
-    const char *te = apr_table_get(r->headers_in, "Transfer-Encoding");
-    apr_off_t limit = ap_get_limit_req_body(r), length = 0;
-    if (!r->kept_body && !te && (!cl || strcmp(cl, "0") == 0))
+    return r->kept_body || apr_table_get(r->headers_in, "Transfer-Encoding")
+           || (cl && strcmp(cl, "0") != 0);
+}
+
+int hl_drop_body(request_rec *r)
+{
+    if (!hl_body_announced(r))
         return OK;
     /* Dropping reads it: the HTTP input filter refuses by itself a chunked
-     * body it cannot read or one over LimitRequestBody. */
-    if (te || !cl || !ap_parse_strict_length(&length, cl)
-        || (limit > 0 && length > limit))
-        json_core_errors(r, limit);
+     * body it cannot read or one over LimitRequestBody, and a body that
+     * stops coming (mod_reqtimeout, Timeout) is 408. */
+    json_core_errors(r, ap_get_limit_req_body(r));
     return ap_discard_request_body(r);
 }
 
@@ -48,6 +51,8 @@ static int body_too_large(request_rec *r, apr_off_t limit)
 
 static int body_read_failed(request_rec *r, apr_status_t rv, apr_off_t seen)
 {
+    /* 408 for a body that stopped coming (APR_TIMEUP), as httpd maps it. */
+    int status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
     if (rv == AP_FILTER_ERROR)      /* answered by Apache's input filter */
         return AP_FILTER_ERROR;
     ap_log_rerror(APLOG_MARK, APLOG_NOTICE, rv, r,
@@ -55,8 +60,11 @@ static int body_read_failed(request_rec *r, apr_status_t rv, apr_off_t seen)
                   " bytes (client stopped sending or sent a broken body)",
                   r->uri, seen);
     r->connection->keepalive = AP_CONN_CLOSE;
-    hl_send_error(r, HTTP_BAD_REQUEST, "Request body incomplete or malformed");
-    return HTTP_BAD_REQUEST;
+    hl_send_error(r, status, status == HTTP_REQUEST_TIME_OUT
+                  ? "Request body timed out" : status == HTTP_BAD_REQUEST
+                  ? "Request body incomplete or malformed"
+                  : "Request body could not be read");
+    return status;
 }
 
 /* When Apache's own HTTP input filter refuses a body (a chunked body that
@@ -71,6 +79,8 @@ static void json_core_errors(request_rec *r, apr_off_t core_limit)
             core_limit)));
     ap_custom_response(r, HTTP_BAD_REQUEST, hl_error_text(
         r, HTTP_BAD_REQUEST, "Request body incomplete or malformed"));
+    ap_custom_response(r, HTTP_REQUEST_TIME_OUT, hl_error_text(
+        r, HTTP_REQUEST_TIME_OUT, "Request body timed out"));
     apr_table_setn(r->notes, HL_JSON_ERRORS_NOTE, "1");
 }
 
@@ -82,23 +92,39 @@ apr_off_t hl_max_body(request_rec *r)
     return limit > 0 ? limit : -1;
 }
 
+/* The length announced, parsed as ap_http_filter parses it (one that does
+ * not parse is refused by the filter with 400 before any byte): 1 and
+ * *length, or 0. */
+static int announced_length(request_rec *r, apr_off_t *length)
+{
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    return cl && ap_parse_strict_length(length, cl);
+}
+
+int hl_body_fits(request_rec *r, apr_off_t own)
+{
+    apr_off_t core_limit = ap_get_limit_req_body(r), length = 0;
+    if (!announced_length(r, &length))
+        return HTTP_OK;
+    if (own >= 0 && length > own)
+        return body_too_large(r, own);
+    if (core_limit > 0 && length > core_limit)
+        return body_too_large(r, core_limit);
+    return HTTP_OK;
+}
+
 /* own: the endpoint's limit in bytes, -1 for none. */
 int hl_stream_body(request_rec *r, apr_off_t own, hl_consume_fn consume,
                        void *ctx)
 {
     apr_off_t core_limit = ap_get_limit_req_body(r);
     apr_off_t seen = 0, length = 0;
-    const char *cl = apr_table_get(r->headers_in, "Content-Length");
-    /* The length parsed once, as ap_http_filter parses it: one that does
-     * not parse is refused by the filter with 400 before any byte. */
-    int announced = cl && ap_parse_strict_length(&length, cl);
+    int announced = announced_length(r, &length);
     apr_bucket_brigade *bb;
-    int done = 0;
+    int done = 0, rc;
 
-    if (announced && own >= 0 && length > own)
-        return body_too_large(r, own);
-    if (announced && core_limit > 0 && length > core_limit)
-        return body_too_large(r, core_limit);
+    if ((rc = hl_body_fits(r, own)) != HTTP_OK)
+        return rc;
     /* A body of a valid Content-Length within the limits (checked just
      * above) is one the HTTP input filter never refuses by itself: it
      * needs no JSON error texts, which cost more than a short body's

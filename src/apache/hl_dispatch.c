@@ -155,6 +155,16 @@ static hl_routed *route_request(request_rec *r, const char *path,
     return rt;
 }
 
+/* A refusal before the body is read: with a body announced the
+ * connection closes, so that Apache does not wait for the body after
+ * the answer (and answer 408 over it when the body never comes). */
+static int refuse(request_rec *r, int status, const char *why)
+{
+    if (hl_body_announced(r))
+        r->connection->keepalive = AP_CONN_CLOSE;
+    return hl_send_error(r, status, why);
+}
+
 int hl_handler(request_rec *r)
 {
     core_dir_config *core;
@@ -181,28 +191,28 @@ int hl_handler(request_rec *r)
             ap_set_module_config(r->request_config, &hyperlane_module, rt);
     }
     if (!rt)
-        return hl_send_error(r, HTTP_NOT_FOUND,
-                          "mod_hyperlane must be mounted with a plain <Location>");
+        return refuse(r, HTTP_NOT_FOUND,
+                      "mod_hyperlane must be mounted with a plain <Location>");
     rt->answering = 1;
     if (rt->route.status == HL_ROUTE_NOT_FOUND)
-        return hl_send_error(r, HTTP_NOT_FOUND,
-                          apr_psprintf(r->pool, "No endpoint at %s", r->uri));
+        return refuse(r, HTTP_NOT_FOUND,
+                      apr_psprintf(r->pool, "No endpoint at %s", r->uri));
     /* Before the route's own methods, so that its Allow says POST. */
     if (rt->route.endpoint == HL_EP_COUNTER_INCREMENT
         && hl_server_conf_of(r->server)->increment_post_only == 1
         && r->method_number != M_POST) {
         apr_table_setn(r->headers_out, "Allow", "POST");
-        return hl_send_error(r, HTTP_METHOD_NOT_ALLOWED, "counter/increment takes "
-                          "POST only here (HyperlaneIncrementPostOnly)");
+        return refuse(r, HTTP_METHOD_NOT_ALLOWED, "counter/increment takes "
+                      "POST only here (HyperlaneIncrementPostOnly)");
     }
     if (rt->route.status == HL_ROUTE_BAD_METHOD) {
         apr_table_set(r->headers_out, "Allow", rt->route.allow);
-        return hl_send_error(r, HTTP_METHOD_NOT_ALLOWED,
-                          apr_psprintf(r->pool, "Method %s not allowed here; "
-                                       "allowed: %s", r->method, rt->route.allow));
+        return refuse(r, HTTP_METHOD_NOT_ALLOWED,
+                      apr_psprintf(r->pool, "Method %s not allowed here; "
+                                   "allowed: %s", r->method, rt->route.allow));
     }
     if ((refused = hl_cross_site(r, &rt->route, &status)) != NULL)
-        return hl_send_error(r, status, refused);
+        return refuse(r, status, refused);
     return hl_run_endpoint(r, &rt->route, rt->mount);
 }
 

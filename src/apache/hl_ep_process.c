@@ -41,9 +41,13 @@ int hl_ep_process_pooled(request_rec *r, const hl_route *route,
     hl_bufpool_stats stats;
     void *buf;
     int rc;
+    apr_status_t rv;
+    /* A body refused by its length takes no buffer: it counts nothing. */
+    if ((rc = hl_body_fits(r, hl_max_body(r))) != HTTP_OK)
+        return hl_body_answered(rc);
     /* Given back by a cleanup of the request pool, even if the request
      * is aborted half way. */
-    apr_status_t rv = hl_bufpool_acquire_for(HL_RT(r)->bufpool, r->pool, &buf);
+    rv = hl_bufpool_acquire_for(HL_RT(r)->bufpool, r->pool, &buf);
     if (rv != APR_SUCCESS)
         return hl_send_failure(r, rv, "buffer pool");
     hl_pooled_init(&work, buf, hl_bufpool_buffer_size(HL_RT(r)->bufpool));

@@ -87,6 +87,12 @@ int hl_send_failure(request_rec *r, apr_status_t rv, const char *what)
 {
     ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
                   "mod_hyperlane: %s failed", what);
+    /* Memory may come back (a benchmark ends, a limit is raised). */
+    if (APR_STATUS_IS_ENOMEM(rv)) {
+        apr_table_setn(r->headers_out, "Retry-After", "1");
+        return hl_send_error(r, HTTP_SERVICE_UNAVAILABLE, apr_psprintf(
+            r->pool, "%s: out of memory; retry later", what));
+    }
     return hl_send_error(r, HTTP_INTERNAL_SERVER_ERROR,
                       apr_psprintf(r->pool, "%s failed", what));
 }
