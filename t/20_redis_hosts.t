@@ -21,7 +21,7 @@ use HL::RedisHost qw(host backend_built);
 use JSON::PP ();
 use Time::HiRes qw(sleep time);
 
-plan tests => 55, need { 'redis-server on PATH' => defined HL::Redis::binary(),
+plan tests => 57, need { 'redis-server on PATH' => defined HL::Redis::binary(),
                      'the Redis backend in this build' => backend_built() };
 
 my $M = 20_000;
@@ -197,6 +197,20 @@ $hu->stop;
 $hu = host(mpm => 'event', store => $redis->unix_url, conf => "HyperlaneRedisPrefix other:\n");
 ok t_cmp(stats($hu)->{current_value}, 0, 'another prefix: a counter of its own');
 $hu->stop;
+
+# --- the store's usage in the metrics: what Redis answered this scrape --------
+# (each process keeps the bytes Redis last told it; a process that had not
+# read the cache since said 0, or an old figure, scrape after scrape)
+for my $h ($hp, $he) {
+    my $same = 0;
+    for (1 .. 6) {
+        my ($m) = $h->request('GET', '/hl/metrics');
+        my ($store) = $m->content =~ /^hyperlane_store_used_bytes (\d+)$/m;
+        my ($cache) = $m->content =~ /^hyperlane_cache_used_bytes (\d+)$/m;
+        $same++ if defined $store && defined $cache && $store == $cache && $cache > 0;
+    }
+    ok t_cmp($same, 6, "the $name{$h->port}: store_used_bytes is the cache's bytes in every scrape");
+}
 
 # --- nothing crashed ----------------------------------------------------------
 for my $h ($hp, $he) {

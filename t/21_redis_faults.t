@@ -36,7 +36,7 @@ use IO::Socket::INET ();
 use POSIX ();
 use Time::HiRes qw(sleep time);
 
-plan tests => 89, need { 'redis-server on PATH' => defined HL::Redis::binary(),
+plan tests => 93, need { 'redis-server on PATH' => defined HL::Redis::binary(),
                      'the Redis backend in this build' => backend_built() };
 
 my $CLIENTS = 50;
@@ -139,6 +139,13 @@ for my $h (@hosts) {
     check(is_503_json(req($h, 'GET', 'counter/stats')), 'counter/stats: 503 JSON');
     check(is_503_json(req($h, 'GET', 'cache/some-key')), 'a cache get: 503 JSON');
     check(is_503_json(req($h, 'PUT', 'cache/some-key', content => 'v')), 'a cache set: 503 JSON');
+    # The store's series are left out of a scrape it did not answer; the
+    # usage's bytes are the last Redis answered, so they go too.
+    my ($m) = req($h, 'GET', 'metrics');
+    my $text = $m->content;
+    check($m->code == 200 && $text =~ /^hyperlane_store_up 0$/m, 'metrics: 200, store_up 0');
+    check($text !~ /^hyperlane_(?:store_used_bytes|cache_entries|shared_value) /m,
+          'and no series of the store');
 }
 $redis->start;
 # Redis replays its AOF first (LOADING: 503 meanwhile), which on a busy

@@ -18,10 +18,6 @@ apr_status_t hl_metrics_view_read(hl_metrics_view *v, hl_store *st,
 
     memset(v, 0, sizeof(*v));
     v->metrics = m;
-    if ((rv = hl_store_usage_read(st, &v->usage)) == APR_SUCCESS)
-        v->usage_ok = 1;
-    else
-        hl_metrics_count_store_error(m, rv);
     if ((rv = hl_store_counter_snapshot(st, 0, &v->counter)) == APR_SUCCESS)
         v->counter_ok = 1;
     else
@@ -30,6 +26,15 @@ apr_status_t hl_metrics_view_read(hl_metrics_view *v, hl_store *st,
         v->cache_ok = 1;
     else
         hl_metrics_count_store_error(m, rv);
+    /* After the cache's figures, and only when the store answered: a
+     * store whose usage is what it last answered (Redis) then answers it
+     * for this scrape, not for an earlier one of this process. */
+    if (v->counter_ok && v->cache_ok) {
+        if ((rv = hl_store_usage_read(st, &v->usage)) == APR_SUCCESS)
+            v->usage_ok = 1;
+        else
+            hl_metrics_count_store_error(m, rv);
+    }
     for (k = 0; k < HL_LIMIT_KINDS; k++) {
         hl_limiter_stats_read(hl_limits_get(ls, (hl_limit_kind)k),
                               &v->limiter[k]);
