@@ -17,7 +17,7 @@ use JSON::PP ();
 use HL::Test qw(check);
 use Time::HiRes qw(sleep time);
 
-plan tests => 21;
+plan tests => 22;
 
 my $srv = HL::Server->new;
 my $file = $srv->dir . '/hl.snapshot';
@@ -110,6 +110,7 @@ for my $i (1 .. $K) {
     $srv->request('DELETE', '/hl/cache/gone-before-stop');
 }
 ok t_cmp($short, $K, "$K short-lived entries stored under TTL 4");
+my (undef, $cache_before) = $srv->request('GET', '/hl/cache');
 check($srv->stop, 'apachectl stop');
 check(-s $file, 'the stop wrote the snapshot');
 
@@ -117,6 +118,11 @@ check(-s $file, 'the stop wrote the snapshot');
 sleep 0.2 while time < $short_set_at + 4.5;
 conf(3600);
 check($srv->start, 'started again');
+my (undef, $cache_after) = $srv->request('GET', '/hl/cache');
+check($cache_after && $cache_before && $cache_before->{sets} > 0
+      && $cache_after->{sets} == $cache_before->{sets}
+      && $cache_after->{deletes} == $cache_before->{deletes},
+      "the cache's counters as at the stop (sets $cache_before->{sets})");
 my $after = counter();
 ok t_cmp($after->{current_value}, $before->{current_value}, 'current_value as before');
 ok t_cmp($after->{history_length}, $before->{history_length}, 'history_length as before');

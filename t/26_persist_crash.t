@@ -19,7 +19,7 @@ use IO::Socket::INET ();
 use POSIX ();
 use Time::HiRes qw(sleep time);
 
-plan tests => 11;
+plan tests => 13;
 
 my $INTERVAL = 1;
 my $SLACK = $INTERVAL + 2;      # README, Persistence: the crash bound
@@ -143,6 +143,14 @@ my (undef, $j) = $srv->request('GET', '/hl/counter/stats');
 my $restored = $j ? $j->{current_value} : -1;
 t_debug("restored counter $restored");
 check($srv->log =~ /restored from \Q$file\E/, 'the last snapshot was restored');
+# Its cache counters are older than what was last read: they start at 0,
+# which Prometheus reads as the reset it is, not as a burst.
+my (undef, $st0) = $srv->request('GET', '/hl/cache');
+check($st0 && $st0->{sets} == 0 && $st0->{hits} == 0 && $st0->{misses} == 0,
+      'the cache\'s counters start from 0 after a crash ('
+      . join(' ', map { "$_=" . ($st0 ? $st0->{$_} : '?') } qw(sets hits misses)) . ')');
+check($srv->log =~ /the cache's counters from 0 \(a snapshot written while the server ran\)/,
+      'and the log says so');
 check($restored <= $ok + $none, "no increment invented ($restored <= $ok + $none)");
 check($restored >= $ok_early,
       "at most one interval behind: $restored >= $ok_early answered before kill - $SLACK s");

@@ -48,28 +48,29 @@ APLOG_USE_MODULE(hyperlane);
 
 /* Writes one snapshot; logged at info when written, as an error if not. */
 static apr_status_t persist_write(server_rec *s, hl_runtime *rt,
-                                  apr_pool_t *parent, const char *when)
+                                  apr_pool_t *parent, hl_persist_when when)
 {
+    const char *name = when == HL_PERSIST_AT_STOP ? "at stop" : "periodic";
     apr_pool_t *p;
     hl_persist_report rep;
     apr_status_t rv;
 
     apr_pool_create(&p, parent);
     rv = hl_store_persist_save(rt->store, rt->persist_path, apr_time_now(),
-                               p, &rep);
+                               when, p, &rep);
     if (rv == APR_SUCCESS)
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                      "mod_hyperlane: snapshot (%s) written to %s: counter %"
                      APR_UINT64_T_FMT ", %" APR_UINT64_T_FMT " history entries, %"
                      APR_UINT64_T_FMT " cache entries, %" APR_UINT64_T_FMT
                      " bytes, %" APR_UINT64_T_FMT " batches, %" APR_TIME_T_FMT
-                     " ms", when, rt->persist_path, rep.counter_value,
+                     " ms", name, rt->persist_path, rep.counter_value,
                      rep.history_in_file, rep.entries_in_file, rep.bytes,
                      rep.batches, apr_time_as_msec(rep.took));
     else
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
                      "mod_hyperlane: snapshot (%s) to %s not written: %s; the "
-                     "file keeps the previous one", when, rt->persist_path,
+                     "file keeps the previous one", name, rt->persist_path,
                      rep.why[0] ? rep.why : "error");
     apr_pool_destroy(p);
     return rv;
@@ -138,7 +139,7 @@ static void helper_main(persist_gen *g)
                 _exit(0);
         }
         apr_pool_create(&once, p);
-        persist_write(g->s, rt, once, "periodic");
+        persist_write(g->s, rt, once, HL_PERSIST_PERIODIC);
         apr_pool_destroy(once);
     }
 }
@@ -200,7 +201,7 @@ static apr_status_t persist_cleanup(void *data)
         g->helper.pid = 0;
     }
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_EXITING && g->rt->persist_path)
-        persist_write(g->s, g->rt, g->s->process->pool, "at stop");
+        persist_write(g->s, g->rt, g->s->process->pool, HL_PERSIST_AT_STOP);
     return APR_SUCCESS;
 }
 
@@ -215,12 +216,16 @@ static void log_loaded(server_rec *s, const char *path, const hl_persist_report 
                  " entries, cache %" APR_UINT64_T_FMT " of %" APR_UINT64_T_FMT
                  " entries (%" APR_UINT64_T_FMT " expired, %" APR_UINT64_T_FMT
                  " did not fit the new sizes), cache versions past %"
-                 APR_UINT64_T_FMT ", in %" APR_TIME_T_FMT " ms",
+                 APR_UINT64_T_FMT ", %s, in %" APR_TIME_T_FMT " ms",
                  path, when, r->made_with.history_capacity,
                  r->made_with.cache_bytes, r->counter_value,
                  r->history_restored, r->history_in_file, r->entries_restored,
                  r->entries_in_file, r->entries_expired, r->entries_left_out,
-                 r->last_version, apr_time_as_msec(r->took));
+                 r->last_version, r->stats_restored
+                     ? "the cache's counters as at the stop"
+                     : "the cache's counters from 0 (a snapshot written while "
+                       "the server ran)",
+                 apr_time_as_msec(r->took));
 }
 
 static void persist_load(server_rec *s, hl_runtime *rt, apr_pool_t *ptemp)

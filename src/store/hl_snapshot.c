@@ -83,11 +83,14 @@ enum {
     H_MAGIC = 0, H_VERSION = 8, H_SIZE = 12, H_WRITTEN = 16,
     H_HISTORY_CAP = 24, H_CACHE_BYTES = 32, H_MAX_KEY = 40, H_MAX_VALUE = 48,
     H_HITS = 56, H_MISSES = 64, H_SETS = 72, H_DELETES = 80,
-    H_EVICTIONS = 88, H_EXPIRATIONS = 96
+    H_EVICTIONS = 88, H_EXPIRATIONS = 96, H_FLAGS = 104
 };
 
+#define FLAG_WHILE_RUNNING 1u
+
 static void header_write(unsigned char *h, const hl_shm_plan *plan,
-                         const hl_cache_stats *st, apr_time_t now)
+                         const hl_cache_stats *st, apr_time_t now,
+                         hl_persist_when when)
 {
     memset(h, 0, HL_SNAPSHOT_HEADER);
     memcpy(h + H_MAGIC, snap_magic, sizeof(snap_magic));
@@ -104,6 +107,7 @@ static void header_write(unsigned char *h, const hl_shm_plan *plan,
     put64(h + H_DELETES, st->deletes);
     put64(h + H_EVICTIONS, st->evictions);
     put64(h + H_EXPIRATIONS, st->expirations);
+    put32(h + H_FLAGS, when == HL_PERSIST_AT_STOP ? 0 : FLAG_WHILE_RUNNING);
 }
 
 static void header_stats(const unsigned char *h, hl_cache_stats *st)
@@ -271,7 +275,8 @@ static apr_status_t write_cache(snap_out *o, void *base, const hl_shm_plan *plan
 }
 
 static apr_status_t write_all(snap_out *o, void *base, const hl_shm_plan *plan,
-                              apr_time_t now, hl_persist_report *rep)
+                              apr_time_t now, hl_persist_when when,
+                              hl_persist_report *rep)
 {
     hl_cache *c = hl_shm_cache_region(base, plan);
     hl_cache_stats st;
@@ -285,7 +290,7 @@ static apr_status_t write_all(snap_out *o, void *base, const hl_shm_plan *plan,
         hl_cache_stats_read(c, &st);
     if (!(p = out_room(o, HL_SNAPSHOT_HEADER)))
         return o->rv;
-    header_write(p, plan, &st, now);
+    header_write(p, plan, &st, now, when);
     rv = hl_counter_history_each(hl_shm_counter_region(base, plan),
                                  plan->params.history_capacity, &value,
                                  out_history, o);
@@ -338,8 +343,8 @@ static apr_status_t sync_dir_of(const char *path, apr_pool_t *p)
 }
 
 apr_status_t hl_snapshot_save(void *base, const hl_shm_plan *plan,
-                              const char *path,
-                              apr_time_t now, apr_pool_t *p,
+                              const char *path, apr_time_t now,
+                              hl_persist_when when, apr_pool_t *p,
                               hl_persist_report *rep)
 {
     const char *tmp = apr_pstrcat(p, path, ".tmp", NULL);
@@ -360,7 +365,7 @@ apr_status_t hl_snapshot_save(void *base, const hl_shm_plan *plan,
         say(rep, "cannot create %s: %pm", tmp, &rv);
         return rv;
     }
-    rv = write_all(&o, base, plan, now, rep);
+    rv = write_all(&o, base, plan, now, when, rep);
     free(o.buf);
     if (rv == APR_SUCCESS && (rv = apr_file_sync(o.f)) != APR_SUCCESS)
         say(rep, "fsync of %s failed", tmp);
@@ -571,8 +576,11 @@ apr_status_t hl_snapshot_restore(void *base, const hl_shm_plan *plan,
     }
     if (c) {
         hl_cache_stats st;
-        header_stats(b, &st);
-        hl_cache_stats_restore(c, &st);
+        if (!(get32(b + H_FLAGS) & FLAG_WHILE_RUNNING)) {
+            header_stats(b, &st);
+            hl_cache_stats_restore(c, &st);
+            rep->stats_restored = 1;
+        }
         if (n)
             qsort(rank, n, sizeof(*rank), rank_cmp);
         hl_cache_import_begin(c, now);

@@ -8,7 +8,8 @@
  *     magic "HLSNAPSH", format version (u32), header size (u32),
  *     written_at (usec), the sizes it was made with (history capacity,
  *     cache bytes, max key, max value), the cache's counters (hits,
- *     misses, sets, deletes, evictions, expirations), zeros to the end
+ *     misses, sets, deletes, evictions, expirations), flags (u32: bit 0,
+ *     written while the server ran), zeros to the end
  *   records, each starting with a u32 tag:
  *     'H' history entry: pad u32, value, time, pid (u64 each), oldest first
  *     'E' cache entry: klen u32, vlen u32, pad u32, set_time, access_time,
@@ -69,8 +70,8 @@
  * the file at path is the one that was there, and the temporary file is
  * gone. */
 apr_status_t hl_snapshot_save(void *base, const hl_shm_plan *plan,
-                              const char *path,
-                              apr_time_t now, apr_pool_t *p,
+                              const char *path, apr_time_t now,
+                              hl_persist_when when, apr_pool_t *p,
                               hl_persist_report *rep);
 
 /* Checks len bytes of a snapshot file: APR_SUCCESS and rep's counts and
@@ -81,7 +82,8 @@ apr_status_t hl_snapshot_check(const void *buf, apr_size_t len,
 
 /* Restores a snapshot that passed hl_snapshot_check into a freshly
  * formatted segment nobody uses yet: the counter and what fits of the
- * history, the cache's counters and its entries unexpired at now (with
+ * history, the cache's counters if the file was written at a stop
+ * (hl_persist_when), and its entries unexpired at now (with
  * their versions), least recently used first so that a smaller cache
  * keeps the newest; the cache's version counter past the file's.  APR_ENOMEM
  * before anything was changed, else APR_SUCCESS. */

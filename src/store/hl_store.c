@@ -94,13 +94,13 @@ apr_status_t hl_store_persist_check(apr_pool_t *p, const char *spec,
 }
 
 apr_status_t hl_store_persist_save(hl_store *st, const char *path,
-                                   apr_time_t now, apr_pool_t *p,
-                                   hl_persist_report *rep)
+                                   apr_time_t now, hl_persist_when when,
+                                   apr_pool_t *p, hl_persist_report *rep)
 {
     memset(rep, 0, sizeof(*rep));
     if (!st->ops->persist_save)
         return APR_ENOTIMPL;
-    return st->ops->persist_save(st, path, now, p, rep);
+    return st->ops->persist_save(st, path, now, when, p, rep);
 }
 
 apr_status_t hl_store_persist_load(hl_store *st, const char *path,

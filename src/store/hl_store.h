@@ -211,6 +211,14 @@ typedef struct hl_store_open_args {
  * the log. */
 #define HL_PERSIST_WHY_MAX 160
 
+/* When a snapshot is written: while the server runs (periodic: what
+ * changed after it is lost if the server crashes), or at a clean stop
+ * (nothing changes after it).  A restore of a periodic file starts the
+ * cache's counters from 0: they have lost the counts since, and a
+ * counter that came back lower than it was scraped would read to
+ * Prometheus as a reset followed by a burst of that many. */
+typedef enum { HL_PERSIST_PERIODIC, HL_PERSIST_AT_STOP } hl_persist_when;
+
 typedef struct hl_persist_report {
     hl_store_sizes made_with;       /* the sizes of the store that wrote it */
     apr_time_t   written_at;
@@ -224,6 +232,7 @@ typedef struct hl_persist_report {
     apr_uint64_t batches;           /* quiet reads the cache was copied in */
     apr_interval_time_t took;
     int          moved_aside;       /* a bad file was renamed to path.bad */
+    int          stats_restored;    /* the cache's counters came back */
     char         why[HL_PERSIST_WHY_MAX];   /* what was wrong, "" if nothing */
 } hl_persist_report;
 
@@ -269,8 +278,8 @@ typedef struct hl_store_ops {
     /* Snapshot files (HyperlanePersistFile); NULL for a backend that keeps
      * its state itself (its row says why). */
     apr_status_t (*persist_save)(hl_store *st, const char *path,
-                                 apr_time_t now, apr_pool_t *p,
-                                 hl_persist_report *rep);
+                                 apr_time_t now, hl_persist_when when,
+                                 apr_pool_t *p, hl_persist_report *rep);
     apr_status_t (*persist_load)(hl_store *st, const char *path,
                                  apr_time_t now, apr_pool_t *p,
                                  hl_persist_report *rep);
@@ -329,8 +338,8 @@ apr_status_t hl_store_persist_check(apr_pool_t *p, const char *spec,
  * is left out.  Never from a request.  APR_ENOTIMPL when the backend keeps
  * no file. */
 apr_status_t hl_store_persist_save(hl_store *st, const char *path,
-                                   apr_time_t now, apr_pool_t *p,
-                                   hl_persist_report *rep);
+                                   apr_time_t now, hl_persist_when when,
+                                   apr_pool_t *p, hl_persist_report *rep);
 /* Loads the snapshot at path into a store just opened and not yet used
  * by anybody: APR_SUCCESS (rep says what was restored), APR_ENOENT (no
  * file: nothing done), or another status when the file is unreadable,

@@ -271,11 +271,11 @@ static apr_status_t shm_close(hl_store *st)
 }
 
 static apr_status_t shm_persist_save(hl_store *st, const char *path,
-                                     apr_time_t now, apr_pool_t *p,
-                                     hl_persist_report *rep)
+                                     apr_time_t now, hl_persist_when when,
+                                     apr_pool_t *p, hl_persist_report *rep)
 {
     shm_store *s = st->impl;
-    return hl_snapshot_save(s->base, &s->plan, path, now, p, rep);
+    return hl_snapshot_save(s->base, &s->plan, path, now, when, p, rep);
 }
 
 static apr_status_t shm_persist_load(hl_store *st, const char *path,

@@ -1487,7 +1487,8 @@ START_TEST(test_snapshot_beside_writers)
     apr_sleep(apr_time_from_msec(20));
     for (i = 0; i < 20; i++) {
         memset(&rep, 0, sizeof(rep));
-        ck_assert_msg(hl_store_persist_save(st, path, T0, test_pool, &rep)
+        ck_assert_msg(hl_store_persist_save(st, path, T0, HL_PERSIST_PERIODIC,
+                                            test_pool, &rep)
                       == APR_SUCCESS, "save %d: %s", i, rep.why);
         /* A batch read again is not written twice: each key once. */
         ck_assert_uint_le(rep.entries_in_file, 2 * WRITER_KEYS);

@@ -181,7 +181,7 @@ static void save_ok(const segment *s, const char *path, apr_time_t now,
 {
     memset(rep, 0, sizeof(*rep));
     apr_status_t rv = hl_snapshot_save(s->base, &s->plan, path, now,
-                                       test_pool, rep);
+                                       HL_PERSIST_AT_STOP, test_pool, rep);
     ck_assert_msg(rv == APR_SUCCESS, "save: %s", rep->why);
     ck_assert(!exists(apr_pstrcat(test_pool, path, ".tmp", NULL)));
 }
@@ -310,6 +310,7 @@ START_TEST(test_round_trip)
     ck_assert_uint_eq(hl_cache_versions_last(cache_of(&b)), saved.last_version);
     ck_assert_uint_eq(loaded.made_with.history_capacity, HISTORY);
     ck_assert_uint_eq(loaded.made_with.cache_max_value, 4096);
+    ck_assert_int_eq(loaded.stats_restored, 1);
     assert_valid(&b);
     /* The counters as they were, before any get below changes them. */
     hl_cache_stats_read(cache_of(&f.a), &sa);
@@ -334,6 +335,43 @@ START_TEST(test_round_trip)
     }
     assert_valid(&b);
     write_seeds();
+    free(b.base);
+    fixture_free(&f);
+}
+END_TEST
+
+/* A snapshot written while the server ran brings the entries back but
+ * not the cache's counters: they would come back lower than they were
+ * last read, which Prometheus takes for a reset and a burst. */
+START_TEST(test_a_periodic_snapshot_restores_no_counters)
+{
+    fixture f = fixture_new();
+    segment b = segment_new(HISTORY, 64 * 1024, 4096);
+    hl_persist_report saved, loaded;
+    hl_cache_stats sa, sb;
+    apr_time_t now = T0 + 200 * SEC;
+
+    memset(&saved, 0, sizeof(saved));
+    ck_assert_int_eq(hl_snapshot_save(f.a.base, &f.a.plan, f.path, T0 + 100 * SEC,
+                                      HL_PERSIST_PERIODIC, test_pool, &saved),
+                     APR_SUCCESS);
+    memset(&loaded, 0, sizeof(loaded));
+    ck_assert_int_eq(hl_snapshot_load(b.base, &b.plan, f.path, now, test_pool,
+                                      &loaded), APR_SUCCESS);
+    ck_assert_int_eq(loaded.stats_restored, 0);
+    ck_assert_uint_eq(loaded.counter_value, 40);
+    ck_assert_uint_eq(loaded.entries_restored, NKEYS - 3);
+    hl_cache_stats_read(cache_of(&f.a), &sa);
+    hl_cache_stats_read(cache_of(&b), &sb);
+    ck_assert_uint_gt(sa.hits + sa.sets, 0);
+    ck_assert_uint_eq(sb.hits, 0);
+    ck_assert_uint_eq(sb.misses, 0);
+    ck_assert_uint_eq(sb.sets, 0);
+    ck_assert_uint_eq(sb.deletes, 0);
+    ck_assert_uint_eq(sb.evictions, 0);
+    ck_assert_uint_eq(sb.expirations, 0);
+    ck_assert_uint_eq(sb.total_entries, sa.total_entries - 1);
+    assert_valid(&b);
     free(b.base);
     fixture_free(&f);
 }
@@ -709,7 +747,8 @@ START_TEST(test_save_replaces_or_keeps)
     /* No directory for the file: an error, nothing left behind. */
     memset(&rep, 0, sizeof(rep));
     ck_assert_int_ne(hl_snapshot_save(f.a.base, &f.a.plan, apr_pstrcat(test_pool, f.dir, "/no/s", NULL),
-                                      T0, test_pool, &rep), APR_SUCCESS);
+                                      T0, HL_PERSIST_AT_STOP, test_pool, &rep),
+                     APR_SUCCESS);
     ck_assert_msg(strstr(rep.why, "cannot create"), "why: %s", rep.why);
     fixture_free(&f);
 }
@@ -750,7 +789,8 @@ START_TEST(test_damaged_segment_not_written)
                                "block.hnext", heads[b]);
         memset(&rep, 0, sizeof(rep));
         ck_assert_int_eq(hl_snapshot_save(f.a.base, &f.a.plan, f.path, T0 + 70,
-                                          test_pool, &rep), APR_EINVAL);
+                                          HL_PERSIST_PERIODIC, test_pool, &rep),
+                         APR_EINVAL);
         ck_assert_msg(strstr(rep.why, "failed a check"), "why: %s", rep.why);
         ck_assert(!exists(apr_pstrcat(test_pool, f.path, ".tmp", NULL)));
         after = slurp(f.path, &l2);
@@ -769,6 +809,7 @@ Suite *snapshot_suite(void)
     tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_round_trip);
+    tcase_add_test(tc, test_a_periodic_snapshot_restores_no_counters);
     tcase_add_test(tc, test_whole_history);
     tcase_add_test(tc, test_versions_never_reused);
     tcase_add_test(tc, test_smaller_sizes_keep_what_fits);

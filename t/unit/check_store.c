@@ -475,14 +475,14 @@ START_TEST(test_persist_file_or_refusal)
         != APR_SUCCESS) {
         ck_assert_ptr_nonnull(why);
         ck_assert_ptr_nonnull(strstr(why, backends[_i].name));
-        ck_assert_int_eq(hl_store_persist_save(st, path, now, test_pool, &rep),
-                         APR_ENOTIMPL);
+        ck_assert_int_eq(hl_store_persist_save(st, path, now, HL_PERSIST_AT_STOP,
+                                               test_pool, &rep), APR_ENOTIMPL);
         ck_assert_int_eq(hl_store_persist_load(st, path, now, test_pool, &rep),
                          APR_ENOTIMPL);
         return;
     }
-    ck_assert_int_eq(hl_store_persist_save(st, path, now, test_pool, &rep),
-                     APR_SUCCESS);
+    ck_assert_int_eq(hl_store_persist_save(st, path, now, HL_PERSIST_AT_STOP,
+                                           test_pool, &rep), APR_SUCCESS);
     ck_assert_uint_eq(rep.counter_value, 7);
     {
         hl_store *again = open_store(_i, 64 * 1024);
