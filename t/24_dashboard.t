@@ -20,7 +20,7 @@ use POSIX ();
 use Time::HiRes qw(time sleep);
 
 my ($chromium) = grep { -x } ($ENV{HL_CHROMIUM} // (), '/usr/bin/chromium');
-plan tests => 85, need { 'chromium (Debian package chromium)' => $chromium };
+plan tests => 87, need { 'chromium (Debian package chromium)' => $chromium };
 
 my $top = Apache::Test::vars('top_dir');
 my $policy = qr/^default-src 'none'; script-src 'self'; style-src 'self'; /;
@@ -356,6 +356,21 @@ ok t_cmp(join(' | ', map { $by_id2->{$_} ? $by_id2->{$_}->as_text : '(missing)' 
               $after->{current_value}, $cache_after->{total_entries}),
          'below /api/v2/state: its mount, the same figures');
 $dom2->delete;
+
+# ---- where metrics is refused (Require): the store's figures still shown
+$rc = browser(90, "$logs/$name.nometrics.dom.html", "$logs/$name.nometrics.console.log",
+              '--virtual-time-budget=3000', '--dump-dom',
+              "http://127.0.0.1:" . port() . "/hl-nometrics/dashboard?interval=1000");
+my ($dom3, $body3, $by_id3) = load_dom("$logs/$name.nometrics.dom.html");
+my $text3 = sub { $by_id3->{ $_[0] } ? $by_id3->{ $_[0] }->as_text : '(missing)' };
+check $rc eq '0' && $body3 && ($body3->attr('data-polls') // 0) >= 1
+    && $text3->('counter-value') eq $after->{current_value}
+    && $text3->('cache-entries') eq $cache_after->{total_entries},
+    'metrics refused: the counter and the cache are shown ('
+    . join(' | ', map { $text3->($_) } qw(counter-value cache-entries status)) . ')';
+ok t_cmp($text3->('metrics-note'), qr/metrics did not answer \(metrics: 403 /,
+         'and the note says why there are no figures by endpoint');
+$dom3->delete;
 $dom->delete;
 
 # ---- a screenshot for the logs (a person looks at it)

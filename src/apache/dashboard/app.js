@@ -158,7 +158,8 @@
     while (svg.firstChild) svg.removeChild(svg.firstChild);
     for (i = 0; i < series.length; i++)
       for (j = 0; j < series[i].points.length; j++)
-        max = Math.max(max, series[i].points[j][1]);
+        if (series[i].points[j][1] !== null)
+          max = Math.max(max, series[i].points[j][1]);
     max = opts.max || niceMax(max);
     function x(t) { return L + (W - L - R) * (t - t0) / WINDOW_MS; }
     function y(v) { return T + (H - T - B) * (1 - v / max); }
@@ -176,12 +177,23 @@
     for (i = 0; i < series.length; i++) {
       var pts = series[i].points.filter(function (p) { return p[0] >= t0; });
       var cls = 's' + (series[i].color % COLORS);
+      /* A point of value null is a gap (polls that failed): the line
+       * stops there and starts again after it. */
+      var runs = [[]];
+      pts.forEach(function (p) {
+        if (p[1] !== null) runs[runs.length - 1].push(p);
+        else if (runs[runs.length - 1].length) runs.push([]);
+      });
+      pts = pts.filter(function (p) { return p[1] !== null; });
       if (!pts.length) continue;
-      var line = svgEl('polyline', { 'class': 'line ' + cls,
-        points: pts.map(function (p) {
-          return x(p[0]).toFixed(1) + ',' + y(p[1]).toFixed(1);
-        }).join(' ') }, svg);
-      line.dataset.series = series[i].name;
+      runs.forEach(function (run) {
+        if (!run.length) return;
+        var line = svgEl('polyline', { 'class': 'line ' + cls,
+          points: run.map(function (p) {
+            return x(p[0]).toFixed(1) + ',' + y(p[1]).toFixed(1);
+          }).join(' ') }, svg);
+        line.dataset.series = series[i].name;
+      });
       for (j = 0; j < pts.length; j++) {
         if (pts.length > 60 && j < pts.length - 1) continue;
         svgEl('circle', { 'class': 'dot ' + cls, cx: x(pts[j][0]).toFixed(1),
@@ -192,14 +204,19 @@
     svg.dataset.points = String(drawn);
   }
 
-  /* The rate of a cumulative figure between consecutive polls; null where
-   * it went down (a new store, a restart). */
+  /* The rate of a cumulative figure between consecutive polls; none where
+   * it went down (a new store, a restart), a gap (null) where a poll did
+   * not get it. */
   function rates(figure) {
     var out = [], i, a, b, va, vb;
     for (i = 1; i < samples.length; i++) {
       a = samples[i - 1]; b = samples[i];
       va = figure(a); vb = figure(b);
-      if (va === null || vb === null || vb < va || b.t <= a.t) continue;
+      if (va === null || vb === null) {
+        if (out.length && out[out.length - 1][1] !== null) out.push([b.t, null]);
+        continue;
+      }
+      if (vb < va || b.t <= a.t) continue;
       out.push([b.t, (vb - va) * 1000 / (b.t - a.t)]);
     }
     return out;
@@ -262,7 +279,7 @@
       show('cache-hit-ratio', '–', '');
     $('cache-fill-bar').setAttribute('width', c.capacity_bytes
       ? (600 * Math.min(1, c.bytes_used / c.capacity_bytes)).toFixed(1) : 0);
-    var ratio = samples.filter(function (s) { return s.hitRatio !== null; })
+    var ratio = samples.filter(function (s) { return s.hitRatio !== undefined; })
       .map(function (s) { return [s.t, s.hitRatio]; });
     drawChart($('chart-hit-ratio'), [{ name: 'hit ratio', color: 2,
                                        points: ratio }],
@@ -302,10 +319,10 @@
     });
   }
 
-  function renderMetrics(metrics, sample) {
+  function renderMetrics(metrics, sample, why) {
     var note = $('metrics-note');
     if (!metrics) {
-      note.textContent = hasMetrics ? 'metrics did not answer'
+      note.textContent = hasMetrics ? 'metrics did not answer (' + why + ')'
         : 'This module serves no metrics endpoint: no figures by endpoint.';
       return;
     }
@@ -374,32 +391,53 @@
     drawChart($('chart-latency'), latSeries, {});
   }
 
+  /* {ok, value} or {ok: false, error}: one source's failure (a store that
+   * is down, a metrics endpoint only Prometheus may read) leaves the
+   * others shown. */
+  function settle(promise) {
+    return promise.then(function (v) { return { ok: true, value: v }; },
+                        function (e) { return { ok: false, error: e }; });
+  }
+
   /* ---- polling: one poll at a time, the next interval ms after it */
   function poll() {
     var t = Date.now();
     /* metrics after the others, so that it has counted them (the page's
      * own requests then show as a steady rate). */
-    Promise.all([fetchJSON('counter/stats'), fetchJSON('cache')])
+    Promise.all([settle(fetchJSON('counter/stats')), settle(fetchJSON('cache'))])
     .then(function (got) {
-      if (!hasMetrics) return got.concat([null]);
-      return fetchText('metrics').then(function (text) {
-        return got.concat([parseMetrics(text)]);
-      });
+      var m = hasMetrics ? settle(fetchText('metrics').then(parseMetrics))
+                         : Promise.resolve({ ok: true, value: null });
+      return m.then(function (metrics) { return got.concat([metrics]); });
     }).then(function (got) {
-      var stats = got[0], cache = got[1];
-      var looked = cache.hits + cache.misses;
-      var sample = { t: t, counter: stats.current_value,
-                     evictions: cache.evictions,
-                     hitRatio: looked ? cache.hits / looked : null };
+      var stats = got[0], cache = got[1], metrics = got[2];
+      var failed = got.filter(function (g) { return !g.ok; });
+      var sample = { t: t, counter: null, evictions: null, hitRatio: null };
+      if (stats.ok) sample.counter = stats.value.current_value;
+      if (cache.ok) {
+        var looked = cache.value.hits + cache.value.misses;
+        sample.evictions = cache.value.evictions;
+        sample.hitRatio = looked ? cache.value.hits / looked : undefined;
+      }
       samples.push(sample);
       while (samples.length && samples[0].t < t - WINDOW_MS - interval)
         samples.shift();
-      renderStore(stats.memory_usage);
-      renderCounter(stats, sample);
-      renderCache(cache);
-      renderMetrics(got[2], sample);
+      if (stats.ok) {
+        renderStore(stats.value.memory_usage);
+        renderCounter(stats.value, sample);
+      }
+      if (cache.ok)
+        renderCache(cache.value);
+      renderMetrics(metrics.ok ? metrics.value : null, sample,
+                    metrics.ok ? '' : metrics.error.message);
       polls++;
       document.body.dataset.polls = String(polls);
+      if (failed.length) {
+        problem('poll: ' + failed.map(function (g) {
+          return g.error.message;
+        }).join('; '));
+        return;
+      }
       show('status', 'updated ' + new Date(t).toISOString().substr(11, 8)
            + ' UTC' + (errors ? ' (' + errors + ' errors since loaded)' : ''));
       $('status').classList.toggle('error', errors > 0);
