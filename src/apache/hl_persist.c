@@ -67,7 +67,11 @@ static apr_status_t persist_write(server_rec *s, hl_runtime *rt,
                      " ms", name, rt->persist_path, rep.counter_value,
                      rep.history_in_file, rep.entries_in_file, rep.bytes,
                      rep.batches, apr_time_as_msec(rep.took));
-    else
+    if (rv == APR_SUCCESS && rep.why[0])
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "mod_hyperlane: snapshot (%s) written to %s, but %s",
+                     name, rt->persist_path, rep.why);
+    else if (rv != APR_SUCCESS)
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
                      "mod_hyperlane: snapshot (%s) to %s not written: %s; the "
                      "file keeps the previous one", name, rt->persist_path,

@@ -295,7 +295,11 @@ static apr_status_t write_all(snap_out *o, void *base, const hl_shm_plan *plan,
                                  plan->params.history_capacity, &value,
                                  out_history, o);
     if (rv != APR_SUCCESS) {
-        say(rep, "the counter failed a check");
+        /* A full disk or no memory for the buffer fails the walk too. */
+        if (o->rv != APR_SUCCESS)
+            say(rep, "writing the history failed: %pm", &o->rv);
+        else
+            say(rep, "the counter failed a check");
         return rv;
     }
     if (c && (rv = write_cache(o, base, plan, now, rep)) != APR_SUCCESS)
@@ -381,11 +385,14 @@ apr_status_t hl_snapshot_save(void *base, const hl_shm_plan *plan,
         apr_file_remove(tmp, p);
         return rv;
     }
+    /* The file is in place: written, though the rename itself may not
+     * survive a power cut (rep->why says so beside APR_SUCCESS). */
     if ((rv = sync_dir_of(path, p)) != APR_SUCCESS)
-        say(rep, "fsync of the directory of %s failed", path);
+        say(rep, "fsync of the directory of %s failed (%pm): the new file "
+            "may not survive a power cut", path, &rv);
     rep->written_at = now;
     rep->took = apr_time_now() - start;
-    return rv;
+    return APR_SUCCESS;
 }
 
 /* ---- checking and restoring ------------------------------------------- */

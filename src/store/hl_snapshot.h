@@ -68,7 +68,8 @@
  * at now are left out.  It never takes the cache's lock: it reads batches
  * quietly (hl_cache_quiet_begin), pausing writers if it must.  On failure
  * the file at path is the one that was there, and the temporary file is
- * gone. */
+ * gone.  APR_SUCCESS once the new file is in place; rep->why is not empty
+ * then only if the directory's fsync failed. */
 apr_status_t hl_snapshot_save(void *base, const hl_shm_plan *plan,
                               const char *path, apr_time_t now,
                               hl_persist_when when, apr_pool_t *p,
