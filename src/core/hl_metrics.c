@@ -23,7 +23,8 @@ typedef struct metrics_endpoint {
 } metrics_endpoint;
 
 typedef struct metrics_region {
-    apr_uint32_t magic, version, endpoints, codes, buckets, reserved;
+    apr_uint32_t magic, version, endpoints, codes, buckets;
+    apr_uint32_t layout;        /* layout_hash() of the build that made it */
     apr_uint64_t pad0[5];
     apr_uint64_t store_errors[HL_STORE_ERROR_KINDS];
     apr_uint64_t increments;
@@ -39,13 +40,40 @@ struct hl_metrics {
     metrics_region *r;
 };
 
+/* The endpoints' names in their order and the buckets' bounds (FNV-1a):
+ * a new build loaded by a graceful restart that renamed or reordered
+ * endpoints, or moved a bound, must not keep counts under the wrong
+ * labels, even with the same numbers of each. */
+static apr_uint32_t layout_hash(void)
+{
+    apr_uint32_t h = 2166136261u;
+    const unsigned char *p;
+    apr_size_t i;
+    int ep;
+    for (ep = 0; ep < HL_EP_COUNT; ep++) {
+        p = (const unsigned char *)hl_metrics_endpoint_name((hl_endpoint)ep);
+        do
+            h = (h ^ *p) * 16777619u;
+        while (*p++);
+    }
+    p = (const unsigned char *)bounds_us;
+    for (i = 0; i < sizeof(bounds_us); i++)
+        h = (h ^ p[i]) * 16777619u;
+    return h;
+}
+
 static int region_fits(const hl_metrics *m)
 {
     const metrics_region *r = m->r;
     return apr_shm_size_get(m->shm) >= sizeof(metrics_region)
            && r->magic == METRICS_MAGIC && r->version == METRICS_VERSION
            && r->endpoints == HL_EP_COUNT && r->codes == HL_METRICS_CODES
-           && r->buckets == HL_METRICS_BUCKETS;
+           && r->buckets == HL_METRICS_BUCKETS && r->layout == layout_hash();
+}
+
+void hl_metrics_test_other_layout(hl_metrics *m)
+{
+    m->r->layout ^= 1u;
 }
 
 apr_status_t hl_metrics_open(hl_metrics **out, hl_metrics *previous,
@@ -70,6 +98,7 @@ apr_status_t hl_metrics_open(hl_metrics **out, hl_metrics *previous,
     m->r->endpoints = HL_EP_COUNT;
     m->r->codes = HL_METRICS_CODES;
     m->r->buckets = HL_METRICS_BUCKETS;
+    m->r->layout = layout_hash();
     __atomic_store_n(&m->r->magic, METRICS_MAGIC, __ATOMIC_RELEASE);
     if (previous)
         apr_shm_destroy(previous->shm);   /* children keep their mappings */

@@ -6,11 +6,12 @@
  * holds the data, made in the parent and kept across graceful restarts.
  *
  * Segment (fixed geometry, no pointers and no offsets: every place is an
- * index computed from the constants below, which the header repeats so
- * that a segment of another build is not reused):
+ * index computed from the constants below, which the header repeats,
+ * with a hash of the endpoints' names and the bounds, so that a segment
+ * of another build is not reused):
  *
  *   +------------------------------------------------------------+
- *   | magic, version, endpoints, codes, buckets        (one line)|
+ *   | magic, version, endpoints, codes, buckets, layout (one line)|
  *   | store_errors[kind], increments                   (one line)|
  *   | per endpoint (HL_EP_COUNT, 0: a path below a mount that     |
  *   |   names no endpoint):                                       |
@@ -56,6 +57,8 @@ typedef struct hl_metrics hl_metrics;
  * the parent process. */
 apr_status_t hl_metrics_open(hl_metrics **out, hl_metrics *previous,
                              apr_pool_t *pool, int *kept);
+/* For tests: makes m's header say another build's endpoints. */
+void hl_metrics_test_other_layout(hl_metrics *m);
 
 /* One request below a mount, with the status sent and its duration. */
 apr_status_t hl_metrics_record(hl_metrics *m, hl_endpoint ep, int status,

@@ -205,6 +205,21 @@ START_TEST(test_kept_across_restart)
 }
 END_TEST
 
+/* A build whose endpoints (or bounds) differ, in the same numbers: its
+ * counts would read under other labels, so the segment is replaced. */
+START_TEST(test_replaced_for_another_layout)
+{
+    hl_metrics *m = metrics_new(), *again = NULL;
+    int kept = -1;
+    hl_metrics_record(m, HL_EP_COUNTER_STATS, 200, 10);
+    hl_metrics_test_other_layout(m);
+    ck_assert_int_eq(hl_metrics_open(&again, m, test_pool, &kept), APR_SUCCESS);
+    ck_assert_int_eq(kept, 0);
+    ck_assert_ptr_ne(again, m);
+    ck_assert_uint_eq(hl_metrics_requests(again, HL_EP_COUNTER_STATS, 200), 0);
+}
+END_TEST
+
 /* ---- the writer --------------------------------------------------------- */
 
 static const char *written(hl_promw *w)
@@ -540,6 +555,7 @@ Suite *metrics_suite(void)
     tcase_add_test(tc, test_buckets_and_codes);
     tcase_add_test(tc, test_store_error_kinds);
     tcase_add_test(tc, test_kept_across_restart);
+    tcase_add_test(tc, test_replaced_for_another_layout);
     tcase_add_test(tc, test_writer_escaping);
     tcase_add_test(tc, test_writer_grows);
     tcase_add_test(tc, test_exposition_of_a_store);
