@@ -94,14 +94,15 @@
     return out;
   }
 
-  /* Per endpoint: requests, non-2xx, and the latency histogram's sum and
+  /* Per endpoint: requests, errors (4xx and 5xx: a 304 of the page's own
+   * revalidations is no error), and the latency histogram's sum and
    * count, from hyperlane_requests_total{endpoint,code} (or the
    * histogram's _count when that is all there is) and
    * hyperlane_request_duration_seconds. */
   function endpointFigures(metrics) {
     var by = {}, i, s, ep, code, hasRequests = false;
     function get(name) {
-      if (!by[name]) by[name] = { requests: 0, non2xx: 0, sum: 0, count: 0 };
+      if (!by[name]) by[name] = { requests: 0, errors: 0, sum: 0, count: 0 };
       return by[name];
     }
     for (i = 0; i < metrics.length; i++) {
@@ -112,7 +113,8 @@
         hasRequests = true;
         get(ep).requests += s.value;
         code = s.labels.code || s.labels.status || '';
-        if (code.charAt(0) !== '2') get(ep).non2xx += s.value;
+        if (code.charAt(0) === '4' || code.charAt(0) === '5')
+          get(ep).errors += s.value;
       }
       else if (s.name === 'hyperlane_request_duration_seconds_sum') {
         get(ep).sum += s.value;
@@ -367,7 +369,7 @@
       var tr = document.createElement('tr');
       tr.dataset.endpoint = name;
       [[name, 'endpoint'], [String(e.requests), 'requests'],
-       [fmtRate(now), 'rate'], [String(e.non2xx), 'non2xx'],
+       [fmtRate(now), 'rate'], [String(e.errors), 'errors'],
        [fmtMs(e.count ? e.sum / e.count : null), 'mean'],
        [fmtMs(latNow), 'now']].forEach(function (c) {
         var td = document.createElement('td');
