@@ -3,8 +3,9 @@
 #   - a body that times out is 408 JSON, whether the endpoint reads it
 #     (process, process/pooled) or drops it (counter/increment, the
 #     benchmark), and the counter does not move;
-#   - a refusal before the body is read (405) is answered at once, as
-#     JSON, and the connection closes instead of waiting for the body;
+#   - a refusal (405) reads a small body first (408 JSON if it stalls,
+#     the connection kept if it arrives) and answers a large one at once,
+#     as JSON, closing the connection instead of waiting for the body;
 #   - process/pooled refused by its length takes no buffer of the pool.
 use strict;
 use warnings FATAL => 'all';
@@ -16,7 +17,7 @@ use HL::Server;
 use HL::Test qw(check read_response decode_json_ok);
 use IO::Socket::INET ();
 
-plan tests => 18;
+plan tests => 22;
 
 my $srv = HL::Server->new;
 $srv->configure(<<'CONF', "LoadModule reqtimeout_module " . $srv->libexec . "/mod_reqtimeout.so");
@@ -68,11 +69,29 @@ for my $c (['POST', '/hl/counter/increment', 'Transfer-Encoding: chunked'],
 }
 ok t_cmp(counter(), $before, 'no increment from a body that never came');
 
-# counter/stats takes GET only: 405 before the body is read.
+# counter/stats takes GET only.  A small body is read before the 405 (a
+# stalled one is 408 JSON); a large one is not read: 405 JSON at once,
+# and the connection closes.
 my ($status, $h, $j) = stalled('POST', '/hl/counter/stats', 'Content-Length: 1000');
-ok t_cmp($status, 405, 'POST counter/stats with a stalled body: 405');
+ok t_cmp($status, 408, 'POST counter/stats with a small stalled body: 408');
+check($j && $j->{status} == 408, 'as JSON');
+($status, $h, $j) = stalled('POST', '/hl/counter/stats', 'Content-Length: 1000000');
+ok t_cmp($status, 405, 'POST counter/stats with a large stalled body: 405');
 check($j && $j->{status} == 405, 'as JSON');
 check(($h->{connection} // '') =~ /close/i, 'and the connection closes');
+# A small body that arrives whole: 405, and the connection goes on.
+{
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $srv->port,
+                                     Proto => 'tcp', Timeout => 5) or die "connect: $!";
+    print $sock "POST /hl/counter/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+              . "Content-Length: 5\r\n\r\nhello";
+    my ($s1) = read_response($sock, 15);
+    print $sock "GET /hl/counter/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    my ($s2, undef, $t2) = read_response($sock, 15);
+    ok t_cmp($s1 // 0, 405, 'a whole small body to the wrong method: 405');
+    check(($s2 // 0) == 200 && decode_json_ok($t2 // ''),
+          'and the next request on that connection is answered (' . ($s2 // 'none') . ')');
+}
 
 # process/pooled: what the pool counts (buffers made or reused) moves by
 # one for each request that gets a buffer, not for one refused by its

@@ -197,6 +197,10 @@ void hl_admit_done(request_rec *r, hl_admission *a);
 
 /* hl_body.c */
 int hl_body_announced(request_rec *r);     /* a body is (or was) sent */
+/* A body of a Content-Length up to HL_BODY_SMALL: one a refusal reads
+ * and drops first, keeping the connection, rather than close it. */
+#define HL_BODY_SMALL (64 * 1024)
+int hl_body_small(request_rec *r);
 int hl_drop_body(request_rec *r);
 apr_off_t hl_max_body(request_rec *r);
 /* HTTP_OK, or the 413 sent for an announced length over own (-1: none)

@@ -20,6 +20,7 @@
  * ap_request_has_body says no for every HEAD, whose body would then go
  * unchecked until after the increment.) */
 static void json_core_errors(request_rec *r, apr_off_t core_limit);
+static void json_timeout_error(request_rec *r);
 
 int hl_body_announced(request_rec *r)
 {
@@ -30,13 +31,30 @@ int hl_body_announced(request_rec *r)
 
 int hl_drop_body(request_rec *r)
 {
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    apr_off_t limit = ap_get_limit_req_body(r), length = 0;
     if (!hl_body_announced(r))
         return OK;
     /* Dropping reads it: the HTTP input filter refuses by itself a chunked
-     * body it cannot read or one over LimitRequestBody, and a body that
-     * stops coming (mod_reqtimeout, Timeout) is 408. */
-    json_core_errors(r, ap_get_limit_req_body(r));
+     * body it cannot read or one over LimitRequestBody (the JSON texts of
+     * those cost more than a short body's read, so only when it may), and
+     * a body that stops coming (mod_reqtimeout, Timeout) is 408. */
+    if (r->kept_body || apr_table_get(r->headers_in, "Transfer-Encoding")
+        || !cl || !ap_parse_strict_length(&length, cl)
+        || (limit > 0 && length > limit))
+        json_core_errors(r, limit);
+    else
+        json_timeout_error(r);
     return ap_discard_request_body(r);
+}
+
+int hl_body_small(request_rec *r)
+{
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    apr_off_t length = 0;
+    return !r->kept_body && !apr_table_get(r->headers_in, "Transfer-Encoding")
+           && cl && ap_parse_strict_length(&length, cl)
+           && length <= HL_BODY_SMALL;
 }
 
 static int body_too_large(request_rec *r, apr_off_t limit)
@@ -79,6 +97,11 @@ static void json_core_errors(request_rec *r, apr_off_t core_limit)
             core_limit)));
     ap_custom_response(r, HTTP_BAD_REQUEST, hl_error_text(
         r, HTTP_BAD_REQUEST, "Request body incomplete or malformed"));
+    json_timeout_error(r);
+}
+
+static void json_timeout_error(request_rec *r)
+{
     ap_custom_response(r, HTTP_REQUEST_TIME_OUT, hl_error_text(
         r, HTTP_REQUEST_TIME_OUT, "Request body timed out"));
     apr_table_setn(r->notes, HL_JSON_ERRORS_NOTE, "1");

@@ -155,13 +155,22 @@ static hl_routed *route_request(request_rec *r, const char *path,
     return rt;
 }
 
-/* A refusal before the body is read: with a body announced the
- * connection closes, so that Apache does not wait for the body after
- * the answer (and answer 408 over it when the body never comes). */
+/* A refusal before the body is read.  Left unread, Apache would wait
+ * for the body after the answer, and answer 408 over it if it never
+ * came.  A small body (HL_BODY_SMALL) is read and dropped first, so the
+ * connection stays open and a body that stops coming is 408 JSON; with
+ * a larger or chunked one the connection closes instead of reading it. */
 static int refuse(request_rec *r, int status, const char *why)
 {
-    if (hl_body_announced(r))
-        r->connection->keepalive = AP_CONN_CLOSE;
+    if (hl_body_announced(r)) {
+        if (hl_body_small(r)) {
+            int rc = hl_drop_body(r);
+            if (rc != OK)
+                return rc;
+        }
+        else
+            r->connection->keepalive = AP_CONN_CLOSE;
+    }
     return hl_send_error(r, status, why);
 }
 
