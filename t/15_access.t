@@ -14,7 +14,7 @@ use HL::Server;
 use HL::Test qw(check);
 use MIME::Base64 qw(encode_base64);
 
-plan tests => 45;
+plan tests => 47;
 
 my $srv = HL::Server->new;
 my $dir = $srv->dir;
@@ -85,6 +85,7 @@ HyperlaneFastPath /fast
 </VirtualHost>
 <VirtualHost 127.0.0.1:@PORT@>
     ServerName rw.test
+    AllowEncodedSlashes NoDecode
     RewriteEngine On
     RewriteRule ^/legacy/(.*)$ /open/$1 [PT]
     RewriteRule ^/legacy-hl/(.*)$ /hl/$1 [PT]
@@ -194,6 +195,13 @@ ok t_cmp($res->code, 201, 'a PUT through the rewrite stores');
 ($res, $j) = req('GET', '/open/cache/a%20b%2541', host => 'rw.test');
 check($res->code == 200 && $j && $j->{key} eq 'a b%41' && $j->{value} eq 'rewritten',
       'under the key the same path names without the rewrite');
+# AllowEncodedSlashes NoDecode: an encoded slash stays one through the
+# rewrite, as it is without it.
+($res) = req('PUT', '/legacy/cache/x%2Fy', host => 'rw.test', content => 'slashed');
+ok t_cmp($res->code, 201, 'a PUT of an encoded slash through the rewrite');
+($res, $j) = req('GET', '/open/cache/x%2Fy', host => 'rw.test');
+check($res->code == 200 && $j && $j->{key} eq 'x/y' && $j->{value} eq 'slashed',
+      'under the key x/y, as without the rewrite (' . ($j ? $j->{key} // '' : '') . ')');
 ($res, $j) = req('GET', '/legacy-hl/counter/increment', host => 'rw.test');
 ok t_cmp($res->code, 403, 'the rewritten path\'s <Directory> Require applies');
 check($j && $j->{status} == 403, 'as JSON');

@@ -123,6 +123,25 @@ static int names_what_uri_names(request_rec *r, const char *raw)
     return what_raw_names(r, raw) == HL_RAW_NAMES_URI;
 }
 
+/* Under AllowEncodedSlashes NoDecode r->uri keeps an encoded slash as
+ * "%2F": escaped again it must stay one ("%252F" back to "%2F"), as the
+ * raw path has it, not become the three characters of a key. */
+static void keep_encoded_slashes(char *s)
+{
+    char *w = s;
+    while (*s) {
+        if (s[0] == '%' && s[1] == '2' && s[2] == '5' && s[3] == '2'
+            && (s[4] == 'F' || s[4] == 'f')) {
+            memcpy(w, "%2F", 3);
+            w += 3;
+            s += 5;
+        }
+        else
+            *w++ = *s++;
+    }
+    *w = '\0';
+}
+
 /* The path to route, still percent-encoded, or NULL.  A raw path in
  * normal form that names another path than r->uri was rewritten inside
  * the server: <Location> and its Require matched r->uri, so r->uri is
@@ -130,14 +149,21 @@ static int names_what_uri_names(request_rec *r, const char *raw)
 static const char *routable_path(request_rec *r)
 {
     const char *raw = raw_path(r);
+    core_dir_config *d;
+    char *escaped;
     if (!raw)
         return NULL;
     switch (what_raw_names(r, raw)) {
     case HL_RAW_NAMES_URI:
         return raw;
     case HL_RAW_OTHER:
-        return *r->uri == '/' && in_normal_form(r->uri)
-               ? ap_escape_uri(r->pool, r->uri) : NULL;
+        if (*r->uri != '/' || !in_normal_form(r->uri))
+            return NULL;
+        escaped = ap_escape_uri(r->pool, r->uri);
+        d = ap_get_core_module_config(r->per_dir_config);
+        if (d->allow_encoded_slashes && !d->decode_encoded_slashes)
+            keep_encoded_slashes(escaped);
+        return escaped;
     default:
         return NULL;
     }
