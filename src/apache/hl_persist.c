@@ -86,6 +86,8 @@ typedef struct persist_gen {
     hl_runtime *rt;
     apr_pool_t *pconf;
     apr_proc_t helper;          /* pid 0: none running */
+    int after_death;            /* the last helper died: wait a whole
+                                 * interval, not loop on a failing write */
 } persist_gen;
 
 static void helper_start(persist_gen *g);
@@ -134,7 +136,9 @@ static void helper_main(persist_gen *g)
                      "snapshot writer cannot attach the store");
         _exit(1);
     }
-    for (next = first_write_at(rt, p);; next = apr_time_now() + rt->persist_interval) {
+    next = g->after_death ? apr_time_now() + rt->persist_interval
+                          : first_write_at(rt, p);
+    for (;; next = apr_time_now() + rt->persist_interval) {
         apr_pool_t *once;
         while (apr_time_now() < next) {
             apr_interval_time_t left = next - apr_time_now();
@@ -163,6 +167,7 @@ static void helper_maint(int reason, void *data, apr_wait_t status)
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, g->s, "mod_hyperlane: the "
                          "snapshot writer exited (status %d); starting another",
                          status);
+            g->after_death = 1;
             helper_start(g);
         }
         break;
@@ -267,8 +272,9 @@ static void check_where(server_rec *s, const char *path, apr_pool_t *p)
                      "no snapshot can be written there", dir);
         return;
     }
-    if (st.st_uid != geteuid()
-        || ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)))
+    /* Sticky or not: in /tmp anyone may create the file while it is
+     * missing (before the first write, or once moved aside). */
+    if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "mod_hyperlane: the "
                      "directory of HyperlanePersistFile, %s (owner %ld, mode "
                      "%04o), can be written by others than the server's "

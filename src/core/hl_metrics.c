@@ -40,22 +40,29 @@ struct hl_metrics {
     metrics_region *r;
 };
 
-/* The endpoints' names in their order and the buckets' bounds (FNV-1a):
- * a new build loaded by a graceful restart that renamed or reordered
- * endpoints, or moved a bound, must not keep counts under the wrong
- * labels, even with the same numbers of each. */
+static apr_uint32_t hash_name(apr_uint32_t h, const char *name)
+{
+    const unsigned char *p = (const unsigned char *)name;
+    do
+        h = (h ^ *p) * 16777619u;
+    while (*p++);
+    return h;
+}
+
+/* The endpoints' and store errors' names in their order and the buckets'
+ * bounds (FNV-1a): a new build loaded by a graceful restart that renamed
+ * or reordered them, or moved a bound, must not keep counts under the
+ * wrong labels, even with the same numbers of each. */
 static apr_uint32_t layout_hash(void)
 {
     apr_uint32_t h = 2166136261u;
     const unsigned char *p;
     apr_size_t i;
-    int ep;
-    for (ep = 0; ep < HL_EP_COUNT; ep++) {
-        p = (const unsigned char *)hl_metrics_endpoint_name((hl_endpoint)ep);
-        do
-            h = (h ^ *p) * 16777619u;
-        while (*p++);
-    }
+    int k;
+    for (k = 0; k < HL_EP_COUNT; k++)
+        h = hash_name(h, hl_metrics_endpoint_name((hl_endpoint)k));
+    for (k = 0; k < HL_STORE_ERROR_KINDS; k++)
+        h = hash_name(h, hl_metrics_error_kind_name((hl_store_error_kind)k));
     p = (const unsigned char *)bounds_us;
     for (i = 0; i < sizeof(bounds_us); i++)
         h = (h ^ p[i]) * 16777619u;
