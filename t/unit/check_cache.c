@@ -636,6 +636,7 @@ END_TEST
 typedef struct {
     hl_cache *c;
     apr_thread_mutex_t *lock;
+    int *writer_done;               /* readers read on until it is set */
     apr_uint64_t seed;
     apr_uint64_t hits[RACE_KEYS], fallbacks, torn;
 } race_arg;
@@ -674,7 +675,10 @@ static void *APR_THREAD_FUNC race_reader(apr_thread_t *t, void *data)
     int i;
 
     apr_pool_create_unmanaged(&p);
-    for (i = 0; i < RACE_READS; i++) {
+    /* At least RACE_READS, and on for as long as the writer writes: the
+     * threads overlap however the scheduler starts them. */
+    for (i = 0; i < RACE_READS || !__atomic_load_n(a->writer_done, __ATOMIC_ACQUIRE);
+         i++) {
         /* Half the reads on the keys the writer churns. */
         apr_uint64_t dice = test_rand(&a->seed);
         unsigned ki = (dice & 1) ? (unsigned)((dice >> 1) % RACE_STABLE)
@@ -722,6 +726,7 @@ static void *APR_THREAD_FUNC race_writer(apr_thread_t *t, void *data)
             hl_cache_set(a->c, k, strlen(k), buf, race_value(ki, ver++, buf), T0, 0, NULL);
         apr_thread_mutex_unlock(a->lock);
     }
+    __atomic_store_n(a->writer_done, 1, __ATOMIC_RELEASE);
     (void)t;
     return NULL;
 }
@@ -736,7 +741,7 @@ START_TEST(test_lockfree_readers_race_a_writer)
     race_arg args[RACE_READERS + 1];
     apr_uint64_t hits[RACE_KEYS] = {0}, fallbacks = 0, total = 0;
     unsigned char buf[4096];
-    int i, run;
+    int i, run, writer_done;
     unsigned ki;
 
     ck_assert_int_eq(apr_thread_mutex_create(&lock, APR_THREAD_MUTEX_DEFAULT, test_pool),
@@ -751,10 +756,12 @@ START_TEST(test_lockfree_readers_race_a_writer)
      * a run), but on a busy machine the threads can take turns instead:
      * a run without a meeting is run again, up to RACE_RUNS times. */
     for (run = 0; run < RACE_RUNS && fallbacks == 0; run++) {
+        writer_done = 0;
         for (i = 0; i <= RACE_READERS; i++) {
             memset(&args[i], 0, sizeof(args[i]));
             args[i].c = c;
             args[i].lock = lock;
+            args[i].writer_done = &writer_done;
             args[i].seed = 0x1234 + (apr_uint64_t)(run * 8 + i) * 7919;
             ck_assert_int_eq(apr_thread_create(&th[i], NULL,
                                                i < RACE_READERS ? race_reader : race_writer,

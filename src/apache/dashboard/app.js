@@ -65,9 +65,11 @@
       .then(function (res) {
         return res.text().then(function (body) {
           if (!res.ok) {
-            var why = '';
+            var why = '', err;
             try { why = JSON.parse(body).error || ''; } catch (e) { why = ''; }
-            throw new Error(path + ': ' + res.status + ' ' + why);
+            err = new Error(path + ': ' + res.status + ' ' + why);
+            err.status = res.status;
+            throw err;
           }
           return body;
         });
@@ -413,7 +415,12 @@
       return m.then(function (metrics) { return got.concat([metrics]); });
     }).then(function (got) {
       var stats = got[0], cache = got[1], metrics = got[2];
-      var failed = got.filter(function (g) { return !g.ok; });
+      /* metrics refused by a Require (for Prometheus only) is a choice,
+       * said in its note, not a failure of every poll. */
+      var failed = got.filter(function (g) {
+        return !g.ok && !(g === metrics && (g.error.status === 401
+                                            || g.error.status === 403));
+      });
       var sample = { t: t, counter: null, evictions: null, hitRatio: null };
       if (stats.ok) sample.counter = stats.value.current_value;
       if (cache.ok) {
