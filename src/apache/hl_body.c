@@ -22,6 +22,22 @@
 static void json_core_errors(request_rec *r, apr_off_t core_limit);
 static void json_timeout_error(request_rec *r);
 
+/* The length announced, parsed as ap_http_filter parses it (one that does
+ * not parse is refused by the filter with 400 before any byte): 1 and
+ * *length, or 0. */
+static int announced_length(request_rec *r, apr_off_t *length)
+{
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    return cl && ap_parse_strict_length(length, cl);
+}
+
+/* A body of an announced length, not chunked nor kept: 1 and *length. */
+static int plain_length(request_rec *r, apr_off_t *length)
+{
+    return !r->kept_body && !apr_table_get(r->headers_in, "Transfer-Encoding")
+           && announced_length(r, length);
+}
+
 int hl_body_announced(request_rec *r)
 {
     const char *cl = apr_table_get(r->headers_in, "Content-Length");
@@ -31,7 +47,6 @@ int hl_body_announced(request_rec *r)
 
 int hl_drop_body(request_rec *r)
 {
-    const char *cl = apr_table_get(r->headers_in, "Content-Length");
     apr_off_t limit = ap_get_limit_req_body(r), length = 0;
     if (!hl_body_announced(r))
         return OK;
@@ -39,9 +54,7 @@ int hl_drop_body(request_rec *r)
      * body it cannot read or one over LimitRequestBody (the JSON texts of
      * those cost more than a short body's read, so only when it may), and
      * a body that stops coming (mod_reqtimeout, Timeout) is 408. */
-    if (r->kept_body || apr_table_get(r->headers_in, "Transfer-Encoding")
-        || !cl || !ap_parse_strict_length(&length, cl)
-        || (limit > 0 && length > limit))
+    if (!plain_length(r, &length) || (limit > 0 && length > limit))
         json_core_errors(r, limit);
     else
         json_timeout_error(r);
@@ -50,11 +63,8 @@ int hl_drop_body(request_rec *r)
 
 int hl_body_small(request_rec *r)
 {
-    const char *cl = apr_table_get(r->headers_in, "Content-Length");
     apr_off_t length = 0;
-    return !r->kept_body && !apr_table_get(r->headers_in, "Transfer-Encoding")
-           && cl && ap_parse_strict_length(&length, cl)
-           && length <= HL_BODY_SMALL;
+    return plain_length(r, &length) && length <= HL_BODY_SMALL;
 }
 
 static int body_too_large(request_rec *r, apr_off_t limit)
@@ -113,15 +123,6 @@ apr_off_t hl_max_body(request_rec *r)
 {
     apr_off_t limit = (apr_off_t)hl_config_get(&HL_RT(r)->cfg, HL_D_MAX_BODY);
     return limit > 0 ? limit : -1;
-}
-
-/* The length announced, parsed as ap_http_filter parses it (one that does
- * not parse is refused by the filter with 400 before any byte): 1 and
- * *length, or 0. */
-static int announced_length(request_rec *r, apr_off_t *length)
-{
-    const char *cl = apr_table_get(r->headers_in, "Content-Length");
-    return cl && ap_parse_strict_length(length, cl);
 }
 
 int hl_body_fits(request_rec *r, apr_off_t own)

@@ -40,13 +40,17 @@ struct hl_metrics {
     metrics_region *r;
 };
 
+static apr_uint32_t fnv1a32(apr_uint32_t h, const void *bytes, apr_size_t n)
+{
+    const unsigned char *p = bytes;
+    while (n--)
+        h = (h ^ *p++) * 16777619u;
+    return h;
+}
+
 static apr_uint32_t hash_name(apr_uint32_t h, const char *name)
 {
-    const unsigned char *p = (const unsigned char *)name;
-    do
-        h = (h ^ *p) * 16777619u;
-    while (*p++);
-    return h;
+    return fnv1a32(h, name, strlen(name) + 1);
 }
 
 /* The endpoints' and store errors' names in their order and the buckets'
@@ -56,17 +60,12 @@ static apr_uint32_t hash_name(apr_uint32_t h, const char *name)
 static apr_uint32_t layout_hash(void)
 {
     apr_uint32_t h = 2166136261u;
-    const unsigned char *p;
-    apr_size_t i;
     int k;
     for (k = 0; k < HL_EP_COUNT; k++)
         h = hash_name(h, hl_metrics_endpoint_name((hl_endpoint)k));
     for (k = 0; k < HL_STORE_ERROR_KINDS; k++)
         h = hash_name(h, hl_metrics_error_kind_name((hl_store_error_kind)k));
-    p = (const unsigned char *)bounds_us;
-    for (i = 0; i < sizeof(bounds_us); i++)
-        h = (h ^ p[i]) * 16777619u;
-    return h;
+    return fnv1a32(h, bounds_us, sizeof(bounds_us));
 }
 
 static int region_fits(const hl_metrics *m)
@@ -88,10 +87,11 @@ apr_status_t hl_metrics_open(hl_metrics **out, hl_metrics *previous,
 {
     hl_metrics *m;
     apr_status_t rv;
+    int fits = previous && region_fits(previous);
 
     if (kept)
-        *kept = previous && region_fits(previous);
-    if (previous && region_fits(previous)) {
+        *kept = fits;
+    if (fits) {
         *out = previous;
         return APR_SUCCESS;
     }

@@ -28,8 +28,6 @@ static const unsigned char snap_magic[8] = { 'H', 'L', 'S', 'N', 'A', 'P', 'S', 
  * room to count on before it wrapped to 0 (which means "no entry"). */
 #define VERSIONS_MAX  ((apr_uint64_t)1 << 62)
 
-/* Times: HL_STORE_TIMES_MAX (hl_store.h). */
-#define TIMES_MAX     HL_STORE_TIMES_MAX
 
 #define FNV_OFFSET 0xcbf29ce484222325ull
 #define FNV_PRIME  0x100000001b3ull
@@ -450,7 +448,7 @@ apr_status_t hl_snapshot_check(const void *vbuf, apr_size_t len,
         say(rep, "history capacity %" APR_UINT64_T_FMT " out of range", cap);
         return APR_EINVAL;
     }
-    if (get64(b + H_WRITTEN) > TIMES_MAX) {
+    if (get64(b + H_WRITTEN) > HL_STORE_TIMES_MAX) {
         say(rep, "the time it was written is out of range");
         return APR_EINVAL;
     }
@@ -463,7 +461,7 @@ apr_status_t hl_snapshot_check(const void *vbuf, apr_size_t len,
             if (body - at < HISTORY_BYTES || n_entries)
                 break;
             value = get64(b + at + 8);
-            if (value <= last_value || get64(b + at + 16) > TIMES_MAX)
+            if (value <= last_value || get64(b + at + 16) > HL_STORE_TIMES_MAX)
                 break;
             last_value = value;
             n_history++;
@@ -478,9 +476,9 @@ apr_status_t hl_snapshot_check(const void *vbuf, apr_size_t len,
             version = get64(b + at + 48);
             if (klen == 0 || klen > max_key || vlen > max_value
                 || body - at - ENTRY_BYTES < klen + vlen || version == 0
-                || get64(b + at + 16) > TIMES_MAX
-                || get64(b + at + 24) > TIMES_MAX
-                || get64(b + at + 32) > TIMES_MAX)
+                || get64(b + at + 16) > HL_STORE_TIMES_MAX
+                || get64(b + at + 24) > HL_STORE_TIMES_MAX
+                || get64(b + at + 32) > HL_STORE_TIMES_MAX)
                 break;
             if (version > max_version)
                 max_version = version;
