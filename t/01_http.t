@@ -7,7 +7,7 @@ use Apache::Test;
 use Apache::TestUtil;
 use HL::Test qw(check json_req connect_server read_response decode_json_ok);
 
-plan tests => 55;
+plan tests => 56;
 
 my ($res, $j);
 
@@ -16,6 +16,10 @@ my ($res, $j);
 ok t_cmp($res->code, 200, 'GET mount: 200');
 ok t_cmp($res->header('Content-Type'), qr{^application/json}, 'JSON content type');
 check ref $j->{endpoints} eq 'ARRAY' && grep { $_ eq 'counter/increment' } @{ $j->{endpoints} };
+# A prefix endpoint is listed with its rest named as the README names it.
+check ref $j->{endpoints} eq 'ARRAY'
+    && 2 == grep({ $_ eq 'cache/{key}' || $_ eq 'dashboard/{file}' } @{ $j->{endpoints} }),
+    'cache/{key} and dashboard/{file} listed';
 
 # Unknown path below the mount: 404 JSON {"error", "status"}.
 for my $path ('/hl/nope', '/hl/counter', '/hl/counter/increment/x', '/hl/counter/statsx') {

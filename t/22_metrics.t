@@ -15,7 +15,7 @@ use File::Temp qw(tempfile);
 use HL::Test qw(check json_req hammer);
 use Time::HiRes qw(sleep time);
 
-plan tests => 42;
+plan tests => 44;
 
 # name{labels} => value, exactly as the lines are written.
 sub scrape {
@@ -77,6 +77,9 @@ ok t_cmp($hits->{ok}, 100, '100 cache hits');
 my $miss = hammer(path => '/hl/cache/metrics-missing', total => 20, clients => 2,
                   seconds => 60);
 ok t_cmp($miss->{other}, 20, '20 cache misses (404)');
+my $files = hammer(path => '/hl/dashboard/style.css', total => 2, clients => 1,
+                   seconds => 60);
+ok t_cmp($files->{ok}, 2, 'the dashboard\'s style twice');
 my $none = hammer(path => '/hl/no-such-endpoint', total => 7, clients => 1,
                   seconds => 60);
 ok t_cmp($none->{other}, 7, '7 requests for no endpoint (404)');
@@ -95,6 +98,7 @@ my %want = (
     req_key('cache/{key}', 201) => 1,
     req_key('cache/{key}', 200) => 100,
     req_key('cache/{key}', 404) => 20,
+    req_key('dashboard/{file}', 200) => 2,
     req_key('none', 404) => 7,
     req_key('counter/stats', 405) => 1,
     req_key('counter/stats', 200) => 3,

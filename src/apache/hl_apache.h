@@ -219,7 +219,7 @@ const char *hl_cross_site(request_rec *r, const hl_route *route, int *status);
 
 /* The endpoints (src/core/hl_endpoints.def): hl_ep_counter.c, hl_ep_process.c,
  * hl_ep_cache.c, hl_ep_dashboard.c, hl_ep_metrics.c */
-#define HL_ENDPOINT(ID, path, is_prefix, methods, flags, handler) \
+#define HL_ENDPOINT(ID, path, rest, methods, flags, handler) \
     int handler(request_rec *r, const hl_route *route, const char *mount);
 #include "hl_endpoints.def"
 

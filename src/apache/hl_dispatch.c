@@ -15,7 +15,7 @@
 
 /* The handlers of src/core/hl_endpoints.def, by endpoint. */
 static const hl_endpoint_fn handlers[HL_EP_COUNT] = {
-#define HL_ENDPOINT(ID, path, is_prefix, methods, flags, handler) \
+#define HL_ENDPOINT(ID, path, rest, methods, flags, handler) \
     [HL_EP_##ID] = handler,
 #include "hl_endpoints.def"
 };

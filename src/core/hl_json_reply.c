@@ -24,8 +24,7 @@ void hl_json_index(hl_jsonw *w, const char *mount, const hl_route_def *routes)
     hl_jsonw_array(w);
     for (d = routes; d->path; d++) {
         if (*d->path)
-            hl_jsonw_cstr(w, d->is_prefix ? apr_pstrcat(w->pool, d->path, "{key}",
-                                                        NULL) : d->path);
+            hl_jsonw_cstr(w, apr_pstrcat(w->pool, d->path, d->rest_name, NULL));
     }
     hl_jsonw_end(w);
     hl_jsonw_end(w);

@@ -178,9 +178,8 @@ const char *hl_metrics_endpoint_name(hl_endpoint ep)
 {
     static const char *const names[HL_EP_COUNT] = {
         [HL_EP_NONE] = "none",
-#define HL_ENDPOINT(ID, path, is_prefix, methods, flags, handler) \
-        [HL_EP_##ID] = sizeof(path) == 1 ? "index" \
-                     : (is_prefix) ? path "{key}" : path,
+#define HL_ENDPOINT(ID, path, rest, methods, flags, handler) \
+        [HL_EP_##ID] = sizeof(path) == 1 ? "index" : path rest,
 #include "hl_endpoints.def"
     };
     return (unsigned)ep < HL_EP_COUNT ? names[ep] : "none";

@@ -73,7 +73,8 @@ const char *hl_metrics_error_kind_name(hl_store_error_kind kind);
 /* The bucket bound i (0 .. HL_METRICS_BUCKETS-1) in microseconds. */
 apr_uint64_t hl_metrics_bound_us(int i);
 /* The endpoint's name as a label: its path below the mount, "index" for
- * the mount itself, "cache/{key}" for a prefix, "none" for HL_EP_NONE. */
+ * the mount itself, with its rest named for a prefix ("cache/{key}",
+ * "dashboard/{file}"), "none" for HL_EP_NONE. */
 const char *hl_metrics_endpoint_name(hl_endpoint ep);
 
 typedef struct hl_metrics_histogram {

@@ -5,10 +5,10 @@
 #include <string.h>
 
 static const hl_route_def routes[] = {
-#define HL_ENDPOINT(ID, path, is_prefix, methods, flags, handler) \
-    { path, sizeof(path) - 1, is_prefix, methods, flags, HL_EP_##ID },
+#define HL_ENDPOINT(ID, path, rest, methods, flags, handler) \
+    { path, sizeof(path) - 1, sizeof(rest) > 1, rest, methods, flags, HL_EP_##ID },
 #include "hl_endpoints.def"
-    { NULL, 0, 0, 0, 0, HL_EP_NONE }
+    { NULL, 0, 0, NULL, 0, 0, HL_EP_NONE }
 };
 
 const hl_route_def *hl_router_table(void)

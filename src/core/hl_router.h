@@ -13,7 +13,7 @@
 /* The endpoints of hl_endpoints.def, by number (0: none). */
 typedef enum {
     HL_EP_NONE = 0,
-#define HL_ENDPOINT(ID, path, is_prefix, methods, flags, handler) HL_EP_##ID,
+#define HL_ENDPOINT(ID, path, rest, methods, flags, handler) HL_EP_##ID,
 #include "hl_endpoints.def"
     HL_EP_COUNT
 } hl_endpoint;
@@ -58,6 +58,7 @@ typedef struct hl_route_def {
     const char *path;        /* relative to the mount, no leading '/' */
     apr_size_t len;          /* strlen(path) */
     int is_prefix;           /* path ends in '/' and takes a remainder */
+    const char *rest_name;   /* the remainder's name: "{key}", "{file}" */
     unsigned methods;
     unsigned flags;          /* HL_RF_* */
     hl_endpoint endpoint;
