@@ -247,6 +247,19 @@ static void persist_load(server_rec *s, hl_runtime *rt, apr_pool_t *ptemp)
     else if (rv == APR_ENOENT)
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "mod_hyperlane: no "
                      "snapshot at %s yet: starting empty", rt->persist_path);
+    else if (rv == APR_ENOMEM)
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
+                     "mod_hyperlane: snapshot %s not loaded: %s; starting "
+                     "empty; %s", rt->persist_path, rep.why,
+                     rep.kept_aside
+                         ? apr_pstrcat(ptemp, "the file is kept as ",
+                                       rt->persist_path, ".unloaded, since "
+                                       "the snapshots written from now on "
+                                       "replace it: to load it, stop the "
+                                       "server, move it back and start with "
+                                       "more memory", NULL)
+                         : "it could not be kept aside, and the snapshots "
+                           "written from now on replace it");
     else
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
                      "mod_hyperlane: snapshot %s not loaded: %s; %s; starting "

@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const unsigned char snap_magic[8] = { 'H', 'L', 'S', 'N', 'A', 'P', 'S', 'H' };
 
@@ -616,6 +617,15 @@ static void move_aside(const char *path, apr_pool_t *p, hl_persist_report *rep)
                                        p) == APR_SUCCESS;
 }
 
+/* The file stays where it is, for a start with more memory; the link
+ * keeps it once the snapshots written meanwhile have replaced it. */
+static void keep_aside(const char *path, apr_pool_t *p, hl_persist_report *rep)
+{
+    const char *kept = apr_pstrcat(p, path, ".unloaded", NULL);
+    apr_file_remove(kept, p);
+    rep->kept_aside = link(path, kept) == 0;
+}
+
 /* The segment as a fresh start leaves it. */
 static void reformat(void *base, const hl_shm_plan *plan, apr_time_t now)
 {
@@ -669,7 +679,9 @@ apr_status_t hl_snapshot_load(void *base, const hl_shm_plan *plan,
     apr_file_close(f);
     if (rv != APR_SUCCESS) {
         reformat(base, plan, now);
-        if (rv != APR_ENOMEM)
+        if (rv == APR_ENOMEM)
+            keep_aside(path, p, rep);
+        else
             move_aside(path, p, rep);
         return rv;
     }

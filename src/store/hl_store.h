@@ -232,6 +232,8 @@ typedef struct hl_persist_report {
     apr_uint64_t batches;           /* quiet reads the cache was copied in */
     apr_interval_time_t took;
     int          moved_aside;       /* a bad file was renamed to path.bad */
+    int          kept_aside;        /* unloaded for want of memory: linked
+                                       as path.unloaded */
     int          stats_restored;    /* the cache's counters came back */
     char         why[HL_PERSIST_WHY_MAX];   /* what was wrong, "" if nothing */
 } hl_persist_report;
@@ -345,7 +347,10 @@ apr_status_t hl_store_persist_save(hl_store *st, const char *path,
  * file: nothing done), or another status when the file is unreadable,
  * truncated, corrupt or of another format version: then rep->why says
  * what, the file was moved aside to path.bad (rep->moved_aside) and the
- * store is empty, never half-loaded. */
+ * store is empty, never half-loaded.  Out of memory (APR_ENOMEM) says
+ * nothing against the file: it stays, and is hard-linked as
+ * path.unloaded too (rep->kept_aside), since the snapshots written from
+ * then on replace path. */
 apr_status_t hl_store_persist_load(hl_store *st, const char *path,
                                    apr_time_t now, apr_pool_t *p,
                                    hl_persist_report *rep);

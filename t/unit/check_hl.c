@@ -25,6 +25,18 @@ void pool_teardown(void)
     test_pool = NULL;
 }
 
+int test_allocator_is_plain(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return 0;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return 0;
+#endif
+#endif
+    return getenv("HL_UNDER_VALGRIND") == NULL;
+}
+
 void test_child_bounded(void)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);

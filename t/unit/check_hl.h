@@ -37,6 +37,10 @@ void pool_teardown(void);
  * process group, the runner's own under CK_FORK=no). */
 void test_child_bounded(void);
 
+/* 0 under ASan or valgrind (HL_UNDER_VALGRIND), whose allocators keep
+ * freed memory and ignore address-space limits by design. */
+int test_allocator_is_plain(void);
+
 /* Deterministic pseudo-random numbers (xorshift64), so a failure repeats. */
 apr_uint64_t test_rand(apr_uint64_t *state);
 void test_rand_fill(apr_uint64_t *state, unsigned char *buf, apr_size_t len);

@@ -118,14 +118,7 @@ START_TEST(test_a_thread_gives_its_run_back)
     apr_status_t trv;
     thread_run tr = { APR_EGENERAL, 0, 0 };
 
-#if defined(__SANITIZE_ADDRESS__)
-    return;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-    return;
-#endif
-#endif
-    if (getenv("HL_UNDER_VALGRIND"))
+    if (!test_allocator_is_plain())
         return;
     ck_assert_int_eq(apr_thread_create(&th, NULL, bench_in_thread, &tr, test_pool),
                      APR_SUCCESS);
