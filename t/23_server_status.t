@@ -69,7 +69,8 @@ my %cache_of = (HyperlaneCacheEntries => 'total_entries', HyperlaneCacheUsedByte
                 HyperlaneCacheExpirations => 'expirations',
                 HyperlaneLimiterCacheMax => 'max_concurrent',
                 HyperlaneLimiterCachePeak => 'peak_in_flight',
-                HyperlaneLimiterCacheRejected => 'rejected');
+                HyperlaneLimiterCacheRejected => 'rejected',
+                HyperlaneLimiterCacheHealed => 'healed');
 my @differ = grep { ($kv->{$_} // 'none') ne $cache->{$cache_of{$_}} } sort keys %cache_of;
 print "# differ: $_ auto=" . ($kv->{$_} // 'none') . " json=$cache->{$cache_of{$_}}\n" for @differ;
 check(!@differ, 'cache and limiter lines equal the cache endpoint');

@@ -312,6 +312,9 @@ apr_array_header_t *hl_metrics_status_lines(apr_pool_t *p,
         line_u64(a, apr_pstrcat(p, "HyperlaneLimiter", kind, "Rejected", NULL),
                  apr_pstrcat(p, "Limiter ", hl_limit_kind_name(k), ": rejected",
                              NULL), l->rejected);
+        line_u64(a, apr_pstrcat(p, "HyperlaneLimiter", kind, "Healed", NULL),
+                 apr_pstrcat(p, "Limiter ", hl_limit_kind_name(k), ": given back "
+                             "for dead processes", NULL), l->healed);
     }
     for (k = 0; k < HL_STORE_ERROR_KINDS; k++) {
         const char *name = hl_metrics_error_kind_name((hl_store_error_kind)k);
