@@ -1,8 +1,9 @@
 # Where the snapshot file lives: the parent (root, in production) never
 # writes through a symlink someone put at path.tmp, a FIFO at the path
 # does not hold the start, a directory others can write is logged at
-# start, and graceful restarts closer together than the interval do not
-# put the periodic write off for ever.
+# start, so is a directory above it that others can change, and
+# graceful restarts closer together than the interval do not put the
+# periodic write off for ever.
 use strict;
 use warnings FATAL => 'all';
 use lib 't/lib', 'lib';
@@ -14,7 +15,7 @@ use HL::Test qw(check);
 use POSIX ();
 use Time::HiRes qw(sleep time);
 
-plan tests => 12;
+plan tests => 18;
 
 my $srv = HL::Server->new;
 my $dir = $srv->dir;
@@ -62,6 +63,30 @@ $log_before = length $srv->log;
 check($srv->start, 'a directory its group can write: the server starts');
 check(substr($srv->log, $log_before) =~ $others, 'and says so');
 check($srv->stop, 'stopped');
+chmod 0700, $dir;
+
+# A directory of its own below one that others can write: they could
+# rename it away and put theirs in its place, unless the sticky bit
+# stops them.
+mkdir "$dir/own", 0700 or die "mkdir: $!";
+$srv->configure(<<"CONF");
+HyperlanePersistFile $dir/own/hl.snapshot
+<Location /hl>
+    SetHandler hyperlane
+</Location>
+CONF
+my $above = qr/\Q$dir\E, above the directory of HyperlanePersistFile \(\Q$dir\E\/own\)/;
+for my $case ([0777, 1, 'others can write it'], [01777, 0, 'sticky'],
+              [0700, 0, 'only the parent\'s']) {
+    my ($mode, $warned, $what) = @$case;
+    chmod $mode, $dir or die "chmod: $!";
+    $log_before = length $srv->log;
+    check($srv->start, "a directory above, $what: the server starts");
+    my $log = substr($srv->log, $log_before);
+    check(($log =~ $above ? 1 : 0) == $warned && $log !~ $others,
+          $warned ? 'and says so' : 'no warning');
+    $srv->stop;
+}
 chmod 0700, $dir;
 
 # Restarts every second against an interval of two: without a write

@@ -33,7 +33,9 @@
 #include <apr_strings.h>
 #include <apr_thread_proc.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #ifdef __linux__
@@ -270,6 +272,27 @@ static void persist_load(server_rec *s, hl_runtime *rt, apr_pool_t *ptemp)
                          : "it could not be moved aside");
 }
 
+/* The first directory above dir (resolved) that someone other than root
+ * and the parent may change: another owner, or others may write it
+ * without the sticky bit, and so rename dir away and put theirs in its
+ * place.  NULL if none. */
+static const char *open_ancestor(const char *dir, apr_pool_t *p,
+                                 struct stat *st)
+{
+    char resolved[PATH_MAX], *slash;
+    if (!realpath(dir, resolved))
+        return NULL;
+    while ((slash = strrchr(resolved, '/')) != NULL && resolved[1]) {
+        slash[slash == resolved] = '\0';       /* "/a" -> "/", "/a/b" -> "/a" */
+        if (stat(resolved, st) != 0)
+            return NULL;
+        if ((st->st_uid != 0 && st->st_uid != geteuid())
+            || ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(st->st_mode & S_ISVTX)))
+            return apr_pstrdup(p, resolved);
+    }
+    return NULL;
+}
+
 /* Whoever can write the file's directory can replace what the parent
  * loads at its next start (checked as untrusted input, but theirs), and
  * /run is a tmpfs that a reboot empties: both are said at each start. */
@@ -277,6 +300,7 @@ static void check_where(server_rec *s, const char *path, apr_pool_t *p)
 {
     const char *slash = strrchr(path, '/');
     const char *dir = slash == path ? "/" : apr_pstrmemdup(p, path, (apr_size_t)(slash - path));
+    const char *above;
     struct stat st;
 
     if (stat(dir, &st) != 0) {
@@ -294,6 +318,13 @@ static void check_where(server_rec *s, const char *path, apr_pool_t *p)
                      "parent: they could replace the snapshot it loads at "
                      "start; give it a directory of its own", dir,
                      (long)st.st_uid, (unsigned)(st.st_mode & 07777));
+    if ((above = open_ancestor(dir, p, &st)) != NULL)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "mod_hyperlane: %s, "
+                     "above the directory of HyperlanePersistFile (%s), can "
+                     "be changed by others than root and the server's parent "
+                     "(owner %ld, mode %04o): they could put a directory of "
+                     "their own in its place", above, dir, (long)st.st_uid,
+                     (unsigned)(st.st_mode & 07777));
     if (strncmp(path, "/run/", 5) == 0 || strncmp(path, "/var/run/", 9) == 0)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "mod_hyperlane: "
                      "HyperlanePersistFile %s is under /run, which a reboot "
