@@ -21,8 +21,11 @@ our @EXPORT_OK = qw(check json_req connect_server send_request one_request
                     check_store);
 
 # ok() of Test.pm compares when given two arguments; check() takes a
-# condition and a name, and prints the name on failure.
-sub check {
+# condition and a name, and prints the name on failure.  The prototype
+# puts the condition in scalar context: in a list, a failed match at its
+# end (check($x && $y =~ /z/, 'name')) is an empty list, the name took
+# its place, and the check passed.
+sub check($;$) {
     my ($cond, $name) = @_;
     print "# check: $name\n" if defined $name && !$cond;
     return Apache::Test::ok($cond ? 1 : 0);
