@@ -12,7 +12,7 @@ use Apache::TestUtil;
 use HL::Test qw(check check_store json_req port);
 use HL::CacheAPI qw(ka_connect ka_request pid_of_connection);
 
-plan tests => 44;
+plan tests => 46;
 
 # A run meant for Redis (t/steps/redis) must not pass on shm.
 check_store((json_req('GET', '/hl/cache'))[1]);
@@ -41,6 +41,10 @@ for my $inm (etag_of($v1), qq{W/"$v1"}, qq{"1", "$v1"}, '*') {
 }
 ok t_cmp($res->header('ETag'), etag_of($v1), '304 carries the ETag');
 ok t_cmp(length($res->content), 0, '304 has no body');
+ok t_cmp($res->header('Cache-Control'), 'no-store', '304 carries the 200\'s Cache-Control');
+# A compressing filter's suffix (mod_deflate's "N-gzip") names the version too.
+($res) = json_req('GET', '/hl/cache/v27', headers => ['If-None-Match' => qq{"$v1-gzip"}]);
+ok t_cmp($res->code, 304, 'If-None-Match: "N-gzip" -> 304');
 ($res) = json_req('HEAD', '/hl/cache/v27', headers => ['If-None-Match' => etag_of($v1)]);
 ok t_cmp($res->code, 304, 'HEAD with a matching If-None-Match: 304');
 ($res, $j) = json_req('GET', '/hl/cache/v27', headers => ['If-None-Match' => '"12345"']);

@@ -269,6 +269,8 @@ int hl_cache_list(request_rec *r, const hl_cache_query *q);
 /* r's method as the router's bit, from the number Apache parsed once
  * (HEAD is M_GET with header_only): a request asks it several times. */
 unsigned hl_method_bit(const request_rec *r);
+/* Range and Request-Range unset: httpd's byterange filter cuts nothing. */
+void hl_drop_ranges(request_rec *r);
 int hl_handler(request_rec *r);
 int hl_map_to_storage(request_rec *r);
 int hl_quick_handler(request_rec *r, int lookup_uri);

@@ -31,6 +31,12 @@ unsigned hl_method_bit(const request_rec *r)
     }
 }
 
+void hl_drop_ranges(request_rec *r)
+{
+    apr_table_unset(r->headers_in, "Range");
+    apr_table_unset(r->headers_in, "Request-Range");  /* httpd reads it too */
+}
+
 /* Runs a routed endpoint.  A body that comes with a request the endpoint
  * does not read is dropped first (hl_drop_body). */
 static int hl_run_endpoint(request_rec *r, const hl_route *route,
@@ -38,11 +44,10 @@ static int hl_run_endpoint(request_rec *r, const hl_route *route,
 {
     unsigned m = hl_method_bit(r);
     /* A range of a write's answer is not a thing (RFC 9110 14.2), and
-     * httpd's byterange filter would cut it whatever the method. */
-    if (m != HL_M_GET && m != HL_M_HEAD) {
-        apr_table_unset(r->headers_in, "Range");
-        apr_table_unset(r->headers_in, "Request-Range");  /* httpd reads it too */
-    }
+     * httpd's byterange filter would cut it whatever the method; nor of an
+     * answer whose bytes change (HL_RF_RANGES). */
+    if ((m != HL_M_GET && m != HL_M_HEAD) || !(route->flags & HL_RF_RANGES))
+        hl_drop_ranges(r);
     if (!(route->flags & HL_RF_READS_BODY) || (m != HL_M_POST && m != HL_M_PUT)) {
         int rc = hl_drop_body(r);
         if (rc != OK)

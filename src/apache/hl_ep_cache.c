@@ -75,12 +75,15 @@ static int cache_get(request_rec *r, const hl_key *key)
             return hl_cache_refusal(r, HL_STORE_EPRECONDITION, key, &current,
                                     "cache get");
         if (!hl_cache_cond_holds(&none_match, 1, res.version)) {
-            r->status = HTTP_NOT_MODIFIED;    /* headers only */
+            /* Headers only, those a 200 would carry (RFC 9110 15.4.5). */
+            apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+            r->status = HTTP_NOT_MODIFIED;
             return OK;
         }
     }
     if (q.raw)
         return send_raw(r, res.value, res.vlen);
+    hl_drop_ranges(r);      /* the JSON form counts this read: new bytes */
     w = hl_reply_new(r);
     hl_json_cache_hit(w, key->bytes, key->len, &res);
     return hl_send_json(r, HTTP_OK, w);

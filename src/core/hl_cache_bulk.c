@@ -38,6 +38,28 @@ static apr_status_t string_of(apr_pool_t *p, json_object *o, const char *what,
     return APR_SUCCESS;
 }
 
+/* A key a single-key request can name too, with its slashes as they
+ * are: no NUL (Apache refuses %00) and no empty, "." or ".." segment but
+ * an empty last one (Apache's normal form, which the router requires).
+ * An entry a set stored under another key could be read in bulk only,
+ * never deleted, touched or added to. */
+static int key_routable(const char *key, apr_size_t klen)
+{
+    apr_size_t i, seg = 0, n;
+    if (memchr(key, '\0', klen))
+        return 0;
+    for (i = 0; i <= klen; i++) {
+        if (i < klen && key[i] != '/')
+            continue;
+        n = i - seg;
+        if ((n == 0 && i < klen) || (n == 1 && key[seg] == '.')
+            || (n == 2 && key[seg] == '.' && key[seg + 1] == '.'))
+            return 0;
+        seg = i + 1;
+    }
+    return 1;
+}
+
 static apr_status_t ttl_of(apr_pool_t *p, json_object *o, const char *what,
                            apr_int64_t max, apr_int64_t *out,
                            const char **error)
@@ -105,6 +127,12 @@ static apr_status_t item_of(apr_pool_t *p, json_object *o, int i,
         if (strcmp(name, "key") == 0) {
             rv = string_of(p, v, what, 1, b->max_key, &it->key, &it->klen,
                            error);
+            if (rv == APR_SUCCESS && !key_routable(it->key, it->klen)) {
+                *error = apr_psprintf(p, "%s: a key with a NUL, or an empty, "
+                                      "\".\" or \"..\" segment, which "
+                                      "cache/{key} cannot name", what);
+                rv = APR_EINVAL;
+            }
             has_key = 1;
         }
         else if (strcmp(name, "value") == 0) {
@@ -222,6 +250,16 @@ apr_status_t hl_bulk_parse(apr_pool_t *p, const char *body, apr_size_t len,
     memset(out, 0, sizeof(*out));
     if (len > (apr_size_t)APR_INT32_MAX) {
         *error = "The body is too large";
+        return APR_EINVAL;
+    }
+    /* Before json-c builds a tree: an item takes at most six of these
+     * (its object, the commas between its five members and the one after
+     * it); a body with more names more items than allowed, or values that
+     * are no items, which json-c would make an object of each. */
+    if (hl_json_lex_values(body, len) > HL_BULK_VALUES_PER_ITEM * (apr_size_t)b->max_items
+                                        + HL_BULK_VALUES_SPARE) {
+        *error = apr_psprintf(p, "Too many values for %d %s at most",
+                              b->max_items, is_set ? "items" : "keys");
         return APR_EINVAL;
     }
     if (!(tok = json_tokener_new_ex(HL_BULK_MAX_DEPTH))) {

@@ -61,6 +61,10 @@ typedef struct hl_bulk_result {
 
 /* JSON nested deeper than this is refused while it is parsed. */
 #define HL_BULK_MAX_DEPTH 4
+/* The values a body may hold (hl_json_lex_values): so many an item, and
+ * a few for the object around the list. */
+#define HL_BULK_VALUES_PER_ITEM 8
+#define HL_BULK_VALUES_SPARE    16
 
 /* Parses body[0..len) as a get (is_set 0) or set body.  APR_EINVAL and
  * *error (in p) for anything that is not exactly the shape above. */

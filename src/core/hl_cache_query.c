@@ -133,6 +133,22 @@ static int etagc(unsigned char ch)
     return ch == 0x21 || (ch >= 0x23 && ch != 0x7f);
 }
 
+/* The end of a tag's opaque part without the suffix a compressing filter
+ * gives the tag of what it compressed (mod_deflate's DeflateAlterETag
+ * AddSuffix, its default: "N-gzip"; mod_brotli's "N-br"): a client that
+ * echoes the tag it got names the same version. */
+static const char *without_coding(const char *open, const char *close)
+{
+    static const char *const suffixes[] = { "-gzip", "-br" };
+    apr_size_t i, n;
+    for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        n = strlen(suffixes[i]);
+        if ((apr_size_t)(close - open) > n && memcmp(close - n, suffixes[i], n) == 0)
+            return close - n;
+    }
+    return close;
+}
+
 apr_status_t hl_etag_list_parse(const char *value, int weak,
                                 hl_cond_kind *kind, apr_uint64_t *list,
                                 int *n, const char **error)
@@ -178,6 +194,7 @@ apr_status_t hl_etag_list_parse(const char *value, int weak,
             *error = "Entity-tags are separated by commas";
             return APR_EINVAL;
         }
+        close = without_coding(open, close);
         /* Ours are the versions in decimal, no leading zero. */
         if ((weak || !is_weak) && close > open && *open != '0'
             && hl_parse_decimal(open, (apr_size_t)(close - open), 0, &v)) {

@@ -45,9 +45,9 @@ apr_status_t hl_cache_query_parse(apr_pool_t *p, const char *args,
 /* Reads an If-Match (weak = 0: strong comparison, weak tags never match)
  * or If-None-Match (weak = 1: weak comparison) field value into *kind and
  * list[0..*n): "*" is HL_COND_ANY; a list of entity-tags is HL_COND_LIST
- * with the versions among them (this module's tags are "N", N a version;
- * any other tag is well formed but names no version, so it matches
- * nothing).  APR_EINVAL and *error for a value that is no such list or
+ * with the versions among them (this module's tags are "N", N a version,
+ * also as a compressing filter suffixes them: "N-gzip", "N-br"; any other
+ * tag is well formed but names no version, so it matches nothing).  APR_EINVAL and *error for a value that is no such list or
  * names more than HL_COND_TAGS_MAX versions. */
 apr_status_t hl_etag_list_parse(const char *value, int weak,
                                 hl_cond_kind *kind, apr_uint64_t *list,

@@ -141,3 +141,24 @@ apr_status_t hl_json_lex_check(const char *text, apr_size_t len,
     }
     return rv;
 }
+
+apr_size_t hl_json_lex_values(const char *text, apr_size_t len)
+{
+    apr_size_t i, n = 0;
+    int in_string = 0;
+
+    for (i = 0; i < len; i++) {
+        char ch = text[i];
+        if (in_string) {
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                in_string = 0;
+        }
+        else if (ch == '"')
+            in_string = 1;
+        else if (ch == '{' || ch == '[' || ch == ',')
+            n++;
+    }
+    return n;
+}

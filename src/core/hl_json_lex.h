@@ -17,4 +17,10 @@
 apr_status_t hl_json_lex_check(const char *text, apr_size_t len,
                                const char **why);
 
+/* The '{', '[' and ',' outside strings: at least the values the text holds
+ * but one, counted in one pass before a parser builds an object for each
+ * ("[{},{},...]" is three bytes a value, and json-c spends some hundred
+ * on each). */
+apr_size_t hl_json_lex_values(const char *text, apr_size_t len);
+
 #endif

@@ -38,8 +38,13 @@ enum {
     HL_RF_NO_HEAD    = 2,   /* its GET changes state: HEAD is refused (405) */
     HL_RF_GUARD_GET  = 4,   /* its GET costs real work: refused cross-site
                              * like the state-changing methods */
-    HL_RF_READS_BODY = 8    /* its POST and PUT read the request body; any
+    HL_RF_READS_BODY = 8,   /* its POST and PUT read the request body; any
                              * other request's body is dropped unread */
+    HL_RF_RANGES     = 16   /* its GET may answer the same bytes again (the
+                             * dashboard, a cache value with ?raw=1): a
+                             * Range applies.  Every other answer changes
+                             * from one request to the next (counts, ages),
+                             * and a range of it would splice two. */
 };
 
 /* "GET, HEAD, POST" and the like: the longest fits. */

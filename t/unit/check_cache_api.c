@@ -3,6 +3,7 @@
 #include "check_hl.h"
 #include "hl_cache_bulk.h"
 #include "hl_cache_query.h"
+#include "hl_json_lex.h"
 #include "hl_json_reply.h"
 
 #include <apr_strings.h>
@@ -124,6 +125,12 @@ START_TEST(test_etag_lists)
     ck_assert_int_eq(etags("W/\"3\", \"4\"", 1, &kind, list, &n), APR_SUCCESS);
     ck_assert_int_eq(n, 2);            /* weak comparison: it counts */
     ck_assert_uint_eq(list[0], 3);
+    /* As mod_deflate and mod_brotli hand them out; nothing else. */
+    ck_assert_int_eq(etags("\"5-gzip\", W/\"6-br\", \"7-zip\", \"-gzip\", \"8-gzip-gzip\"",
+                           1, &kind, list, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 2);
+    ck_assert_uint_eq(list[0], 5);
+    ck_assert_uint_eq(list[1], 6);
     ck_assert_int_eq(etags("\"zzz\"", 0, &kind, list, &n), APR_SUCCESS);
     ck_assert_int_eq(kind, HL_COND_LIST);
     ck_assert_int_eq(n, 0);
@@ -211,6 +218,10 @@ START_TEST(test_bulk_bodies)
     ck_assert_int_eq(bulk("{\"items\": [{\"key\": \"a\", \"value\": \"1\"}]}", 1,
                           &req, &error), APR_SUCCESS);
     ck_assert(!req.items[0].has_ttl);
+    /* Keys with slashes, dots and a trailing slash a path can name. */
+    ck_assert_int_eq(bulk("{\"items\": [{\"key\": \"a/..b/\", \"value\": \"1\"},"
+                          " {\"key\": \"...\", \"value\": \"1\"}]}", 1,
+                          &req, &error), APR_SUCCESS);
     /* Escapes JSON has: a surrogate pair, a tab, a quote. */
     ck_assert_int_eq(bulk("{\"keys\": [\"\\ud83d\\ude00\", \"a\\tb\\\"\"]}", 0,
                           &req, &error), APR_SUCCESS);
@@ -225,6 +236,35 @@ START_TEST(test_bulk_bodies)
     ck_assert_uint_eq(req.items[0].cond.match[0], APR_UINT64_C(9223372036854775808));
     ck_assert_int_eq(req.items[1].cond.if_none_match, HL_COND_LIST);
     ck_assert_uint_eq(req.items[1].cond.none_match[0], APR_UINT64_MAX);
+}
+END_TEST
+
+/* The values are counted before json-c builds an object of each: a body
+ * of many small values is refused by their number, whatever its shape,
+ * and the fullest body the bounds allow still parses. */
+START_TEST(test_bulk_values_counted_first)
+{
+    hl_bulk_request req;
+    const char *error;
+    char *many = apr_pstrdup(test_pool, "{\"keys\":[");
+    int i;
+
+    ck_assert_uint_eq(hl_json_lex_values("{\"a,[{\":\"x\\\",{\"}", 16), 1);
+    ck_assert_uint_eq(hl_json_lex_values("[[],{},1,2]", 11), 6);
+    for (i = 0; i < 1000; i++)
+        many = apr_pstrcat(test_pool, many, i ? ",{}" : "{}", NULL);
+    many = apr_pstrcat(test_pool, many, "]}", NULL);
+    ck_assert_int_eq(bulk(many, 0, &req, &error), APR_EINVAL);
+    ck_assert_msg(strstr(error, "Too many values"), "error: %s", error);
+    ck_assert_int_eq(bulk("{\"ttl\": 5, \"items\": ["
+                          "{\"key\": \"a\", \"value\": \"1\", \"ttl\": 1,"
+                          " \"if_match\": 2, \"if_none_match\": 3},"
+                          "{\"key\": \"b\", \"value\": \"1\", \"ttl\": 1,"
+                          " \"if_match\": 2, \"if_none_match\": 3},"
+                          "{\"key\": \"c\", \"value\": \"1\", \"ttl\": 1,"
+                          " \"if_match\": 2, \"if_none_match\": 3}]}",
+                          1, &req, &error), APR_SUCCESS);
+    ck_assert_int_eq(req.n, 3);
 }
 END_TEST
 
@@ -244,6 +284,14 @@ START_TEST(test_bulk_refusals)
         { "{\"keys\": [\"\xc0\x99\"]}", 0 },                   /* overlong */
         { "{\"items\": [{\"key\": \"a\", \"value\": \"\xed\xa0\x80\"}]}", 1 },
         { "{\"items\": [{\"key\": \"a\"}]}", 1 },
+        /* Keys cache/{key} cannot name: set in bulk, never deleted. */
+        { "{\"items\": [{\"key\": \".\", \"value\": \"1\"}]}", 1 },
+        { "{\"items\": [{\"key\": \"..\", \"value\": \"1\"}]}", 1 },
+        { "{\"items\": [{\"key\": \"a/../b\", \"value\": \"1\"}]}", 1 },
+        { "{\"items\": [{\"key\": \"a/.\", \"value\": \"1\"}]}", 1 },
+        { "{\"items\": [{\"key\": \"x//y\", \"value\": \"1\"}]}", 1 },
+        { "{\"items\": [{\"key\": \"/x\", \"value\": \"1\"}]}", 1 },
+        { "{\"items\": [{\"key\": \"n\\u0000k\", \"value\": \"1\"}]}", 1 },
         { "{\"items\": [{\"value\": \"a\"}]}", 1 },
         { "{\"items\": [{\"key\": \"a\", \"value\": 1}]}", 1 },
         { "{\"items\": [{\"key\": \"a\", \"value\": \"12345678901234567\"}]}", 1 },
@@ -384,6 +432,7 @@ Suite *cache_api_suite(void)
     tcase_add_test(tc, test_conditions_judged);
     tcase_add_test(tc, test_bulk_bodies);
     tcase_add_test(tc, test_bulk_refusals);
+    tcase_add_test(tc, test_bulk_values_counted_first);
     tcase_add_test(tc, test_answer_shapes);
     suite_add_tcase(s, tc);
     return s;
