@@ -19,6 +19,7 @@
 #include "ap_mpm.h"
 #include "mod_status.h"
 
+#define HL_DECLARES_MODULE      /* AP_DECLARE_MODULE below */
 #include "hl_apache.h"
 
 /* Every directive, from its one definition in src/core/hl_directives.def. */
@@ -42,6 +43,7 @@ static void hl_register_hooks(apr_pool_t *p)
     ap_hook_quick_handler(hl_quick_handler, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_map_to_storage(hl_map_to_storage, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_pre_config(hl_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(hl_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(hl_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(hl_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_status(hl_child_status, NULL, NULL, APR_HOOK_MIDDLE);

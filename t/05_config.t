@@ -33,8 +33,10 @@ my @bad = (
     [ "<VirtualHost 127.0.0.1:1>\nHyperlaneStore shm\n</VirtualHost>", 'HyperlaneStore' ],
     [ "<VirtualHost 127.0.0.1:1>\nHyperlaneHistorySize 5\n</VirtualHost>",
       'HyperlaneHistorySize' ],
+    # Each good alone; together a plain set would outlive any ?ttl=.
+    [ "HyperlaneCacheTTL 7200\nHyperlaneCacheMaxTTL 60", 'HyperlaneCacheMaxTTL' ],
 );
-plan tests => 4 + 2 * @bad;
+plan tests => 5 + 2 * @bad;
 
 my $cfg = Apache::Test::config();
 my $httpd = $cfg->{vars}{httpd};
@@ -70,6 +72,8 @@ my ($rc, $out) = configtest("HyperlaneHistorySize 5\nHyperlaneCacheSize 64K\n"
                           . "HyperlaneIncrementPostOnly Off\nHyperlaneStore shm");
 ok t_cmp($rc, 0, 'good values pass configtest');
 check($out =~ /Syntax OK/, "Syntax OK: $out");
+check($out =~ /HyperlaneCacheMaxValue 1048576 is not below HyperlaneCacheSize 65536/,
+      "with a warning: values of 1M cannot fit a 64K cache: $out");
 # The shipped configuration's directives, every one uncommented as it
 # stands (an administrator's first edit), pass too.
 my $shipped = $cfg->{vars}{top_dir} . '/conf/hyperlane.conf';

@@ -14,11 +14,12 @@ use HL::Server;
 use HL::Test qw(check);
 use MIME::Base64 qw(encode_base64);
 
-plan tests => 47;
+plan tests => 53;
 
 my $srv = HL::Server->new;
 my $dir = $srv->dir;
-for my $d (qw(docs docs/hl docs/ht docs/st docs/open docs/b docs/b/fast docs/b/fast/cache)) {
+for my $d (qw(docs docs/hl docs/ht docs/st docs/open docs/open/files docs/b docs/b/fast
+               docs/b/fast/cache)) {
     mkdir "$dir/$d" or die "$d: $!";
 }
 sub write_file { open my $f, '>', $_[0] or die "$_[0]: $!"; print $f $_[1]; close $f }
@@ -30,6 +31,7 @@ AuthUserFile "$dir/htpasswd"
 Require valid-user
 HT
 write_file("$dir/docs/b/fast/cache/secret", "b.test's own file\n");
+write_file("$dir/docs/open/files/a.txt", "a static file\n");
 
 my $libexec = $srv->libexec;
 my $modules = join "\n", map { "LoadModule ${_}_module $libexec/mod_$_.so" }
@@ -58,6 +60,12 @@ AccessFileName .htaccess
 <Location /open>
     SetHandler hyperlane
 </Location>
+<Location /open/files>
+    SetHandler none
+</Location>
+<LocationMatch "^/lm/">
+    SetHandler hyperlane
+</LocationMatch>
 <Location /st>
     SetHandler server-status
 </Location>
@@ -90,6 +98,7 @@ HyperlaneFastPath /fast
     RewriteRule ^/legacy/(.*)$ /open/$1 [PT]
     RewriteRule ^/legacy-hl/(.*)$ /hl/$1 [PT]
     RewriteRule ^/legacy-dots/(.*)$ /open/x/../$1 [PT]
+    RewriteRule ^/open/moved/(.*)$ /open/$1 [R=302,L]
 </VirtualHost>
 <VirtualHost 127.0.0.1:@PORT@>
     ServerName c.test
@@ -182,6 +191,10 @@ ok t_cmp($res->code, 403, 'nor counter/stats');
 ok t_cmp($res->code, 403, 'c.test: HyperlaneFastPath off, Require applies');
 check($srv->log =~ /HyperlaneFastPath \/fast is not used for b\.test/,
       'the log says where the fast path is not used');
+check($srv->log =~ /SetHandler hyperlane at \S+httpd\.conf:\d+ is not in a plain <Location \/path>/,
+      'the log says where SetHandler hyperlane is no mount (a <LocationMatch>)');
+check($srv->log =~ /mounted at \/hl \/ht \/open \/fast \(a\.test:\d+\) \/fast \(c\.test:\d+\)/,
+      'the start lists every host\'s mounts, the main server\'s first');
 
 # mod_rewrite's [PT] in server context changes r->uri after Apache has
 # normalised it, and <Location> and <Directory> then match the new path:
@@ -209,5 +222,22 @@ check($j && $j->{status} == 403, 'as JSON');
 check($res->code == 400 && $j && $j->{status} == 400,
       'a rewrite to a path with dot segments: 400 JSON (' . $res->code . ')');
 ok t_cmp(counter(), 2, 'no increment through the rewrites');
+# A redirect below a mount is Apache's, not a refusal in JSON.
+($res) = req('GET', '/open/moved/counter/stats', host => 'rw.test', max_redirect => 0);
+check($res->code == 302 && ($res->header('Location') // '') =~ m{/open/counter/stats$}
+      && ($res->header('Content-Type') // '') =~ m{^text/html},
+      'a [R=302] below a mount: Apache\'s redirect (' . $res->code . ', '
+      . ($res->header('Content-Type') // '') . ')');
+
+# A <Location> below a mount with another handler serves as Apache does,
+# its errors included; the mount's own paths stay the module's.
+($res) = req('GET', '/open/files/a.txt');
+check($res->code == 200 && $res->content eq "a static file\n",
+      'SetHandler none below a mount: its file is served');
+($res) = req('GET', '/open/files/missing.txt');
+check($res->code == 404 && ($res->header('Content-Type') // '') =~ m{^text/html},
+      'and its 404 is Apache\'s page (' . ($res->header('Content-Type') // '') . ')');
+($res, $j) = req('GET', '/open/nope');
+check($res->code == 404 && $j && $j->{status} == 404, 'the mount\'s own 404 is JSON');
 
 check($srv->stop, 'the private server stopped');

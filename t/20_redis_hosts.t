@@ -21,7 +21,7 @@ use HL::RedisHost qw(host backend_built);
 use JSON::PP ();
 use Time::HiRes qw(sleep time);
 
-plan tests => 57, need { 'redis-server on PATH' => defined HL::Redis::binary(),
+plan tests => 60, need { 'redis-server on PATH' => defined HL::Redis::binary(),
                      'the Redis backend in this build' => backend_built() };
 
 my $M = 20_000;
@@ -211,6 +211,28 @@ for my $h ($hp, $he) {
     }
     ok t_cmp($same, 6, "the $name{$h->port}: store_used_bytes is the cache's bytes in every scrape");
 }
+
+# --- a host that moves from shm to Redis at a graceful restart --------------
+# The shm segment's state is not copied to Redis: the log says so.
+my $hm = host(mpm => 'event', conf => "HyperlaneRedisPrefix hl-t20-move:\n");
+$hm->request('POST', '/hl/counter/increment') for 1 .. 3;
+ok t_cmp(stats($hm)->{current_value}, 3, 'a shm host: 3 increments');
+$hm->configure("ServerName 127.0.0.1:\@PORT\@\nHyperlaneStore " . $redis->url
+               . "\nHyperlaneRedisPrefix hl-t20-move:\n<Location /hl>\n"
+               . "    SetHandler hyperlane\n</Location>\n");
+my $log_before = length $hm->log;
+$hm->ctl('graceful');
+my $moved;
+for (1 .. 100) {
+    my $st = stats($hm);
+    last if ($moved = ($st->{memory_usage}{store} // '') eq 'redis');
+    sleep 0.1;
+}
+check($moved, 'after a graceful restart it stores in Redis');
+check(substr($hm->log, $log_before)
+          =~ /HyperlaneStore changed from shm to redis at this restart.*not copied/,
+      'and the log says the shm store\'s state was not copied');
+$hm->stop;
 
 # --- nothing crashed ----------------------------------------------------------
 for my $h ($hp, $he) {

@@ -26,6 +26,13 @@
 #include "hl_store.h"
 
 extern module AP_MODULE_DECLARE_DATA hyperlane_module;
+/* Every message of the Apache side carries the module's name, so that
+ * "LogLevel warn hyperlane:info" reaches them (bench/run counts the
+ * snapshots written that way).  mod_hyperlane.c's AP_DECLARE_MODULE
+ * says it there. */
+#ifndef HL_DECLARES_MODULE
+APLOG_USE_MODULE(hyperlane);
+#endif
 
 #define HL_HANDLER     "hyperlane"
 #define HL_MUTEX_TYPE  "hyperlane-shm"
@@ -39,6 +46,9 @@ typedef struct hl_runtime {
     hl_metrics *metrics;           /* what this host served (hl_metrics.h) */
     hl_config cfg;                 /* the settings of the current generation */
     const char *mpm;
+    char backend[16];              /* the store's backend, for a change at
+                                    * a restart: copied, since the name
+                                    * lived in the build unloaded since */
     hl_bufpool *bufpool;           /* per process: made in child_init */
     hl_procinfo_reader *procinfo;  /* per process: made in child_init */
     apr_int32_t pid;               /* per process: set in child_init, so
@@ -147,6 +157,8 @@ static APR_INLINE hl_runtime *hl_runtime_of(server_rec *s)
 
 /* hl_lifecycle.c: the hooks of the server's life */
 int hl_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
+int hl_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                    server_rec *s);
 int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                    server_rec *s);
 void hl_child_init(apr_pool_t *pchild, server_rec *s);
@@ -164,6 +176,7 @@ void hl_persist_configure(server_rec *s, hl_runtime *rt, apr_pool_t *pconf,
 void hl_assign_hosts(server_rec *main_server, apr_pool_t *p);
 hl_host *hl_host_of(server_rec *s);
 apr_array_header_t *hl_mounts_of(server_rec *s);
+const char *hl_mounts_text(server_rec *main_server, apr_pool_t *p);
 
 /* hl_reply.c */
 hl_jsonw *hl_reply_new(request_rec *r);

@@ -83,7 +83,9 @@ static int body_read_failed(request_rec *r, apr_status_t rv, apr_off_t seen)
     int status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
     if (rv == AP_FILTER_ERROR)      /* answered by Apache's input filter */
         return AP_FILTER_ERROR;
-    ap_log_rerror(APLOG_MARK, APLOG_NOTICE, rv, r,
+    /* A client's doing, as core logs its own: info, not a line per
+     * request at Debian's default level. */
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r,
                   "mod_hyperlane: %s: request body ended after %" APR_OFF_T_FMT
                   " bytes (client stopped sending or sent a broken body)",
                   r->uri, seen);
@@ -194,6 +196,20 @@ apr_status_t hl_json_error_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     return ap_pass_brigade(f->next, bb);
 }
 
+/* The SetHandler in effect for r names the module, or none is set
+ * (Apache refused r before its <Location> was walked).  A <Location>
+ * below a mount that sets another handler (SetHandler none, to serve
+ * files there) answers its errors as Apache does. */
+static int handler_may_be_ours(request_rec *r)
+{
+    core_dir_config *d = ap_get_core_module_config(r->per_dir_config);
+    const char *err = NULL, *handler;
+    if (!d || !d->expr_handler)
+        return 1;
+    handler = ap_expr_str_exec(r, d->expr_handler, &err);
+    return !err && handler && strcasecmp(handler, HL_HANDLER) == 0;
+}
+
 /* Whether Apache refused r before the module's handler ran although it
  * lies below a mount of this host (where every path is the module's, an
  * unknown one a 404 of its own): a Content-Length that does not parse, a
@@ -205,6 +221,9 @@ static int refused_before_us(request_rec *r)
                                                &hyperlane_module);
     const char *mount;
     hl_route route;
+    /* A redirect (mod_rewrite's [R], mod_alias's Redirect) is no refusal. */
+    if (ap_is_HTTP_REDIRECT(r->status) || !handler_may_be_ours(r))
+        return 0;
     if (rt)
         return !rt->answering;
     return r->uri && r->uri[0] == '/'

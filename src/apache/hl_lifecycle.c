@@ -68,7 +68,6 @@ int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 {
     apr_pool_t *life = s->process->pool;
     hl_server_conf *sc = hl_server_conf_of(s);
-    apr_array_header_t *mounts;
     hl_runtime *rt = NULL;
     server_rec *each;
     hl_store_open_args open;
@@ -134,18 +133,23 @@ int hl_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     hl_assign_hosts(s, pconf);
     for (each = s; each; each = each->next)
         hl_server_conf_of(each)->rt = rt;
-    mounts = hl_mounts_of(s);
     {
         hl_store_usage u;
         hl_store_usage_read(rt->store, &u);
+        if (!first && rt->backend[0] && strcmp(rt->backend, u.backend) != 0)
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "mod_hyperlane: "
+                         "HyperlaneStore changed from %s to %s at this "
+                         "restart: the counter, history and cache are now "
+                         "what the %s store holds; the %s store's were not "
+                         "copied", rt->backend, u.backend, u.backend,
+                         rt->backend);
+        apr_cpystrn(rt->backend, u.backend, sizeof(rt->backend));
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
                      "mod_hyperlane: shared store (%s) %s: %" APR_SIZE_T_FMT
                      " bytes, history %u, generation %" APR_UINT64_T_FMT
                      ", mpm %s, mounted at %s", u.backend, origin,
                      u.size_bytes, open.sizes.history_capacity, u.generation,
-                     rt->mpm,
-                     mounts->nelts ? apr_array_pstrcat(ptemp, mounts, ' ')
-                                       : "(no <Location> with SetHandler hyperlane)");
+                     rt->mpm, hl_mounts_text(s, ptemp));
     }
     return OK;
 }

@@ -33,27 +33,37 @@ static const char *location_path(apr_pool_t *p, const ap_directive_t *d)
     return *path && strcmp(path, "~") != 0 ? path : NULL;
 }
 
+/* misplaced: each "SetHandler hyperlane" outside a plain <Location
+ * /path> (a <VirtualHost> itself, <LocationMatch>, <Location ~>,
+ * <Directory>): the handler answers every request there with a 404 that
+ * says so, and the start says where. */
 static void find_mounts(const ap_directive_t *d, const char *location,
                         const ap_directive_t *vhost, apr_array_header_t *found,
-                        apr_pool_t *p)
+                        apr_array_header_t *misplaced, apr_pool_t *p)
 {
     for (; d; d = d->next) {
         if (strcasecmp(d->directive, "<VirtualHost") == 0) {
-            find_mounts(d->first_child, NULL, d, found, p);
+            find_mounts(d->first_child, NULL, d, found, misplaced, p);
         }
         else if (strcasecmp(d->directive, "<Location") == 0) {
-            const char *path = location_path(p, d);
-            if (path)
-                find_mounts(d->first_child, path, vhost, found, p);
+            find_mounts(d->first_child, location_path(p, d), vhost, found,
+                        misplaced, p);
         }
-        else if (location && strcasecmp(d->directive, "SetHandler") == 0
+        else if (strcasecmp(d->directive, "SetHandler") == 0
                  && strcasecmp(d->args, HL_HANDLER) == 0) {
-            hl_mount_def *m = apr_array_push(found);
-            m->path = location;
-            m->vhost = vhost;
+            if (location) {
+                hl_mount_def *m = apr_array_push(found);
+                m->path = location;
+                m->vhost = vhost;
+            }
+            else
+                APR_ARRAY_PUSH(misplaced, const ap_directive_t *) = d;
         }
         else if (d->first_child) {
-            find_mounts(d->first_child, location, vhost, found, p);
+            find_mounts(d->first_child,
+                        strcasecmp(d->directive, "<LocationMatch") == 0
+                            ? NULL : location,
+                        vhost, found, misplaced, p);
         }
     }
 }
@@ -109,10 +119,19 @@ static hl_server_conf *own_conf(server_rec *s, apr_pool_t *p)
 void hl_assign_hosts(server_rec *main_server, apr_pool_t *p)
 {
     apr_array_header_t *found = apr_array_make(p, 4, sizeof(hl_mount_def));
+    apr_array_header_t *misplaced = apr_array_make(p, 1, sizeof(const ap_directive_t *));
     server_rec *s;
     int i;
 
-    find_mounts(ap_conftree, NULL, NULL, found, p);
+    find_mounts(ap_conftree, NULL, NULL, found, misplaced, p);
+    for (i = 0; i < misplaced->nelts; i++) {
+        const ap_directive_t *d = APR_ARRAY_IDX(misplaced, i, const ap_directive_t *);
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server, "mod_hyperlane: "
+                     "SetHandler hyperlane at %s:%d is not in a plain "
+                     "<Location /path>: every request there gets 404; mount "
+                     "the module with <Location /path>", d->filename,
+                     d->line_num);
+    }
     for (s = main_server; s; s = s->next) {
         apr_array_header_t *mounts = apr_array_make(p, 4, sizeof(const char *));
         hl_host *host = apr_pcalloc(p, sizeof(*host));
@@ -143,4 +162,33 @@ apr_array_header_t *hl_mounts_of(server_rec *s)
 {
     hl_host *host = hl_host_of(s);
     return host ? host->mounts : NULL;
+}
+
+/* Where the module is mounted, for the start's log line: the main
+ * server's mounts, then each host's own, with its name. */
+const char *hl_mounts_text(server_rec *main_server, apr_pool_t *p)
+{
+    const apr_array_header_t *main_mounts = hl_mounts_of(main_server);
+    apr_array_header_t *parts = apr_array_make(p, 4, sizeof(const char *));
+    server_rec *s;
+    int i, j;
+
+    for (s = main_server; s; s = s->next) {
+        const apr_array_header_t *mounts = hl_mounts_of(s);
+        for (i = 0; mounts && i < mounts->nelts; i++) {
+            const char *path = APR_ARRAY_IDX(mounts, i, const char *);
+            for (j = 0; s != main_server && j < main_mounts->nelts; j++)
+                if (strcmp(path, APR_ARRAY_IDX(main_mounts, j, const char *)) == 0)
+                    break;
+            if (s == main_server)
+                APR_ARRAY_PUSH(parts, const char *) = path;
+            else if (j == main_mounts->nelts)
+                APR_ARRAY_PUSH(parts, const char *) = apr_psprintf(
+                    p, "%s (%s:%u)", path,
+                    s->server_hostname ? s->server_hostname : "-",
+                    (unsigned)s->port);
+        }
+    }
+    return parts->nelts ? apr_array_pstrcat(p, parts, ' ')
+                        : "(no <Location> with SetHandler hyperlane)";
 }

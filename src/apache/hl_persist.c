@@ -44,10 +44,6 @@
 
 #include "hl_apache.h"
 
-/* Its messages carry the module's name, so that "LogLevel warn
- * hyperlane:info" shows each snapshot written (bench/run does). */
-APLOG_USE_MODULE(hyperlane);
-
 /* Writes one snapshot; logged at info when written, as an error if not. */
 static apr_status_t persist_write(server_rec *s, hl_runtime *rt,
                                   apr_pool_t *parent, hl_persist_when when)

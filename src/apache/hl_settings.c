@@ -156,3 +156,32 @@ const char *hl_set_redis_prefix(cmd_parms *cmd, void *dummy, const char *arg)
     hl_server_conf_of(cmd->server)->redis_prefix = arg;
     return NULL;
 }
+
+/* Settings that contradict each other, told at configtest as at a start:
+ * a default lifetime longer than a write may ask for is refused; a value
+ * limit the cache cannot hold is only told (the store may be Redis). */
+int hl_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                    server_rec *s)
+{
+    const hl_config *cfg = &hl_server_conf_of(s)->cfg;
+    apr_uint64_t ttl = hl_config_get(cfg, HL_D_CACHE_TTL),
+                 max_ttl = hl_config_get(cfg, HL_D_CACHE_MAX_TTL),
+                 max_value = hl_config_get(cfg, HL_D_CACHE_MAX_VALUE),
+                 size = hl_config_get(cfg, HL_D_CACHE_SIZE);
+    (void)pconf; (void)plog; (void)ptemp;
+    if (ttl > max_ttl) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "mod_hyperlane: "
+                     "HyperlaneCacheTTL %" APR_UINT64_T_FMT " is longer than "
+                     "HyperlaneCacheMaxTTL %" APR_UINT64_T_FMT ": a plain set "
+                     "would live longer than any write may ask for", ttl,
+                     max_ttl);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (max_value >= size)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "mod_hyperlane: "
+                     "HyperlaneCacheMaxValue %" APR_UINT64_T_FMT " is not below "
+                     "HyperlaneCacheSize %" APR_UINT64_T_FMT ": the largest "
+                     "values allowed cannot be stored, and get 413", max_value,
+                     size);
+    return OK;
+}

@@ -140,7 +140,11 @@ sub request {
                                  [ Host => $o{host} || '127.0.0.1' ]);
     $req->content($o{content}) if defined $o{content};
     $req->header(@{ $o{headers} }) if $o{headers};
+    # max_redirect => 0: the redirect itself, not where it leads.
+    my $keep = $self->{ua}->max_redirect;
+    $self->{ua}->max_redirect($o{max_redirect}) if defined $o{max_redirect};
     my $res = $self->{ua}->request($req);
+    $self->{ua}->max_redirect($keep);
     my $j = HL::JSON::decode($res->content);
     return ($res, $j);
 }
