@@ -199,7 +199,7 @@ int hl_ep_cache_add(request_rec *r, const hl_route *route, const char *mount)
     now = apr_time_now();
     rv = hl_store_cache_add(HL_RT(r)->store, key.bytes, key.len,
                             q.has_by ? q.by : 1, q.has_init ? &q.init : NULL,
-                            hl_cache_ttl_of(r, &q), now, &wr);
+                            hl_cache_ttl_of(r, &q), now, NULL, &wr);
     hl_admit_done(r, a);
     if (rv != APR_SUCCESS)
         return hl_cache_refusal(r, rv, &key, &wr, "cache add");
