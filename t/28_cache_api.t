@@ -13,7 +13,7 @@ use HTTP::Date qw(str2time);
 use JSON::PP ();
 use Time::HiRes qw(sleep time);
 
-plan tests => 90;
+plan tests => 103;
 
 # A run meant for Redis (t/steps/redis) must not pass on shm.
 check_store((json_req('GET', '/hl/cache'))[1]);
@@ -106,6 +106,43 @@ for my $bad ('by=x', 'by=1.5', 'by=9223372036854775808', 'init=', 'ttl=-3') {
 }
 ($res, $j) = json_req('GET', '/hl/cache/t28-n');
 ok t_cmp($j->{value}, '-4', 'refused adds changed nothing');
+
+# ---- add under If-Match / If-None-Match, as the other writes ----
+($res, $j) = json_req('PUT', '/hl/cache/t28-cnt', content => '10');
+my $stale = $j->{version};
+($res, $j) = json_req('PUT', '/hl/cache/t28-cnt?ttl=600', content => '10');
+my $cv = $j->{version};
+($res, $j) = json_req('POST', '/hl/cache-add/t28-cnt?by=5',
+                      headers => ['If-Match' => qq{"$stale"}]);
+ok t_cmp($res->code, 412, 'add with a stale If-Match: 412');
+ok t_cmp($j->{current_version}, $cv, 'the answer tells the current version');
+ok t_cmp($res->header('ETag'), qq{"$cv"}, 'and its ETag');
+($res, $j) = json_req('GET', '/hl/cache/t28-cnt');
+check($j->{value} eq '10' && $j->{version} == $cv && $j->{ttl_seconds} > 500,
+      'a refused add changed nothing: value, version, lifetime');
+($res, $j) = json_req('POST', '/hl/cache-add/t28-cnt?by=5',
+                      headers => ['If-Match' => qq{"$cv"}]);
+ok t_cmp($res->code, 200, 'add with the current If-Match: added');
+check($j->{value} == 15 && $j->{version} > $cv, 'the sum, with a new version');
+($res) = json_req('POST', '/hl/cache-add/t28-cnt?by=1&init=0',
+                  headers => ['If-None-Match' => '*']);
+ok t_cmp($res->code, 412, 'add with If-None-Match: * on an existing key: 412');
+json_req('DELETE', '/hl/cache/t28-cnew');
+($res, $j) = json_req('POST', '/hl/cache-add/t28-cnew?by=2&init=0',
+                      headers => ['If-None-Match' => '*']);
+ok t_cmp($res->code, 201, 'If-None-Match: * on a missing key creates it');
+ok t_cmp($j->{value}, 2, 'from init');
+json_req('DELETE', '/hl/cache/t28-cnone');
+($res) = json_req('POST', '/hl/cache-add/t28-cnone?by=1&init=0',
+                  headers => ['If-Match' => '*']);
+ok t_cmp($res->code, 412, 'add with If-Match: * on a missing key: 412');
+($res) = json_req('GET', '/hl/cache/t28-cnone');
+ok t_cmp($res->code, 404, 'and nothing was created');
+($res, $j) = json_req('POST', '/hl/cache-add/t28-cnt?by=1',
+                      headers => ['If-Match' => 'garbage']);
+check($res->code == 400 && $j->{status} == 400, 'a malformed If-Match: 400 JSON');
+($res, $j) = json_req('GET', '/hl/cache/t28-cnt');
+ok t_cmp($j->{value}, '15', 'refused conditional adds changed nothing');
 
 # ---- bulk ----
 my $body = $json->encode({ ttl => 300, items => [

@@ -181,25 +181,31 @@ int hl_ep_cache_touch(request_rec *r, const hl_route *route, const char *mount)
 
 /* POST cache-add/{key}?by=N[&init=N][&ttl=SECONDS]: by defaults to 1;
  * without init a missing key is 404; ttl is the lifetime of an entry the
- * add creates (an existing one keeps its own). */
+ * add creates (an existing one keeps its own).  If-Match / If-None-Match
+ * are judged by the store, atomically with the add, as for the other
+ * writes. */
 int hl_ep_cache_add(request_rec *r, const hl_route *route, const char *mount)
 {
     hl_cache_written wr;
     hl_cache_query q;
+    hl_cache_cond cond;
     hl_admission *a;
     hl_jsonw *w;
     apr_time_t now;
     apr_status_t rv;
     hl_key key;
+    int has_cond;
 
-    if (hl_cache_key_of(r, route, &key) != OK || hl_cache_query_of(r, &q) != OK)
+    if (hl_cache_key_of(r, route, &key) != OK || hl_cache_query_of(r, &q) != OK
+        || hl_cache_cond_of(r, &cond, &has_cond) != OK)
         return OK;
     if (hl_cache_admit(r, &a) != OK)
         return OK;
     now = apr_time_now();
     rv = hl_store_cache_add(HL_RT(r)->store, key.bytes, key.len,
                             q.has_by ? q.by : 1, q.has_init ? &q.init : NULL,
-                            hl_cache_ttl_of(r, &q), now, &wr);
+                            hl_cache_ttl_of(r, &q), now,
+                            has_cond ? &cond : NULL, &wr);
     hl_admit_done(r, a);
     if (rv != APR_SUCCESS)
         return hl_cache_refusal(r, rv, &key, &wr, "cache add");

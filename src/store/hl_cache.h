@@ -241,7 +241,7 @@ apr_status_t hl_cache_touch(hl_cache *c, const void *key, apr_size_t klen,
 apr_status_t hl_cache_add(hl_cache *c, const void *key, apr_size_t klen,
                           apr_int64_t delta, const apr_int64_t *init,
                           apr_interval_time_t init_ttl, apr_time_t now,
-                          hl_cache_written *w);
+                          const hl_cache_cond *cond, hl_cache_written *w);
 
 /* Listing (hl_cache_list.c).  The scan order is the hash table's: by
  * bucket, and in a bucket by the key's hash tag, then its bytes.  A key

@@ -93,7 +93,7 @@ apr_status_t hl_cache_touch(hl_cache *c, const void *key, apr_size_t klen,
 apr_status_t hl_cache_add(hl_cache *c, const void *key, apr_size_t klen,
                           apr_int64_t delta, const apr_int64_t *init,
                           apr_interval_time_t init_ttl, apr_time_t now,
-                          hl_cache_written *w)
+                          const hl_cache_cond *cond, hl_cache_written *w)
 {
     char text[24];
     apr_int64_t base, sum;
@@ -107,6 +107,13 @@ apr_status_t hl_cache_add(hl_cache *c, const void *key, apr_size_t klen,
         return APR_EINVAL;
     hl_cache_recover(c, now, NULL);
     e = hlc_entry_live(c, key, klen, now);
+    if (!e && !init)
+        return APR_NOTFOUND;    /* whatever cond says, as for touch */
+    /* Under the same lock as the write: no other write comes between. */
+    if (!hl_cache_cond_holds(cond, e != NULL, e ? e->version : 0)) {
+        written_of(w, e);
+        return HL_STORE_EPRECONDITION;
+    }
     if (e) {
         if (!hl_cache_parse_int((const char *)e->data + e->klen, e->vlen, &base)) {
             written_of(w, e);
@@ -114,12 +121,10 @@ apr_status_t hl_cache_add(hl_cache *c, const void *key, apr_size_t klen,
         }
         expires = e->expires;      /* an add keeps the entry's lifetime */
     }
-    else if (init) {
+    else {
         base = *init;
         expires = init_ttl ? now + init_ttl : 0;
     }
-    else
-        return APR_NOTFOUND;
     if (__builtin_add_overflow(base, delta, &sum)) {
         written_of(w, e);
         return HL_STORE_EOVERFLOW;

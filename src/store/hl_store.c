@@ -207,12 +207,14 @@ apr_status_t hl_store_cache_touch(hl_store *st, const void *key,
 apr_status_t hl_store_cache_add(hl_store *st, const void *key, apr_size_t klen,
                                 apr_int64_t delta, const apr_int64_t *init,
                                 apr_interval_time_t init_ttl, apr_time_t now,
+                                const hl_cache_cond *cond,
                                 hl_cache_written *w)
 {
     memset(w, 0, sizeof(*w));
     if (!st->ops->cache_add)
         return APR_ENOTIMPL;
-    return st->ops->cache_add(st, key, klen, delta, init, init_ttl, now, w);
+    return st->ops->cache_add(st, key, klen, delta, init, init_ttl, now, cond,
+                              w);
 }
 
 apr_status_t hl_store_cache_list(hl_store *st, apr_pool_t *pool,

@@ -273,7 +273,7 @@ typedef struct hl_store_ops {
     apr_status_t (*cache_add)(hl_store *st, const void *key, apr_size_t klen,
                               apr_int64_t delta, const apr_int64_t *init,
                               apr_interval_time_t init_ttl, apr_time_t now,
-                              hl_cache_written *w);
+                              const hl_cache_cond *cond, hl_cache_written *w);
     apr_status_t (*cache_list)(hl_store *st, apr_pool_t *pool,
                                const hl_cache_list_args *a,
                                hl_cache_list_page *page);
@@ -416,10 +416,15 @@ apr_status_t hl_store_cache_touch(hl_store *st, const void *key,
  * *init + delta living init_ttl (0: never), or APR_NOTFOUND when init is
  * NULL.  HL_STORE_ENOTINT for a value that is no such integer,
  * HL_STORE_EOVERFLOW when the sum leaves int64; both change nothing.
- * w->number gets the new value. */
+ * cond (NULL: none) is judged as for put, a missing entry as not
+ * existing, after the APR_NOTFOUND of a missing one without init (as for
+ * touch) and before the add's own refusals (RFC 9110, 13.2.2: conditions
+ * before the method): HL_STORE_EPRECONDITION changes nothing and tells
+ * the current version in w.  w->number gets the new value. */
 apr_status_t hl_store_cache_add(hl_store *st, const void *key, apr_size_t klen,
                                 apr_int64_t delta, const apr_int64_t *init,
                                 apr_interval_time_t init_ttl, apr_time_t now,
+                                const hl_cache_cond *cond,
                                 hl_cache_written *w);
 /* One page of a listing (see hl_cache_list_page for the guarantee).
  * APR_EINVAL for a limit below 1 or a cursor this store did not make. */

@@ -1306,18 +1306,21 @@ static apr_status_t redis_cache_touch(hl_store *st, const void *key,
 
 /* The sum is computed inside Redis, exactly (the library does int64
  * arithmetic on decimal text, never on Lua's doubles), so adds from many
- * hosts at once each see their own result. */
+ * hosts at once each see their own result; cond is judged in the same
+ * call, so no write comes between it and the add. */
 static apr_status_t redis_cache_add(hl_store *st, const void *key,
                                     apr_size_t klen, apr_int64_t delta,
                                     const apr_int64_t *init,
                                     apr_interval_time_t init_ttl,
-                                    apr_time_t now, hl_cache_written *w)
+                                    apr_time_t now, const hl_cache_cond *cond,
+                                    hl_cache_written *w)
 {
     redis_store *s = st->impl;
     char deltatext[24], inittext[24], expires[24], nowtext[24], bytes[24],
          cap[24], maxv[24];
-    const char *args[9];
-    size_t lens[9];
+    char conds[2][COND_TEXT_MAX];
+    const char *args[10];
+    size_t lens[10];
     int i;
     apr_status_t rv = key_check(s, klen);
 
@@ -1348,7 +1351,8 @@ static apr_status_t redis_cache_add(hl_store *st, const void *key,
     lens[0] = klen;
     for (i = 1; i < 8; i++)
         lens[i] = strlen(args[i]);
-    return fcall_write(s, "add", 8, args, lens, w);
+    cond_args(cond, args, lens, 8, conds);
+    return fcall_write(s, "add", 10, args, lens, w);
 }
 
 /* Listing.  The keys are in a sorted set in byte order (the library's

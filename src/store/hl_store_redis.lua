@@ -1,4 +1,4 @@
-#!lua name=hyperlane_v3
+#!lua name=hyperlane_v4
 -- hl_store_redis.lua: the Redis backend's server side (hl_store_redis.c),
 -- one Redis Functions library.  Every operation of the store is one FCALL,
 -- so it runs atomically in Redis whichever host calls it: the counter and
@@ -325,20 +325,25 @@ local function int_text(v)
 end
 
 -- The atomic add (key, delta, init or '', expiry of a new entry, now,
--- bytes of the entry but its value, capacity, largest value).
+-- bytes of the entry but its value, capacity, largest value, If-Match,
+-- If-None-Match).  A missing entry without init is not found whatever the
+-- conditions say; else they are judged before the add's own refusals.
 local function add(keys, args)
     local p, key, delta, init, x_new, now = args[1], args[2], args[3], args[4], args[5], args[6]
     local b, cap, max_value = tonumber(args[7]), tonumber(args[8]), tonumber(args[9])
+    local im, nim = args[10] or '', args[11] or ''
     local h = live(p, key, now)
     local base, x
+    if not h and init == '' then return answer(p, NOTFOUND, false) end
+    if not cond_holds(im, nim, h ~= nil, h and h[4]) then
+        return answer(p, PRECONDITION, h ~= nil, h and h[4], h and h[1])
+    end
     if h then
         base = int_parse(redis.call('HGET', entry_key(p, key), 'v'))
         if not base then return answer(p, NOTINT, true, h[4], h[1]) end
         x = h[1]                        -- an add keeps the lifetime
-    elseif init ~= '' then
-        base, x = int_parse(init), x_new
     else
-        return answer(p, NOTFOUND, false)
+        base, x = int_parse(init), x_new
     end
     local sum = int_add(base, int_parse(delta))
     if not sum then
@@ -405,16 +410,16 @@ local function stats(keys, args)
     return cjson.encode(out)
 end
 
-redis.register_function('hyperlane_v3_incr', incr)
-redis.register_function{function_name = 'hyperlane_v3_counter',
+redis.register_function('hyperlane_v4_incr', incr)
+redis.register_function{function_name = 'hyperlane_v4_counter',
                         callback = counter, flags = {'no-writes'}}
-redis.register_function('hyperlane_v3_get', get)
-redis.register_function('hyperlane_v3_set', set)
-redis.register_function('hyperlane_v3_del', del)
-redis.register_function('hyperlane_v3_remove', remove_if)
-redis.register_function('hyperlane_v3_expire', expire)
-redis.register_function('hyperlane_v3_add', add)
-redis.register_function{function_name = 'hyperlane_v3_list',
+redis.register_function('hyperlane_v4_get', get)
+redis.register_function('hyperlane_v4_set', set)
+redis.register_function('hyperlane_v4_del', del)
+redis.register_function('hyperlane_v4_remove', remove_if)
+redis.register_function('hyperlane_v4_expire', expire)
+redis.register_function('hyperlane_v4_add', add)
+redis.register_function{function_name = 'hyperlane_v4_list',
                         callback = list, flags = {'no-writes'}}
-redis.register_function{function_name = 'hyperlane_v3_stats',
+redis.register_function{function_name = 'hyperlane_v4_stats',
                         callback = stats, flags = {'no-writes'}}

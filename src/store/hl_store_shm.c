@@ -184,10 +184,12 @@ static apr_status_t shm_cache_add(hl_store *st, const void *key,
                                   apr_size_t klen, apr_int64_t delta,
                                   const apr_int64_t *init,
                                   apr_interval_time_t init_ttl,
-                                  apr_time_t now, hl_cache_written *w)
+                                  apr_time_t now, const hl_cache_cond *cond,
+                                  hl_cache_written *w)
 {
     apr_status_t rv;
-    CACHE_LOCKED(st, rv, hl_cache_add(c, key, klen, delta, init, init_ttl, now, w));
+    CACHE_LOCKED(st, rv, hl_cache_add(c, key, klen, delta, init, init_ttl, now,
+                                      cond, w));
     return rv;
 }
 

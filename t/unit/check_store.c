@@ -723,9 +723,10 @@ START_TEST(test_add)
     apr_int64_t init = 10;
     apr_uint64_t v;
 
-    ck_assert_int_eq(hl_store_cache_add(st, "n", 1, 5, NULL, 0, T0, &w), APR_NOTFOUND);
+    ck_assert_int_eq(hl_store_cache_add(st, "n", 1, 5, NULL, 0, T0, NULL, &w),
+                     APR_NOTFOUND);
     ck_assert_int_eq(get(st, "n", T0, &r), APR_NOTFOUND);
-    ck_assert_int_eq(hl_store_cache_add(st, "n", 1, 5, &init, SEC(10), T0, &w),
+    ck_assert_int_eq(hl_store_cache_add(st, "n", 1, 5, &init, SEC(10), T0, NULL, &w),
                      APR_SUCCESS);
     ck_assert_int_eq(w.number, 15);
     ck_assert_int_eq(w.existed, 0);
@@ -733,7 +734,8 @@ START_TEST(test_add)
     v = version_of(st, "n", T0, "15");
     ck_assert_uint_eq(w.version, v);
     /* An add keeps the lifetime, moves the version, may go negative. */
-    ck_assert_int_eq(hl_store_cache_add(st, "n", 1, -20, &init, SEC(99), T0 + SEC(5), &w),
+    ck_assert_int_eq(hl_store_cache_add(st, "n", 1, -20, &init, SEC(99),
+                                        T0 + SEC(5), NULL, &w),
                      APR_SUCCESS);
     ck_assert_int_eq(w.number, -5);
     ck_assert_int_eq(w.existed, 1);
@@ -742,36 +744,147 @@ START_TEST(test_add)
     /* Not an integer, or an overflow: 409's causes, nothing changed. */
     ck_assert_int_eq(put(st, "t", "abc", T0, 0), APR_SUCCESS);
     v = version_of(st, "t", T0, "abc");
-    ck_assert_int_eq(hl_store_cache_add(st, "t", 1, 1, &init, 0, T0, &w), HL_STORE_ENOTINT);
+    ck_assert_int_eq(hl_store_cache_add(st, "t", 1, 1, &init, 0, T0, NULL, &w),
+                     HL_STORE_ENOTINT);
     ck_assert_uint_eq(version_of(st, "t", T0, "abc"), v);
     ck_assert_int_eq(put(st, "t", " 5", T0, 0), APR_SUCCESS);
-    ck_assert_int_eq(hl_store_cache_add(st, "t", 1, 1, NULL, 0, T0, &w), HL_STORE_ENOTINT);
+    ck_assert_int_eq(hl_store_cache_add(st, "t", 1, 1, NULL, 0, T0, NULL, &w),
+                     HL_STORE_ENOTINT);
     ck_assert_int_eq(put(st, "t", "", T0, 0), APR_SUCCESS);
-    ck_assert_int_eq(hl_store_cache_add(st, "t", 1, 1, NULL, 0, T0, &w), HL_STORE_ENOTINT);
+    ck_assert_int_eq(hl_store_cache_add(st, "t", 1, 1, NULL, 0, T0, NULL, &w),
+                     HL_STORE_ENOTINT);
     ck_assert_int_eq(put(st, "t", "99999999999999999999", T0, 0), APR_SUCCESS);
-    ck_assert_int_eq(hl_store_cache_add(st, "t", 1, 1, NULL, 0, T0, &w), HL_STORE_ENOTINT);
+    ck_assert_int_eq(hl_store_cache_add(st, "t", 1, 1, NULL, 0, T0, NULL, &w),
+                     HL_STORE_ENOTINT);
     ck_assert_int_eq(put(st, "big", "9223372036854775807", T0, 0), APR_SUCCESS);
     v = version_of(st, "big", T0, NULL);
-    ck_assert_int_eq(hl_store_cache_add(st, "big", 3, 1, NULL, 0, T0, &w),
+    ck_assert_int_eq(hl_store_cache_add(st, "big", 3, 1, NULL, 0, T0, NULL, &w),
                      HL_STORE_EOVERFLOW);
     ck_assert_uint_eq(version_of(st, "big", T0, "9223372036854775807"), v);
-    ck_assert_int_eq(hl_store_cache_add(st, "big", 3, -1, NULL, 0, T0, &w), APR_SUCCESS);
+    ck_assert_int_eq(hl_store_cache_add(st, "big", 3, -1, NULL, 0, T0, NULL, &w),
+                     APR_SUCCESS);
     ck_assert_int_eq(w.number, APR_INT64_MAX - 1);
     ck_assert_int_eq(put(st, "small", "-9223372036854775808", T0, 0), APR_SUCCESS);
-    ck_assert_int_eq(hl_store_cache_add(st, "small", 5, -1, NULL, 0, T0, &w),
+    ck_assert_int_eq(hl_store_cache_add(st, "small", 5, -1, NULL, 0, T0, NULL, &w),
                      HL_STORE_EOVERFLOW);
-    ck_assert_int_eq(hl_store_cache_add(st, "small", 5, 0, NULL, 0, T0, &w), APR_SUCCESS);
+    ck_assert_int_eq(hl_store_cache_add(st, "small", 5, 0, NULL, 0, T0, NULL, &w),
+                     APR_SUCCESS);
     ck_assert_int_eq(w.number, APR_INT64_MIN);
     init = APR_INT64_MAX;
-    ck_assert_int_eq(hl_store_cache_add(st, "new", 3, 1, &init, 0, T0, &w),
+    ck_assert_int_eq(hl_store_cache_add(st, "new", 3, 1, &init, 0, T0, NULL, &w),
                      HL_STORE_EOVERFLOW);
     ck_assert_int_eq(get(st, "new", T0, &r), APR_NOTFOUND);
     /* An expired entry is missing: made anew from init. */
     init = 100;
-    ck_assert_int_eq(hl_store_cache_add(st, "n", 1, 1, &init, 0, T0 + SEC(10), &w),
+    ck_assert_int_eq(hl_store_cache_add(st, "n", 1, 1, &init, 0, T0 + SEC(10), NULL, &w),
                      APR_SUCCESS);
     ck_assert_int_eq(w.number, 101);
     ck_assert_int_eq(w.existed, 0);
+}
+END_TEST
+
+/* The add under If-Match / If-None-Match, judged as for put and in the
+ * same step as the add: a refusal tells the current version and leaves
+ * the value, the version and the lifetime as they were. */
+START_TEST(test_conditional_add)
+{
+    STORE(64 * 1024);
+    hl_cache_written w;
+    hl_cache_result r;
+    hl_cache_cond c;
+    hl_cache_stats before;
+    apr_int64_t init = 0;
+    apr_uint64_t v, stale;
+
+    ck_assert_int_eq(cput(st, "cnt", "10", T0, SEC(100), NULL, &w), APR_SUCCESS);
+    stale = w.version;
+    ck_assert_int_eq(hl_store_cache_add(st, "cnt", 3, 1, NULL, 0, T0, NULL, &w),
+                     APR_SUCCESS);
+    v = w.version;
+    /* A stale If-Match: refused, nothing written. */
+    c = if_match(stale);
+    before = stats_of(st);
+    ck_assert_int_eq(hl_store_cache_add(st, "cnt", 3, 5, &init, SEC(1), T0 + 1,
+                                        &c, &w),
+                     HL_STORE_EPRECONDITION);
+    ck_assert_int_eq(w.existed, 1);
+    ck_assert_uint_eq(w.version, v);          /* the current one is told */
+    ck_assert_int_eq(w.expires, T0 + SEC(100));
+    ck_assert_uint_eq(stats_of(st).sets, before.sets);
+    ck_assert_int_eq(get(st, "cnt", T0 + 1, &r), APR_SUCCESS);
+    ck_assert_uint_eq(r.vlen, 2);
+    ck_assert_mem_eq(r.value, "11", 2);
+    ck_assert_uint_eq(r.version, v);
+    ck_assert_int_eq(r.expires, T0 + SEC(100));
+    /* The current version (or *): added, the lifetime kept. */
+    c = if_match(v);
+    ck_assert_int_eq(hl_store_cache_add(st, "cnt", 3, 5, NULL, 0, T0 + 2, &c, &w),
+                     APR_SUCCESS);
+    ck_assert_int_eq(w.number, 16);
+    ck_assert_int_eq(w.existed, 1);
+    ck_assert_int_eq(w.expires, T0 + SEC(100));
+    ck_assert_uint_gt(w.version, v);
+    v = w.version;
+    ck_assert_uint_eq(version_of(st, "cnt", T0 + 2, "16"), v);
+    c = if_match(0);
+    ck_assert_int_eq(hl_store_cache_add(st, "cnt", 3, 1, NULL, 0, T0 + 3, &c, &w),
+                     APR_SUCCESS);
+    ck_assert_int_eq(w.number, 17);
+    v = w.version;
+    /* If-None-Match: * or the current version on an existing entry:
+     * refused; a stale one holds. */
+    c = if_none_match(0);
+    ck_assert_int_eq(hl_store_cache_add(st, "cnt", 3, 1, &init, 0, T0 + 4, &c, &w),
+                     HL_STORE_EPRECONDITION);
+    ck_assert_uint_eq(w.version, v);
+    c = if_none_match(v);
+    ck_assert_int_eq(hl_store_cache_add(st, "cnt", 3, 1, NULL, 0, T0 + 4, &c, &w),
+                     HL_STORE_EPRECONDITION);
+    ck_assert_uint_eq(version_of(st, "cnt", T0 + 4, "17"), v);
+    c = if_none_match(stale);
+    ck_assert_int_eq(hl_store_cache_add(st, "cnt", 3, 1, NULL, 0, T0 + 5, &c, &w),
+                     APR_SUCCESS);
+    ck_assert_int_eq(w.number, 18);
+    /* If-None-Match: * on a missing entry: created from init. */
+    c = if_none_match(0);
+    ck_assert_int_eq(hl_store_cache_add(st, "new", 3, 2, &init, SEC(5), T0, &c, &w),
+                     APR_SUCCESS);
+    ck_assert_int_eq(w.existed, 0);
+    ck_assert_int_eq(w.number, 2);
+    ck_assert_int_eq(w.expires, T0 + SEC(5));
+    ck_assert_uint_eq(version_of(st, "new", T0, "2"), w.version);
+    /* If-Match on a missing entry: refused, nothing created. */
+    c = if_match(stale);
+    ck_assert_int_eq(hl_store_cache_add(st, "gone", 4, 1, &init, 0, T0, &c, &w),
+                     HL_STORE_EPRECONDITION);
+    ck_assert_int_eq(w.existed, 0);
+    ck_assert_uint_eq(w.version, 0);
+    c = if_match(0);
+    ck_assert_int_eq(hl_store_cache_add(st, "gone", 4, 1, &init, 0, T0, &c, &w),
+                     HL_STORE_EPRECONDITION);
+    ck_assert_int_eq(get(st, "gone", T0, &r), APR_NOTFOUND);
+    /* Without init a missing entry is not found whatever the conditions
+     * (as for touch). */
+    c = if_none_match(0);
+    ck_assert_int_eq(hl_store_cache_add(st, "gone", 4, 1, NULL, 0, T0, &c, &w),
+                     APR_NOTFOUND);
+    /* The conditions come before the add's own refusals. */
+    ck_assert_int_eq(put(st, "t", "abc", T0, 0), APR_SUCCESS);
+    c = if_match(stale);
+    ck_assert_int_eq(hl_store_cache_add(st, "t", 1, 1, NULL, 0, T0, &c, &w),
+                     HL_STORE_EPRECONDITION);
+    c = if_match(version_of(st, "t", T0, "abc"));
+    ck_assert_int_eq(hl_store_cache_add(st, "t", 1, 1, NULL, 0, T0, &c, &w),
+                     HL_STORE_ENOTINT);
+    /* An expired entry does not exist for If-None-Match: *. */
+    ck_assert_int_eq(cput(st, "old", "7", T0, SEC(1), NULL, &w), APR_SUCCESS);
+    c = if_none_match(0);
+    init = 100;
+    ck_assert_int_eq(hl_store_cache_add(st, "old", 3, 1, &init, 0, T0 + SEC(1),
+                                        &c, &w),
+                     APR_SUCCESS);
+    ck_assert_int_eq(w.existed, 0);
+    ck_assert_int_eq(w.number, 101);
 }
 END_TEST
 
@@ -1017,7 +1130,7 @@ static void *add_many(void *arg)
     int i;
     for (i = 0; i < ADDS; i++) {
         hl_cache_written w;
-        if (hl_store_cache_add(a->st, "sum", 3, 1, &zero, 0, T0, &w) != APR_SUCCESS)
+        if (hl_store_cache_add(a->st, "sum", 3, 1, &zero, 0, T0, NULL, &w) != APR_SUCCESS)
             a->errors++;
         a->got[i] = w.number;
     }
@@ -1081,7 +1194,7 @@ START_TEST(test_missing_operation_is_enotimpl)
                      APR_ENOTIMPL);
     ck_assert_int_eq(hl_store_cache_remove(&fake, "k", 1, T0, NULL, &w), APR_ENOTIMPL);
     ck_assert_int_eq(hl_store_cache_touch(&fake, "k", 1, T0, 0, NULL, &w), APR_ENOTIMPL);
-    ck_assert_int_eq(hl_store_cache_add(&fake, "k", 1, 1, &init, 0, T0, &w),
+    ck_assert_int_eq(hl_store_cache_add(&fake, "k", 1, 1, &init, 0, T0, NULL, &w),
                      APR_ENOTIMPL);
     ck_assert_int_eq(hl_store_cache_list(&fake, test_pool, &a, &page), APR_ENOTIMPL);
     ck_assert_int_eq(get(st, "k", T0, &(hl_cache_result){0}), APR_NOTFOUND);
@@ -1110,6 +1223,7 @@ Suite *store_suite(void)
     tcase_add_loop_test(tc, test_conditional_writes, 0, NBACKENDS);
     tcase_add_loop_test(tc, test_per_key_ttl_and_touch, 0, NBACKENDS);
     tcase_add_loop_test(tc, test_add, 0, NBACKENDS);
+    tcase_add_loop_test(tc, test_conditional_add, 0, NBACKENDS);
     tcase_add_loop_test(tc, test_list_pages, 0, NBACKENDS);
     tcase_add_loop_test(tc, test_list_while_writing, 0, NBACKENDS);
     tcase_add_loop_test(tc, test_if_match_race_has_one_winner, 0, NBACKENDS);
