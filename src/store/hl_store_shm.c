@@ -324,6 +324,10 @@ static apr_status_t segment_format(shm_store *s, const hl_shm_plan *plan)
     return hl_shm_format(s->base, plan, apr_time_now());
 }
 
+/* An anonymous segment comes zero-filled (mmap, or shmget): laid out
+ * without the memset, it takes memory only where the layout writes (the
+ * headers, buckets and touch slots) until entries fill it, rather than
+ * all of HyperlaneCacheSize at the start. */
 static apr_status_t segment_create(shm_store *s, const hl_shm_plan *plan,
                                    apr_pool_t *pool)
 {
@@ -333,7 +337,7 @@ static apr_status_t segment_create(shm_store *s, const hl_shm_plan *plan,
     s->base = apr_shm_baseaddr_get(s->shm);
     s->size = apr_shm_size_get(s->shm);
     s->plan = *plan;
-    return segment_format(s, plan);
+    return hl_shm_format(s->base, plan, apr_time_now());
 }
 
 /* Copies old's counter and cache into s's fresh segment (hl_shm_migrate).

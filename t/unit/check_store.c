@@ -392,6 +392,46 @@ START_TEST(test_lengths_at_and_past_the_limits)
 }
 END_TEST
 
+/* This process's shared memory resident, in bytes (RssShmem). */
+static apr_uint64_t rss_shmem(void)
+{
+    char line[256];
+    unsigned long long kb = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "RssShmem: %llu kB", &kb) == 1)
+            break;
+    fclose(f);
+    return (apr_uint64_t)kb * 1024;
+}
+
+/* A new shm store of 64 MiB does not take 64 MiB at the start: the
+ * segment comes zero-filled and only what the layout writes is touched. */
+START_TEST(test_shm_takes_memory_as_it_fills)
+{
+    hl_store_open_args a;
+    const char *origin;
+    hl_store *st;
+    apr_uint64_t before = rss_shmem(), grew;
+
+    memset(&a, 0, sizeof(a));
+    a.spec = "shm";
+    a.sizes.history_capacity = HISTORY;
+    a.sizes.cache_bytes = 64 * 1024 * 1024;
+    a.sizes.cache_max_key = MAX_KEY;
+    a.sizes.cache_max_value = MAX_VALUE;
+    a.pool = test_pool;
+    ck_assert_int_eq(hl_store_open(&st, &a, &origin), APR_SUCCESS);
+    grew = rss_shmem() - before;
+    ck_assert_msg(grew < 24 * 1024 * 1024, "%" APR_UINT64_T_FMT " MiB resident "
+                  "for an empty 64 MiB cache", grew >> 20);
+    ck_assert_int_eq(put(st, "k", "v", T0, 0), APR_SUCCESS);
+    ck_assert_uint_eq(stats_of(st).total_entries, 1);
+    hl_store_close(st);
+}
+END_TEST
+
 /* A value that can never fit the cache is refused, and the cache keeps
  * what it had. */
 START_TEST(test_value_larger_than_the_cache)
@@ -1219,6 +1259,7 @@ Suite *store_suite(void)
     tcase_add_loop_test(tc, test_usage, 0, NBACKENDS);
     tcase_add_loop_test(tc, test_persist_file_or_refusal, 0, NBACKENDS);
     tcase_add_test(tc, test_spec_checked);
+    tcase_add_test(tc, test_shm_takes_memory_as_it_fills);
     tcase_add_loop_test(tc, test_versions_change_on_every_write, 0, NBACKENDS);
     tcase_add_loop_test(tc, test_conditional_writes, 0, NBACKENDS);
     tcase_add_loop_test(tc, test_per_key_ttl_and_touch, 0, NBACKENDS);
