@@ -142,11 +142,13 @@ apr_status_t hl_json_lex_check(const char *text, apr_size_t len,
     return rv;
 }
 
-apr_size_t hl_json_lex_values(const char *text, apr_size_t len)
+apr_size_t hl_json_lex_values(const char *text, apr_size_t len,
+                              apr_size_t *members)
 {
     apr_size_t i, n = 0;
     int in_string = 0;
 
+    *members = 0;
     for (i = 0; i < len; i++) {
         char ch = text[i];
         if (in_string) {
@@ -159,6 +161,8 @@ apr_size_t hl_json_lex_values(const char *text, apr_size_t len)
             in_string = 1;
         else if (ch == '{' || ch == '[' || ch == ',')
             n++;
+        else if (ch == ':')
+            (*members)++;
     }
     return n;
 }

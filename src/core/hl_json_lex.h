@@ -20,7 +20,9 @@ apr_status_t hl_json_lex_check(const char *text, apr_size_t len,
 /* The '{', '[' and ',' outside strings: at least the values the text holds
  * but one, counted in one pass before a parser builds an object for each
  * ("[{},{},...]" is three bytes a value, and json-c spends some hundred
- * on each). */
-apr_size_t hl_json_lex_values(const char *text, apr_size_t len);
+ * on each); *members: the ':' outside strings, the members of all its
+ * objects (json-c keeps the last of two with one name: fewer). */
+apr_size_t hl_json_lex_values(const char *text, apr_size_t len,
+                              apr_size_t *members);
 
 #endif

@@ -249,8 +249,12 @@ START_TEST(test_bulk_values_counted_first)
     char *many = apr_pstrdup(test_pool, "{\"keys\":[");
     int i;
 
-    ck_assert_uint_eq(hl_json_lex_values("{\"a,[{\":\"x\\\",{\"}", 16), 1);
-    ck_assert_uint_eq(hl_json_lex_values("[[],{},1,2]", 11), 6);
+    apr_size_t members;
+
+    ck_assert_uint_eq(hl_json_lex_values("{\"a,[{\":\"x\\\",{\"}", 16, &members), 1);
+    ck_assert_uint_eq(members, 1);
+    ck_assert_uint_eq(hl_json_lex_values("[[],{},1,2]", 11, &members), 6);
+    ck_assert_uint_eq(members, 0);
     for (i = 0; i < 1000; i++)
         many = apr_pstrcat(test_pool, many, i ? ",{}" : "{}", NULL);
     many = apr_pstrcat(test_pool, many, "]}", NULL);
@@ -284,6 +288,9 @@ START_TEST(test_bulk_refusals)
         { "{\"keys\": [\"\xc0\x99\"]}", 0 },                   /* overlong */
         { "{\"items\": [{\"key\": \"a\", \"value\": \"\xed\xa0\x80\"}]}", 1 },
         { "{\"items\": [{\"key\": \"a\"}]}", 1 },
+        /* A member named twice: json-c keeps the last. */
+        { "{\"items\": [{\"key\": \"a\", \"value\": \"1\", \"key\": \"b\"}]}", 1 },
+        { "{\"keys\": [\"a\"], \"keys\": [\"b\"]}", 0 },
         /* Keys cache/{key} cannot name: set in bulk, never deleted. */
         { "{\"items\": [{\"key\": \".\", \"value\": \"1\"}]}", 1 },
         { "{\"items\": [{\"key\": \"..\", \"value\": \"1\"}]}", 1 },
