@@ -15,7 +15,7 @@ use HL::Test qw(check);
 use POSIX ();
 use Time::HiRes qw(sleep time);
 
-plan tests => 18;
+plan tests => 20;
 
 my $srv = HL::Server->new;
 my $dir = $srv->dir;
@@ -88,6 +88,28 @@ for my $case ([0777, 1, 'others can write it'], [01777, 0, 'sticky'],
     $srv->stop;
 }
 chmod 0700, $dir;
+
+# A graceful restart that moves the file: its new directory is judged
+# then, not at the next full start.
+mkdir "$dir/shared", 0770 or die "mkdir: $!";
+chmod 0770, "$dir/shared";
+check($srv->start, 'started with the file in its own directory');
+$srv->configure(<<"CONF");
+HyperlanePersistFile $dir/shared/hl.snapshot
+<Location /hl>
+    SetHandler hyperlane
+</Location>
+CONF
+$log_before = length $srv->log;
+$srv->ctl('graceful');
+my $said;
+for (1 .. 100) {
+    last if ($said = substr($srv->log, $log_before)
+                     =~ /HyperlanePersistFile, \Q$dir\E\/shared .*can be written by others/);
+    sleep 0.1;
+}
+check($said, 'moved by a graceful restart into a directory its group can write: said then');
+$srv->stop;
 
 # Restarts every second against an interval of two: without a write
 # being due from the last one (or the start), every new helper would

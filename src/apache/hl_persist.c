@@ -349,13 +349,16 @@ void hl_persist_configure(server_rec *s, hl_runtime *rt, apr_pool_t *pconf,
         rt->persist_path = NULL;
         return;
     }
+    /* Where a graceful restart moved the file is told at once, not at
+     * the next full start. */
+    if (first || !rt->persist_path || strcmp(rt->persist_path, path) != 0)
+        check_where(s, path, ptemp);
     if (!rt->persist_path || strcmp(rt->persist_path, path) != 0)
         rt->persist_path = apr_pstrdup(s->process->pool, path);
     rt->persist_interval = apr_time_from_sec(
         hl_config_get(&sc->cfg, HL_D_PERSIST_INTERVAL));
     if (first) {
         rt->persist_since = apr_time_now();
-        check_where(s, path, ptemp);
         persist_load(s, rt, ptemp);
     }
     g = apr_pcalloc(pconf, sizeof(*g));
