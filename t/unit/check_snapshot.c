@@ -828,8 +828,8 @@ static apr_uint64_t address_space(void)
 START_TEST(test_out_of_memory_keeps_the_file)
 {
     enum { ENTRIES = 40000 };
-    const char *dir = temp_dir(), *path, *kept;
-    segment a = segment_new(HISTORY, 16 * 1024 * 1024, 64), b;
+    const char *dir, *path, *kept;
+    segment a, b;
     hl_persist_report rep;
     struct rlimit old, lim;
     unsigned char *bytes, *kept_bytes;
@@ -840,6 +840,8 @@ START_TEST(test_out_of_memory_keeps_the_file)
     if (!test_allocator_is_plain()
         || (getenv("CK_FORK") && !strcmp(getenv("CK_FORK"), "no")))
         return;
+    dir = temp_dir();
+    a = segment_new(HISTORY, 16 * 1024 * 1024, 64);
     path = apr_pstrcat(test_pool, dir, "/s", NULL);
     kept = apr_pstrcat(test_pool, path, ".unloaded", NULL);
     for (i = 0; i < ENTRIES; i++) {
