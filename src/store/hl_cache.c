@@ -1,15 +1,20 @@
 /* hl_cache: the table of a cache region: entries, their touch slots,
- * the LRU and expiry lists, the operations, lock-free reads and the
- * format.  The region's layout is drawn in hl_cache.h; the allocator,
+ * the LRU list and the expiry heap, the operations, lock-free reads and
+ * the format.  The region's layout is drawn in hl_cache.h; the allocator,
  * the hash, crash repair and the resize copy have files of their own
  * (hl_cache_impl.h lists them).
  *
- * A LIVE block is one entry and sits on three lists: its hash chain
- * (singly linked, from a bucket), the LRU list (most recently used at the
- * head) and the expiry list (soonest expiry at the head; with one TTL for
- * all, as the module uses, an insert goes at the tail in O(1); mixed TTLs
- * walk back from the tail).  The two ordered lists are one offset list
- * (hl_offset_list.h) on two pairs of links.
+ * A LIVE block is one entry, on its hash chain (singly linked, from a
+ * bucket) and the LRU list (most recently used at the head; an offset
+ * list, hl_offset_list.h); if it expires, also in the expiry heap: a
+ * binary min-heap of block offsets by expires, each block keeping its
+ * slot + 1 (hpos) so that it can leave from anywhere.  Writers may mix
+ * any TTLs (?ttl=, touch, entries that never expire), and a write must
+ * not walk the others under the lock: a sorted list costs O(n) per
+ * insert unless every TTL is the same, the heap O(log n) per insert,
+ * removal or change, O(1) to find the soonest.  The price: an array of
+ * ntouch words (4 bytes per slot), and no ordered walk (none is needed:
+ * only the soonest is ever asked for).
  *
  * Reads without the lock: a hit is the common operation, and taking one
  * global lock per hit serialised every process on it.  Writers make a
@@ -46,34 +51,85 @@ static void count_miss(hl_cache *c)
     __atomic_add_fetch(&my_shard(c)->misses, 1, __ATOMIC_RELAXED);
 }
 
-/* ---- the LRU and expiry lists ------------------------------------------ */
+/* ---- the LRU list ------------------------------------------------------- */
 
-/* The LRU list: newest access first; the expiry list: soonest first. */
+/* Newest access first. */
 static int newer_access(const void *a, const void *b)
 {
     return ((const block *)a)->access_time >= ((const block *)b)->access_time;
 }
 
-static int sooner_expiry(const void *a, const void *b)
+void hlc_lru_sort(hl_cache *c)
 {
-    return expiry_key(a) <= expiry_key(b);
-}
-
-void hlc_lists_sort(hl_cache *c)
-{
-    hl_olist lru = lru_list(c), exp = exp_list(c);
+    hl_olist lru = lru_list(c);
     hl_ol_sort(&lru, newer_access);
-    hl_ol_sort(&exp, sooner_expiry);
 }
 
-/* Inserts after the last entry expiring no later: O(1) for a uniform TTL. */
-static void exp_insert(hl_cache *c, block *e)
+/* ---- the expiry heap: LIVE entries with expires != 0, soonest on top ------ */
+
+static void heap_put(hl_cache *c, apr_uint32_t i, apr_uint32_t o)
 {
-    hl_olist l = exp_list(c);
-    apr_uint32_t after = c->exp_tail;
-    while (after && expiry_key(blk(c, after)) > expiry_key(e))
-        after = blk(c, after)->eprev;
-    hl_ol_insert_after(&l, after, off_of(c, e));
+    exp_heap(c)[i] = o;
+    blk(c, o)->hpos = i + 1;
+}
+
+/* Moves the entry at slot i up, then down, to where its expires belongs
+ * (one of the two walks stops at once); exp_steps counts the levels. */
+static void heap_fix(hl_cache *c, apr_uint32_t i)
+{
+    apr_uint32_t *h = exp_heap(c), o = h[i], n = c->exp_count, steps = 0;
+    const block *e = blk(c, o);
+
+    while (i > 0 && expires_before(e, blk(c, h[(i - 1) / 2]))) {
+        heap_put(c, i, h[(i - 1) / 2]);
+        i = (i - 1) / 2;
+        steps++;
+    }
+    for (;;) {
+        apr_uint32_t kid = 2 * i + 1;
+        if (kid >= n)
+            break;
+        if (kid + 1 < n && expires_before(blk(c, h[kid + 1]), blk(c, h[kid])))
+            kid++;
+        if (!expires_before(blk(c, h[kid]), e))
+            break;
+        heap_put(c, i, h[kid]);
+        i = kid;
+        steps++;
+    }
+    heap_put(c, i, o);
+    c->exp_steps += steps;
+}
+
+/* Puts e in the heap if it expires; the caller made sure it is not in. */
+static void heap_push(hl_cache *c, block *e)
+{
+    e->hpos = 0;
+    if (e->expires == 0)
+        return;
+    heap_put(c, c->exp_count++, off_of(c, e));
+    heap_fix(c, c->exp_count - 1);
+}
+
+/* Takes e out of the heap if it is in: the last entry fills its slot. */
+static void heap_remove(hl_cache *c, block *e)
+{
+    apr_uint32_t i = e->hpos, last;
+    if (i-- == 0)
+        return;
+    e->hpos = 0;
+    last = exp_heap(c)[--c->exp_count];
+    if (i < c->exp_count) {
+        heap_put(c, i, last);
+        heap_fix(c, i);
+    }
+}
+
+/* The entry that expires soonest, if it has expired at now. */
+static block *heap_expired(const hl_cache *c, apr_time_t now)
+{
+    block *e = c->exp_count ? blk(c, exp_heap(c)[0]) : NULL;
+    return e && is_expired(e, now) ? e : NULL;
 }
 
 /* ---- touch slots: hit counts and last-hit times -------------------------- */
@@ -181,12 +237,12 @@ block *hlc_entry_find(const hl_cache *c, const void *key, apr_size_t klen)
  * e, when the caller has it (finding it again hashes the key). */
 static void entry_drop(hl_cache *c, block *e, apr_uint32_t *link)
 {
-    hl_olist lru = lru_list(c), exp = exp_list(c);
+    hl_olist lru = lru_list(c);
     set_state(e, B_FREE);
     if (link)
         *link = e->hnext;
     hl_ol_unlink(&lru, off_of(c, e));
-    hl_ol_unlink(&exp, off_of(c, e));
+    heap_remove(c, e);
     c->total_entries--;
     count_accesses(c, -(apr_int64_t)touch_release(c, e));
     c->bytes_used -= (apr_uint64_t)e->size * UNIT;
@@ -208,10 +264,11 @@ void hlc_entry_account(hl_cache *c, const block *e)
 
 void hlc_entry_index(hl_cache *c, block *e)
 {
-    hl_olist lru = lru_list(c), exp = exp_list(c);
+    hl_olist lru = lru_list(c);
+    e->spare = 0;   /* a block from the allocator holds what was there */
     hash_link(c, e, key_hash(c, e->data, e->klen));
     hl_ol_push_head(&lru, off_of(c, e));
-    hl_ol_append(&exp, off_of(c, e));
+    heap_push(c, e);
     hlc_entry_account(c, e);
 }
 
@@ -257,8 +314,8 @@ static block *lru_victim(hl_cache *c)
 static int evict_one(hl_cache *c, apr_time_t now)
 {
     block *e;
-    if (c->exp_head && is_expired(blk(c, c->exp_head), now)) {
-        hlc_entry_remove(c, blk(c, c->exp_head));
+    if ((e = heap_expired(c, now)) != NULL) {
+        hlc_entry_remove(c, e);
         c->expirations++;
         return 1;
     }
@@ -286,8 +343,9 @@ block *hlc_alloc_evicting(hl_cache *c, apr_uint32_t units, apr_time_t now)
 /* Drops a few expired entries so they do not linger until memory runs out. */
 static void purge_expired(hl_cache *c, apr_time_t now, int max)
 {
-    while (max-- > 0 && c->exp_head && is_expired(blk(c, c->exp_head), now)) {
-        hlc_entry_remove(c, blk(c, c->exp_head));
+    block *e;
+    while (max-- > 0 && (e = heap_expired(c, now)) != NULL) {
+        hlc_entry_remove(c, e);
         c->expirations++;
     }
 }
@@ -298,7 +356,7 @@ void hlc_index_clear(hl_cache *c)
     memset(buckets(c), 0, (apr_size_t)c->nbuckets * sizeof(apr_uint32_t));
     memset(c->bins, 0, sizeof(c->bins));
     memset(c->bin_map, 0, sizeof(c->bin_map));
-    c->lru_head = c->lru_tail = c->exp_head = c->exp_tail = 0;
+    c->lru_head = c->lru_tail = c->exp_count = c->exp_spare = 0;
     c->total_entries = c->bytes_used = 0;
     for (i = 0; i < READ_SHARDS; i++)
         __atomic_store_n(&c->reads[i].accesses, 0, __ATOMIC_RELAXED);
@@ -334,9 +392,12 @@ block *hlc_entry_live(hl_cache *c, const void *key, apr_size_t klen,
 
 void hlc_exp_replace(hl_cache *c, block *e)
 {
-    hl_olist exp = exp_list(c);
-    hl_ol_unlink(&exp, off_of(c, e));
-    exp_insert(c, e);
+    if (e->hpos && e->expires)
+        heap_fix(c, e->hpos - 1);
+    else {
+        heap_remove(c, e);
+        heap_push(c, e);
+    }
 }
 
 apr_status_t hl_cache_get(hl_cache *c, apr_pool_t *pool, const void *key,
@@ -531,7 +592,7 @@ apr_status_t hlc_write(hl_cache *c, const void *key, apr_size_t klen,
     e->expires = expires;
     e->version = ++c->next_version;
     hlc_touch_alloc(c, e, now);
-    e->hnext = e->prev = e->next = e->eprev = e->enext = 0;
+    e->hnext = e->prev = e->next = e->hpos = e->spare = 0;
     memcpy(e->data, key, klen);
     memcpy(e->data + klen, val, vlen);
     STEP(budget);
@@ -540,7 +601,7 @@ apr_status_t hlc_write(hl_cache *c, const void *key, apr_size_t klen,
     hash_link(c, e, h);
     STEP(budget);
     hl_ol_push_head(&lru, off_of(c, e));
-    exp_insert(c, e);
+    heap_push(c, e);
     hlc_entry_account(c, e);
     c->sets++;
     w->version = e->version;
@@ -604,14 +665,15 @@ apr_status_t hl_cache_field(const char *name, apr_size_t *offset,
         FIELD(hl_cache, "writer_active", writer_active),
         FIELD(hl_cache, "lru_head", lru_head),
         FIELD(hl_cache, "lru_tail", lru_tail),
-        FIELD(hl_cache, "exp_head", exp_head),
-        FIELD(hl_cache, "exp_tail", exp_tail),
+        FIELD(hl_cache, "exp_count", exp_count),
+        FIELD(hl_cache, "exp_steps", exp_steps),
         FIELD(hl_cache, "total_entries", total_entries),
         FIELD(block, "block.size", size),
         FIELD(block, "block.state", state),
         FIELD(block, "block.hnext", hnext),
         FIELD(block, "block.prev", prev),
         FIELD(block, "block.next", next),
+        FIELD(block, "block.hpos", hpos),
         FIELD(block, "block.klen", klen),
         FIELD(block, "block.vlen", vlen),
         FIELD(block, "block.id", id),
@@ -732,7 +794,7 @@ apr_status_t hl_cache_geometry_of(apr_size_t size, const hl_cache_config *cfg,
                                   hl_cache_geometry *geo)
 {
     apr_size_t units = size / UNIT, avail;
-    apr_uint32_t nb = cfg->buckets, bucket_units, nt, touch_units;
+    apr_uint32_t nb = cfg->buckets, bucket_units, nt, touch_units, heap_units;
 
     if (size % UNIT || size < hl_cache_min_size() || units >= 0xffffffffu
         || cfg->max_key < 1 || cfg->max_key >= 0xffffffffu
@@ -744,12 +806,17 @@ apr_status_t hl_cache_geometry_of(apr_size_t size, const hl_cache_config *cfg,
     bucket_units = (apr_uint32_t)(((apr_size_t)nb * sizeof(apr_uint32_t)
                                    + UNIT - 1) / UNIT);
     /* A slot per BYTES_PER_TOUCH of data: entries smaller than that on
-     * average run out of slots before bytes, and a set then evicts. */
-    nt = (apr_uint32_t)(avail / (BYTES_PER_TOUCH + sizeof(touch)));
+     * average run out of slots before bytes, and a set then evicts.  Each
+     * slot also has its word in the expiry heap. */
+    nt = (apr_uint32_t)(avail / (BYTES_PER_TOUCH + sizeof(touch)
+                                 + sizeof(apr_uint32_t)));
     if (nt < 4)
         nt = 4;
     touch_units = (apr_uint32_t)(((apr_size_t)nt * sizeof(touch) + UNIT - 1) / UNIT);
-    if ((apr_size_t)HDR_UNITS + bucket_units + touch_units + MIN_DATA_UNITS > units)
+    heap_units = (apr_uint32_t)(((apr_size_t)nt * sizeof(apr_uint32_t) + UNIT - 1)
+                                / UNIT);
+    if ((apr_size_t)HDR_UNITS + bucket_units + touch_units + heap_units
+        + MIN_DATA_UNITS > units)
         return APR_EINVAL;
     memset(geo, 0, sizeof(*geo));
     geo->region_size = size;
@@ -759,7 +826,7 @@ apr_status_t hl_cache_geometry_of(apr_size_t size, const hl_cache_config *cfg,
     geo->bucket_off = HDR_UNITS;
     geo->touch_off = HDR_UNITS + bucket_units;
     geo->ntouch = nt;
-    geo->data_start = geo->touch_off + touch_units;
+    geo->data_start = geo->touch_off + touch_units + heap_units;
     geo->data_end = (apr_uint32_t)units;
     return APR_SUCCESS;
 }

@@ -9,7 +9,7 @@
  *                 | hl_cache_hdr                                       |
  *                 |   magic, version, sizes, bucket count, hash seed   |
  *                 |   writer_active, writer_pid, recoveries (crashes)  |
- *                 |   LRU head/tail, expiry head/tail                  |
+ *                 |   LRU head/tail, expiry heap count                 |
  *                 |   free bins: bitmap + 128 list heads               |
  *                 |   stats: entries, accesses, hits, misses, ...      |
  *                 |   the lock, the parent's pause (lines of their own)|
@@ -20,6 +20,9 @@
  *                 | touch slot[ntouch], one per LIVE entry:            |
  *                 |   gen:16 | count:47  (free: gen | FREE | next)     |
  *                 |   time of the last hit                             |
+ *   touch_off     +----------------------------------------------------+
+ *   + ntouch      | u32 expiry heap[ntouch]: offsets of the LIVE       |
+ *                 |   entries that expire, a binary min-heap by expiry |
  *   data_start    +----------------------------------------------------+
  *                 | data area: a sequence of blocks, each            |
  *                 |   [size|state|links|klen|vlen|times|slot id,gen]  |
@@ -30,9 +33,10 @@
  *   data_end      +----------------------------------------------------+
  *
  * A block is FREE, RESERVED (being written) or LIVE.  A LIVE block is one
- * entry, on its hash chain, the LRU list and the expiry list.  Where the
- * reasons for each structure are written down:
- *   hl_cache.c         the table, its lists, touch slots, lock-free reads
+ * entry, on its hash chain, the LRU list and (if it expires) the expiry
+ * heap.  Where the reasons for each structure are written down:
+ *   hl_cache.c         the table, its list and heap, touch slots,
+ *                      lock-free reads
  *   hl_cache_alloc.c   the allocator (boundary tags, segregated free bins)
  *   hl_cache_hash.c    the keyed hash
  *   hl_cache_repair.c  crash safety and repair
@@ -183,7 +187,7 @@ apr_status_t hl_cache_export(const hl_cache *c, const hl_cache_geometry *geo,
 
 /* Restoring a snapshot into a formatted cache: begin, then each entry
  * least recently used first (the oldest are evicted if c is smaller),
- * then end, which puts both lists in order.  import stores a copy of e
+ * then end, which puts the LRU list in order.  import stores a copy of e
  * with its times and access count and answers 1, or 0 when e has expired
  * at now or breaks c's limits; a key given twice keeps the later one.
  * stats_restore sets the counters of hits, misses, sets, deletes,
@@ -289,8 +293,9 @@ apr_status_t hl_cache_repairs_read(const hl_cache *c, hl_cache_repairs *r);
 apr_status_t hl_cache_recover(hl_cache *c, apr_time_t now,
                               const char **reason);
 
-/* Full consistency check of tags, lists, hash chains and stats, for tests
- * and debugging.  On failure why gets a description. */
+/* Full consistency check of tags, bins, the LRU list, the expiry heap,
+ * hash chains and stats, for tests and debugging.  On failure why gets a
+ * description. */
 apr_status_t hl_cache_validate(const hl_cache *c, char *why, apr_size_t len);
 
 /* Tests only: the byte offset and width of a field of the region header

@@ -116,7 +116,7 @@ static int import_entry(hl_cache *dst, const hl_cache_entry_image *s,
     if ((dup = hlc_entry_find(dst, e->data, e->klen)) != NULL)
         hlc_entry_remove(dst, dup);
     set_state(e, B_LIVE);
-    hlc_entry_index(dst, e);   /* both lists are sorted at the end */
+    hlc_entry_index(dst, e);   /* the LRU list is sorted at the end */
     return 1;
 }
 
@@ -257,7 +257,7 @@ apr_status_t hl_cache_copy(hl_cache *dst, const hl_cache *src,
         dst->recoveries++;
         dst->last_recovery_time = now;
     }
-    hlc_lists_sort(dst);
+    hlc_lru_sort(dst);
     write_end(dst);
     return rv;
 }
@@ -314,7 +314,7 @@ int hl_cache_import(hl_cache *c, const hl_cache_entry_image *e, apr_time_t now)
 
 void hl_cache_import_end(hl_cache *c)
 {
-    hlc_lists_sort(c);
+    hlc_lru_sort(c);
     write_end(c);
 }
 

@@ -5,12 +5,12 @@
  *
  *   hl_cache_hash.c    SipHash-1-3, keyed per region
  *   hl_cache_alloc.c   boundary tags and segregated free bins
- *   hl_cache.c         the table: entries, touch slots, LRU and expiry
- *                      lists, operations, lock-free reads, format
+ *   hl_cache.c         the table: entries, touch slots, the LRU list and
+ *                      the expiry heap, operations, lock-free reads, format
  *   hl_cache_lock.c    the lock, and quiet reads without it
  *   hl_cache_repair.c  crash repair and hl_cache_validate
  *   hl_cache_copy.c    the defensive copy a resize migrates with
- *   hl_offset_list.h   the list both the LRU and the expiry order use
+ *   hl_offset_list.h   the list the LRU order uses
  *
  * Internal functions called across files are named hlc_*. */
 #ifndef HL_CACHE_IMPL_H
@@ -26,8 +26,10 @@
 #include <unistd.h>
 
 #define CACHE_MAGIC      0x31434c48u   /* "HLC1" little-endian */
-#define CACHE_VERSION    5u           /* 4: entries carry versions;
-                                        * 5: the lock lives in the region */
+#define CACHE_VERSION    6u           /* 4: entries carry versions;
+                                        * 5: the lock lives in the region;
+                                        * 6: an expiry heap after the touch
+                                        *    slots replaces the expiry list */
 #define UNIT             16u           /* allocation granule, link unit */
 #define NBINS            128
 
@@ -42,7 +44,9 @@ typedef struct block {
     apr_uint32_t hnext;         /* LIVE: next in the hash chain */
     apr_uint32_t tag;           /* LIVE: high 32 bits of the key's hash */
     apr_uint32_t prev, next;    /* LIVE: LRU list; FREE: its bin's list */
-    apr_uint32_t eprev, enext;  /* LIVE: expiry list */
+    apr_uint32_t hpos;          /* LIVE: its expiry heap slot + 1; 0: none
+                                 * (expires == 0) */
+    apr_uint32_t spare;         /* 0 (was the expiry list's second link) */
     apr_uint32_t klen, vlen;
     apr_int64_t  set_time;
     apr_int64_t  access_time;   /* LIVE: its place in the LRU order */
@@ -85,13 +89,16 @@ struct hl_cache {
     apr_int64_t  last_recovery_time;
     char         last_recovery[HL_CACHE_REASON_MAX];
 
-    apr_uint32_t lru_head, lru_tail, exp_head, exp_tail;
+    apr_uint32_t lru_head, lru_tail;
+    apr_uint32_t exp_count, exp_spare;  /* entries in the expiry heap; 0 */
     apr_uint64_t bin_map[NBINS / 64];
     apr_uint32_t bins[NBINS];
 
     apr_uint64_t total_entries, sets, deletes, evictions, expirations,
                  bytes_used;
     apr_uint64_t next_version;          /* the last version handed out */
+    apr_uint64_t exp_steps;             /* heap levels walked, ever: the
+                                         * tests count a write's work */
 
     /* What reads count, split by CPU (see read_shard). */
     read_shard   reads[READ_SHARDS];
@@ -145,6 +152,13 @@ static inline touch *touches(const hl_cache *c)
     return (touch *)((char *)c + (apr_size_t)c->touch_off * UNIT);
 }
 
+/* The expiry heap: ntouch block offsets right after the touch slots (an
+ * entry owns a slot, so the LIVE entries never outnumber them). */
+static inline apr_uint32_t *exp_heap(const hl_cache *c)
+{
+    return (apr_uint32_t *)(touches(c) + c->ntouch);
+}
+
 static inline apr_uint32_t *footer(const block *b)
 {
     return (apr_uint32_t *)((char *)b + (apr_size_t)b->size * UNIT) - 1;
@@ -174,9 +188,12 @@ static inline int is_expired(const block *e, apr_time_t now)
     return e->expires != 0 && now >= e->expires;
 }
 
-static inline apr_int64_t expiry_key(const block *e)
+/* The expiry heap's order: sooner first, then the older version, so
+ * that the order is total (entries in the heap all have expires != 0). */
+static inline int expires_before(const block *a, const block *b)
 {
-    return e->expires ? e->expires : APR_INT64_MAX;
+    return a->expires < b->expires
+           || (a->expires == b->expires && a->version < b->version);
 }
 
 static inline read_shard *my_shard(hl_cache *c)
@@ -201,19 +218,12 @@ static inline void count_accesses(hl_cache *c, apr_int64_t n)
     __atomic_add_fetch(&my_shard(c)->accesses, (apr_uint64_t)n, __ATOMIC_RELAXED);
 }
 
-/* ---- the two lists of LIVE blocks (hl_offset_list.h) -------------------- */
+/* ---- the LRU list of LIVE blocks (hl_offset_list.h) --------------------- */
 
 static inline hl_olist lru_list(hl_cache *c)
 {
     hl_olist l = { (char *)c, UNIT, &c->lru_head, &c->lru_tail,
                    offsetof(block, prev), offsetof(block, next) };
-    return l;
-}
-
-static inline hl_olist exp_list(hl_cache *c)
-{
-    hl_olist l = { (char *)c, UNIT, &c->exp_head, &c->exp_tail,
-                   offsetof(block, eprev), offsetof(block, enext) };
     return l;
 }
 
@@ -289,16 +299,16 @@ block *hlc_entry_find(const hl_cache *c, const void *key, apr_size_t klen);
 void hlc_entry_remove(hl_cache *c, block *e);
 /* Counts a LIVE entry in the stats. */
 void hlc_entry_account(hl_cache *c, const block *e);
-/* Links a LIVE entry into its chain, at the head of the LRU list and the
- * tail of the expiry list, and counts it: for rebuilding, the caller
- * sorts both lists afterwards (hlc_lists_sort). */
+/* Links a LIVE entry into its chain, at the head of the LRU list and into
+ * the expiry heap if it expires, and counts it: for rebuilding, the
+ * caller sorts the LRU list afterwards (hlc_lru_sort). */
 void hlc_entry_index(hl_cache *c, block *e);
 /* A block of units and a free touch slot, evicting until both exist. */
 block *hlc_alloc_evicting(hl_cache *c, apr_uint32_t units, apr_time_t now);
-/* Sorts the LRU list by access_time (newest first) and the expiry list
- * by expiry (soonest first). */
-void hlc_lists_sort(hl_cache *c);
-/* Empties buckets, bins, lists and the live stats. */
+/* Sorts the LRU list by access_time (newest first). */
+void hlc_lru_sort(hl_cache *c);
+/* Empties buckets, bins, the LRU list, the expiry heap and the live
+ * stats. */
 void hlc_index_clear(hl_cache *c);
 /* Empties the cache: no entries, every slot free, one free block. */
 void hlc_data_reset(hl_cache *c);
@@ -313,7 +323,8 @@ apr_status_t hlc_write(hl_cache *c, const void *key, apr_size_t klen,
 /* The live entry for key (an expired one is removed and counted), or NULL. */
 block *hlc_entry_live(hl_cache *c, const void *key, apr_size_t klen,
                       apr_time_t now);
-/* Moves e to where its expires puts it in the expiry list. */
+/* Moves e to where its new expires puts it in the expiry heap (in, out
+ * or within it). */
 void hlc_exp_replace(hl_cache *c, block *e);
 
 /* ---- the lock (hl_cache_lock.c) ----------------------------------------- */

@@ -8,15 +8,17 @@
  * data area: the blocks are walked by their headers (every header change
  * is a single store that keeps the walk consistent), FREE and RESERVED
  * blocks are merged back into free space, LIVE blocks are rehashed and
- * relinked, LRU and expiry order restored by sorting on the stored times,
- * and the stats recounted.  An entry's key and value are written before
+ * relinked, the LRU order restored by sorting on the stored times, the
+ * expiry heap built anew from the LIVE blocks' expires (a sift the writer
+ * left half done may have any slot twice or none: never trusted), and the
+ * stats recounted.  An entry's key and value are written before
  * the block turns LIVE (the commit of a set) and never changed after, and
  * turning FREE is the commit of a removal; so after an interrupted set the
  * key holds the old value, the new one, or nothing (the old was removed
  * first), never a mix.  If the walk itself fails the cache is emptied.
  * Either way recoveries is counted and the reason kept for the stats.
  *
- * Validation checks all of it (tags, bins, chains, lists, slots, stats)
+ * Validation checks all of it (tags, bins, chains, list, heap, slots, stats)
  * for the tests and the fuzzers. */
 #include "hl_cache_impl.h"
 
@@ -127,7 +129,7 @@ static void index_rebuild(hl_cache *c)
                 run = 0;
             }
             *footer(b) = size;
-            hlc_entry_index(c, b);   /* both lists are sorted below */
+            hlc_entry_index(c, b);   /* the LRU list is sorted below */
         }
         else if (!run) {
             run = o;
@@ -136,7 +138,7 @@ static void index_rebuild(hl_cache *c)
     }
     if (run)
         hlc_free_run(c, run, c->data_end);
-    hlc_lists_sort(c);
+    hlc_lru_sort(c);
 }
 
 void hlc_repair(hl_cache *c, apr_time_t now)
@@ -304,36 +306,57 @@ static apr_status_t validate_touches(const hl_cache *c, apr_uint64_t live,
     return APR_SUCCESS;
 }
 
-/* One of the two ordered lists: every prev link right, only LIVE blocks,
- * each exactly once, in order when ordered (the expiry list; the LRU
- * list's order is in access_time and touch slots, and may lag hits). */
-static apr_status_t validate_list(const hl_olist *l, const char *name,
-                                  int ordered, apr_uint64_t live,
-                                  char *why, apr_size_t len)
+/* The LRU list: every prev link right, only LIVE blocks, each exactly
+ * once (its order is in access_time and touch slots, and may lag hits). */
+static apr_status_t validate_lru(const hl_cache *c, apr_uint64_t live,
+                                 char *why, apr_size_t len)
 {
+    /* Only read: the list's descriptor wants a writable region. */
+    hl_olist l = lru_list((hl_cache *)c);
     apr_uint64_t n = 0;
     apr_uint32_t o, prev = 0;
-    for (o = *l->head; o; prev = o, o = *hl_ol_next(l, o)) {
-        const block *b = hl_ol_node(l, o);
-        if (++n > live || *hl_ol_prev(l, o) != prev || b->state != B_LIVE)
-            FAIL("%s list broken at unit %u", name, o);
-        if (ordered && prev
-            && expiry_key(hl_ol_node(l, prev)) > expiry_key(b))
-            FAIL("%s list out of order at unit %u", name, o);
+    for (o = *l.head; o; prev = o, o = *hl_ol_next(&l, o)) {
+        const block *b = hl_ol_node(&l, o);
+        if (++n > live || *hl_ol_prev(&l, o) != prev || b->state != B_LIVE)
+            FAIL("LRU list broken at unit %u", o);
     }
-    if (n != live || *l->tail != prev)
-        FAIL("%s list holds %" APR_UINT64_T_FMT " of %" APR_UINT64_T_FMT,
-             name, n, live);
+    if (n != live || *l.tail != prev)
+        FAIL("LRU list holds %" APR_UINT64_T_FMT " of %" APR_UINT64_T_FMT,
+             n, live);
     return APR_SUCCESS;
 }
 
-static apr_status_t validate_lists(const hl_cache *c, apr_uint64_t live,
-                                   char *why, apr_size_t len)
+/* The expiry heap: each LIVE block that expires exactly once, at the slot
+ * its hpos names, no other block, and no slot before its parent. */
+static apr_status_t validate_heap(const hl_cache *c, char *why, apr_size_t len)
 {
-    /* Only read: the lists' descriptors want a writable region. */
-    hl_olist lru = lru_list((hl_cache *)c), exp = exp_list((hl_cache *)c);
-    apr_status_t rv = validate_list(&lru, "LRU", 0, live, why, len);
-    return rv != APR_SUCCESS ? rv : validate_list(&exp, "expiry", 1, live, why, len);
+    const apr_uint32_t *h = exp_heap(c);
+    apr_uint32_t o, i, n = c->exp_count, expiring = 0;
+
+    if (n > c->ntouch || c->exp_spare)
+        FAIL("expiry heap count %u of %u slots", n, c->ntouch);
+    for (o = c->data_start; o < c->data_end; o += blk(c, o)->size) {
+        const block *b = blk(c, o);
+        if (b->state != B_LIVE)
+            continue;
+        if (b->spare)
+            FAIL("entry at unit %u has a spare word set", o);
+        if (b->expires == 0) {
+            if (b->hpos)
+                FAIL("entry at unit %u never expires but is in the heap", o);
+            continue;
+        }
+        expiring++;
+        if (b->hpos == 0 || b->hpos > n || h[b->hpos - 1] != o)
+            FAIL("entry at unit %u is not at its heap slot %u", o, b->hpos);
+    }
+    /* Each slot names a distinct expiring block, so these are all. */
+    if (expiring != n)
+        FAIL("expiry heap holds %u of %u entries that expire", n, expiring);
+    for (i = 1; i < n; i++)
+        if (expires_before(blk(c, h[i]), blk(c, h[(i - 1) / 2])))
+            FAIL("expiry heap out of order at slot %u", i);
+    return APR_SUCCESS;
 }
 
 apr_status_t hl_cache_validate(const hl_cache *c, char *why, apr_size_t len)
@@ -348,7 +371,8 @@ apr_status_t hl_cache_validate(const hl_cache *c, char *why, apr_size_t len)
     if ((rv = validate_blocks(c, &live, &nfree, why, len)) != APR_SUCCESS
         || (rv = validate_bins(c, nfree, why, len)) != APR_SUCCESS
         || (rv = validate_hash(c, live, why, len)) != APR_SUCCESS
-        || (rv = validate_lists(c, live, why, len)) != APR_SUCCESS
+        || (rv = validate_lru(c, live, why, len)) != APR_SUCCESS
+        || (rv = validate_heap(c, why, len)) != APR_SUCCESS
         || (rv = validate_touches(c, live, why, len)) != APR_SUCCESS)
         return rv;
     if (c->bytes_used > (apr_uint64_t)(c->data_end - c->data_start) * UNIT)

@@ -1,8 +1,9 @@
 /* hl_offset_list: a doubly linked list whose links are unit offsets from a
  * base, 0 meaning none, so that it works wherever each process maps the
- * region.  One node may sit on several lists at once: a list is named by
- * its head and tail words and by where its two link fields lie in a node
- * (the cache's LRU list uses prev/next, its expiry list eprev/enext).
+ * region.  A list is named by its head and tail words and by where its
+ * two link fields lie in a node, so one node could sit on several (the
+ * cache's LRU list uses prev/next; its expiry order is a heap instead,
+ * hl_cache.c says why).
  * Everything is inline and the descriptor is built from constants, so the
  * compiler reduces each call to the pointer work written out by hand.
  * The caller serialises every change (the cache holds its lock). */

@@ -1,8 +1,8 @@
 /* The shared cache: basic semantics, binary data, limits, collisions, TTL
  * with an injected clock, eviction order, reuse of the data area, a long
  * random run against a model, the limiter, crash recovery (simulated and
- * with a SIGKILLed child holding the lock), and the store across processes,
- * restarts and migrations. */
+ * with a SIGKILLed child holding the lock), the store across processes,
+ * restarts and migrations, and the expiry order under mixed TTLs. */
 #include "check_hl.h"
 #include "hl_cache.h"
 #include "hl_shm_layout.h"
@@ -1734,6 +1734,414 @@ START_TEST(test_quiet_reader_after_a_dead_writer)
 }
 END_TEST
 
+/* ---- expiry order under mixed TTLs ------------------------------------
+ * A write's work does not grow with the entries that expire later or
+ * never (counted in heap levels, the region's exp_steps, never timed),
+ * the soonest expired go first whatever the sets, touches, adds and
+ * deletes did, and a repair rebuilds an expiry heap its writer died in. */
+
+static apr_uint64_t field(const void *at, const char *name)
+{
+    apr_uint64_t v = 0;
+    ck_assert_int_eq(hl_cache_field_get(at, name, &v), APR_SUCCESS);
+    return v;
+}
+
+static void set(hl_cache *c, const char *k, apr_time_t now,
+                apr_interval_time_t ttl, hl_cache_written *w)
+{
+    ck_assert_int_eq(hl_cache_put(c, k, strlen(k), "7", 1, now, ttl, NULL, w),
+                     APR_SUCCESS);
+}
+
+/* ---- the cost of a write --------------------------------------------- */
+
+static int heap_depth(apr_uint64_t n)
+{
+    int d = 0;
+    while (n) {
+        d++;
+        n >>= 1;
+    }
+    return d;
+}
+
+/* The heap levels op walked: at most one sift out and one in, each at
+ * most the depth (no entry has expired, so nothing is purged). */
+#define ASSERT_CHEAP(c, what, op) do {                                     \
+        apr_uint64_t before_ = field((c), "exp_steps"), steps_;           \
+        apr_uint64_t bound_ = 2 * (apr_uint64_t)heap_depth(field((c), "exp_count")) + 2; \
+        op;                                                               \
+        steps_ = field((c), "exp_steps") - before_;                       \
+        ck_assert_msg(steps_ <= bound_, "%s walked %" APR_UINT64_T_FMT   \
+                      " expiry steps, more than %" APR_UINT64_T_FMT,      \
+                      (what), steps_, bound_);                            \
+    } while (0)
+
+static int time_cmp(const void *a, const void *b)
+{
+    apr_time_t x = *(const apr_time_t *)a, y = *(const apr_time_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* 200,000 entries that never expire and 100,000 of random TTLs (a tenth
+ * of that under valgrind): a set with a TTL sooner, later or between
+ * theirs, a rewrite, touches to and from 0, adds and a delete each walk
+ * O(log n) levels of the heap.  A sorted list walked ~300,000 nodes for
+ * the soonest TTL. */
+START_TEST(test_write_cost_ignores_other_expiries)
+{
+    int scale = test_allocator_is_plain() ? 1 : 10;
+    int never = 200000 / scale, timed = 100000 / scale, i;
+    apr_size_t size = ((apr_size_t)(never + timed) * 200 + 15) & ~(apr_size_t)15;
+    hl_cache *c = cache_new(size, 0, 64, 64);
+    apr_uint64_t seed = 0xe791;
+    apr_int64_t init = 0;
+    apr_time_t *when = malloc((apr_size_t)timed * sizeof(*when));
+    hl_cache_written w;
+    char k[32];
+
+    /* Random TTLs, set in ascending order so that filling is cheap for
+     * a sorted list too (the test was run against one); random touches
+     * then mix the heap. */
+    for (i = 0; i < timed; i++)
+        when[i] = SEC(10) + (apr_time_t)(test_rand(&seed) % (apr_uint64_t)SEC(100000));
+    qsort(when, (size_t)timed, sizeof(*when), time_cmp);
+    for (i = 0; i < timed; i++) {
+        apr_snprintf(k, sizeof(k), "t%07d", i);
+        set(c, k, T0, when[i], NULL);
+    }
+    for (i = 0; i < never; i++) {
+        apr_snprintf(k, sizeof(k), "n%07d", i);
+        set(c, k, T0, 0, NULL);
+    }
+    for (i = 0; i < 1000; i++) {
+        apr_snprintf(k, sizeof(k), "t%07d", (int)(test_rand(&seed) % (apr_uint64_t)timed));
+        ck_assert_int_eq(hl_cache_touch(c, k, strlen(k), T0,
+                                        SEC(10) + (apr_interval_time_t)(test_rand(&seed) % (apr_uint64_t)SEC(100000)),
+                                        NULL, &w), APR_SUCCESS);
+    }
+    free(when);
+
+    ASSERT_CHEAP(c, "a set expiring soonest", set(c, "x1", T0, 1, NULL));
+    ASSERT_CHEAP(c, "a set expiring last", set(c, "x2", T0, SEC(200000), NULL));
+    ASSERT_CHEAP(c, "a set in the middle", set(c, "x3", T0, SEC(50000), NULL));
+    ASSERT_CHEAP(c, "a rewrite", set(c, "x1", T0, SEC(30), NULL));
+    ASSERT_CHEAP(c, "a set that never expires", set(c, "x4", T0, 0, NULL));
+    ASSERT_CHEAP(c, "a touch from 0", ck_assert_int_eq(
+                     hl_cache_touch(c, "n0000007", 8, T0, 2, NULL, &w), APR_SUCCESS));
+    ASSERT_CHEAP(c, "a touch to 0", ck_assert_int_eq(
+                     hl_cache_touch(c, "t0000003", 8, T0, 0, NULL, &w), APR_SUCCESS));
+    ASSERT_CHEAP(c, "a touch", ck_assert_int_eq(
+                     hl_cache_touch(c, "t0000005", 8, T0, SEC(3), NULL, &w), APR_SUCCESS));
+    ASSERT_CHEAP(c, "an add", ck_assert_int_eq(
+                     hl_cache_add(c, "t0000009", 8, 1, NULL, 0, T0, &w), APR_SUCCESS));
+    ASSERT_CHEAP(c, "an add that creates", ck_assert_int_eq(
+                     hl_cache_add(c, "x5", 2, 1, &init, SEC(7), T0, &w), APR_SUCCESS));
+    ASSERT_CHEAP(c, "a delete", ck_assert_int_eq(
+                     hl_cache_remove(c, "t0000011", 8, T0, NULL, &w), APR_SUCCESS));
+    assert_valid(c);
+}
+END_TEST
+
+/* ---- exact order under mixed TTLs ------------------------------------ */
+
+#define NSMALL 300
+#define NBIG   200
+
+/* What the test knows of each key: small keys s<i>, then big ones b<i>. */
+typedef struct mkey {
+    int          present;
+    apr_time_t   expires;      /* 0: never */
+    apr_uint64_t version;
+} mkey;
+
+static const char *kname(int i)
+{
+    return i < NSMALL ? apr_psprintf(test_pool, "s%d", i)
+                      : apr_psprintf(test_pool, "b%d", i - NSMALL);
+}
+
+static int expired_at(const mkey *m, apr_time_t now)
+{
+    return m->present && m->expires != 0 && now >= m->expires;
+}
+
+/* Whether the cache holds k, expired or not, without removing it: the
+ * lock-free read leaves an expired entry to the locked one. */
+static int held(hl_cache *c, const char *k, apr_time_t now)
+{
+    hl_cache_result r;
+    apr_status_t rv = hl_cache_get_lockfree(c, test_pool, k, strlen(k), now, &r);
+    ck_assert(rv == APR_SUCCESS || rv == APR_EAGAIN || rv == APR_NOTFOUND);
+    return rv != APR_NOTFOUND;
+}
+
+static const mkey *order_of;
+
+static int sooner(const void *a, const void *b)
+{
+    const mkey *x = &order_of[*(const int *)a], *y = &order_of[*(const int *)b];
+    if (x->expires != y->expires)
+        return x->expires < y->expires ? -1 : 1;
+    return x->version < y->version ? -1 : x->version > y->version;
+}
+
+/* The expired entries gone are the soonest ones (by expiry, then
+ * version), and while one expired entry is left no unexpired one went;
+ * once none is left, the LRU may take unexpired ones: the model learns
+ * which. */
+static void check_expiry_order(hl_cache *c, mkey *m, apr_time_t now)
+{
+    int idx[NSMALL + NBIG], k = 0, i, j;
+
+    for (i = 0; i < NSMALL + NBIG; i++)
+        if (expired_at(&m[i], now))
+            idx[k++] = i;
+    order_of = m;
+    qsort(idx, (size_t)k, sizeof(idx[0]), sooner);
+    for (i = 0; i < k && !held(c, kname(idx[i]), now); i++)
+        m[idx[i]].present = 0;
+    for (j = i; j < k; j++)
+        ck_assert_msg(held(c, kname(idx[j]), now), "%s went before %s, which "
+                      "expired sooner", kname(idx[j]), kname(idx[i]));
+    for (j = 0; j < NSMALL + NBIG; j++) {
+        if (!m[j].present || expired_at(&m[j], now))
+            continue;
+        if (i < k)
+            ck_assert_msg(held(c, kname(j), now), "%s went, unexpired, while "
+                          "expired entries were left", kname(j));
+        else
+            m[j].present = held(c, kname(j), now);
+    }
+}
+
+static apr_interval_time_t random_ttl(apr_uint64_t *seed)
+{
+    return test_rand(seed) % 4 == 0 ? 0
+           : 1 + (apr_interval_time_t)(test_rand(seed) % (apr_uint64_t)SEC(1000));
+}
+
+/* Random sets, touches (to and from 0), adds and deletes of the small
+ * keys at T0, checked against the model; nothing expires at T0. */
+static void populate(hl_cache *c, mkey *m, apr_uint64_t *seed, int ops)
+{
+    int op;
+    for (op = 0; op < ops; op++) {
+        int i = (int)(test_rand(seed) % NSMALL);
+        const char *k = kname(i);
+        apr_uint64_t dice = test_rand(seed) % 100;
+        apr_int64_t init = 0;
+        hl_cache_written w;
+        hl_cache_result r;
+        apr_status_t rv;
+
+        if (dice < 40) {
+            apr_interval_time_t ttl = random_ttl(seed);
+            set(c, k, T0, ttl, &w);
+            m[i].present = 1;
+            m[i].expires = ttl ? T0 + ttl : 0;
+            m[i].version = w.version;
+        }
+        else if (dice < 60) {
+            apr_interval_time_t ttl = random_ttl(seed);
+            rv = hl_cache_touch(c, k, strlen(k), T0, ttl, NULL, &w);
+            ck_assert_int_eq(rv, m[i].present ? APR_SUCCESS : APR_NOTFOUND);
+            if (rv == APR_SUCCESS) {
+                ck_assert_uint_eq(w.version, m[i].version);
+                m[i].expires = ttl ? T0 + ttl : 0;
+            }
+        }
+        else if (dice < 70) {
+            rv = hl_cache_remove(c, k, strlen(k), T0, NULL, &w);
+            ck_assert_int_eq(rv, m[i].present ? APR_SUCCESS : APR_NOTFOUND);
+            m[i].present = 0;
+        }
+        else if (dice < 85) {
+            apr_interval_time_t ttl = random_ttl(seed);
+            ck_assert_int_eq(hl_cache_add(c, k, strlen(k), 0, &init, ttl, T0, &w),
+                             APR_SUCCESS);
+            if (!m[i].present)   /* an add keeps a live entry's lifetime */
+                m[i].expires = ttl ? T0 + ttl : 0;
+            m[i].present = 1;
+            m[i].version = w.version;
+        }
+        else {
+            rv = hl_cache_get(c, test_pool, k, strlen(k), T0, &r);
+            ck_assert_int_eq(rv, m[i].present ? APR_SUCCESS : APR_NOTFOUND);
+            if (rv == APR_SUCCESS) {
+                ck_assert_int_eq(r.expires, m[i].expires);
+                ck_assert_uint_eq(r.version, m[i].version);
+            }
+        }
+        assert_valid(c);
+    }
+}
+
+/* Time moves on; each step writes at now (a big entry that never
+ * expires, which purges and, once the cache is full, evicts; a set, touch
+ * or delete of an unexpired small key) and the expired entries must go
+ * soonest first.  Ends when time has passed every TTL. */
+static void expire_in_order(hl_cache *c, mkey *m, apr_uint64_t *seed,
+                            apr_time_t now, int steps)
+{
+    char *big = apr_palloc(test_pool, 6000);
+    int step, nbig = 0;
+
+    memset(big, 'b', 6000);
+    for (step = 0; step < steps; step++) {
+        apr_uint64_t dice = test_rand(seed) % 100;
+        int i = (int)(test_rand(seed) % NSMALL);
+        const char *k = kname(i);
+        hl_cache_written w;
+
+        now += (apr_time_t)(test_rand(seed) % (apr_uint64_t)SEC(6));
+        if (dice < 40 && nbig < NBIG) {
+            apr_size_t vlen = 2000 + (apr_size_t)(test_rand(seed) % 4000);
+            int b = NSMALL + nbig++;
+            ck_assert_int_eq(hl_cache_put(c, kname(b), strlen(kname(b)), big, vlen,
+                                          now, 0, NULL, &w), APR_SUCCESS);
+            m[b].present = 1;
+            m[b].expires = 0;
+            m[b].version = w.version;
+        }
+        else if (expired_at(&m[i], now)) {
+            /* Writing an expired key removes it out of turn: not here. */
+        }
+        else if (dice < 70) {
+            apr_interval_time_t ttl = random_ttl(seed);
+            set(c, k, now, ttl, &w);
+            m[i].present = 1;
+            m[i].expires = ttl ? now + ttl : 0;
+            m[i].version = w.version;
+        }
+        else if (dice < 90 && m[i].present) {
+            apr_interval_time_t ttl = random_ttl(seed);
+            ck_assert_int_eq(hl_cache_touch(c, k, strlen(k), now, ttl, NULL, &w),
+                             APR_SUCCESS);
+            m[i].expires = ttl ? now + ttl : 0;
+        }
+        else if (m[i].present) {
+            ck_assert_int_eq(hl_cache_remove(c, k, strlen(k), now, NULL, &w),
+                             APR_SUCCESS);
+            m[i].present = 0;
+        }
+        check_expiry_order(c, m, now);
+        assert_valid(c);
+    }
+}
+
+START_TEST(test_expiry_order_under_mixed_ttls)
+{
+    hl_cache *c = cache_new(256 * 1024, 0, 64, 8192);
+    mkey *m = calloc(NSMALL + NBIG, sizeof(*m));
+    apr_uint64_t seed = 0x7731 + (apr_uint64_t)_i;
+    hl_cache_stats st;
+
+    populate(c, m, &seed, 3000);
+    expire_in_order(c, m, &seed, T0, 600);
+    hl_cache_stats_read(c, &st);
+    ck_assert_uint_gt(st.expirations, 50);
+    ck_assert_uint_gt(st.evictions + st.expirations, 0);
+    free(m);
+}
+END_TEST
+
+/* ---- repair ----------------------------------------------------------- */
+
+/* What the cache says of key i now, into the model (after a repair the
+ * key a writer died on may hold its old entry, none or the new one). */
+static void learn(hl_cache *c, mkey *m, int i, apr_time_t now)
+{
+    hl_cache_result r;
+    const char *k = kname(i);
+    m[i].present = hl_cache_get(c, test_pool, k, strlen(k), now, &r) == APR_SUCCESS;
+    if (m[i].present) {
+        m[i].expires = r.expires;
+        m[i].version = r.version;
+    }
+}
+
+/* A set with a TTL stopped after each of its steps, in a cache of mixed
+ * TTLs: the repair leaves a valid heap that still expires in order. */
+START_TEST(test_set_stopped_in_mixed_ttls)
+{
+    int steps;
+
+    for (steps = 0; steps < 10; steps++) {
+        hl_cache *c = cache_new(256 * 1024, 0, 64, 8192);
+        mkey *m = calloc(NSMALL + NBIG, sizeof(*m));
+        apr_uint64_t seed = 0x5eed;
+        const char *reason = NULL;
+        int i;
+
+        populate(c, m, &seed, 800);
+        for (i = 0; i < NSMALL && !m[i].present; i++)
+            ;
+        ck_assert_int_lt(i, NSMALL);
+        if (hl_cache_set_interrupted(c, kname(i), strlen(kname(i)), "9", 1, T0,
+                                     SEC(1), steps) == APR_SUCCESS) {
+            ck_assert_int_ge(steps, 6);
+            assert_valid(c);
+            free(m);
+            continue;
+        }
+        hl_cache_recover(c, T0, &reason);
+        ck_assert_ptr_nonnull(reason);
+        ck_assert_ptr_nonnull(strstr(reason, "index rebuilt"));
+        assert_valid(c);
+        learn(c, m, i, T0);
+        expire_in_order(c, m, &seed, T0, 300);
+        free(m);
+    }
+}
+END_TEST
+
+/* A writer killed inside a sift leaves a slot twice and an entry in
+ * none (or any other half-done heap): validation sees it, and the repair
+ * builds the heap anew from the blocks rather than trusting it. */
+START_TEST(test_half_done_heap_rebuilt)
+{
+    int damage;
+
+    for (damage = 0; damage < 4; damage++) {
+        hl_cache *c = cache_new(256 * 1024, 0, 64, 8192);
+        mkey *m = calloc(NSMALL + NBIG, sizeof(*m));
+        apr_uint64_t seed = 0xdead, n;
+        apr_uint32_t *heap;
+        const char *reason = NULL;
+        char why[256];
+
+        populate(c, m, &seed, 800);
+        n = field(c, "exp_count");
+        ck_assert_uint_gt(n, 10);
+        /* The heap's words follow the touch slots, one unit each. */
+        heap = (apr_uint32_t *)((char *)c + (field(c, "touch_off")
+                                             + field(c, "ntouch")) * 16);
+        switch (damage) {
+        case 0: heap[1] = heap[0]; break;                        /* mid-sift */
+        case 1: hl_cache_field_set(c, "exp_count", n - 1); break; /* push half done */
+        case 2: hl_cache_field_set(c, "exp_count", 0); break;
+        case 3: {                                                 /* swapped */
+            apr_uint32_t t = heap[0];
+            heap[0] = heap[n - 1];
+            heap[n - 1] = t;
+            break;
+        }
+        }
+        ck_assert_int_ne(hl_cache_validate(c, why, sizeof(why)), APR_SUCCESS);
+        ck_assert_ptr_nonnull(strstr(why, "heap"));
+        hl_cache_field_set(c, "writer_active", 1);
+        hl_cache_recover(c, T0, &reason);
+        ck_assert_ptr_nonnull(reason);
+        assert_valid(c);
+        ck_assert_uint_eq(field(c, "exp_count"), n);
+        expire_in_order(c, m, &seed, T0, 300);
+        free(m);
+    }
+}
+END_TEST
+
 Suite *cache_suite(void)
 {
     Suite *s = suite_create("cache");
@@ -1741,6 +2149,7 @@ Suite *cache_suite(void)
     TCase *crash = tcase_create("crash");
     TCase *store = tcase_create("store");
     TCase *quiet = tcase_create("quiet reads");
+    TCase *expiry = tcase_create("expiry");
 
     tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_set_timeout(tc, 120);
@@ -1789,5 +2198,13 @@ Suite *cache_suite(void)
     tcase_add_test(quiet, test_quiet_reader_and_a_stuck_writer);
     tcase_add_test(quiet, test_quiet_reader_after_a_dead_writer);
     suite_add_tcase(s, quiet);
+
+    tcase_add_checked_fixture(expiry, pool_setup, pool_teardown);
+    tcase_set_timeout(expiry, 120);
+    tcase_add_test(expiry, test_write_cost_ignores_other_expiries);
+    tcase_add_loop_test(expiry, test_expiry_order_under_mixed_ttls, 0, 3);
+    tcase_add_test(expiry, test_set_stopped_in_mixed_ttls);
+    tcase_add_test(expiry, test_half_done_heap_rebuilt);
+    suite_add_tcase(s, expiry);
     return s;
 }

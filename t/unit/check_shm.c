@@ -341,10 +341,11 @@ START_TEST(test_hostile_blocks)
     poke(c, "writer_active", 1);
     poke(c, "lru_head", 0xffffffffu);
     poke(c, "lru_tail", 0xfffffff0u);
-    poke(c, "exp_head", 7);
+    poke(c, "exp_count", 0xffffffffu);
     poke(c, "total_entries", 0xffffffffffffull);
     poke(nth_block(c, 2, B_LIVE), "block.prev", 0xffffffffu);
     poke(nth_block(c, 2, B_LIVE), "block.next", 3);
+    poke(nth_block(c, 3, B_LIVE), "block.hpos", 0xffffffffu);
     poke(nth_block(c, 5, B_LIVE), "block.hnext", 0x7fffffffu);
     poke(nth_block(c, 6, B_LIVE), "block.id", 0xffffffffu);
     poke(nth_block(c, 8, B_LIVE), "block.id", 0);
