@@ -1835,9 +1835,9 @@ START_TEST(test_write_cost_ignores_other_expiries)
     ASSERT_CHEAP(c, "a touch", ck_assert_int_eq(
                      hl_cache_touch(c, "t0000005", 8, T0, SEC(3), NULL, &w), APR_SUCCESS));
     ASSERT_CHEAP(c, "an add", ck_assert_int_eq(
-                     hl_cache_add(c, "t0000009", 8, 1, NULL, 0, T0, &w), APR_SUCCESS));
+                     hl_cache_add(c, "t0000009", 8, 1, NULL, 0, T0, NULL, &w), APR_SUCCESS));
     ASSERT_CHEAP(c, "an add that creates", ck_assert_int_eq(
-                     hl_cache_add(c, "x5", 2, 1, &init, SEC(7), T0, &w), APR_SUCCESS));
+                     hl_cache_add(c, "x5", 2, 1, &init, SEC(7), T0, NULL, &w), APR_SUCCESS));
     ASSERT_CHEAP(c, "a delete", ck_assert_int_eq(
                      hl_cache_remove(c, "t0000011", 8, T0, NULL, &w), APR_SUCCESS));
     assert_valid(c);
@@ -1959,7 +1959,7 @@ static void populate(hl_cache *c, mkey *m, apr_uint64_t *seed, int ops)
         }
         else if (dice < 85) {
             apr_interval_time_t ttl = random_ttl(seed);
-            ck_assert_int_eq(hl_cache_add(c, k, strlen(k), 0, &init, ttl, T0, &w),
+            ck_assert_int_eq(hl_cache_add(c, k, strlen(k), 0, &init, ttl, T0, NULL, &w),
                              APR_SUCCESS);
             if (!m[i].present)   /* an add keeps a live entry's lifetime */
                 m[i].expires = ttl ? T0 + ttl : 0;
