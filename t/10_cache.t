@@ -10,7 +10,7 @@ use Apache::TestUtil;
 use HL::Test qw(check json_req connect_server send_request read_response
                 decode_json_ok);
 
-plan tests => 57;
+plan tests => 56;
 
 sub stats { my (undef, $j) = json_req('GET', '/hl/cache'); return $j }
 
@@ -118,8 +118,9 @@ ok t_cmp($res->code, 404, 'the refused value is not there');
 # A Range on a write is ignored (RFC 9110 14.2): the whole answer, no 206
 # (httpd would cut a 200: the PUT replaces a key).
 json_req('PUT', '/hl/cache/ranged', content => 'x');
-for my $w (['PUT', '/hl/cache/ranged', 'Range'], ['POST', '/hl/counter/increment', 'Range'],
-           ['PUT', '/hl/cache/ranged', 'Request-Range']) {
+# (The module unsets Request-Range too, which older httpds read; the one
+# here ignores it, so no check of it could fail.)
+for my $w (['PUT', '/hl/cache/ranged', 'Range'], ['POST', '/hl/counter/increment', 'Range']) {
     my ($m, $path, $header) = @$w;
     ($res, $j) = json_req($m, $path, content => 'y', headers => [$header => 'bytes=0-9']);
     check($res->code == 200 && $j, "$m with a $header: 200, whole JSON (" . $res->code . ')');
@@ -127,13 +128,16 @@ for my $w (['PUT', '/hl/cache/ranged', 'Range'], ['POST', '/hl/counter/increment
 # Nor on a read whose bytes change at every request (a hit counts itself,
 # ages): a range of it, resumed with If-Range, would splice two answers.
 # The stored bytes (?raw=1) are the same each time: their ranges apply.
+# (An If-Range that names another tag than the answer's own makes httpd
+# ignore the Range: it goes only with the answer it names.)
 my ($full) = json_req('GET', '/hl/cache/ranged');
-for my $w (['/hl/cache/ranged', 'Range'], ['/hl/counter/stats', 'Range'],
-           ['/hl/cache/ranged', 'Request-Range']) {
-    my ($path, $header) = @$w;
-    ($res, $j) = json_req('GET', $path,
-                          headers => [$header => 'bytes=5-', 'If-Range' => $full->header('ETag')]);
-    check($res->code == 200 && $j, "GET $path with a $header: 200, whole JSON (" . $res->code . ')');
+for my $w (['/hl/cache/ranged', 'Range', 1], ['/hl/cache/ranged', 'Range', 0],
+           ['/hl/counter/stats', 'Range', 0]) {
+    my ($path, $header, $if_range) = @$w;
+    ($res, $j) = json_req('GET', $path, headers => [$header => 'bytes=5-',
+                          $if_range ? ('If-Range' => $full->header('ETag')) : ()]);
+    check($res->code == 200 && $j, "GET $path with a $header" . ($if_range ? ' and If-Range' : '')
+                                   . ': 200, whole JSON (' . $res->code . ')');
 }
 ($res) = json_req('GET', '/hl/cache/ranged?raw=1', headers => [Range => 'bytes=0-0']);
 check($res->code == 206 && $res->content eq 'y', 'GET ?raw=1 with a Range: 206 (' . $res->code . ')');
