@@ -79,19 +79,7 @@ static const char *raw_path(request_rec *r)
  * (with their Require) match that result.  A raw path that normalises to
  * something else ("/hl/cache/x/../../counter/stats", or with %2e for the
  * dots) would let the module answer a request that access control saw as
- * another one. */
-static int in_normal_form(const char *path)
-{
-    const char *p;
-    for (p = path; (p = strchr(p, '/')) != NULL; p++) {
-        if (p[1] == '/')
-            return 0;
-        if (p[1] == '.' && (p[2] == '/' || p[2] == '\0'
-                            || (p[2] == '.' && (p[3] == '/' || p[3] == '\0'))))
-            return 0;
-    }
-    return 1;
-}
+ * another one (hl_path_in_normal_form). */
 
 /* What a raw path is to r->uri: the same path, not in normal form, or
  * in normal form but another path than r->uri (a server-context rewrite
@@ -105,7 +93,7 @@ static hl_raw_is what_raw_names(request_rec *r, const char *raw)
     char *decoded;
     int rc;
 
-    if (!in_normal_form(raw))
+    if (!hl_path_in_normal_form(raw))
         return HL_RAW_NOT_NORMAL;
     if (!strchr(raw, '%'))
         return strcmp(raw, r->uri) == 0 ? HL_RAW_NAMES_URI : HL_RAW_OTHER;
@@ -115,7 +103,7 @@ static hl_raw_is what_raw_names(request_rec *r, const char *raw)
     rc = d->allow_encoded_slashes
          ? ap_unescape_url_keep2f(decoded, d->decode_encoded_slashes)
          : ap_unescape_url(decoded);
-    if (rc != OK || !in_normal_form(decoded))
+    if (rc != OK || !hl_path_in_normal_form(decoded))
         return HL_RAW_NOT_NORMAL;
     /* r->uri is decoded by map_to_storage; in the quick handler it is
      * still the raw path, neither decoded nor normalised. */
@@ -162,7 +150,7 @@ static const char *routable_path(request_rec *r)
     case HL_RAW_NAMES_URI:
         return raw;
     case HL_RAW_OTHER:
-        if (*r->uri != '/' || !in_normal_form(r->uri))
+        if (*r->uri != '/' || !hl_path_in_normal_form(r->uri))
             return NULL;
         escaped = ap_escape_uri(r->pool, r->uri);
         d = ap_get_core_module_config(r->per_dir_config);

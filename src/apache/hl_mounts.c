@@ -74,6 +74,16 @@ static int mount_applies(const hl_mount_def *m, const server_rec *s)
                          && strcmp(s->defn_name, m->vhost->filename) == 0);
 }
 
+/* Whether paths (of const char *) holds path. */
+static int has_path(const apr_array_header_t *paths, const char *path)
+{
+    int i;
+    for (i = 0; i < paths->nelts; i++)
+        if (strcmp(path, APR_ARRAY_IDX(paths, i, const char *)) == 0)
+            return 1;
+    return 0;
+}
+
 /* A host's fast paths: only the prefixes where the module is mounted for
  * that host; a prefix it inherited from the main server and does not
  * mount stays its own (files, other handlers, its own Require). */
@@ -83,13 +93,10 @@ static apr_array_header_t *host_fast_paths(server_rec *s,
 {
     const apr_array_header_t *wanted = hl_server_conf_of(s)->fast_paths;
     apr_array_header_t *paths = apr_array_make(p, 2, sizeof(const char *));
-    int i, j;
+    int i;
     for (i = 0; wanted && i < wanted->nelts; i++) {
         const char *prefix = APR_ARRAY_IDX(wanted, i, const char *);
-        for (j = 0; j < mounts->nelts; j++)
-            if (strcmp(prefix, APR_ARRAY_IDX(mounts, j, const char *)) == 0)
-                break;
-        if (j < mounts->nelts)
+        if (has_path(mounts, prefix))
             APR_ARRAY_PUSH(paths, const char *) = prefix;
         else
             ap_log_error(APLOG_MARK, s->is_virtual ? APLOG_NOTICE : APLOG_WARNING,
@@ -171,18 +178,15 @@ const char *hl_mounts_text(server_rec *main_server, apr_pool_t *p)
     const apr_array_header_t *main_mounts = hl_mounts_of(main_server);
     apr_array_header_t *parts = apr_array_make(p, 4, sizeof(const char *));
     server_rec *s;
-    int i, j;
+    int i;
 
     for (s = main_server; s; s = s->next) {
         const apr_array_header_t *mounts = hl_mounts_of(s);
         for (i = 0; mounts && i < mounts->nelts; i++) {
             const char *path = APR_ARRAY_IDX(mounts, i, const char *);
-            for (j = 0; s != main_server && j < main_mounts->nelts; j++)
-                if (strcmp(path, APR_ARRAY_IDX(main_mounts, j, const char *)) == 0)
-                    break;
             if (s == main_server)
                 APR_ARRAY_PUSH(parts, const char *) = path;
-            else if (j == main_mounts->nelts)
+            else if (!has_path(main_mounts, path))
                 APR_ARRAY_PUSH(parts, const char *) = apr_psprintf(
                     p, "%s (%s:%u)", path,
                     s->server_hostname ? s->server_hostname : "-",

@@ -334,6 +334,7 @@ void hl_persist_configure(server_rec *s, hl_runtime *rt, apr_pool_t *pconf,
     hl_server_conf *sc = hl_server_conf_of(s);
     persist_gen *g;
     const char *path;
+    int moved;
 
     rt->parent_pid = getpid();
     if (!hl_persist_on(sc)) {
@@ -349,11 +350,12 @@ void hl_persist_configure(server_rec *s, hl_runtime *rt, apr_pool_t *pconf,
         rt->persist_path = NULL;
         return;
     }
+    moved = !rt->persist_path || strcmp(rt->persist_path, path) != 0;
     /* Where a graceful restart moved the file is told at once, not at
      * the next full start. */
-    if (first || !rt->persist_path || strcmp(rt->persist_path, path) != 0)
+    if (first || moved)
         check_where(s, path, ptemp);
-    if (!rt->persist_path || strcmp(rt->persist_path, path) != 0)
+    if (moved)
         rt->persist_path = apr_pstrdup(s->process->pool, path);
     rt->persist_interval = apr_time_from_sec(
         hl_config_get(&sc->cfg, HL_D_PERSIST_INTERVAL));

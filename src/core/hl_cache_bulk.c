@@ -6,6 +6,7 @@
 #include "hl_cache_bulk.h"
 #include "hl_cache_query.h"
 #include "hl_json_lex.h"
+#include "hl_router.h"
 #include "hl_utf8.h"
 
 #include <apr_strings.h>
@@ -39,25 +40,13 @@ static apr_status_t string_of(apr_pool_t *p, json_object *o, const char *what,
 }
 
 /* A key a single-key request can name too, with its slashes as they
- * are: no NUL (Apache refuses %00) and no empty, "." or ".." segment but
- * an empty last one (Apache's normal form, which the router requires).
- * An entry a set stored under another key could be read in bulk only,
- * never deleted, touched or added to. */
-static int key_routable(const char *key, apr_size_t klen)
+ * are: no NUL (Apache refuses %00), and below the mount a path in the
+ * normal form the router requires.  An entry a set stored under another
+ * key could be read in bulk only, never deleted, touched or added to. */
+static int key_routable(apr_pool_t *p, const char *key, apr_size_t klen)
 {
-    apr_size_t i, seg = 0, n;
-    if (memchr(key, '\0', klen))
-        return 0;
-    for (i = 0; i <= klen; i++) {
-        if (i < klen && key[i] != '/')
-            continue;
-        n = i - seg;
-        if ((n == 0 && i < klen) || (n == 1 && key[seg] == '.')
-            || (n == 2 && key[seg] == '.' && key[seg + 1] == '.'))
-            return 0;
-        seg = i + 1;
-    }
-    return 1;
+    return !memchr(key, '\0', klen)
+           && hl_path_in_normal_form(apr_pstrcat(p, "/", key, NULL));
 }
 
 static apr_status_t ttl_of(apr_pool_t *p, json_object *o, const char *what,
@@ -127,7 +116,7 @@ static apr_status_t item_of(apr_pool_t *p, json_object *o, int i,
         if (strcmp(name, "key") == 0) {
             rv = string_of(p, v, what, 1, b->max_key, &it->key, &it->klen,
                            error);
-            if (rv == APR_SUCCESS && !key_routable(it->key, it->klen)) {
+            if (rv == APR_SUCCESS && !key_routable(p, it->key, it->klen)) {
                 *error = apr_psprintf(p, "%s: a key with a NUL, or an empty, "
                                       "\".\" or \"..\" segment, which "
                                       "cache/{key} cannot name", what);

@@ -153,6 +153,19 @@ static int hex_value(char c)
     return -1;
 }
 
+int hl_path_in_normal_form(const char *path)
+{
+    const char *p;
+    for (p = path; (p = strchr(p, '/')) != NULL; p++) {
+        if (p[1] == '/')
+            return 0;
+        if (p[1] == '.' && (p[2] == '/' || p[2] == '\0'
+                            || (p[2] == '.' && (p[3] == '/' || p[3] == '\0'))))
+            return 0;
+    }
+    return 1;
+}
+
 apr_status_t hl_percent_decode(apr_pool_t *p, const char *in, apr_size_t len,
                                char **out, apr_size_t *out_len)
 {

@@ -89,6 +89,11 @@ apr_status_t hl_router_resolve(const char *uri,
                                const char *section, unsigned method,
                                const char **mount, hl_route *out);
 
+/* Whether path is in the normal form Apache gives r->uri: no empty, "."
+ * or ".." segment but an empty last one ("/a//b", "/a/./b", "/a/.." are
+ * not). */
+int hl_path_in_normal_form(const char *path);
+
 /* Percent-decodes in[0..len) into a new pool string; binary-safe (the
  * result may hold NUL bytes, *out_len says how many).  APR_EINVAL on a bad
  * escape ("%zz", "%4"). */

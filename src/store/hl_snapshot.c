@@ -29,7 +29,6 @@ static const unsigned char snap_magic[8] = { 'H', 'L', 'S', 'N', 'A', 'P', 'S', 
  * room to count on before it wrapped to 0 (which means "no entry"). */
 #define VERSIONS_MAX  ((apr_uint64_t)1 << 62)
 
-
 #define FNV_OFFSET 0xcbf29ce484222325ull
 #define FNV_PRIME  0x100000001b3ull
 
