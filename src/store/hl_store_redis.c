@@ -56,6 +56,8 @@ typedef struct redis_store {
     const char   *masked;            /* the address to show */
     const char   *prefix;
     apr_interval_time_t timeout;
+    apr_interval_time_t idle_check;  /* HL_REDIS_IDLE_CHECK; tests may
+                                        lengthen it */
     int           max_connections;
     hl_store_sizes sizes;
     char          host[HL_HISTORY_HOST_MAX];
@@ -703,7 +705,7 @@ static apr_status_t conn_acquire(redis_store *s, apr_uint32_t seen,
     if ((*conn)->c && (*conn)->epoch == epoch && !renew) {
         apr_time_t now = apr_time_now(), last = (*conn)->handed_out;
         (*conn)->handed_out = now;
-        if (now - last < HL_REDIS_IDLE_CHECK || still_answers((*conn)->c))
+        if (now - last < s->idle_check || still_answers((*conn)->c))
             return APR_SUCCESS;
     }
     *fresh = 1;
@@ -1705,6 +1707,7 @@ static apr_status_t redis_open(hl_store **out, const hl_store_open_args *a,
         return APR_EINVAL;
     }
     s->timeout = a->timeout > 0 ? a->timeout : HL_REDIS_DEFAULT_TIMEOUT;
+    s->idle_check = HL_REDIS_IDLE_CHECK;
     s->max_connections = a->max_connections > 0 ? a->max_connections
                                                 : HL_REDIS_DEFAULT_CONNECTIONS;
     s->sizes = a->sizes;
@@ -1771,3 +1774,8 @@ const hl_store_backend hl_store_redis_backend = {
 const hl_store_backend hl_store_redis_unix_backend = {
     "redis+unix", redis_open, redis_adopt, redis_check, HL_REDIS_PERSISTS
 };
+
+void hl_store_redis_test_idle_check(hl_store *st, apr_interval_time_t t)
+{
+    ((redis_store *)st->impl)->idle_check = t;
+}

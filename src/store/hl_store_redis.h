@@ -57,6 +57,11 @@ apr_status_t hl_redis_addr_parse(apr_pool_t *p, const char *spec,
 /* The address as a URL to show, its password (if any) written "***". */
 const char *hl_redis_addr_masked(apr_pool_t *p, const hl_redis_addr *a);
 
+/* For the tests: a pooled connection is asked PING after t unused
+ * instead of HL_REDIS_IDLE_CHECK, so that a test can count on a dead
+ * connection being met by its call however slow the machine is. */
+void hl_store_redis_test_idle_check(hl_store *st, apr_interval_time_t t);
+
 /* The store status (hl_store.h) for what went wrong: a hiredis context
  * error (REDIS_ERR_*, 0: none) with the errno it left, or else an error
  * reply's text. */
