@@ -13,7 +13,7 @@ use HTTP::Date qw(str2time);
 use JSON::PP ();
 use Time::HiRes qw(sleep time);
 
-plan tests => 103;
+plan tests => 105;
 
 # A run meant for Redis (t/steps/redis) must not pass on shm.
 check_store((json_req('GET', '/hl/cache'))[1]);
@@ -230,22 +230,39 @@ ok t_cmp($over, 0, 'no page over its limit');
 ok t_cmp(scalar(keys %seen), 25, 'every key listed');
 check(!grep({ $_ != 1 } values %seen), 'each once');
 check($pages >= 7, "in pages ($pages)");
+# Every page of a listing with the prefix (percent-encoded): its items;
+# $j is left with the last page.
+sub list_prefix {
+    my ($prefix) = @_;
+    my ($list_cursor, $list_pages, @found) = (undef, 0);
+    do {
+        ($res, $j) = json_req('GET', "/hl/cache?prefix=$prefix"
+                                     . (defined $list_cursor ? "&cursor=$list_cursor" : ''));
+        push @found, @{ $j->{keys} };
+        $list_cursor = $j->{next_cursor};
+    } while (defined $list_cursor && ++$list_pages < 1000);
+    return @found;
+}
 # One key under its prefix: the pages before it may be empty (a page looks
 # at a bounded part of the table), the last one says the scan is complete.
-my @items;
-($cursor, $pages) = (undef, 0);
-do {
-    ($res, $j) = json_req('GET', '/hl/cache?prefix=t28-list%3A7'
-                                 . (defined $cursor ? "&cursor=$cursor" : ''));
-    push @items, @{ $j->{keys} };
-    $cursor = $j->{next_cursor};
-} while (defined $cursor && ++$pages < 1000);
+my @items = list_prefix('t28-list%3A7');
 my ($item) = @items;
 check(@items == 1 && $item->{key} eq 't28-list:7' && $item->{value_bytes} == 2
-      && $item->{version} > 0 && $item->{ttl_seconds} > 3000,
+      && $item->{version} > 0 && $item->{ttl_seconds} > 3000
+      && !exists $item->{key_escaped},
       'an item: key, size, version, remaining ttl');
 check($j->{complete} && exists $j->{next_cursor} && !defined $j->{next_cursor},
       'a complete scan ends without a cursor');
+# A key that is not UTF-8 is listed with U+FFFD in "key", and exactly in
+# key_escaped, which names it as a path does.
+json_req('PUT', '/hl/cache/t28-bin:%FF%20%C3%A9', content => 'bin');
+@items = list_prefix('t28-bin%3A');
+($item) = @items;
+check(@items == 1 && $item->{key} eq "t28-bin:\x{FFFD} \x{E9}"
+      && ($item->{key_escaped} // '') eq 't28-bin%3A%FF%20%C3%A9',
+      'a key that is not UTF-8: key_escaped ' . ($item->{key_escaped} // 'missing'));
+($res) = json_req('GET', '/hl/cache/' . ($item->{key_escaped} // 'none') . '?raw=1');
+check($res->code == 200 && $res->content eq 'bin', 'which reads the entry back');
 ($res, $j) = json_req('HEAD', '/hl/cache?prefix=t28');
 ok t_cmp($res->code, 200, 'HEAD of a listing');
 # A page past 64 KiB goes out as it is written; its HEAD says its length.

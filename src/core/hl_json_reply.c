@@ -1,7 +1,9 @@
 /* hl_json_reply: see hl_json_reply.h. */
 #include "hl_json_reply.h"
 #include "hl_cache_query.h"
+#include "hl_utf8.h"
 
+#include <apr_lib.h>
 #include <apr_strings.h>
 #include <apr_time.h>
 #include <string.h>
@@ -689,6 +691,32 @@ void hl_json_cache_refused(hl_jsonw *w, int status, const char *message,
     hl_jsonw_end(w);
 }
 
+/* A key that is not UTF-8 loses bytes in "key" (each invalid one becomes
+ * U+FFFD): "key_escaped" names it exactly, percent-encoded as a
+ * cache/{key} path takes it, so that a listed key can be read back. */
+static void key_escaped(hl_jsonw *w, const char *key, apr_size_t klen)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *p = hl_jsonw_members_span(w, sizeof("\"key_escaped\":\"\"")
+                                       + 3 * klen);
+    apr_size_t i;
+    p = hl_jsonw_paste(p, "\"key_escaped\":\"");
+    for (i = 0; i < klen; i++) {
+        unsigned char c = (unsigned char)key[i];
+        if (apr_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~'
+            || c == '/') {
+            *p++ = (char)c;
+        }
+        else {
+            *p++ = '%';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 15];
+        }
+    }
+    *p++ = '"';
+    hl_jsonw_span_end(w, p);
+}
+
 void hl_json_cache_page(hl_jsonw *w, const hl_cache_list_page *page,
                         const char *prefix, apr_size_t plen, int limit,
                         apr_time_t now)
@@ -701,6 +729,8 @@ void hl_json_cache_page(hl_jsonw *w, const hl_cache_list_page *page,
         const hl_cache_listed *it = &page->items[i];
         hl_jsonw_object(w);
         hl_jsonw_kv_string(w, "key", it->key, it->klen);
+        if (!hl_utf8_valid(it->key, it->klen))
+            key_escaped(w, it->key, it->klen);
         hl_jsonw_kv_u64(w, "value_bytes", it->vlen);
         entry_members(w, it->version, it->expires, now);
         hl_jsonw_end(w);

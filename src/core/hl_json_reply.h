@@ -111,7 +111,8 @@ void hl_json_cache_refused(hl_jsonw *w, int status, const char *message,
                            const hl_cache_written *wr);
 /* A listing page: {"keys": [{"key", "value_bytes", "version",
  * "ttl_seconds"}...], "count", "limit", "prefix", "next_cursor" (null
- * at the end), "complete", "scanned"} */
+ * at the end), "complete", "scanned"}; a key that is not UTF-8 also has
+ * "key_escaped", its bytes percent-encoded. */
 void hl_json_cache_page(hl_jsonw *w, const hl_cache_list_page *page,
                         const char *prefix, apr_size_t plen, int limit,
                         apr_time_t now);
