@@ -3,7 +3,6 @@
 #include "hl_cache_query.h"
 #include "hl_utf8.h"
 
-#include <apr_lib.h>
 #include <apr_strings.h>
 #include <apr_time.h>
 #include <string.h>
@@ -703,8 +702,11 @@ static void key_escaped(hl_jsonw *w, const char *key, apr_size_t klen)
     p = hl_jsonw_paste(p, "\"key_escaped\":\"");
     for (i = 0; i < klen; i++) {
         unsigned char c = (unsigned char)key[i];
-        if (apr_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~'
-            || c == '/') {
+        /* ASCII by its codes, not isalnum: in a locale such as Latin-1 a
+         * byte over 0x7f is a letter, and would go out raw. */
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+            || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'
+            || c == '~' || c == '/') {
             *p++ = (char)c;
         }
         else {
