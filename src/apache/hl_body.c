@@ -24,11 +24,19 @@ static void json_timeout_error(request_rec *r);
 
 /* The length announced, parsed as ap_http_filter parses it (one that does
  * not parse is refused by the filter with 400 before any byte): 1 and
- * *length, or 0. */
+ * *length, or 0.  By hand, not by ap_parse_strict_length: strtol's locale
+ * and sign handling took 150 of a cache set's instructions.  The one
+ * difference, a length of more than 19 digits that leading zeros keep
+ * within 64 bits, reads as none here: its body is still held to the
+ * limits while it is read. */
 static int announced_length(request_rec *r, apr_off_t *length)
 {
     const char *cl = apr_table_get(r->headers_in, "Content-Length");
-    return cl && ap_parse_strict_length(length, cl);
+    apr_int64_t v;
+    if (!cl || !hl_parse_decimal(cl, strlen(cl), 0, &v))
+        return 0;
+    *length = (apr_off_t)v;
+    return 1;
 }
 
 /* A body of an announced length, not chunked nor kept: 1 and *length. */
