@@ -33,7 +33,8 @@ static int announced_length(request_rec *r, apr_off_t *length)
 {
     const char *cl = apr_table_get(r->headers_in, "Content-Length");
     apr_int64_t v;
-    if (!cl || !hl_parse_decimal(cl, strlen(cl), 0, &v))
+    if (!cl || !hl_parse_decimal(cl, strlen(cl), 0, &v)
+        || (apr_int64_t)(apr_off_t)v != v)      /* a 32-bit apr_off_t */
         return 0;
     *length = (apr_off_t)v;
     return 1;
