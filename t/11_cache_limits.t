@@ -13,7 +13,7 @@ use HL::Test qw(check);
 use IO::Socket::INET ();
 use Time::HiRes qw(sleep time);
 
-plan tests => 19;
+plan tests => 26;
 
 my $srv = HL::Server->new;
 sub conf {
@@ -95,3 +95,28 @@ sysread($holder, $answer, 4096);
 ok t_cmp(($answer =~ m{^HTTP/1\.1 (\d+)})[0], 201, 'the slow set completes');
 ($res, $j) = $srv->request('GET', '/hl/cache/slow');
 ok t_cmp($j->{value}, 'half.done!', 'and stored its value');
+
+# HyperlaneMaxBody below the cache's own limits holds a set and a bulk set
+# to it: 413 JSON, and nothing stored.
+$srv->stop;
+$srv->configure(<<"CONF");
+HyperlaneMaxBody 1K
+HyperlaneCacheMaxValue 2K
+<Location /hl>
+    SetHandler hyperlane
+</Location>
+CONF
+check($srv->start, 'private server: HyperlaneMaxBody 1K, HyperlaneCacheMaxValue 2K');
+($res, $j) = $srv->request('PUT', '/hl/cache/big', content => 'b' x 1500);
+ok t_cmp($res->code, 413, 'a 1500-byte value: 413 under HyperlaneMaxBody');
+check($j && defined $j->{error}, 'with a JSON error');
+($res) = $srv->request('GET', '/hl/cache/big');
+ok t_cmp($res->code, 404, 'and nothing was stored');
+($res) = $srv->request('PUT', '/hl/cache/fits', content => 'f' x 1000);
+ok t_cmp($res->code, 201, 'a 1000-byte value is stored');
+my $items = join ',', map { sprintf '{"key": "bulk%d", "value": "%s"}', $_, 'v' x 100 } 1 .. 12;
+($res, $j) = $srv->request('POST', '/hl/cache-bulk/set', content => qq({"items": [$items]}),
+                           headers => ['Content-Type' => 'application/json']);
+ok t_cmp($res->code, 413, 'a bulk set of 1.3 KB: 413 under HyperlaneMaxBody');
+($res) = $srv->request('GET', '/hl/cache/bulk1');
+ok t_cmp($res->code, 404, 'and none of its items was stored');

@@ -216,6 +216,7 @@ int hl_body_announced(request_rec *r);     /* a body is (or was) sent */
 int hl_body_small(request_rec *r);
 int hl_drop_body(request_rec *r);
 apr_off_t hl_max_body(request_rec *r);
+apr_off_t hl_max_body_within(request_rec *r, apr_off_t limit);
 /* HTTP_OK, or the 413 sent for an announced length over own (-1: none)
  * or LimitRequestBody; hl_stream_body checks it first too. */
 int hl_body_fits(request_rec *r, apr_off_t own);

@@ -136,6 +136,13 @@ apr_off_t hl_max_body(request_rec *r)
     return limit > 0 ? limit : -1;
 }
 
+/* An endpoint's own limit, held to HyperlaneMaxBody when that is lower. */
+apr_off_t hl_max_body_within(request_rec *r, apr_off_t limit)
+{
+    apr_off_t own = hl_max_body(r);
+    return own >= 0 && own < limit ? own : limit;
+}
+
 /* hl_body_fits for a length parsed already (announced: whether there
  * was one): a set parsed it twice, 339 instructions of its 42,000. */
 static int length_fits(request_rec *r, apr_off_t own, apr_off_t core_limit,

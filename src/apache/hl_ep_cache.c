@@ -115,8 +115,8 @@ void hl_value_buf_add(void *ctx, const char *data, apr_size_t len)
 static int cache_set(request_rec *r, const hl_key *key)
 {
     hl_jsonw *w;
-    apr_off_t limit = (apr_off_t)hl_config_get(&HL_RT(r)->cfg, HL_D_CACHE_MAX_VALUE);
-    apr_off_t own;
+    apr_off_t limit = hl_max_body_within(r,
+        (apr_off_t)hl_config_get(&HL_RT(r)->cfg, HL_D_CACHE_MAX_VALUE));
     hl_value_buf value = { r->pool, NULL, 0, 0 };
     hl_cache_written wr;
     hl_cache_query q;
@@ -128,9 +128,6 @@ static int cache_set(request_rec *r, const hl_key *key)
 
     if (hl_cache_query_of(r, &q) != OK || hl_cache_cond_of(r, &cond, &has_cond) != OK)
         return OK;
-    own = hl_max_body(r);
-    if (own >= 0 && own < limit)
-        limit = own;
     rc = hl_stream_body(r, limit, hl_value_buf_add, &value);
     if (rc != HTTP_OK)
         return hl_body_answered(rc);

@@ -22,15 +22,14 @@ static int bulk_begin(request_rec *r, int is_set, hl_bulk_request *req,
                       hl_admission **a, hl_bulk_result **res, int *rc)
 {
     const hl_config *cfg = &HL_RT(r)->cfg;
-    apr_off_t limit = (apr_off_t)hl_config_get(cfg, HL_D_CACHE_BULK_MAX_BODY);
+    apr_off_t limit = hl_max_body_within(r,
+        (apr_off_t)hl_config_get(cfg, HL_D_CACHE_BULK_MAX_BODY));
     hl_value_buf body = { r->pool, NULL, 0, 0 };
     hl_bulk_bounds b;
     const char *error = NULL;
     int got;
 
     *rc = OK;
-    if (hl_max_body(r) >= 0 && hl_max_body(r) < limit)
-        limit = hl_max_body(r);
     got = hl_stream_body(r, limit, hl_value_buf_add, &body);
     if (got != HTTP_OK) {
         *rc = hl_body_answered(got);   /* answered already: 413, 400 */
