@@ -198,6 +198,9 @@ int hl_send_failure(request_rec *r, apr_status_t rv, const char *what);
  * serve now (APR_ECONNREFUSED, APR_TIMEUP, APR_EACCES, APR_EGENERAL:
  * hl_store.h; the store logs the outage, once), else hl_send_failure. */
 int hl_send_store_failure(request_rec *r, apr_status_t rv, const char *what);
+/* The same, not sent: its status, and its text in *text. */
+int hl_store_failure_of(request_rec *r, apr_status_t rv, const char *what,
+                        const char **text);
 const hl_memory_figures *hl_memory_figures_of(request_rec *r,
                                               hl_memory_figures *m);
 

@@ -87,7 +87,7 @@ int hl_ep_cache_bulk_get(request_rec *r, const hl_route *route,
     }
     hl_admit_done(r, a);
     w = hl_reply_stream(r, HTTP_OK);
-    hl_json_cache_bulk(w, 0, &req, res, now);
+    hl_json_cache_bulk(w, 0, &req, res, now, 0, NULL);
     return hl_send_json(r, HTTP_OK, w);
 }
 
@@ -122,6 +122,34 @@ static void bulk_set_one(request_rec *r, const hl_bulk_item *it,
     }
 }
 
+/* The store failed at item failed, after the items before it ran: the
+ * answer is the failure's status (503 while the store cannot serve) with
+ * every item's result, so that a client retries only what was not
+ * stored.  The failed item's "stored" is null unless the store refused
+ * it before running it (APR_EACCES); the items after it were not run. */
+static int bulk_set_stopped(request_rec *r, const hl_bulk_request *req,
+                            hl_bulk_result *res, int failed,
+                            apr_status_t failure, apr_time_t now)
+{
+    const char *text;
+    int status = hl_store_failure_of(r, failure, "cache bulk set", &text), i;
+    hl_jsonw *w;
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, failure, r,
+                  "mod_hyperlane: cache bulk set stopped at item %d of %d",
+                  failed + 1, req->n);
+    memset(&res[failed], 0, sizeof(res[failed]));
+    res[failed].status = status;
+    res[failed].error = text;
+    res[failed].unknown = failure != APR_EACCES;
+    for (i = failed + 1; i < req->n; i++) {
+        res[i].status = status;
+        res[i].error = "Not run: the store failed at an earlier item";
+    }
+    w = hl_reply_stream(r, status);
+    hl_json_cache_bulk(w, 1, req, res, now, status, text);
+    return hl_send_json(r, status, w);
+}
+
 int hl_ep_cache_bulk_set(request_rec *r, const hl_route *route,
                          const char *mount)
 {
@@ -139,18 +167,17 @@ int hl_ep_cache_bulk_set(request_rec *r, const hl_route *route,
     for (i = 0; i < req.n && failure == APR_SUCCESS; i++)
         bulk_set_one(r, &req.items[i], now, &res[i], &failure);
     hl_admit_done(r, a);
-    if (failure != APR_SUCCESS) {
-        /* The store failed (or lacks the operation) before or after some
-         * items were stored: say how far it got.  Failing at the first
-         * item stored nothing: while a backend is down that is every
+    if (failure != APR_SUCCESS && i == 1) {
+        /* Nothing was stored: while a backend is down that is every
          * request, and its outage has a log line of its own. */
         hl_key none = { "", 0 };
-        ap_log_rerror(APLOG_MARK, i > 1 ? APLOG_ERR : APLOG_DEBUG, failure, r,
-                      "mod_hyperlane: cache bulk set stopped at item %d of %d",
-                      i, req.n);
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, failure, r,
+                      "mod_hyperlane: cache bulk set stopped at its first item");
         return hl_cache_refusal(r, failure, &none, NULL, "cache bulk set");
     }
+    if (failure != APR_SUCCESS)
+        return bulk_set_stopped(r, &req, res, i - 1, failure, now);
     w = hl_reply_stream(r, HTTP_OK);
-    hl_json_cache_bulk(w, 1, &req, res, now);
+    hl_json_cache_bulk(w, 1, &req, res, now, 0, NULL);
     return hl_send_json(r, HTTP_OK, w);
 }

@@ -83,23 +83,33 @@ int hl_send_error(request_rec *r, int status, const char *message)
     return hl_send_json(r, status, w);
 }
 
-int hl_send_failure(request_rec *r, apr_status_t rv, const char *what)
+/* The status and text of hl_send_failure, Retry-After set, not sent. */
+static int failure_of(request_rec *r, apr_status_t rv, const char *what,
+                      const char **text)
 {
     ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
                   "mod_hyperlane: %s failed", what);
     /* Memory may come back (a benchmark ends, a limit is raised). */
     if (APR_STATUS_IS_ENOMEM(rv)) {
         apr_table_setn(r->headers_out, "Retry-After", "1");
-        return hl_send_error(r, HTTP_SERVICE_UNAVAILABLE, apr_psprintf(
-            r->pool, "%s: out of memory; retry later", what));
+        *text = apr_psprintf(r->pool, "%s: out of memory; retry later", what);
+        return HTTP_SERVICE_UNAVAILABLE;
     }
-    return hl_send_error(r, HTTP_INTERNAL_SERVER_ERROR,
-                      apr_psprintf(r->pool, "%s failed", what));
+    *text = apr_psprintf(r->pool, "%s failed", what);
+    return HTTP_INTERNAL_SERVER_ERROR;
+}
+
+int hl_send_failure(request_rec *r, apr_status_t rv, const char *what)
+{
+    const char *text;
+    int status = failure_of(r, rv, what, &text);
+    return hl_send_error(r, status, text);
 }
 
 /* The store logs the start of an outage once (hl_store.h); a line per
  * request would flood the log while it lasts. */
-int hl_send_store_failure(request_rec *r, apr_status_t rv, const char *what)
+int hl_store_failure_of(request_rec *r, apr_status_t rv, const char *what,
+                        const char **text)
 {
     const char *why;
     hl_metrics_count_store_error(HL_RT(r)->metrics, rv);
@@ -109,14 +119,20 @@ int hl_send_store_failure(request_rec *r, apr_status_t rv, const char *what)
     case APR_EACCES:       why = "refusing this server's commands";  break;
     case APR_EGENERAL:     why = "failing";                          break;
     default:
-        return hl_send_failure(r, rv, what);
+        return failure_of(r, rv, what, text);
     }
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r,
                   "mod_hyperlane: %s: the store is %s", what, why);
     apr_table_setn(r->headers_out, "Retry-After", "1");
-    return hl_send_error(r, HTTP_SERVICE_UNAVAILABLE,
-                         apr_psprintf(r->pool, "%s: the store is %s; retry "
-                                      "later", what, why));
+    *text = apr_psprintf(r->pool, "%s: the store is %s; retry later", what, why);
+    return HTTP_SERVICE_UNAVAILABLE;
+}
+
+int hl_send_store_failure(request_rec *r, apr_status_t rv, const char *what)
+{
+    const char *text;
+    int status = hl_store_failure_of(r, rv, what, &text);
+    return hl_send_error(r, status, text);
 }
 
 const hl_memory_figures *hl_memory_figures_of(request_rec *r,

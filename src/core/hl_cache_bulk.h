@@ -57,6 +57,8 @@ typedef struct hl_bulk_result {
     apr_size_t   vlen;
     apr_uint64_t version;      /* the entry's version (0: none) */
     apr_time_t   expires;      /* 0: never */
+    int          unknown;      /* set: whether it was stored is not known
+                                * (the store failed while it ran) */
 } hl_bulk_result;
 
 /* JSON nested deeper than this is refused while it is parsed. */

@@ -752,7 +752,8 @@ void hl_json_cache_page(hl_jsonw *w, const hl_cache_list_page *page,
 }
 
 void hl_json_cache_bulk(hl_jsonw *w, int is_set, const hl_bulk_request *req,
-                        const hl_bulk_result *res, apr_time_t now)
+                        const hl_bulk_result *res, apr_time_t now,
+                        int status, const char *error)
 {
     int i, ok = 0;
     for (i = 0; i < req->n; i++)
@@ -765,6 +766,10 @@ void hl_json_cache_bulk(hl_jsonw *w, int is_set, const hl_bulk_request *req,
     hl_jsonw_kv_i64(w, "count", req->n);
     hl_jsonw_kv_i64(w, "succeeded", ok);
     hl_jsonw_kv_i64(w, "failed", req->n - ok);
+    if (error) {
+        hl_jsonw_kv_cstr(w, "error", error);
+        hl_jsonw_kv_i64(w, "status", status);
+    }
     hl_jsonw_key(w, "results");
     hl_jsonw_array(w);
     for (i = 0; i < req->n; i++) {
@@ -773,7 +778,11 @@ void hl_json_cache_bulk(hl_jsonw *w, int is_set, const hl_bulk_request *req,
         hl_jsonw_object(w);
         hl_jsonw_kv_string(w, "key", req->items[i].key, req->items[i].klen);
         hl_jsonw_kv_i64(w, "status", r->status);
-        if (is_set)
+        if (is_set && r->unknown) {
+            hl_jsonw_key(w, "stored");
+            hl_jsonw_null(w);
+        }
+        else if (is_set)
             hl_jsonw_kv_bool(w, "stored", good);
         else
             hl_jsonw_kv_bool(w, "found", good);

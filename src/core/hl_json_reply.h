@@ -120,9 +120,13 @@ void hl_json_cache_page(hl_jsonw *w, const hl_cache_list_page *page,
  * "failed", "results": [{"key", "status", ...}]}: a get's results add
  * "found" and, when found, "value", "value_bytes", "version", "etag",
  * "ttl_seconds"; a set's add "stored" and "version", "etag",
- * "ttl_seconds" when stored, "error" (and "current_version") when not. */
+ * "ttl_seconds" when stored, "error" (and "current_version") when not;
+ * "stored" is null for an item the store failed on while it ran.  A
+ * request the store failed part way adds "error" and "status" (else
+ * NULL and 0), as an error's answer has them. */
 void hl_json_cache_bulk(hl_jsonw *w, int is_set, const hl_bulk_request *req,
-                        const hl_bulk_result *res, apr_time_t now);
+                        const hl_bulk_result *res, apr_time_t now,
+                        int status, const char *error);
 /* A limiter's figures as members of the open object: "in_flight",
  * "max_concurrent" (limit), "peak_in_flight", "rejected", "healed". */
 void hl_json_limiter(hl_jsonw *w, const hl_limiter_stats *ls,

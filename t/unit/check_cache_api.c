@@ -345,8 +345,8 @@ START_TEST(test_answer_shapes)
     hl_cache_listed items[2];
     hl_cache_list_page page;
     hl_bulk_request req;
-    hl_bulk_item it[2];
-    hl_bulk_result res[2];
+    hl_bulk_item it[3];
+    hl_bulk_result res[3];
     const apr_time_t now = (apr_time_t)1700000000 * APR_USEC_PER_SEC;
     json_object *o, *a;
 
@@ -423,7 +423,7 @@ START_TEST(test_answer_shapes)
     res[1].error = "Key not found";
     req.items = it;
     req.n = 2;
-    o = JSON_OF(hl_json_cache_bulk(test_w, 0, &req, res, now));
+    o = JSON_OF(hl_json_cache_bulk(test_w, 0, &req, res, now, 0, NULL));
     ck_assert_uint_eq(json_u64(o, "succeeded"), 1);
     ck_assert_uint_eq(json_u64(o, "failed"), 1);
     a = json_field(o, "results", json_type_array);
@@ -431,6 +431,34 @@ START_TEST(test_answer_shapes)
                                                        "value", json_type_string)), "val");
     ck_assert(!json_object_get_boolean(json_field(json_object_array_get_idx(a, 1),
                                                   "found", json_type_boolean)));
+    json_object_put(o);
+
+    /* A set the store failed at its second item: the first stored, the
+     * second's outcome unknown (null), the third not run; the failure's
+     * status and text at the top, as an error has them. */
+    memset(res, 0, sizeof(res));
+    it[2].key = "z";
+    it[2].klen = 1;
+    req.n = 3;
+    res[0].status = 201;
+    res[0].version = 7;
+    res[1].status = 503;
+    res[1].error = "the store is slower than its timeout";
+    res[1].unknown = 1;
+    res[2].status = 503;
+    res[2].error = "Not run";
+    o = JSON_OF(hl_json_cache_bulk(test_w, 1, &req, res, now, 503, "stopped"));
+    ck_assert_uint_eq(json_u64(o, "status"), 503);
+    ck_assert_str_eq(json_object_get_string(json_field(o, "error", json_type_string)),
+                     "stopped");
+    ck_assert_uint_eq(json_u64(o, "succeeded"), 1);
+    ck_assert_uint_eq(json_u64(o, "failed"), 2);
+    a = json_field(o, "results", json_type_array);
+    ck_assert(json_object_get_boolean(json_field(json_object_array_get_idx(a, 0),
+                                                 "stored", json_type_boolean)));
+    json_field(json_object_array_get_idx(a, 1), "stored", json_type_null);
+    ck_assert(!json_object_get_boolean(json_field(json_object_array_get_idx(a, 2),
+                                                  "stored", json_type_boolean)));
     json_object_put(o);
 }
 END_TEST
