@@ -149,11 +149,16 @@ sub request {
     return ($res, $j);
 }
 
+# The condition's first true value, or its false one after 20 s.  Not
+# asked once more at the end: a condition that makes a request (a host
+# of several children, each with its own state) may answer otherwise the
+# second time.
 sub wait_for {
     my $cond = shift;
     my $deadline = time + 20;
-    sleep 0.1 until $cond->() || time > $deadline;
-    return $cond->();
+    my $got;
+    sleep 0.1 until ($got = $cond->()) || time > $deadline;
+    return $got;
 }
 
 sub DESTROY {
