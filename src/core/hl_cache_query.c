@@ -149,21 +149,27 @@ static const char *without_coding(const char *open, const char *close)
     return close;
 }
 
-apr_status_t hl_etag_list_parse(const char *value, int weak,
-                                hl_cond_kind *kind, apr_uint64_t *list,
-                                int *n, const char **error)
+/* One tag of a list: its opaque part [open, close) without a coding
+ * suffix, and whether it is weak; APR_SUCCESS to go on. */
+typedef apr_status_t (*etag_fn)(void *ctx, const char *open,
+                                const char *close, int is_weak,
+                                const char **error);
+
+/* Walks an If-Match / If-None-Match value: "*" sets *any; else fn for
+ * each entity-tag.  APR_EINVAL and *error for a value that is neither. */
+static apr_status_t etag_list_walk(const char *value, int *any, etag_fn fn,
+                                   void *ctx, const char **error)
 {
     const char *s = skip_ows(value);
 
-    *n = 0;
+    *any = 0;
     if (*s == '*' && *skip_ows(s + 1) == '\0') {
-        *kind = HL_COND_ANY;
+        *any = 1;
         return APR_SUCCESS;
     }
-    *kind = HL_COND_LIST;
     for (;;) {
         const char *open, *close;
-        apr_int64_t v;
+        apr_status_t rv;
         int is_weak = 0;
 
         s = skip_ows(s);
@@ -194,18 +200,78 @@ apr_status_t hl_etag_list_parse(const char *value, int weak,
             *error = "Entity-tags are separated by commas";
             return APR_EINVAL;
         }
-        close = without_coding(open, close);
-        /* Ours are the versions in decimal, no leading zero. */
-        if ((weak || !is_weak) && close > open && *open != '0'
-            && hl_parse_decimal(open, (apr_size_t)(close - open), 0, &v)) {
-            if (*n == HL_COND_TAGS_MAX) {
-                *error = "Too many entity-tags";
-                return APR_EINVAL;
-            }
-            list[(*n)++] = (apr_uint64_t)v;
-        }
+        rv = fn(ctx, open, without_coding(open, close), is_weak, error);
+        if (rv != APR_SUCCESS)
+            return rv;
     }
     return APR_SUCCESS;
+}
+
+typedef struct versions_ctx {
+    int weak;
+    apr_uint64_t *list;
+    int *n;
+} versions_ctx;
+
+static apr_status_t add_version(void *ctx, const char *open, const char *close,
+                                int is_weak, const char **error)
+{
+    versions_ctx *c = ctx;
+    apr_int64_t v;
+    /* Ours are the versions in decimal, no leading zero. */
+    if ((c->weak || !is_weak) && close > open && *open != '0'
+        && hl_parse_decimal(open, (apr_size_t)(close - open), 0, &v)) {
+        if (*c->n == HL_COND_TAGS_MAX) {
+            *error = "Too many entity-tags";
+            return APR_EINVAL;
+        }
+        c->list[(*c->n)++] = (apr_uint64_t)v;
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t hl_etag_list_parse(const char *value, int weak,
+                                hl_cond_kind *kind, apr_uint64_t *list,
+                                int *n, const char **error)
+{
+    versions_ctx c = { weak, list, n };
+    int any;
+    apr_status_t rv;
+    *n = 0;
+    rv = etag_list_walk(value, &any, add_version, &c, error);
+    *kind = any ? HL_COND_ANY : HL_COND_LIST;
+    return rv;
+}
+
+typedef struct names_ctx {
+    const char *opaque;
+    apr_size_t len;
+    int found;
+} names_ctx;
+
+static apr_status_t match_opaque(void *ctx, const char *open, const char *close,
+                                 int is_weak, const char **error)
+{
+    names_ctx *c = ctx;
+    (void)is_weak;
+    (void)error;
+    if ((apr_size_t)(close - open) == c->len && memcmp(open, c->opaque, c->len) == 0)
+        c->found = 1;
+    return APR_SUCCESS;
+}
+
+int hl_etag_list_names(const char *value, const char *etag)
+{
+    names_ctx c = { NULL, 0, 0 };
+    const char *error;
+    int any;
+    apr_size_t len = strlen(etag);
+    if (len < 2 || etag[0] != '"' || etag[len - 1] != '"')
+        return 0;
+    c.opaque = etag + 1;
+    c.len = len - 2;
+    return etag_list_walk(value, &any, match_opaque, &c, &error) == APR_SUCCESS
+           && !any && c.found;
 }
 
 char *hl_etag_text(char out[HL_ETAG_SIZE], apr_uint64_t version)

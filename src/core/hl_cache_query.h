@@ -53,6 +53,11 @@ apr_status_t hl_etag_list_parse(const char *value, int weak,
                                 hl_cond_kind *kind, apr_uint64_t *list,
                                 int *n, const char **error);
 
+/* Whether an If-None-Match value (weak comparison) lists etag, a strong
+ * tag "\"X\"", as a compressing filter suffixes it ("X-gzip", "X-br") or
+ * as it is; 0 for "*" and for a value that is no list of tags. */
+int hl_etag_list_names(const char *value, const char *etag);
+
 /* The strong entity-tag of a version, "\"N\"", in p. */
 const char *hl_etag_of(apr_pool_t *p, apr_uint64_t version);
 
