@@ -117,6 +117,12 @@ static void bulk_set_one(request_rec *r, const hl_bulk_item *it,
         res->status = HTTP_REQUEST_ENTITY_TOO_LARGE;
         res->error = "Value does not fit in the cache (HyperlaneCacheSize)";
         break;
+    case APR_EINVAL:
+        /* The store's own bounds (those it was opened with) refused it
+         * before writing: this item's 400, as alone. */
+        res->status = HTTP_BAD_REQUEST;
+        res->error = "Refused by the store (a length or lifetime out of bounds)";
+        break;
     default:
         *failure = rv;
     }

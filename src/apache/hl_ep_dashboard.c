@@ -20,7 +20,7 @@
 static int send_dashboard_file(request_rec *r, const char *name)
 {
     const hl_dashboard_file *f;
-    const char *inm;
+    const char *inm, *listed;
     int rc;
 
     for (f = hl_dashboard_files; f->name; f++)
@@ -41,11 +41,16 @@ static int send_dashboard_file(request_rec *r, const char *name)
         return rc;
     /* A browser echoes the tag mod_deflate gave the compressed page
      * ("X-gzip" under Debian's deflate.conf), which Apache's own
-     * comparison does not take for ours. */
+     * comparison does not take for ours.  The 304 carries that tag, as
+     * the compressed 200 did (the filter does not run on a 304), and
+     * says that the tag depends on Accept-Encoding. */
     if (rc == OK && r->method_number == M_GET
         && (inm = apr_table_get(r->headers_in, "If-None-Match")) != NULL
-        && hl_etag_list_names(inm, f->etag))
+        && (listed = hl_etag_list_names(r->pool, inm, f->etag)) != NULL) {
+        apr_table_setn(r->headers_out, "ETag", listed);
+        apr_table_mergen(r->headers_out, "Vary", "Accept-Encoding");
         return HTTP_NOT_MODIFIED;
+    }
     if (rc != OK) {
         apr_table_unset(r->headers_out, "ETag");
         return hl_send_error(r, rc, "The request's conditions (If-Match, "

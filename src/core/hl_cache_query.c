@@ -246,7 +246,7 @@ apr_status_t hl_etag_list_parse(const char *value, int weak,
 typedef struct names_ctx {
     const char *opaque;
     apr_size_t len;
-    int found;
+    const char *found;          /* the opaque part as the list has it */
 } names_ctx;
 
 static apr_status_t match_opaque(void *ctx, const char *open, const char *close,
@@ -255,23 +255,29 @@ static apr_status_t match_opaque(void *ctx, const char *open, const char *close,
     names_ctx *c = ctx;
     (void)is_weak;
     (void)error;
-    if ((apr_size_t)(close - open) == c->len && memcmp(open, c->opaque, c->len) == 0)
-        c->found = 1;
+    if (!c->found && (apr_size_t)(close - open) == c->len
+        && memcmp(open, c->opaque, c->len) == 0)
+        c->found = open;
     return APR_SUCCESS;
 }
 
-int hl_etag_list_names(const char *value, const char *etag)
+const char *hl_etag_list_names(apr_pool_t *p, const char *value,
+                               const char *etag)
 {
-    names_ctx c = { NULL, 0, 0 };
+    names_ctx c = { NULL, 0, NULL };
     const char *error;
     int any;
     apr_size_t len = strlen(etag);
     if (len < 2 || etag[0] != '"' || etag[len - 1] != '"')
-        return 0;
+        return NULL;
     c.opaque = etag + 1;
     c.len = len - 2;
-    return etag_list_walk(value, &any, match_opaque, &c, &error) == APR_SUCCESS
-           && !any && c.found;
+    if (etag_list_walk(value, &any, match_opaque, &c, &error) != APR_SUCCESS
+        || any || !c.found)
+        return NULL;
+    /* The walk checked that a quote closes it. */
+    return apr_pstrcat(p, "\"", apr_pstrmemdup(p, c.found,
+                       (apr_size_t)(strchr(c.found, '"') - c.found)), "\"", NULL);
 }
 
 char *hl_etag_text(char out[HL_ETAG_SIZE], apr_uint64_t version)

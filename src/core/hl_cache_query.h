@@ -54,9 +54,11 @@ apr_status_t hl_etag_list_parse(const char *value, int weak,
                                 int *n, const char **error);
 
 /* Whether an If-None-Match value (weak comparison) lists etag, a strong
- * tag "\"X\"", as a compressing filter suffixes it ("X-gzip", "X-br") or
- * as it is; 0 for "*" and for a value that is no list of tags. */
-int hl_etag_list_names(const char *value, const char *etag);
+ * tag "\"X\"", as it is or as a compressing filter suffixes it ("X-gzip",
+ * "X-br"): the tag as listed (quoted, without W/), in p; NULL when it does
+ * not, for "*" and for a value that is no list of tags. */
+const char *hl_etag_list_names(apr_pool_t *p, const char *value,
+                               const char *etag);
 
 /* The strong entity-tag of a version, "\"N\"", in p. */
 const char *hl_etag_of(apr_pool_t *p, apr_uint64_t version);

@@ -149,15 +149,16 @@ START_TEST(test_etag_lists)
     ck_assert_str_eq(hl_etag_of(test_pool, 42), "\"42\"");
     /* A string tag in an If-None-Match list, as it is or as a compressing
      * filter suffixed it, weak or strong; not "*", not a broken list. */
-    ck_assert(hl_etag_list_names("\"ab12\"", "\"ab12\""));
-    ck_assert(hl_etag_list_names("\"x\", W/\"ab12-gzip\"", "\"ab12\""));
-    ck_assert(hl_etag_list_names("\"ab12-br\"", "\"ab12\""));
-    ck_assert(!hl_etag_list_names("\"ab12-zip\"", "\"ab12\""));
-    ck_assert(!hl_etag_list_names("\"ab1-gzip\"", "\"ab12\""));
-    ck_assert(!hl_etag_list_names("\"ab123\"", "\"ab12\""));
-    ck_assert(!hl_etag_list_names("*", "\"ab12\""));
-    ck_assert(!hl_etag_list_names("\"ab12\" junk", "\"ab12\""));
-    ck_assert(!hl_etag_list_names("\"ab12\"", "ab12"));
+    ck_assert_str_eq(hl_etag_list_names(test_pool, "\"ab12\"", "\"ab12\""), "\"ab12\"");
+    ck_assert_str_eq(hl_etag_list_names(test_pool, "\"x\", W/\"ab12-gzip\"", "\"ab12\""),
+                     "\"ab12-gzip\"");
+    ck_assert_str_eq(hl_etag_list_names(test_pool, "\"ab12-br\"", "\"ab12\""), "\"ab12-br\"");
+    ck_assert(!hl_etag_list_names(test_pool, "\"ab12-zip\"", "\"ab12\""));
+    ck_assert(!hl_etag_list_names(test_pool, "\"ab1-gzip\"", "\"ab12\""));
+    ck_assert(!hl_etag_list_names(test_pool, "\"ab123\"", "\"ab12\""));
+    ck_assert(!hl_etag_list_names(test_pool, "*", "\"ab12\""));
+    ck_assert(!hl_etag_list_names(test_pool, "\"ab12\" junk", "\"ab12\""));
+    ck_assert(!hl_etag_list_names(test_pool, "\"ab12\"", "ab12"));
 }
 END_TEST
 
