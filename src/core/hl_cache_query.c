@@ -275,9 +275,9 @@ const char *hl_etag_list_names(apr_pool_t *p, const char *value,
     if (etag_list_walk(value, &any, match_opaque, &c, &error) != APR_SUCCESS
         || any || !c.found)
         return NULL;
-    /* The walk checked that a quote closes it. */
-    return apr_pstrcat(p, "\"", apr_pstrmemdup(p, c.found,
-                       (apr_size_t)(strchr(c.found, '"') - c.found)), "\"", NULL);
+    /* Quotes and all: the walk checked that one closes it. */
+    return apr_pstrmemdup(p, c.found - 1,
+                          (apr_size_t)(strchr(c.found, '"') - c.found) + 2);
 }
 
 char *hl_etag_text(char out[HL_ETAG_SIZE], apr_uint64_t version)
