@@ -18,10 +18,27 @@
  *   NullJsonQuick /p      quick_handler: URIs under /p are answered before
  *                         the request pipeline (no walks, no auth, no
  *                         fixups): the ceiling of a fast path
+ *   NullJsonSpans /p ...  for each prefix, the requests under it and the
+ *                         thread CPU time they took from the start of
+ *                         their reading (create_request) to the end of
+ *                         their pool's cleanups, added up over every process
+ *                         in shared memory (bench/run, BENCH_BESIDE=1 on
+ *                         the event server: a worker thread serves any
+ *                         connection's next request, so no thread's CPU is
+ *                         one line's, but a request's span is)
  *
  *   SetHandler null-json          writes the body
  *   SetHandler null-json-discard  reads and drops the request body first
  *                                 (Apache's own cost of taking a body)
+ *   SetHandler null-json-spans    the spans' sums as text, a line a
+ *                                 prefix: "prefix requests ns moved"
+ *                                 (moved: requests logged by another
+ *                                 thread than the one that read them,
+ *                                 whose span is not counted); first the
+ *                                 line "#clock reads ns 0": what the
+ *                                 children's reads of the thread clock
+ *                                 took, timed in a loop as each child
+ *                                 starts, as each request pays two
  *   SetHandler null-json-readings makes the two readings of the OS that
  *                                 mod_hyperlane's counter answers must make
  *                                 (issue 2: RSS and peak RSS read at request
@@ -34,11 +51,16 @@
 #endif
 #include "httpd.h"
 #include "http_config.h"
+#include "http_log.h"
 #include "http_protocol.h"
 #include "http_request.h"
 
+#include <apr_shm.h>
 #include <apr_strings.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -52,7 +74,24 @@ typedef struct {
     const char *body, *stats_body, *set_body;   /* built in post_config */
     const char *no_walk;       /* URI prefix, or NULL */
     const char *quick;         /* URI prefix, or NULL */
+    apr_array_header_t *span_prefixes;   /* of const char *, or NULL */
+    struct nj_span *spans;     /* in shared memory: the clock's cost,
+                                  then one a prefix */
 } nj_config;
+
+/* A prefix's sums; a cache line each, as every child adds to them. */
+struct nj_span {
+    uint64_t requests, ns, moved;
+    char pad[64 - 3 * sizeof(uint64_t)];
+};
+
+/* A request's span: where it began, and the prefix its log found. */
+typedef struct {
+    const nj_config *config;
+    uint64_t start_ns;
+    pthread_t thread;
+    int index;                 /* into span_prefixes, or -1 */
+} nj_span_start;
 
 static void *nj_create(apr_pool_t *p, server_rec *s)
 {
@@ -94,6 +133,18 @@ static const char *set_quick(cmd_parms *cmd, void *dummy, const char *arg)
     return NULL;
 }
 
+static const char *add_span(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    nj_config *c = config_of(cmd->server);
+    (void)dummy;
+    if (arg[0] != '/')
+        return "NullJsonSpans: each prefix starts with /";
+    if (!c->span_prefixes)
+        c->span_prefixes = apr_array_make(cmd->pool, 8, sizeof(const char *));
+    APR_ARRAY_PUSH(c->span_prefixes, const char *) = arg;
+    return NULL;
+}
+
 /* {"counter":0,"message":"null","pad":"xxx..."} padded to exactly size
  * bytes, so the bytes on the wire match the answer it stands in for. */
 static const char *make_body(apr_pool_t *p, apr_size_t size)
@@ -129,6 +180,122 @@ static int nj_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     if (!c->set_size)
         c->set_size = c->size;
     c->set_body = make_body(pconf, c->set_size);
+    if (c->span_prefixes) {
+        /* Anonymous: the children inherit it across fork. */
+        apr_shm_t *shm;
+        apr_size_t size = sizeof(struct nj_span) * (apr_size_t)(c->span_prefixes->nelts + 1);
+        apr_status_t rv = apr_shm_create(&shm, size, NULL, pconf);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "NullJsonSpans: no shared memory");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        c->spans = apr_shm_baseaddr_get(shm);
+        memset(c->spans, 0, size);
+    }
+    return OK;
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+#define NJ_CLOCK_READS 1000
+
+/* What a read of the thread clock costs this child. */
+static void nj_child_init(apr_pool_t *p, server_rec *s)
+{
+    nj_config *c = config_of(s);
+    uint64_t start, end = 0;
+    int i;
+    (void)p;
+    if (!c->spans)
+        return;
+    start = thread_cpu_ns();
+    for (i = 0; i < NJ_CLOCK_READS; i++)
+        end = thread_cpu_ns();
+    __atomic_fetch_add(&c->spans[0].ns, end - start, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&c->spans[0].requests, NJ_CLOCK_READS, __ATOMIC_RELAXED);
+}
+
+/* The prefix's index: the URI is the prefix or goes on below it. */
+static int span_of(const nj_config *c, const char *uri)
+{
+    int i;
+    for (i = 0; uri && i < c->span_prefixes->nelts; i++) {
+        const char *p = APR_ARRAY_IDX(c->span_prefixes, i, const char *);
+        apr_size_t n = strlen(p);
+        if (strncmp(uri, p, n) == 0 && (uri[n] == '\0' || uri[n] == '/'))
+            return i;
+    }
+    return -1;
+}
+
+/* The span's end: the request pool's last cleanup, as registered first,
+ * after the log and after every cleanup the request's modules registered
+ * (the work of a request that follows its log).  Every request reads the
+ * clock twice, whether its prefix is counted or not, so that
+ * bench/beside_cpu can take the reads out of any request. */
+static apr_status_t nj_span_end(void *data)
+{
+    nj_span_start *st = data;
+    uint64_t end = thread_cpu_ns();
+    struct nj_span *sp;
+    if (st->index < 0)
+        return APR_SUCCESS;
+    sp = &st->config->spans[st->index + 1];
+    if (!pthread_equal(st->thread, pthread_self())) {
+        __atomic_fetch_add(&sp->moved, 1, __ATOMIC_RELAXED);
+        return APR_SUCCESS;
+    }
+    __atomic_fetch_add(&sp->ns, end - st->start_ns, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&sp->requests, 1, __ATOMIC_RELAXED);
+    return APR_SUCCESS;
+}
+
+/* The span of a request: from here, before its request line is read, to
+ * nj_span_end.  Subrequests and internal redirects are within it. */
+static int nj_span_begin(request_rec *r)
+{
+    nj_config *c = config_of(r->server);
+    nj_span_start *st;
+    if (!c->spans || r->main || r->prev)
+        return OK;
+    st = apr_palloc(r->pool, sizeof(*st));
+    st->config = c;
+    st->thread = pthread_self();
+    st->index = -1;
+    ap_set_module_config(r->request_config, &null_json_module, st);
+    apr_pool_cleanup_register(r->pool, st, nj_span_end, apr_pool_cleanup_null);
+    st->start_ns = thread_cpu_ns();
+    return OK;
+}
+
+/* A request that reaches its log is counted under its URI's prefix. */
+static int nj_span_log(request_rec *r)
+{
+    nj_span_start *st = ap_get_module_config(r->request_config, &null_json_module);
+    if (st)
+        st->index = span_of(st->config, r->uri);
+    return OK;
+}
+
+static int write_spans(request_rec *r)
+{
+    nj_config *c = config_of(r->server);
+    int i;
+    ap_set_content_type(r, "text/plain");
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    for (i = 0; c->spans && i <= c->span_prefixes->nelts; i++) {
+        struct nj_span *sp = &c->spans[i];
+        ap_rprintf(r, "%s %" APR_UINT64_T_FMT " %" APR_UINT64_T_FMT " %" APR_UINT64_T_FMT "\n",
+                   i ? APR_ARRAY_IDX(c->span_prefixes, i - 1, const char *) : "#clock",
+                   (apr_uint64_t)__atomic_load_n(&sp->requests, __ATOMIC_RELAXED),
+                   (apr_uint64_t)__atomic_load_n(&sp->ns, __ATOMIC_RELAXED),
+                   (apr_uint64_t)__atomic_load_n(&sp->moved, __ATOMIC_RELAXED));
+    }
     return OK;
 }
 
@@ -208,6 +375,8 @@ static int nj_handler(request_rec *r)
     }
     if (strcmp(r->handler, "null-json") == 0)
         return write_body(r);
+    if (strcmp(r->handler, "null-json-spans") == 0)
+        return write_spans(r);
     return DECLINED;
 }
 
@@ -238,6 +407,8 @@ static const command_rec nj_cmds[] = {
                   "URI prefix that skips the directory walk"),
     AP_INIT_TAKE1("NullJsonQuick", set_quick, NULL, RSRC_CONF,
                   "URI prefix answered by the quick_handler"),
+    AP_INIT_ITERATE("NullJsonSpans", add_span, NULL, RSRC_CONF,
+                    "URI prefixes whose requests' CPU spans are added up"),
     { NULL }
 };
 
@@ -248,6 +419,9 @@ static void nj_register_hooks(apr_pool_t *p)
     ap_hook_quick_handler(nj_quick_handler, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_map_to_storage(nj_map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(nj_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(nj_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_create_request(nj_span_begin, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_log_transaction(nj_span_log, NULL, NULL, APR_HOOK_REALLY_LAST);
 }
 
 AP_DECLARE_MODULE(null_json) = {
