@@ -32,8 +32,9 @@
  *                                 (Apache's own cost of taking a body)
  *   SetHandler null-json-spans    the spans' sums as text, a line a
  *                                 prefix: "prefix requests ns moved"
- *                                 (moved: requests logged by another
- *                                 thread than the one that read them,
+ *                                 (moved: requests that ended on another
+ *                                 thread than the one that read them, or
+ *                                 whose thread began others in between,
  *                                 whose span is not counted); first the
  *                                 line "#clock reads ns 0": what the
  *                                 children's reads of the thread clock
@@ -90,8 +91,13 @@ typedef struct {
     const nj_config *config;
     uint64_t start_ns;
     pthread_t thread;
+    uint64_t thread_spans;     /* the thread's span_seq at the start */
     int index;                 /* into span_prefixes, or -1 */
 } nj_span_start;
+
+/* Spans begun on this thread: a request whose thread served others in
+ * between (its write waited, under event) took their CPU into its span. */
+static __thread uint64_t span_seq;
 
 static void *nj_create(apr_pool_t *p, server_rec *s)
 {
@@ -246,7 +252,7 @@ static apr_status_t nj_span_end(void *data)
     if (st->index < 0)
         return APR_SUCCESS;
     sp = &st->config->spans[st->index + 1];
-    if (!pthread_equal(st->thread, pthread_self())) {
+    if (!pthread_equal(st->thread, pthread_self()) || span_seq != st->thread_spans) {
         __atomic_fetch_add(&sp->moved, 1, __ATOMIC_RELAXED);
         return APR_SUCCESS;
     }
@@ -267,6 +273,7 @@ static int nj_span_begin(request_rec *r)
     st->config = c;
     st->thread = pthread_self();
     st->index = -1;
+    st->thread_spans = ++span_seq;
     ap_set_module_config(r->request_config, &null_json_module, st);
     apr_pool_cleanup_register(r->pool, st, nj_span_end, apr_pool_cleanup_null);
     st->start_ns = thread_cpu_ns();
