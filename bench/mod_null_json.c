@@ -21,11 +21,12 @@
  *   NullJsonSpans /p ...  for each prefix, the requests under it and the
  *                         thread CPU time they took from the start of
  *                         their reading (create_request) to the end of
- *                         their pool's cleanups, added up over every process
- *                         in shared memory (bench/run, BENCH_BESIDE=1 on
- *                         the event server: a worker thread serves any
- *                         connection's next request, so no thread's CPU is
- *                         one line's, but a request's span is)
+ *                         their pool's cleanups, added up over every
+ *                         process in shared memory (bench/run,
+ *                         BENCH_BESIDE=1: under event a worker thread
+ *                         serves any connection's next request, so no
+ *                         thread's CPU is one line's, but a request's
+ *                         span is)
  *
  *   SetHandler null-json          writes the body
  *   SetHandler null-json-discard  reads and drops the request body first
@@ -39,7 +40,8 @@
  *                                 line "#clock reads ns 0": what the
  *                                 children's reads of the thread clock
  *                                 took, timed in a loop as each child
- *                                 starts, as each request pays two
+ *                                 starts (each request pays two reads,
+ *                                 which bench/beside_cpu takes out)
  *   SetHandler null-json-readings makes the two readings of the OS that
  *                                 mod_hyperlane's counter answers must make
  *                                 (issue 2: RSS and peak RSS read at request
@@ -61,11 +63,11 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
-#include <time.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 module AP_MODULE_DECLARE_DATA null_json_module;
